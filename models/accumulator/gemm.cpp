@@ -1,0 +1,103 @@
+// GEMM entry point: validation, path dispatch and row-parallel threading.
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "models/accumulator/gemm.h"
+#include "models/common/errors.h"
+
+namespace hdq {
+
+void validate(const AccumulatorConfig& cfg) {
+  require_in_range("acc_bits", cfg.acc_bits, 2, 32);
+  require_in_range("tile", cfg.tile, 0, INT32_MAX);
+  require_in_range("outer_bits", cfg.outer_bits, cfg.acc_bits, 32);
+}
+
+void GemmStats::merge(const GemmStats& o) {
+  products += o.products;
+  clamped_tiles += o.clamped_tiles;
+  changed_steps += o.changed_steps;
+  outer_overflows += o.outer_overflows;
+  max_abs_tile_sum = std::max(max_abs_tile_sum, o.max_abs_tile_sum);
+}
+
+std::string to_string(GemmPath p) {
+  switch (p) {
+    case GemmPath::reference: return "reference";
+    case GemmPath::portable: return "portable";
+    case GemmPath::avx2: return "avx2";
+  }
+  return "?";
+}
+
+namespace {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+void check_operand(const char* name, IntOperand op, std::size_t rows, std::size_t cols) {
+  require_in_range(fmt::format("{}.bits", name).c_str(), op.bits, 2, 8);
+  if (op.values.size() != rows * cols)
+    throw ConfigError(fmt::format("gemm: operand {} has {} values, expected {} x {} = {}", name, op.values.size(),
+                                  rows, cols, rows * cols));
+  const int lo = op.is_unsigned ? 0 : -(1 << (op.bits - 1));
+  const int hi = op.is_unsigned ? (1 << op.bits) - 1 : (1 << (op.bits - 1)) - 1;
+  for (std::size_t i = 0; i < op.values.size(); ++i)
+    if (op.values[i] < lo || op.values[i] > hi)
+      throw ConfigError(fmt::format("gemm: operand {} element {} = {} does not fit {}-bit {} ({}..{})", name, i,
+                                    op.values[i], op.bits, op.is_unsigned ? "unsigned" : "signed", lo, hi));
+}
+
+}  // namespace
+
+std::vector<GemmPath> available_gemm_paths() {
+  std::vector<GemmPath> paths{GemmPath::reference, GemmPath::portable};
+  if (cpu_has_avx2()) paths.push_back(GemmPath::avx2);
+  return paths;
+}
+
+GemmPath best_gemm_path() { return available_gemm_paths().back(); }
+
+GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
+               GemmPath path, int threads) {
+  validate(cfg);
+  require_in_range("m", s.m, 0, INT32_MAX);
+  require_in_range("n", s.n, 0, INT32_MAX);
+  require_in_range("k", s.k, 0, INT32_MAX);
+  require_in_range("threads", threads, 1, 256);
+  check_operand("a", a, s.m, s.k);
+  check_operand("b", b, s.k, s.n);
+  if (c.size() != std::size_t(s.m) * s.n)
+    throw ConfigError(fmt::format("gemm: output has {} values, expected {} x {}", c.size(), s.m, s.n));
+  if (path == GemmPath::avx2 && !cpu_has_avx2()) throw ConfigError("gemm: path avx2 requested on a CPU without AVX2");
+
+  auto run_rows = [&](int r0, int r1) {
+    switch (path) {
+      case GemmPath::reference: return detail::gemm_reference_rows(s, a, b, cfg, c, r0, r1);
+      case GemmPath::portable: return detail::gemm_portable_rows(s, a, b, cfg, c, r0, r1);
+      case GemmPath::avx2: return detail::gemm_avx2_rows(s, a, b, cfg, c, r0, r1);
+    }
+    return GemmStats{};
+  };
+  threads = std::min(threads, std::max(s.m, 1));
+  if (threads == 1) return run_rows(0, s.m);
+
+  std::vector<GemmStats> parts(threads);
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    const int r0 = int(std::int64_t(s.m) * t / threads), r1 = int(std::int64_t(s.m) * (t + 1) / threads);
+    pool.emplace_back([&, t, r0, r1] { parts[t] = run_rows(r0, r1); });
+  }
+  for (auto& th : pool) th.join();
+  GemmStats total;
+  for (const auto& p : parts) total.merge(p);
+  return total;
+}
+
+}  // namespace hdq

@@ -1,0 +1,87 @@
+// Integer GEMM with narrow tiled accumulation (NUMERICS.md section 5).
+//
+// C = A B, A (M x K) and B (K x N) row-major integer operands, C (M x N) the
+// Wo-bit outer accumulator values. The accumulation rules are in
+// accumulator.h. Every path returns the same C and the same GemmStats, bit for
+// bit; `reference` is the obviously-correct triple loop the others are tested
+// against.
+//
+// Readings of the contract chosen here (docs/numerics-readings.md):
+// - tile = 0 means one tile of length K; a tile longer than K is also one tile.
+// - Operands hold two's-complement values of `bits` bits, [-2^(bits-1),
+//   2^(bits-1) - 1], or [0, 2^bits - 1] when unsigned; a value outside is a
+//   ConfigError. (The quantizer never produces -2^(bits-1); test vectors may.)
+// - Wo is W..32, so C fits int32.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/accumulator/accumulator.h"
+
+namespace hdq {
+
+struct AccumulatorConfig {
+  int acc_bits = 8;  // W, 2..32
+  int tile = 32;     // t >= 0; 0 means t = K
+  AccMode mode = AccMode::saturate;
+  AccRange range = AccRange::full;
+  int outer_bits = 32;  // Wo, W..32
+};
+
+// Throws ConfigError naming the field when a knob is out of range.
+void validate(const AccumulatorConfig& cfg);
+
+struct GemmStats {
+  std::uint64_t products = 0;         // multiply-accumulates performed: M * N * K
+  std::uint64_t clamped_tiles = 0;    // clamp_tile: tile results the clamp changed
+  std::uint64_t changed_steps = 0;    // saturate/wrap: accumulate steps whose result was narrowed
+  std::uint64_t outer_overflows = 0;  // outer additions the Wo-bit clamp changed
+  std::int64_t max_abs_tile_sum = 0;  // largest |exact tile sum| seen (headroom)
+
+  // Inner-accumulator events of whichever kind the mode has.
+  std::uint64_t inner_events() const { return clamped_tiles + changed_steps; }
+  void merge(const GemmStats& o);
+  bool operator==(const GemmStats&) const = default;
+};
+
+struct GemmShape {
+  int m = 0, n = 0, k = 0;
+};
+
+struct IntOperand {
+  std::span<const std::int16_t> values;
+  int bits = 4;  // 2..8
+  bool is_unsigned = false;
+};
+
+enum class GemmPath {
+  reference,  // scalar triple loop, int64 arithmetic: the definition
+  portable,   // plain C++ vectorized across output columns, baseline ISA
+  avx2,       // AVX2 kernels (x86-64 with AVX2 only)
+};
+
+std::string to_string(GemmPath p);
+// The paths this machine can run, reference first.
+std::vector<GemmPath> available_gemm_paths();
+// The fastest available path.
+GemmPath best_gemm_path();
+
+// C = A B under `cfg`; checks shapes, sizes and operand ranges first (ConfigError).
+// `threads` splits rows of C; results do not depend on it.
+GemmStats gemm(GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
+               GemmPath path = best_gemm_path(), int threads = 1);
+
+namespace detail {
+// Path entry points: arguments already validated; compute rows [row_begin, row_end).
+GemmStats gemm_reference_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+                              std::span<std::int32_t> c, int row_begin, int row_end);
+GemmStats gemm_portable_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+                             std::span<std::int32_t> c, int row_begin, int row_end);
+GemmStats gemm_avx2_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+                         std::span<std::int32_t> c, int row_begin, int row_end);
+}  // namespace detail
+
+}  // namespace hdq

@@ -1,0 +1,98 @@
+#include "models/hadamard/hadamard.h"
+
+#include <algorithm>
+#include <bit>
+#include <fmt/format.h>
+
+#include "models/common/errors.h"
+
+namespace hdq {
+
+int largest_pow2_factor(int d) {
+  require_in_range("hadamard dimension", d, 1, INT32_MAX);
+  return d & -d;
+}
+
+HadamardPlan plan_hadamard(int d, const HadamardConfig& cfg) {
+  require_in_range("hadamard dimension", d, 1, INT32_MAX);
+  if (cfg.max_block) {
+    require_in_range("hadamard.max_block", *cfg.max_block, 1, 1 << 30);
+    if (!std::has_single_bit(static_cast<unsigned>(*cfg.max_block)))
+      throw ConfigError(fmt::format("hadamard.max_block = {} is not a power of two", *cfg.max_block));
+  } else if (cfg.pad) {
+    throw ConfigError("hadamard.pad = true requires hadamard.max_block");
+  }
+  if (cfg.pad) {
+    const int b = *cfg.max_block;
+    return {b, (d + b - 1) / b * b};
+  }
+  int b = largest_pow2_factor(d);
+  if (cfg.max_block) b = std::min(b, *cfg.max_block);
+  return {b, d};
+}
+
+namespace {
+
+void check_block(std::size_t length, int block) {
+  if (block < 1 || !std::has_single_bit(static_cast<unsigned>(block)))
+    throw ConfigError(fmt::format("hadamard block = {} is not a power of two >= 1", block));
+  if (length % static_cast<std::size_t>(block) != 0)
+    throw ConfigError(fmt::format("hadamard: length {} is not a multiple of block {}", length, block));
+}
+
+}  // namespace
+
+void fwht_f32(std::span<float> x, int block) {
+  check_block(x.size(), block);
+  for (std::size_t base = 0; base < x.size(); base += block) {
+    float* v = x.data() + base;
+    for (int h = 1; h < block; h *= 2)
+      for (int i = 0; i < block; i += 2 * h)
+        for (int j = i; j < i + h; ++j) {
+          const float u = v[j], w = v[j + h];
+          v[j] = u + w;
+          v[j + h] = u - w;
+        }
+  }
+}
+
+void fwht_i32(std::span<std::int32_t> x, int block) {
+  check_block(x.size(), block);
+  for (std::size_t base = 0; base < x.size(); base += block) {
+    std::int32_t* v = x.data() + base;
+    for (int h = 1; h < block; h *= 2)
+      for (int i = 0; i < block; i += 2 * h)
+        for (int j = i; j < i + h; ++j) {
+          std::int32_t sum, diff;
+          if (__builtin_add_overflow(v[j], v[j + h], &sum) || __builtin_sub_overflow(v[j], v[j + h], &diff))
+            throw NumericError(fmt::format("integer Hadamard transform overflows int32 (block {})", block));
+          v[j] = sum;
+          v[j + h] = diff;
+        }
+  }
+}
+
+namespace {
+
+void check_matrix(std::size_t size, int rows, int cols) {
+  if (rows < 0 || cols < 0 || size != static_cast<std::size_t>(rows) * static_cast<std::size_t>(cols))
+    throw ConfigError(fmt::format("hadamard: buffer of {} elements is not {} x {}", size, rows, cols));
+}
+
+}  // namespace
+
+// Rows are contiguous and blocks never straddle rows (cols % block == 0), so
+// transforming the whole buffer transforms each row.
+void hadamard_rows_f32(std::span<float> x, int rows, int cols, int block) {
+  check_matrix(x.size(), rows, cols);
+  check_block(static_cast<std::size_t>(cols), block);
+  fwht_f32(x, block);
+}
+
+void hadamard_rows_i32(std::span<std::int32_t> x, int rows, int cols, int block) {
+  check_matrix(x.size(), rows, cols);
+  check_block(static_cast<std::size_t>(cols), block);
+  fwht_i32(x, block);
+}
+
+}  // namespace hdq
