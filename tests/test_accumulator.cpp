@@ -5,6 +5,7 @@
 
 #include "models/accumulator/gemm.h"
 #include "models/common/errors.h"
+#include "models/common/names.h"
 
 namespace hdq {
 namespace {
@@ -113,11 +114,11 @@ TEST(Accumulator, OuterOverflowIsCountedAndClamped) {
 TEST(Accumulator, HandCasesOnEveryPath) {
   for (GemmPath path : available_gemm_paths()) {
     Dot d{{7, 7, 7, -7}, {7, 7, 7, 7}};
-    EXPECT_EQ(d.run(cfg(AccMode::saturate), path), 78) << to_string(path);
+    EXPECT_EQ(d.run(cfg(AccMode::saturate), path), 78) << name(path);
     // Wrap: 49, 98, 147 -> -109, -109 - 49 = -158 -> 98. Modular arithmetic
     // ends at the exact sum (98) because it is in range; two steps changed.
-    EXPECT_EQ(d.run(cfg(AccMode::wrap), path), 98) << to_string(path);
-    EXPECT_EQ(d.stats.changed_steps, 2u) << to_string(path);
+    EXPECT_EQ(d.run(cfg(AccMode::wrap), path), 98) << name(path);
+    EXPECT_EQ(d.stats.changed_steps, 2u) << name(path);
   }
 }
 

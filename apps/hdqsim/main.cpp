@@ -1,1 +1,52 @@
-int main() { return 0; }
+// hdqsim: the command line. Parsing only; the work is in the run_* functions.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "apps/hdqsim/commands.h"
+#include "models/common/errors.h"
+
+int main(int argc, char** argv) {
+  using namespace hdq::cli;
+  CLI::App app{"hdqsim: bit-exact simulation of integer HDQT training hardware"};
+  app.require_subcommand(1);
+
+  VectorsOptions vec;
+  auto* vectors = app.add_subcommand("vectors", "write (or --check) test vectors for RTL testbenches");
+  vectors->add_option("--out", vec.out, "folder to write the cases into");
+  vectors->add_option("--seed", vec.seed, "seed of the case generator")->capture_default_str();
+  vectors->add_option("--count", vec.count, "cases per primitive (gemm, quantize, hadamard)")
+      ->capture_default_str()->check(CLI::Range(1, 100000));
+  vectors->add_option("--check", vec.check, "re-read a written set and verify it with the reference code");
+  vectors->callback([&] {
+    if (vec.out.empty() == vec.check.empty()) throw CLI::ValidationError("vectors", "give exactly one of --out DIR or --check DIR");
+  });
+
+  auto* bench = app.add_subcommand("bench", "benchmarks that print the ratio against a baseline measured in the same run");
+  bench->require_subcommand(1);
+  BenchGemmOptions bg;
+  auto* bench_gemm = bench->add_subcommand("gemm", "time the scalar reference GEMM and a fast path on the same inputs");
+  bench_gemm->add_option("--m", bg.m)->capture_default_str();
+  bench_gemm->add_option("--n", bg.n)->capture_default_str();
+  bench_gemm->add_option("--k", bg.k)->capture_default_str();
+  bench_gemm->add_option("--tile", bg.tile, "tile length t (0 = K)")->capture_default_str();
+  bench_gemm->add_option("--acc-bits", bg.acc_bits, "accumulator bits W")->capture_default_str();
+  bench_gemm->add_option("--mode", bg.mode, "exact | clamp_tile | saturate | wrap")->capture_default_str();
+  bench_gemm->add_option("--range", bg.range, "symmetric | full")->capture_default_str();
+  bench_gemm->add_option("--operand-bits", bg.operand_bits, "signed operand bits (2..8)")->capture_default_str();
+  bench_gemm->add_option("--threads", bg.threads, "threads of the fast path (the reference runs on 1)")->capture_default_str();
+  bench_gemm->add_option("--path", bg.path, "fast path to time (default: the fastest available)");
+  bench_gemm->add_option("--min-seconds", bg.min_seconds, "time each path at least this long")->capture_default_str();
+
+  CLI11_PARSE(app, argc, argv);
+  try {
+    if (vectors->parsed()) return run_vectors(vec);
+    if (bench_gemm->parsed()) return run_bench_gemm(bg);
+  } catch (const hdq::ConfigError& e) {
+    fmt::print(stderr, "hdqsim: configuration error: {}\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "hdqsim: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -22,15 +22,6 @@ void GemmStats::merge(const GemmStats& o) {
   max_abs_tile_sum = std::max(max_abs_tile_sum, o.max_abs_tile_sum);
 }
 
-std::string to_string(GemmPath p) {
-  switch (p) {
-    case GemmPath::reference: return "reference";
-    case GemmPath::portable: return "portable";
-    case GemmPath::avx2: return "avx2";
-  }
-  return "?";
-}
-
 namespace {
 
 bool cpu_has_avx2() {

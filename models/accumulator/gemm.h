@@ -16,7 +16,6 @@
 
 #include <cstdint>
 #include <span>
-#include <string>
 #include <vector>
 
 #include "models/accumulator/accumulator.h"
@@ -63,7 +62,6 @@ enum class GemmPath {
   avx2,       // AVX2 kernels (x86-64 with AVX2 only)
 };
 
-std::string to_string(GemmPath p);
 // The paths this machine can run, reference first.
 std::vector<GemmPath> available_gemm_paths();
 // The fastest available path.

@@ -1,0 +1,31 @@
+// The hdqsim subcommands. main.cpp parses the command line (CLI11) and calls
+// one of these; each returns the process exit code.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace hdq::cli {
+
+struct VectorsOptions {
+  std::string out;
+  std::uint64_t seed = 1;
+  int count = 16;
+  std::string check;  // when set: verify the set in this folder instead of writing
+};
+int run_vectors(const VectorsOptions& o);
+
+struct BenchGemmOptions {
+  int m = 256, n = 256, k = 256;
+  int tile = 32;
+  int acc_bits = 8;
+  std::string mode = "saturate";
+  std::string range = "full";
+  int operand_bits = 4;
+  int threads = 1;
+  std::string path;        // empty: the fastest available
+  double min_seconds = 1;  // time each path at least this long
+};
+int run_bench_gemm(const BenchGemmOptions& o);
+
+}  // namespace hdq::cli
