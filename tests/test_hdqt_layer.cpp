@@ -1,0 +1,194 @@
+// The HDQT layer against a second, naive composition of NUMERICS.md section 6
+// (dense Sylvester matrices for the integer transforms, explicit padding and
+// index arithmetic, the reference GEMM), and against float on fine settings.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "models/common/errors.h"
+#include "models/hdqt/hdqt_linear.h"
+#include "models/quantizer/random_bits.h"
+
+namespace hdq {
+namespace {
+
+Matrix random_matrix(int r, int c, std::uint64_t seed, float scale = 1.0f, bool non_negative = false) {
+  Matrix m(r, c);
+  for (std::size_t i = 0; i < m.v.size(); ++i) {
+    const float u = float(mix64(seed + i * 0x9e3779b97f4a7c15ULL) >> 40) * 0x1p-24f;
+    m.v[i] = scale * (non_negative ? u : 2.0f * u - 1.0f);
+  }
+  return m;
+}
+
+struct Naive {
+  const HdqtConfig& cfg;
+  HdqtStepContext ctx;
+
+  QuantizedTensor q(std::span<const float> x, QuantRole r) const {
+    return quantize(x, cfg.q(r), {ctx.seed, 8 * std::uint64_t(ctx.layer) + std::uint64_t(r), ctx.step}, "t");
+  }
+  std::vector<std::int32_t> mm(const QuantizedTensor& a, QuantRole ra, const QuantizedTensor& b, QuantRole rb, int m,
+                               int n, int k, GemmRole g) const {
+    std::vector<std::int32_t> c(std::size_t(m) * n);
+    gemm({m, n, k}, {a.q, cfg.q(ra).bits, a.params.is_unsigned}, {b.q, cfg.q(rb).bits, b.params.is_unsigned},
+         cfg.acc(g), c, GemmPath::reference);
+    return c;
+  }
+  // Dense transform along dimension 0 of an int matrix (rows x cols), padded to `padded` rows:
+  // out[r][c] = sum over r2 in r's block of H_b[r % b][r2 % b] * in[r2][c].
+  static std::vector<float> dense_hadamard_dim0(const std::vector<std::int16_t>& in, int rows, int cols, int padded,
+                                                int b) {
+    std::vector<float> out(std::size_t(padded) * cols);
+    for (int r = 0; r < padded; ++r)
+      for (int c = 0; c < cols; ++c) {
+        std::int64_t s = 0;
+        const int base = r / b * b;
+        for (int r2 = base; r2 < base + b; ++r2)
+          if (r2 < rows) s += sylvester_entry(r % b, r2 % b) * std::int64_t(in[std::size_t(r2) * cols + c]);
+        out[std::size_t(r) * cols + c] = float(s);
+      }
+    return out;
+  }
+};
+
+void expect_bits_equal(const std::vector<float>& a, const std::vector<float>& b, const char* what) {
+  ASSERT_EQ(a.size(), b.size()) << what;
+  for (std::size_t i = 0; i < a.size(); ++i)
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(a[i]), std::bit_cast<std::uint32_t>(b[i])) << what << " element " << i;
+}
+
+void check_against_naive(const HdqtConfig& cfg, int B, int I, int O, bool relu_input) {
+  const HdqtStepContext ctx{.seed = 99, .step = 17, .layer = 1, .threads = 1};
+  const Matrix x = random_matrix(B, I, 1, 3.0f, relu_input), w = random_matrix(O, I, 2, 0.5f);
+  const Matrix g = random_matrix(B, O, 3, 0.01f);
+  const std::vector<float> bias(std::size_t(O), 0.25f);
+
+  Matrix y, dx, dw;
+  std::vector<float> db;
+  HdqtLayerState st;
+  HdqtLayerStats stats{};
+  hdqt_linear_forward(x, w, bias, cfg, ctx, y, st, stats);
+  hdqt_linear_backward(g, st, cfg, ctx, &dx, dw, db, stats);
+
+  const Naive n{cfg, ctx};
+  // Forward: Y = ((f32)(Xq Wq^T) * sx) * sw + bias.
+  const auto xq = n.q(x.v, QuantRole::fwd_x), wq = n.q(w.v, QuantRole::fwd_w);
+  QuantizedTensor wqt = wq;
+  for (int o = 0; o < O; ++o)
+    for (int i = 0; i < I; ++i) wqt.q[std::size_t(i) * O + o] = wq.q[std::size_t(o) * I + i];
+  const auto yacc = n.mm(xq, QuantRole::fwd_x, wqt, QuantRole::fwd_w, B, O, I, GemmRole::fwd);
+  std::vector<float> y_ref(yacc.size());
+  for (std::size_t i = 0; i < yacc.size(); ++i)
+    y_ref[i] = float(yacc[i]) * xq.params.scale * wq.params.scale + bias[i % O];
+  expect_bits_equal(y.v, y_ref, "Y");
+
+  // dX along O.
+  const HadamardPlan ho = plan_hadamard(O, cfg.hadamard);
+  const auto wh = Naive::dense_hadamard_dim0(wq.q, O, I, ho.padded_length, ho.block);
+  const auto whq = n.q(wh, QuantRole::bwd_w_dx);
+  std::vector<float> gh(std::size_t(B) * ho.padded_length, 0.0f);
+  for (int r = 0; r < B; ++r)
+    for (int o = 0; o < O; ++o) gh[std::size_t(r) * ho.padded_length + o] = g.at(r, o);
+  fwht_f32(gh, ho.block);
+  const auto ghq = n.q(gh, QuantRole::bwd_g_dx);
+  const auto dxacc = n.mm(ghq, QuantRole::bwd_g_dx, whq, QuantRole::bwd_w_dx, B, I, ho.padded_length, GemmRole::bwd_dx);
+  std::vector<float> dx_ref(dxacc.size());
+  for (std::size_t i = 0; i < dxacc.size(); ++i) {
+    dx_ref[i] = float(dxacc[i]) * ghq.params.scale * whq.params.scale * wq.params.scale * (1.0f / float(ho.block));
+    const float lo = xq.params.is_unsigned ? 0.0f : -xq.params.mx;
+    if (cfg.ste == Ste::clipped && (x.v[i] > xq.params.mx || x.v[i] < lo)) dx_ref[i] = 0.0f;
+  }
+  expect_bits_equal(dx.v, dx_ref, "dX");
+
+  // dW along B.
+  const HadamardPlan hb = plan_hadamard(B, cfg.hadamard);
+  const auto xh = Naive::dense_hadamard_dim0(xq.q, B, I, hb.padded_length, hb.block);
+  const auto xhq = n.q(xh, QuantRole::bwd_x_dw);
+  std::vector<float> gth(std::size_t(O) * hb.padded_length, 0.0f);
+  for (int r = 0; r < B; ++r)
+    for (int o = 0; o < O; ++o) gth[std::size_t(o) * hb.padded_length + r] = g.at(r, o);
+  fwht_f32(gth, hb.block);
+  const auto gthq = n.q(gth, QuantRole::bwd_g_dw);
+  const auto dwacc = n.mm(gthq, QuantRole::bwd_g_dw, xhq, QuantRole::bwd_x_dw, O, I, hb.padded_length, GemmRole::bwd_dw);
+  std::vector<float> dw_ref(dwacc.size());
+  for (std::size_t i = 0; i < dwacc.size(); ++i)
+    dw_ref[i] = float(dwacc[i]) * gthq.params.scale * xhq.params.scale * xq.params.scale * (1.0f / float(hb.block));
+  expect_bits_equal(dw.v, dw_ref, "dW");
+
+  std::vector<float> db_ref(std::size_t(O), 0.0f);
+  for (int r = 0; r < B; ++r)
+    for (int o = 0; o < O; ++o) db_ref[o] += g.at(r, o);
+  expect_bits_equal(db, db_ref, "db");
+}
+
+TEST(HdqtLayer, PaperPresetMatchesNaiveComposition) {
+  check_against_naive(hdqt_preset("paper"), 16, 12, 8, false);
+  check_against_naive(hdqt_preset("paper"), 12, 20, 10, true);  // O = 10: block 2; B = 12: block 4
+}
+
+TEST(HdqtLayer, NpuPresetWithPaddingMatchesNaiveComposition) {
+  HdqtConfig cfg = hdqt_preset("npu");
+  check_against_naive(cfg, 16, 12, 8, false);  // padded to 32 along O and B
+  cfg.hadamard.max_block = 4;
+  check_against_naive(cfg, 10, 7, 5, true);  // 10 -> 12 and 5 -> 8: odd sizes are transformed too
+}
+
+// On fine settings (8-bit operands, exact accumulation, nearest rounding
+// everywhere) the HDQT gradients point where the float ones do. With 8 bits
+// the relative quantization error of each operand is about 2^-8 of its max,
+// so cosines above 0.99 leave a wide margin; a transposition or scale bug gives
+// cosine near 0 or a wrong norm.
+TEST(HdqtLayer, FineSettingsTrackFloatGradients) {
+  HdqtConfig cfg = hdqt_preset("npu");
+  for (auto& q : cfg.quant) q.bits = 8, q.rounding = Rounding::nearest;
+  for (auto& a : cfg.gemm) a.mode = AccMode::exact;
+  const int B = 32, I = 24, O = 16;
+  const Matrix x = random_matrix(B, I, 5, 2.0f), w = random_matrix(O, I, 6, 0.3f), g = random_matrix(B, O, 7, 0.1f);
+  const std::vector<float> bias(std::size_t(O), 0.0f);
+  Matrix y, dx, dw;
+  std::vector<float> db;
+  HdqtLayerState st;
+  HdqtLayerStats stats{};
+  const HdqtStepContext ctx{};
+  hdqt_linear_forward(x, w, bias, cfg, ctx, y, st, stats);
+  hdqt_linear_backward(g, st, cfg, ctx, &dx, dw, db, stats);
+
+  auto cosine_and_ratio = [](const std::vector<float>& a, const std::vector<double>& b) {
+    double ab = 0, aa = 0, bb = 0;
+    for (std::size_t i = 0; i < a.size(); ++i) ab += a[i] * b[i], aa += double(a[i]) * a[i], bb += b[i] * b[i];
+    return std::pair{ab / std::sqrt(aa * bb), std::sqrt(aa / bb)};
+  };
+  std::vector<double> y_f(std::size_t(B) * O), dx_f(std::size_t(B) * I), dw_f(std::size_t(O) * I);
+  for (int r = 0; r < B; ++r)
+    for (int o = 0; o < O; ++o)
+      for (int i = 0; i < I; ++i) {
+        y_f[r * O + o] += double(x.at(r, i)) * w.at(o, i);
+        dx_f[r * I + i] += double(g.at(r, o)) * w.at(o, i);
+        dw_f[o * I + i] += double(g.at(r, o)) * x.at(r, i);
+      }
+  for (auto [name, got, want] : {std::tuple{"Y", &y.v, &y_f}, {"dX", &dx.v, &dx_f}, {"dW", &dw.v, &dw_f}}) {
+    const auto [cos, ratio] = cosine_and_ratio(*got, *want);
+    EXPECT_GT(cos, 0.99) << name;
+    EXPECT_NEAR(ratio, 1.0, 0.05) << name;
+  }
+  EXPECT_EQ(stats[0].inner_events() + stats[1].inner_events() + stats[2].inner_events(), 0u);  // exact mode
+}
+
+TEST(HdqtLayer, PresetsFollowTheContractTable) {
+  const HdqtConfig paper = hdqt_preset("paper"), npu = hdqt_preset("npu");
+  EXPECT_EQ(paper.q(QuantRole::fwd_x).clip, 0.975f);
+  EXPECT_EQ(npu.q(QuantRole::fwd_x).clip, 1.0f);
+  EXPECT_EQ(paper.q(QuantRole::bwd_g_dw).rounding, Rounding::stochastic);
+  EXPECT_EQ(paper.q(QuantRole::bwd_w_dx).rounding, Rounding::nearest);
+  EXPECT_EQ(paper.acc(GemmRole::fwd).mode, AccMode::clamp_tile);
+  EXPECT_EQ(paper.acc(GemmRole::bwd_dw).tile, 0);
+  EXPECT_EQ(npu.acc(GemmRole::bwd_dw).tile, 32);
+  EXPECT_EQ(npu.acc(GemmRole::fwd).mode, AccMode::saturate);
+  EXPECT_TRUE(npu.hadamard.pad);
+  EXPECT_EQ(paper.ste, Ste::identity);
+  EXPECT_THROW(hdqt_preset("fast"), ConfigError);
+}
+
+}  // namespace
+}  // namespace hdq
