@@ -15,6 +15,7 @@ packages=(
   nlohmann-json3-dev        # JSON for case.json / metrics.json / bench output
   libcli11-dev              # command-line parsing for the hdqsim CLI
   libyaml-cpp-dev           # scenario files
+  zlib1g-dev                # gzip IDX files
   dataset-fashion-mnist     # real data for training runs
 )
 

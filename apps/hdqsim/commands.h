@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace hdq::cli {
 
@@ -27,5 +28,15 @@ struct BenchGemmOptions {
   double min_seconds = 1;  // time each path at least this long
 };
 int run_bench_gemm(const BenchGemmOptions& o);
+
+struct TrainOptions {
+  std::string scenario;
+  std::string engine = "functional";  // functional | golden
+  std::vector<std::string> overrides;  // --set key=value
+  std::string out;                     // default: out/<scenario name>
+  int threads = 1;
+  bool with_golden = true;  // functional engine: also run the golden model for the comparison table
+};
+int run_train(const TrainOptions& o);
 
 }  // namespace hdq::cli

@@ -37,10 +37,20 @@ int main(int argc, char** argv) {
   bench_gemm->add_option("--path", bg.path, "fast path to time (default: the fastest available)");
   bench_gemm->add_option("--min-seconds", bg.min_seconds, "time each path at least this long")->capture_default_str();
 
+  TrainOptions tr;
+  auto* train = app.add_subcommand("train", "class-incremental training of a scenario (HDQT and/or the float golden model)");
+  train->add_option("--scenario", tr.scenario, "scenario file (YAML, see docs/scenarios.md)")->required()->check(CLI::ExistingFile);
+  train->add_option("--engine", tr.engine, "functional (HDQT, bit-exact) | golden (float only)")->capture_default_str();
+  train->add_option("--set", tr.overrides, "override a scenario field: key=value (dotted path, e.g. gemm.fwd.acc_bits=6)");
+  train->add_option("--out", tr.out, "output folder (default out/<scenario name>)");
+  train->add_option("--threads", tr.threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
+  train->add_flag("!--no-golden", tr.with_golden, "functional engine: skip the golden run of the comparison table");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (vectors->parsed()) return run_vectors(vec);
     if (bench_gemm->parsed()) return run_bench_gemm(bg);
+    if (train->parsed()) return run_train(tr);
   } catch (const hdq::ConfigError& e) {
     fmt::print(stderr, "hdqsim: configuration error: {}\n", e.what());
     return 2;

@@ -20,6 +20,12 @@ void GemmStats::merge(const GemmStats& o) {
   changed_steps += o.changed_steps;
   outer_overflows += o.outer_overflows;
   max_abs_tile_sum = std::max(max_abs_tile_sum, o.max_abs_tile_sum);
+  tile_results += o.tile_results;
+}
+
+double GemmStats::inner_event_rate() const {
+  if (clamped_tiles) return double(clamped_tiles) / double(tile_results);
+  return products ? double(changed_steps) / double(products) : 0.0;
 }
 
 namespace {
@@ -76,8 +82,15 @@ GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig&
     }
     return GemmStats{};
   };
+  const std::uint64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(cfg.tile);
+  const std::uint64_t tiles_per_output = tile ? (std::uint64_t(s.k) + tile - 1) / tile : 0;
+  const std::uint64_t tile_results = std::uint64_t(s.m) * std::uint64_t(s.n) * tiles_per_output;
   threads = std::min(threads, std::max(s.m, 1));
-  if (threads == 1) return run_rows(0, s.m);
+  if (threads == 1) {
+    GemmStats st = run_rows(0, s.m);
+    st.tile_results = tile_results;
+    return st;
+  }
 
   std::vector<GemmStats> parts(threads);
   std::vector<std::thread> pool;
@@ -88,6 +101,7 @@ GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig&
   for (auto& th : pool) th.join();
   GemmStats total;
   for (const auto& p : parts) total.merge(p);
+  total.tile_results = tile_results;
   return total;
 }
 

@@ -39,9 +39,13 @@ struct GemmStats {
   std::uint64_t changed_steps = 0;    // saturate/wrap: accumulate steps whose result was narrowed
   std::uint64_t outer_overflows = 0;  // outer additions the Wo-bit clamp changed
   std::int64_t max_abs_tile_sum = 0;  // largest |exact tile sum| seen (headroom)
+  std::uint64_t tile_results = 0;     // tile results summed into the outer accumulator: M * N * ceil(K / t)
 
   // Inner-accumulator events of whichever kind the mode has.
   std::uint64_t inner_events() const { return clamped_tiles + changed_steps; }
+  // Inner events per opportunity: clamped tiles per tile result, or changed
+  // steps per product (one of the two counters is always 0). 0 when nothing ran.
+  double inner_event_rate() const;
   void merge(const GemmStats& o);
   bool operator==(const GemmStats&) const = default;
 };

@@ -37,7 +37,8 @@ void forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint6
 }  // namespace
 
 float hdqt_gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
-                     const HdqtRun& run, std::uint64_t step, MlpGrads& grads, HdqtOverflow& overflow, Matrix* logits) {
+                     const HdqtRun& run, std::uint64_t step, MlpGrads& grads, HdqtOverflow& overflow,
+                     std::vector<Matrix>* layer_outputs) {
   const int L = int(p.w.size());
   ForwardPass fp;
   forward(p, x, run, step, fp, overflow);
@@ -56,7 +57,7 @@ float hdqt_gradients(const MlpParams& p, const Matrix& x, std::span<const int> l
       g = std::move(dx);
     }
   }
-  if (logits) *logits = std::move(fp.pre[L - 1]);
+  if (layer_outputs) *layer_outputs = std::move(fp.pre);
   return loss;
 }
 

@@ -26,11 +26,11 @@ struct HdqtOverflow {
 
 // Forward and backward of one batch at global step `step`: fills `grads`
 // (dX of layer 0 is not computed: nothing consumes it), adds the GEMM
-// statistics to `overflow`, returns the mean loss. `logits` receives the
-// forward output when non-null.
+// statistics to `overflow`, returns the mean loss. `layer_outputs`, when
+// non-null, receives every layer's forward output Y (the last is the logits).
 float hdqt_gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
                      const HdqtRun& run, std::uint64_t step, MlpGrads& grads, HdqtOverflow& overflow,
-                     Matrix* logits = nullptr);
+                     std::vector<Matrix>* layer_outputs = nullptr);
 
 // Forward only (evaluation). Random bits, if a forward role rounds
 // stochastically, use `step`.

@@ -45,6 +45,7 @@ MlpGrads zeros_like(const MlpParams& p) {
 float softmax_cross_entropy(const Matrix& logits, std::span<const int> labels, std::span<const bool> active,
                             Matrix* dlogits) {
   const int batch = logits.rows, classes = logits.cols;
+  if (batch == 0) throw ConfigError("softmax_cross_entropy: empty batch");
   if (int(labels.size()) != batch || int(active.size()) != classes)
     throw ConfigError("softmax_cross_entropy: labels/active sizes do not match the logits");
   if (dlogits) *dlogits = Matrix(batch, classes);
@@ -69,6 +70,8 @@ float softmax_cross_entropy(const Matrix& logits, std::span<const int> labels, s
 }
 
 int predict_class(std::span<const float> logits, std::span<const bool> active) {
+  if (active.size() != logits.size())
+    throw ConfigError(fmt::format("predict_class: {} active flags for {} logits", active.size(), logits.size()));
   int best = -1;
   for (int c = 0; c < int(logits.size()); ++c)
     if (active[c] && (best < 0 || logits[c] > logits[best])) best = c;
@@ -87,6 +90,11 @@ void sgd_update(std::span<float> w, std::span<const float> g, std::vector<float>
 }  // namespace
 
 void Sgd::step(MlpParams& p, const MlpGrads& g) {
+  if (g.w.size() != p.w.size() || g.b.size() != p.b.size())
+    throw ConfigError("Sgd::step: gradients and parameters have different layer counts");
+  for (std::size_t l = 0; l < p.w.size(); ++l)
+    if (g.w[l].v.size() != p.w[l].v.size() || g.b[l].size() != p.b[l].size())
+      throw ConfigError(fmt::format("Sgd::step: layer {} gradient shape differs from the parameters", l));
   const bool first = buf_.w.empty();
   if (first) {
     buf_.w.resize(p.w.size());

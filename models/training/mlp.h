@@ -40,7 +40,8 @@ using MlpGrads = MlpParams;
 
 // PyTorch nn.Linear's default initialization, with our own random stream:
 // every weight and bias of layer l is U(-1/sqrt(I), 1/sqrt(I)), drawn as
-// (2u - 1) * bound with u = top 24 bits of mix64(seed ^ mix64(l) + (i + 1) * gamma) / 2^24.
+// (2u - 1) * bound with u = top 24 bits of mix64((seed ^ mix64(l)) + i * gamma) / 2^24,
+// i = 1, 2, ... over the weights (row-major) and then the biases of the layer.
 MlpParams init_mlp(const MlpSpec& spec, std::uint64_t seed);
 
 MlpGrads zeros_like(const MlpParams& p);

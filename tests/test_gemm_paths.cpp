@@ -1,0 +1,266 @@
+// Every GEMM path against the reference (NUMERICS.md section 5).
+//
+// Every expected value in this file is the one GemmPath::reference computes:
+// the tests only ever compare another path's C and GemmStats (products,
+// clamped_tiles, changed_steps, outer_overflows, max_abs_tile_sum) with the
+// reference's on the same inputs, exhaustively over a grid of small shapes,
+// tiles, modes, ranges, widths and operand kinds, on random inputs and on
+// inputs at the extremes (so that saturation, wraps, tile clamps and outer
+// overflows happen), with 1 and 2 threads.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "models/accumulator/gemm.h"
+
+namespace hdq {
+namespace {
+
+struct OperandKind {
+  int bits;
+  bool is_unsigned;
+  int lo() const { return is_unsigned ? 0 : -(1 << (bits - 1)); }
+  int hi() const { return is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1; }
+};
+
+enum class Fill {
+  uniform,   // uniform over the operand range
+  extremes,  // mostly the two ends of the range (and 0, +-1 next to them)
+  high,      // mostly the value of largest magnitude: long runs of same-sign products
+  ramp,      // deterministic runs of min and max values, changing every few elements
+};
+
+std::vector<std::int16_t> make_values(std::mt19937_64& rng, std::size_t n, OperandKind kind, Fill fill) {
+  std::vector<std::int16_t> v(n);
+  std::uniform_int_distribution<int> uni(kind.lo(), kind.hi());
+  std::uniform_int_distribution<int> pct(0, 99);
+  const int big = std::abs(kind.lo()) > std::abs(kind.hi()) ? kind.lo() : kind.hi();
+  for (std::size_t i = 0; i < n; ++i) {
+    int x = uni(rng);
+    switch (fill) {
+      case Fill::uniform: break;
+      case Fill::extremes: {
+        const int r = pct(rng);
+        x = r < 40 ? kind.lo() : r < 80 ? kind.hi() : r < 85 ? 0 : r < 90 ? std::min(kind.lo() + 1, kind.hi()) : x;
+        break;
+      }
+      case Fill::high: x = pct(rng) < 85 ? big : x; break;
+      case Fill::ramp: x = ((i / 5) % 3 == 2) ? kind.lo() : kind.hi(); break;
+    }
+    v[i] = static_cast<std::int16_t>(x);
+  }
+  return v;
+}
+
+struct Case {
+  GemmShape shape;
+  OperandKind ka, kb;
+  AccumulatorConfig cfg;
+  std::vector<std::int16_t> a, b;
+};
+
+std::string describe(const Case& c) {
+  std::ostringstream os;
+  const char* modes[] = {"exact", "clamp_tile", "saturate", "wrap"};
+  os << "m=" << c.shape.m << " n=" << c.shape.n << " k=" << c.shape.k << " tile=" << c.cfg.tile
+     << " mode=" << modes[int(c.cfg.mode)] << " range=" << (c.cfg.range == AccRange::full ? "full" : "symmetric")
+     << " W=" << c.cfg.acc_bits << " Wo=" << c.cfg.outer_bits << " a=" << (c.ka.is_unsigned ? "u" : "s") << c.ka.bits
+     << " b=" << (c.kb.is_unsigned ? "u" : "s") << c.kb.bits;
+  return os.str();
+}
+
+std::string path_name(GemmPath p) {
+  switch (p) {
+    case GemmPath::reference: return "reference";
+    case GemmPath::portable: return "portable";
+    case GemmPath::avx2: return "avx2";
+  }
+  return "?";
+}
+
+std::string describe(const GemmStats& s) {
+  std::ostringstream os;
+  os << "{products " << s.products << ", clamped_tiles " << s.clamped_tiles << ", changed_steps " << s.changed_steps
+     << ", outer_overflows " << s.outer_overflows << ", max_abs_tile_sum " << s.max_abs_tile_sum << "}";
+  return os.str();
+}
+
+// Runs the reference and every other available path (1 and 2 threads); returns
+// "" when all agree with the reference, else a description of the first difference.
+std::string compare_paths(const Case& c) {
+  const std::size_t nc = std::size_t(c.shape.m) * c.shape.n;
+  const IntOperand a{c.a, c.ka.bits, c.ka.is_unsigned}, b{c.b, c.kb.bits, c.kb.is_unsigned};
+  std::vector<std::int32_t> want(nc, 0x5a5a5a5a);
+  const GemmStats want_st = gemm(c.shape, a, b, c.cfg, want, GemmPath::reference, 1);
+  for (const GemmPath path : available_gemm_paths()) {
+    if (path == GemmPath::reference) continue;
+    for (const int threads : {1, 2}) {
+      std::vector<std::int32_t> got(nc, 0x3c3c3c3c);
+      const GemmStats got_st = gemm(c.shape, a, b, c.cfg, got, path, threads);
+      if (got_st != want_st)
+        return path_name(path) + " threads=" + std::to_string(threads) + " " + describe(c) + ": stats " +
+               describe(got_st) + " != reference " + describe(want_st);
+      for (std::size_t i = 0; i < nc; ++i)
+        if (got[i] != want[i])
+          return path_name(path) + " threads=" + std::to_string(threads) + " " + describe(c) + ": C[" +
+                 std::to_string(i / std::max(c.shape.n, 1)) + "][" + std::to_string(i % std::max(c.shape.n, 1)) +
+                 "] = " + std::to_string(got[i]) + " != reference " + std::to_string(want[i]);
+    }
+  }
+  return "";
+}
+
+Case make_case(std::mt19937_64& rng, GemmShape shape, OperandKind ka, OperandKind kb, AccumulatorConfig cfg,
+               Fill fa, Fill fb) {
+  Case c{shape, ka, kb, cfg, {}, {}};
+  c.a = make_values(rng, std::size_t(shape.m) * shape.k, ka, fa);
+  c.b = make_values(rng, std::size_t(shape.k) * shape.n, kb, fb);
+  return c;
+}
+
+constexpr AccMode kModes[] = {AccMode::exact, AccMode::clamp_tile, AccMode::saturate, AccMode::wrap};
+constexpr AccRange kRanges[] = {AccRange::symmetric, AccRange::full};
+constexpr int kWidths[] = {2, 3, 4, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32};
+
+// Operand kinds that reach each specialised kernel and the fallback.
+const std::vector<std::pair<OperandKind, OperandKind>> kOperandPairs = {
+    {{4, false}, {4, false}},  // the HDQT case: products in [-56, 64]
+    {{4, true}, {4, false}},   // products in [-120, 105]
+    {{2, false}, {2, true}},   {{5, false}, {4, false}},  // A spans 32 values
+    {{8, false}, {2, false}},  // products up to 256: no int8 products
+    {{4, false}, {8, true}},   // b past int8
+    {{8, true}, {8, false}},   {{5, true}, {5, true}},
+};
+
+std::vector<int> tiles_for(int k) { return {0, 1, 3, 16, 32, k + 1}; }
+
+// The whole knob grid (mode x range x W x tile x operand kind x fill) on a
+// rotating set of small shapes that exercise row groups, column tails and
+// tiles that do not divide K.
+TEST(GemmPaths, EveryModeRangeWidthTileAndOperandKind) {
+  const GemmShape shapes[] = {{5, 33, 40}, {4, 32, 32}, {9, 65, 37}, {3, 31, 64}, {8, 17, 65}, {1, 64, 33}, {7, 40, 17}};
+  std::mt19937_64 rng(20240611);
+  int failures = 0, n = 0;
+  for (const AccMode mode : kModes)
+    for (const AccRange range : kRanges)
+      for (const int w : kWidths)
+        for (const auto& [ka, kb] : kOperandPairs)
+          for (const Fill fill : {Fill::uniform, Fill::extremes, Fill::high}) {
+            const GemmShape shape = shapes[n++ % std::size(shapes)];
+            for (const int tile : tiles_for(shape.k)) {
+              AccumulatorConfig cfg{.acc_bits = w, .tile = tile, .mode = mode, .range = range, .outer_bits = 32};
+              const Case c = make_case(rng, shape, ka, kb, cfg, fill, fill == Fill::high ? Fill::high : Fill::uniform);
+              const std::string err = compare_paths(c);
+              if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
+            }
+          }
+  EXPECT_EQ(failures, 0);
+}
+
+// Every small shape, including empty ones, for one config per kernel.
+TEST(GemmPaths, EverySmallShape) {
+  struct Config {
+    AccumulatorConfig cfg;
+    OperandKind ka, kb;
+  };
+  const Config configs[] = {
+      {{8, 32, AccMode::saturate, AccRange::full, 32}, {4, false}, {4, false}},
+      {{5, 32, AccMode::saturate, AccRange::symmetric, 32}, {4, true}, {4, false}},
+      {{8, 32, AccMode::wrap, AccRange::full, 32}, {4, false}, {4, false}},
+      {{7, 32, AccMode::wrap, AccRange::full, 32}, {4, false}, {4, false}},
+      {{8, 32, AccMode::clamp_tile, AccRange::full, 32}, {4, false}, {4, false}},
+      {{12, 32, AccMode::exact, AccRange::symmetric, 32}, {5, false}, {8, false}},
+      {{16, 32, AccMode::saturate, AccRange::full, 32}, {8, false}, {8, false}},
+  };
+  const int ms[] = {0, 1, 2, 3, 5, 8, 9};
+  const int ns[] = {0, 1, 2, 31, 32, 33, 63, 65};
+  const int ks[] = {0, 1, 2, 3, 7, 16, 17, 31, 32, 33, 64, 65};
+  std::mt19937_64 rng(7);
+  int failures = 0;
+  for (const Config& cf : configs)
+    for (const int m : ms)
+      for (const int n : ns)
+        for (const int k : ks)
+          for (const int tile : tiles_for(k)) {
+            AccumulatorConfig cfg = cf.cfg;
+            cfg.tile = tile;
+            const Fill fill = (m + n + k) % 2 ? Fill::extremes : Fill::uniform;
+            const Case c = make_case(rng, {m, n, k}, cf.ka, cf.kb, cfg, fill, fill);
+            const std::string err = compare_paths(c);
+            if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
+          }
+  EXPECT_EQ(failures, 0);
+}
+
+// Narrow outer accumulators (Wo = W, W + 1, W + 3) so that outer overflows happen.
+TEST(GemmPaths, NarrowOuterAccumulatorOverflows) {
+  std::mt19937_64 rng(11);
+  int failures = 0;
+  for (const AccMode mode : kModes)
+    for (const AccRange range : kRanges)
+      for (const int w : {2, 4, 8, 9, 16, 24})
+        for (const int extra : {0, 1, 3})
+          for (const auto& [ka, kb] : kOperandPairs)
+            for (const Fill fill : {Fill::high, Fill::ramp, Fill::extremes}) {
+              AccumulatorConfig cfg{.acc_bits = w, .tile = 8, .mode = mode, .range = range,
+                                    .outer_bits = std::min(32, w + extra)};
+              const Case c = make_case(rng, {6, 35, 67}, ka, kb, cfg, fill, fill);
+              const std::string err = compare_paths(c);
+              if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
+            }
+  EXPECT_EQ(failures, 0);
+}
+
+// The largest |exact tile sum| planted in the last row, column and tile, with
+// heavy saturation everywhere else: the headroom statistic must find it.
+TEST(GemmPaths, HeadroomFoundWhereverItIs) {
+  std::mt19937_64 rng(3);
+  int failures = 0;
+  for (const AccMode mode : {AccMode::saturate, AccMode::wrap})
+    for (const int w : {3, 8})
+      for (const int tile : {16, 32, 0}) {
+        const GemmShape shape{13, 70, 96};
+        AccumulatorConfig cfg{.acc_bits = w, .tile = tile, .mode = mode, .range = AccRange::full, .outer_bits = 32};
+        Case c = make_case(rng, shape, {4, false}, {4, false}, cfg, Fill::uniform, Fill::uniform);
+        const int t = tile == 0 ? shape.k : tile;
+        for (int k = shape.k - t; k < shape.k; ++k) {
+          c.a[std::size_t(shape.m - 1) * shape.k + k] = -8;
+          c.b[std::size_t(k) * shape.n + shape.n - 1] = -8;
+        }
+        const std::string err = compare_paths(c);
+        if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
+      }
+  EXPECT_EQ(failures, 0);
+}
+
+// A few larger random products, including the benchmark shape.
+TEST(GemmPaths, LargeRandom) {
+  struct Large {
+    GemmShape shape;
+    AccumulatorConfig cfg;
+    OperandKind ka, kb;
+    Fill fill;
+  };
+  const Large cases[] = {
+      {{256, 256, 256}, {8, 32, AccMode::saturate, AccRange::full, 32}, {4, false}, {4, false}, Fill::uniform},
+      {{256, 256, 256}, {8, 32, AccMode::wrap, AccRange::symmetric, 32}, {4, false}, {4, false}, Fill::uniform},
+      {{130, 100, 300}, {6, 24, AccMode::saturate, AccRange::symmetric, 16}, {4, true}, {4, false}, Fill::extremes},
+      {{67, 129, 257}, {8, 0, AccMode::clamp_tile, AccRange::full, 20}, {4, false}, {4, false}, Fill::uniform},
+      {{67, 129, 257}, {10, 48, AccMode::exact, AccRange::full, 32}, {8, false}, {6, false}, Fill::uniform},
+      {{45, 77, 200}, {8, 40, AccMode::saturate, AccRange::full, 32}, {5, false}, {4, false}, Fill::uniform},
+  };
+  std::mt19937_64 rng(5);
+  for (const Large& l : cases) {
+    const Case c = make_case(rng, l.shape, l.ka, l.kb, l.cfg, l.fill, l.fill);
+    const std::string err = compare_paths(c);
+    EXPECT_TRUE(err.empty()) << err;
+  }
+}
+
+}  // namespace
+}  // namespace hdq

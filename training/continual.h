@@ -1,0 +1,74 @@
+// Class-incremental training: classes split into tasks (seeded class order),
+// one head over all classes seen so far (inactive logits are masked out of the
+// softmax and the prediction), methods naive fine-tuning, experience replay
+// (reservoir buffer) and joint training (all data of the tasks seen so far).
+//
+// Everything an engine does not own is fixed here so that two engines given
+// the same scenario see the same initial weights, batches, replay samples and
+// learning rates:
+// - init: init_mlp(widths, seed); a fresh SGD optimizer (momentum buffers) per task;
+// - epoch e of task t visits the task's training samples in a Fisher-Yates
+//   permutation keyed by (seed, t, e); batches of `batch`, the last one shorter;
+// - lr = lr0 * gamma^(number of milestones <= e), restarting each task;
+// - ER: every step adds replay_batch samples drawn uniformly (with replacement)
+//   from the buffer, keyed by (seed, step); after the step the new samples
+//   enter the reservoir (Vitter's algorithm R, keyed by (seed, samples seen));
+// - evaluation: test samples of each seen task, in dataset order, in chunks of
+//   `batch` (the quantized forward's scale depends on the chunk), arg-max over
+//   the seen classes.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "data/datasets.h"
+#include "training/engine.h"
+#include "training/scenario.h"
+
+namespace hdq {
+
+struct EpochRecord {
+  int task = 0, epoch = 0;
+  std::uint64_t steps = 0;  // global steps done at the end of this epoch
+  double mean_loss = 0;
+  double seen_accuracy = 0;  // test accuracy over all classes seen so far, percent
+  double lr = 0;
+  double elapsed_s = 0;
+};
+
+// Comparison of the engine with a float reference on the same weights and batch.
+struct AlignmentRecord {
+  std::uint64_t step = 0;
+  int task = 0;
+  std::vector<double> weight_grad_cosine;  // per layer: cos(dW_engine, dW_float)
+  std::vector<double> output_sqnr_db;      // per layer: SQNR of the forward output Y vs float
+};
+
+struct ContinualResult {
+  std::vector<std::vector<int>> tasks;       // class ids of each task
+  std::vector<std::vector<double>> acc;      // acc[t][j]: accuracy (%) on task j after task t, j <= t
+  double final_avg_accuracy = 0;             // mean_j acc[T-1][j]
+  double avg_incremental_accuracy = 0;       // mean_t (mean_{j<=t} acc[t][j])
+  double forgetting = 0;                     // mean_{j<T-1} (max_{t<T-1} acc[t][j] - acc[T-1][j])
+  double backward_transfer = 0;              // mean_{j<T-1} (acc[T-1][j] - acc[j][j])
+  std::uint64_t steps = 0;
+  std::uint64_t signature = 0;               // signature(final weights)
+  std::vector<EpochRecord> curve;
+  std::vector<AlignmentRecord> alignment;
+  double wall_s = 0;
+};
+
+struct ContinualOptions {
+  Engine* reference = nullptr;  // when set: alignment against it every scenario.compare_every steps
+  std::function<void(const EpochRecord&, std::uint64_t total_steps)> on_epoch;  // progress
+};
+
+ContinualResult run_continual(const Scenario& s, const data::TrainTest& data, Engine& engine,
+                              const ContinualOptions& opt = {});
+
+// The data a scenario names, loaded and (if configured) standardized.
+data::TrainTest load_scenario_data(const Scenario& s);
+
+}  // namespace hdq

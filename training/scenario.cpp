@@ -1,0 +1,282 @@
+#include "training/scenario.h"
+
+#include <fmt/format.h>
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <functional>
+#include <optional>
+#include <set>
+#include <sstream>
+
+#include "models/common/names.h"
+
+namespace hdq {
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> keys;
+  std::stringstream ss(path);
+  for (std::string k; std::getline(ss, k, '.');) keys.push_back(k);
+  return keys;
+}
+
+void set_path(YAML::Node node, const std::vector<std::string>& keys, std::size_t i, const YAML::Node& value) {
+  if (i + 1 == keys.size()) {
+    node[keys[i]] = value;
+    return;
+  }
+  if (!node[keys[i]] || !node[keys[i]].IsMap()) node[keys[i]] = YAML::Node(YAML::NodeType::Map);
+  set_path(node[keys[i]], keys, i + 1, value);
+}
+
+// Reads fields by dotted path, remembers which were read (so leftovers are
+// reported as unknown) and turns every problem into "file:line: field: what".
+class Reader {
+ public:
+  Reader(YAML::Node root, std::string file, std::set<std::string> overridden)
+      : root_(std::move(root)), file_(std::move(file)), overridden_(std::move(overridden)) {}
+
+  // The node at a dotted path, or nothing when a key on the way is absent.
+  std::optional<YAML::Node> find(const std::string& path) const {
+    YAML::Node n = root_;
+    for (const auto& k : split_path(path)) {
+      if (!n.IsMap()) return std::nullopt;
+      const YAML::Node child = n[k];
+      if (!child) return std::nullopt;
+      n.reset(child);
+    }
+    return n;
+  }
+
+  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
+    if (overridden_.count(path)) throw ScenarioError(fmt::format("{}: --set {}: {}", file_, path, what));
+    const auto n = find(path);
+    const int line = n ? n->Mark().line + 1 : 0;
+    if (line > 0) throw ScenarioError(fmt::format("{}:{}: {}: {}", file_, line, path, what));
+    throw ScenarioError(fmt::format("{}: {}: {}", file_, path, what));
+  }
+
+  // Converts the field when present (leaving `out` as it is otherwise).
+  template <typename T>
+  bool read(const std::string& path, T& out) {
+    used_.insert(path);
+    const auto n = find(path);
+    if (!n) return false;
+    try {
+      out = n->as<T>();
+    } catch (const YAML::Exception&) {
+      fail(path, fmt::format("'{}' is not a valid {}", describe(*n), type_name<T>()));
+    }
+    return true;
+  }
+
+  template <typename T>
+  bool read_in_range(const std::string& path, T& out, long long lo, long long hi) {
+    const bool present = read(path, out);
+    if (present && (static_cast<long long>(out) < lo || static_cast<long long>(out) > hi))
+      fail(path, fmt::format("{} is outside the allowed range {}..{}", out, lo, hi));
+    return present;
+  }
+
+  // A string field turned into an enum by `parse` (which names the allowed values).
+  template <typename E, typename Parse>
+  bool read_enum(const std::string& path, E& out, Parse parse) {
+    std::string s;
+    if (!read(path, s)) return false;
+    try {
+      out = parse(s, path);
+    } catch (const ConfigError& e) {
+      fail(path, e.what());
+    }
+    return true;
+  }
+
+  // Every key in the document must have been read (or be below a read key).
+  void reject_unknown() const { walk(root_, ""); }
+
+ private:
+  static std::string describe(const YAML::Node& n) {
+    if (n.IsScalar()) return n.Scalar();
+    if (n.IsNull()) return "(empty)";
+    return n.IsSequence() ? "a list" : "a mapping";
+  }
+  template <typename T>
+  static const char* type_name() {
+    if constexpr (std::is_same_v<T, bool>) return "boolean (true/false)";
+    else if constexpr (std::is_integral_v<T>) return "integer";
+    else if constexpr (std::is_floating_point_v<T>) return "number";
+    else if constexpr (std::is_same_v<T, std::string>) return "string";
+    else return "list of integers";
+  }
+  void walk(const YAML::Node& n, const std::string& prefix) const {
+    if (!n.IsMap()) return;
+    for (const auto& kv : n) {
+      const std::string key = kv.first.as<std::string>();
+      const std::string path = prefix.empty() ? key : prefix + "." + key;
+      if (used_.count(path)) continue;
+      if (!kv.second.IsMap()) {
+        if (overridden_.count(path)) throw ScenarioError(fmt::format("{}: --set {}: unknown field", file_, path));
+        throw ScenarioError(fmt::format("{}:{}: {}: unknown field (see docs/scenarios.md)", file_,
+                                        kv.first.Mark().line + 1, path));
+      }
+      walk(kv.second, path);
+    }
+  }
+
+  YAML::Node root_;
+  std::string file_;
+  std::set<std::string> overridden_;
+  std::set<std::string> used_;
+};
+
+void read_accumulator(Reader& r, const std::string& p, AccumulatorConfig& a) {
+  r.read_in_range(p + ".acc_bits", a.acc_bits, 2, 32);
+  r.read_in_range(p + ".tile", a.tile, 0, 1 << 30);
+  r.read_enum(p + ".acc_mode", a.mode, parse_acc_mode);
+  r.read_enum(p + ".acc_range", a.range, parse_acc_range);
+  r.read_in_range(p + ".outer_bits", a.outer_bits, 2, 32);
+}
+
+void read_quant(Reader& r, const std::string& p, QuantConfig& q) {
+  r.read_in_range(p + ".bits", q.bits, 2, 8);
+  r.read_enum(p + ".rounding", q.rounding, parse_rounding);
+  r.read_in_range(p + ".sr_bits", q.sr_bits, 1, 23);
+  if (r.read(p + ".clip", q.clip) && !(q.clip > 0.0f && q.clip <= 1.0f))
+    r.fail(p + ".clip", fmt::format("{} is outside the allowed range (0, 1]", q.clip));
+  r.read_enum(p + ".signedness", q.signedness, parse_signedness);
+  r.read_enum(p + ".scale_mode", q.scale_mode, parse_scale_mode);
+}
+
+Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<std::string>& overrides) {
+  if (!root.IsMap()) throw ScenarioError(fmt::format("{}: a scenario is a YAML mapping of fields", file));
+  std::set<std::string> overridden;
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw ScenarioError(fmt::format("--set '{}': expected key=value", o));
+    const std::string key = o.substr(0, eq);
+    YAML::Node value;
+    try {
+      value = YAML::Load(o.substr(eq + 1));
+    } catch (const YAML::Exception& e) {
+      throw ScenarioError(fmt::format("--set {}: value is not valid YAML: {}", key, e.msg));
+    }
+    set_path(root, split_path(key), 0, value);
+    overridden.insert(key);
+  }
+
+  Reader r(root, file, overridden);
+  Scenario s;
+  s.file = file;
+  r.read("name", s.name);
+  r.read("description", s.description);
+  r.read("seed", s.seed);
+
+  r.read("data.dataset", s.data.dataset);
+  if (s.data.dataset != "fashion-mnist" && s.data.dataset != "synthetic" && s.data.dataset != "uci-har" &&
+      s.data.dataset != "csv")
+    r.fail("data.dataset", fmt::format("'{}' is not one of: fashion-mnist, synthetic, uci-har, csv", s.data.dataset));
+  r.read("data.path", s.data.path);
+  r.read("data.test_path", s.data.test_path);
+  if ((s.data.dataset == "uci-har" || s.data.dataset == "csv") && s.data.path.empty())
+    r.fail("data.path", fmt::format("required for dataset {}", s.data.dataset));
+  if (s.data.dataset == "csv" && s.data.test_path.empty()) r.fail("data.test_path", "required for dataset csv");
+  r.read_in_range("data.limit_train", s.data.limit_train, 0, 1 << 30);
+  r.read_in_range("data.limit_test", s.data.limit_test, 0, 1 << 30);
+  r.read("data.standardize", s.data.standardize);
+  SyntheticSpec& syn = s.data.synthetic;
+  r.read_in_range("data.synthetic.classes", syn.classes, 2, 1000);
+  r.read_in_range("data.synthetic.channels", syn.channels, 1, 1024);
+  r.read_in_range("data.synthetic.steps", syn.steps, 1, 1 << 16);
+  r.read_in_range("data.synthetic.train_per_class", syn.train_per_class, 1, 1 << 20);
+  r.read_in_range("data.synthetic.test_per_class", syn.test_per_class, 1, 1 << 20);
+  if (r.read("data.synthetic.noise", syn.noise) && !(syn.noise >= 0.0f))
+    r.fail("data.synthetic.noise", "must be >= 0");
+
+  r.read("network.hidden", s.hidden);
+  for (int w : s.hidden)
+    if (w < 1 || w > (1 << 20)) r.fail("network.hidden", fmt::format("width {} is outside 1..{}", w, 1 << 20));
+
+  ContinualSpec& c = s.continual;
+  r.read_in_range("continual.classes_per_task", c.classes_per_task, 1, 1 << 20);
+  r.read("continual.class_order_seed", c.class_order_seed);
+  r.read("continual.method", c.method);
+  if (c.method != "naive" && c.method != "er" && c.method != "joint")
+    r.fail("continual.method", fmt::format("'{}' is not one of: naive, er, joint", c.method));
+  r.read_in_range("continual.replay_capacity", c.replay_capacity, 0, 1 << 30);
+  r.read_in_range("continual.replay_batch", c.replay_batch, 0, 1 << 20);
+
+  TrainSpec& t = s.train;
+  r.read_in_range("epochs", t.epochs, 1, 100000);
+  r.read_in_range("batch", t.batch, 1, 1 << 16);
+  if (r.read("lr", t.sgd.lr) && !(t.sgd.lr > 0.0f)) r.fail("lr", "must be > 0");
+  if (r.read("momentum", t.sgd.momentum) && !(t.sgd.momentum >= 0.0f && t.sgd.momentum < 1.0f))
+    r.fail("momentum", "must be in [0, 1)");
+  if (r.read("weight_decay", t.sgd.weight_decay) && !(t.sgd.weight_decay >= 0.0f)) r.fail("weight_decay", "must be >= 0");
+  r.read("milestones", t.milestones);
+  for (std::size_t i = 0; i < t.milestones.size(); ++i)
+    if (t.milestones[i] < 1 || (i > 0 && t.milestones[i] <= t.milestones[i - 1]))
+      r.fail("milestones", "must be positive epochs in ascending order");
+  if (r.read("gamma", t.gamma) && !(t.gamma > 0.0f && t.gamma <= 1.0f)) r.fail("gamma", "must be in (0, 1]");
+
+  // HDQT knobs: preset, then the all-role shorthands, then groups, then single roles.
+  r.read("preset", s.preset);
+  try {
+    s.hdqt = hdqt_preset(s.preset);
+  } catch (const ConfigError& e) {
+    r.fail("preset", e.what());
+  }
+  int operand_bits = 0, sr_bits = 0;
+  if (r.read_in_range("operand_bits", operand_bits, 2, 8))
+    for (auto& q : s.hdqt.quant) q.bits = operand_bits;
+  if (r.read_in_range("sr_bits", sr_bits, 1, 23))
+    for (auto& q : s.hdqt.quant) q.sr_bits = sr_bits;
+  read_accumulator(r, "gemm.fwd", s.hdqt.acc(GemmRole::fwd));
+  for (GemmRole g : {GemmRole::bwd_dx, GemmRole::bwd_dw}) read_accumulator(r, "gemm.bwd", s.hdqt.acc(g));
+  for (GemmRole g : {GemmRole::bwd_dx, GemmRole::bwd_dw})
+    read_accumulator(r, fmt::format("gemm.{}", name(g)), s.hdqt.acc(g));
+  for (int g = 0; g < kGemmRoles; ++g) {
+    const AccumulatorConfig& a = s.hdqt.gemm[g];
+    if (a.outer_bits < a.acc_bits)
+      r.fail(fmt::format("gemm.{}.outer_bits", name(GemmRole(g))),
+             fmt::format("outer_bits = {} is below acc_bits = {}", a.outer_bits, a.acc_bits));
+  }
+  for (int q = 0; q < kQuantRoles; ++q) read_quant(r, fmt::format("quant.{}", name(QuantRole(q))), s.hdqt.quant[q]);
+  int max_block = 0;
+  if (r.read_in_range("hadamard.max_block", max_block, 0, 1 << 20)) {
+    if (max_block == 0) s.hdqt.hadamard.max_block.reset();  // 0: no cap
+    else if ((max_block & (max_block - 1)) != 0) r.fail("hadamard.max_block", fmt::format("{} is not a power of two", max_block));
+    else s.hdqt.hadamard.max_block = max_block;
+  }
+  r.read("hadamard.pad", s.hdqt.hadamard.pad);
+  if (s.hdqt.hadamard.pad && !s.hdqt.hadamard.max_block) r.fail("hadamard.pad", "pad = true requires hadamard.max_block");
+  r.read_enum("ste", s.hdqt.ste, parse_ste);
+  r.read_in_range("compare_every", s.compare_every, 0, 1 << 30);
+
+  r.reject_unknown();
+  validate(s.hdqt);
+  return s;
+}
+
+}  // namespace
+
+Scenario parse_scenario(const std::string& yaml_text, const std::string& file, const std::vector<std::string>& overrides) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(yaml_text);
+  } catch (const YAML::Exception& e) {
+    throw ScenarioError(fmt::format("{}:{}: not valid YAML: {}", file, e.mark.line + 1, e.msg));
+  }
+  return parse_tree(root, file, overrides);
+}
+
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+  std::ifstream in(file);
+  if (!in) throw ScenarioError(fmt::format("{}: cannot open the scenario file", file));
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse_scenario(text.str(), file, overrides);
+}
+
+}  // namespace hdq

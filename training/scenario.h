@@ -1,0 +1,77 @@
+// A scenario file (YAML, pure data; schema in docs/scenarios.md) parsed into
+// the settings of one class-incremental training run. `--set key=value`
+// overrides address the same dotted paths as the file, so every knob has one
+// name. Errors name the file, the field and the line, and nothing runs.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/common/errors.h"
+#include "models/hdqt/hdqt_config.h"
+#include "models/training/mlp.h"
+
+namespace hdq {
+
+struct ScenarioError : ConfigError {
+  using ConfigError::ConfigError;
+};
+
+struct SyntheticSpec {
+  int classes = 10;
+  int channels = 3;
+  int steps = 32;
+  int train_per_class = 300;
+  int test_per_class = 100;
+  float noise = 0.5f;
+};
+
+struct DataSpec {
+  std::string dataset = "fashion-mnist";  // fashion-mnist | synthetic | uci-har | csv
+  std::string path;                       // folder (fashion-mnist, uci-har) or train CSV file
+  std::string test_path;                  // csv only: the test CSV file
+  int limit_train = 0;                    // 0: all samples
+  int limit_test = 0;
+  bool standardize = true;
+  SyntheticSpec synthetic;
+};
+
+struct ContinualSpec {
+  int classes_per_task = 2;
+  std::uint64_t class_order_seed = 1;
+  std::string method = "er";  // naive | er | joint
+  int replay_capacity = 1000;
+  int replay_batch = 0;  // 0: same as batch
+};
+
+struct TrainSpec {
+  int epochs = 5;
+  int batch = 128;
+  SgdConfig sgd{.lr = 0.05f, .momentum = 0.9f, .weight_decay = 0.0f};
+  std::vector<int> milestones;  // epochs (within a task) at which lr *= gamma
+  float gamma = 0.1f;
+};
+
+struct Scenario {
+  std::string file;
+  std::string name;
+  std::string description;
+  std::uint64_t seed = 1;
+  DataSpec data;
+  std::vector<int> hidden{256, 256};
+  ContinualSpec continual;
+  TrainSpec train;
+  std::string preset = "paper";
+  HdqtConfig hdqt;
+  int compare_every = 50;  // functional engine: golden gradient comparison every N steps (0: never)
+};
+
+// Reads `file`, applies overrides ("a.b.c=value", value in YAML syntax), validates.
+Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides = {});
+
+// The same from YAML text (for tests); `file` is only used in messages.
+Scenario parse_scenario(const std::string& yaml_text, const std::string& file,
+                        const std::vector<std::string>& overrides = {});
+
+}  // namespace hdq
