@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -13,6 +14,12 @@
 #include "models/training/mlp.h"
 
 namespace hdq {
+
+// Cycles and energy of one training step, for engines that model hardware.
+struct StepCost {
+  double cycles = 0;
+  double energy_pj = 0;
+};
 
 class Engine {
  public:
@@ -24,6 +31,10 @@ class Engine {
   virtual void logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) = 0;
   // Per-layer forward outputs (pre-activations) of the last gradients() call.
   virtual const std::vector<Matrix>& last_layer_outputs() const = 0;
+  // GEMM overflow statistics accumulated over all gradients() calls (quantized engines).
+  virtual const HdqtOverflow* overflow_stats() const { return nullptr; }
+  // Mean cost of a training step so far (hardware models).
+  virtual std::optional<StepCost> cost_per_step() const { return std::nullopt; }
 };
 
 // HDQT training, bit-exact (NUMERICS.md). Accumulates GEMM overflow statistics.
@@ -35,7 +46,7 @@ class FunctionalEngine final : public Engine {
                   std::uint64_t step, MlpGrads& grads) override;
   void logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) override;
   const std::vector<Matrix>& last_layer_outputs() const override { return outputs_; }
-  const HdqtOverflow& overflow() const { return overflow_; }
+  const HdqtOverflow* overflow_stats() const override { return &overflow_; }
 
  private:
   HdqtConfig cfg_;

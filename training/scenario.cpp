@@ -148,6 +148,51 @@ void read_quant(Reader& r, const std::string& p, QuantConfig& q) {
   r.read_enum(p + ".scale_mode", q.scale_mode, parse_scale_mode);
 }
 
+void read_bound(Reader& r, const std::string& p, Bound& b) {
+  double v;
+  if (r.read(p + ".min", v)) b.min = v;
+  if (r.read(p + ".max", v)) b.max = v;
+  if (b.min && b.max && *b.min > *b.max) r.fail(p, fmt::format("min {} is above max {}", *b.min, *b.max));
+}
+
+void read_expectations(Reader& r, Scenario& s) {
+  for (const char* engine : {"functional", "golden", "npu"}) {
+    const std::string p = fmt::format("expect.{}", engine);
+    const auto node = r.find(p);
+    if (!node) continue;
+    EngineExpect e;
+    e.engine = engine;
+    std::string sig;
+    if (r.read(p + ".signature", sig)) {
+      const bool hex = sig.size() == 16 && sig.find_first_not_of("0123456789abcdef") == std::string::npos;
+      if (!hex && !sig.empty()) r.fail(p + ".signature", "must be 16 lowercase hex digits (or empty, to be filled by --update-signatures)");
+      e.signature = sig;
+      e.signature_line = r.find(p + ".signature")->Mark().line + 1;
+    }
+    read_bound(r, p + ".final_avg_accuracy", e.final_avg_accuracy);
+    read_bound(r, p + ".gap_to_golden", e.gap_to_golden);
+    read_bound(r, p + ".forgetting", e.forgetting);
+    read_bound(r, p + ".cycles_per_step", e.cycles_per_step);
+    read_bound(r, p + ".energy_pj_per_step", e.energy_pj_per_step);
+    if (const auto ov = r.find(p + ".overflow"); ov && ov->IsMap())
+      for (const auto& layer : *ov) {
+        const std::string ln = layer.first.as<std::string>();
+        if (!layer.second.IsMap()) r.fail(p + ".overflow." + ln, "expected a mapping of GEMM roles");
+        for (const auto& role : layer.second) {
+          const std::string rn = role.first.as<std::string>();
+          if (rn != "all" && rn != "fwd" && rn != "bwd_dx" && rn != "bwd_dw")
+            r.fail(fmt::format("{}.overflow.{}.{}", p, ln, rn), "role must be one of: fwd, bwd_dx, bwd_dw, all");
+          for (const char* metric : {"inner_event_rate", "outer_overflows"}) {
+            OverflowExpect o{ln, rn, metric, {}};
+            read_bound(r, fmt::format("{}.overflow.{}.{}.{}", p, ln, rn, metric), o.bound);
+            if (!o.bound.empty()) e.overflow.push_back(o);
+          }
+        }
+      }
+    s.expect.push_back(std::move(e));
+  }
+}
+
 Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<std::string>& overrides) {
   if (!root.IsMap()) throw ScenarioError(fmt::format("{}: a scenario is a YAML mapping of fields", file));
   std::set<std::string> overridden;
@@ -253,6 +298,9 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
   if (s.hdqt.hadamard.pad && !s.hdqt.hadamard.max_block) r.fail("hadamard.pad", "pad = true requires hadamard.max_block");
   r.read_enum("ste", s.hdqt.ste, parse_ste);
   r.read_in_range("compare_every", s.compare_every, 0, 1 << 30);
+  r.read("label", s.label);
+  if (s.label != "fast" && s.label != "slow") r.fail("label", fmt::format("'{}' is not one of: fast, slow", s.label));
+  read_expectations(r, s);
 
   r.reject_unknown();
   validate(s.hdqt);

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -53,6 +54,34 @@ struct TrainSpec {
   float gamma = 0.1f;
 };
 
+// An optional closed interval; an absent side is unbounded.
+struct Bound {
+  std::optional<double> min, max;
+  bool holds(double v) const { return (!min || v >= *min) && (!max || v <= *max); }
+  bool empty() const { return !min && !max; }
+};
+
+// Overflow expectation on one metric of one layer/role ("all" matches every one).
+struct OverflowExpect {
+  std::string layer;   // "layer0", ..., or "all"
+  std::string role;    // "fwd", "bwd_dx", "bwd_dw", or "all"
+  std::string metric;  // "inner_event_rate" | "outer_overflows"
+  Bound bound;
+};
+
+// What a regression run of one engine must produce (docs/scenarios.md, `expect`).
+struct EngineExpect {
+  std::string engine;              // functional | golden | npu
+  std::optional<std::string> signature;  // 16 lowercase hex digits
+  int signature_line = 0;          // 1-based line of the signature value in the file (0: none)
+  Bound final_avg_accuracy;        // percent
+  Bound gap_to_golden;             // final_avg_accuracy minus the golden run's, points
+  Bound forgetting;
+  std::vector<OverflowExpect> overflow;
+  Bound cycles_per_step;           // npu
+  Bound energy_pj_per_step;        // npu
+};
+
 struct Scenario {
   std::string file;
   std::string name;
@@ -65,6 +94,8 @@ struct Scenario {
   std::string preset = "paper";
   HdqtConfig hdqt;
   int compare_every = 50;  // functional engine: golden gradient comparison every N steps (0: never)
+  std::string label = "fast";          // CTest label of the scenario: fast | slow
+  std::vector<EngineExpect> expect;    // regression expectations, one per engine
 };
 
 // Reads `file`, applies overrides ("a.b.c=value", value in YAML syntax), validates.

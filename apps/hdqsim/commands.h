@@ -39,4 +39,15 @@ struct TrainOptions {
 };
 int run_train(const TrainOptions& o);
 
+struct RegressOptions {
+  std::vector<std::string> paths{"scenarios"};  // files or folders of *.yaml
+  int jobs = 1;                                 // scenarios in parallel
+  int threads = 1;                              // threads per scenario
+  std::string junit;                            // JUnit XML output file
+  std::string filter;                           // regex on scenario name or path
+  std::string label;                            // only scenarios with this label (fast | slow)
+  bool update_signatures = false;
+};
+int run_regress(const RegressOptions& o);
+
 }  // namespace hdq::cli

@@ -46,11 +46,23 @@ int main(int argc, char** argv) {
   train->add_option("--threads", tr.threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   train->add_flag("!--no-golden", tr.with_golden, "functional engine: skip the golden run of the comparison table");
 
+  RegressOptions rg;
+  auto* regress = app.add_subcommand("regress", "run scenarios' expectations; pass/fail table, JUnit XML, signature updates");
+  regress->add_option("paths", rg.paths, "scenario files or folders")->capture_default_str();
+  regress->add_option("-j,--jobs", rg.jobs, "scenarios run in parallel")->capture_default_str()->check(CLI::Range(1, 64));
+  regress->add_option("--threads", rg.threads, "threads per scenario")->capture_default_str()->check(CLI::Range(1, 256));
+  regress->add_option("--junit", rg.junit, "write JUnit XML here");
+  regress->add_option("--filter", rg.filter, "regex on scenario name or file path");
+  regress->add_option("--label", rg.label, "only scenarios with this label")->check(CLI::IsMember({"fast", "slow"}));
+  regress->add_flag("--update-signatures", rg.update_signatures,
+                    "rewrite expected signatures that differ from the measured ones (prints each change)");
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (vectors->parsed()) return run_vectors(vec);
     if (bench_gemm->parsed()) return run_bench_gemm(bg);
     if (train->parsed()) return run_train(tr);
+    if (regress->parsed()) return run_regress(rg);
   } catch (const hdq::ConfigError& e) {
     fmt::print(stderr, "hdqsim: configuration error: {}\n", e.what());
     return 2;

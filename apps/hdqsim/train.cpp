@@ -142,9 +142,9 @@ int run_train(const TrainOptions& o) {
   m.update(result_json(main));
   if (h) {
     json overflow = json::object();
-    for (std::size_t l = 0; l < functional->overflow().layers.size(); ++l)
+    for (std::size_t l = 0; l < functional->overflow_stats()->layers.size(); ++l)
       for (int r = 0; r < kGemmRoles; ++r)
-        overflow[fmt::format("layer{}", l)][std::string(name(GemmRole(r)))] = stats_json(functional->overflow().layers[l][r]);
+        overflow[fmt::format("layer{}", l)][std::string(name(GemmRole(r)))] = stats_json(functional->overflow_stats()->layers[l][r]);
     m["overflow"] = overflow;
     m["alignment"] = alignment_summary(*h);
   }
