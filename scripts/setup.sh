@@ -15,6 +15,8 @@ packages=(
   nlohmann-json3-dev        # JSON for case.json / metrics.json / bench output
   libcli11-dev              # command-line parsing for the hdqsim CLI
   libyaml-cpp-dev           # scenario files
+  parallel                  # GNU parallel: sharded sweeps (tests, README example)
+  chromium                  # headless rendering check of the sweep report
   zlib1g-dev                # gzip IDX files
   dataset-fashion-mnist     # real data for training runs
 )

@@ -50,4 +50,22 @@ struct RegressOptions {
 };
 int run_regress(const RegressOptions& o);
 
+struct SweepOptions {
+  std::string scenario;
+  std::vector<std::string> settings;  // --set key=v1,v2,... (an axis) or key=v (fixed)
+  int seeds = 1;
+  std::string engine = "functional";
+  std::string out;
+  std::string shard;  // "I/N"
+  int jobs = 1;       // points in parallel
+  int threads = 1;    // threads per point
+};
+int run_sweep(const SweepOptions& o);
+
+struct MergeOptions {
+  std::vector<std::string> dirs;
+  std::string out;
+};
+int run_merge(const MergeOptions& o);
+
 }  // namespace hdq::cli

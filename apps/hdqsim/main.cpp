@@ -57,12 +57,30 @@ int main(int argc, char** argv) {
   regress->add_flag("--update-signatures", rg.update_signatures,
                     "rewrite expected signatures that differ from the measured ones (prints each change)");
 
+  SweepOptions sw;
+  auto* sweep = app.add_subcommand("sweep", "cartesian product of --set value lists; resumable, shardable");
+  sweep->add_option("--scenario", sw.scenario, "scenario file")->required()->check(CLI::ExistingFile);
+  sweep->add_option("--set", sw.settings, "key=v1,v2,... sweeps a key; key=v fixes it");
+  sweep->add_option("--seeds", sw.seeds, "seeds 1..N per grid point")->capture_default_str()->check(CLI::Range(1, 1000));
+  sweep->add_option("--engine", sw.engine, "functional | golden")->capture_default_str();
+  sweep->add_option("--out", sw.out, "sweep folder (resumes the sweep already there)")->required();
+  sweep->add_option("--shard", sw.shard, "I/N: run only points with index % N == I (0 <= I < N)");
+  sweep->add_option("-j,--jobs", sw.jobs, "points in parallel")->capture_default_str()->check(CLI::Range(1, 64));
+  sweep->add_option("--threads", sw.threads, "threads per point")->capture_default_str()->check(CLI::Range(1, 256));
+
+  MergeOptions mg;
+  auto* merge = app.add_subcommand("merge", "combine sweep shards into one folder with summaries and report");
+  merge->add_option("dirs", mg.dirs, "sweep folders (shards of one sweep)")->required();
+  merge->add_option("--out", mg.out, "merged sweep folder")->required();
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (vectors->parsed()) return run_vectors(vec);
     if (bench_gemm->parsed()) return run_bench_gemm(bg);
     if (train->parsed()) return run_train(tr);
     if (regress->parsed()) return run_regress(rg);
+    if (sweep->parsed()) return run_sweep(sw);
+    if (merge->parsed()) return run_merge(mg);
   } catch (const hdq::ConfigError& e) {
     fmt::print(stderr, "hdqsim: configuration error: {}\n", e.what());
     return 2;

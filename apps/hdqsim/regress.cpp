@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "apps/hdqsim/commands.h"
+#include "apps/hdqsim/engines.h"
 #include "apps/hdqsim/output.h"
 #include "training/regress.h"
 
@@ -70,12 +71,6 @@ std::string junit(const std::vector<RegressOutcome>& outcomes) {
                      xml_escape(body));
   }
   return x + "  </testsuite>\n</testsuites>\n";
-}
-
-std::unique_ptr<Engine> make_engine(const Scenario& s, const std::string& engine, int threads) {
-  if (engine == "functional") return std::make_unique<FunctionalEngine>(s.hdqt, s.seed, threads);
-  if (engine == "golden") return std::make_unique<GoldenEngine>(threads);
-  throw ConfigError(fmt::format("engine '{}' is not available in this build", engine));
 }
 
 }  // namespace

@@ -1,0 +1,16 @@
+// The one place that turns an engine name into an Engine.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "training/engine.h"
+#include "training/scenario.h"
+
+namespace hdq::cli {
+
+// "functional" | "golden" (and "npu" where the NPU model is built in);
+// ConfigError naming --engine otherwise.
+std::unique_ptr<Engine> make_engine(const Scenario& s, const std::string& engine, int threads);
+
+}  // namespace hdq::cli
