@@ -90,9 +90,10 @@ std::string describe(const GemmStats& s) {
   return os.str();
 }
 
-// Runs the reference and every other available path (1 and 2 threads); returns
-// "" when all agree with the reference, else a description of the first difference.
-std::string compare_paths(const Case& c) {
+// Runs the reference and every other available path (1 thread, and 2 threads
+// when `two_threads`); returns "" when all agree with the reference, else a
+// description of the first difference.
+std::string compare_paths(const Case& c, bool two_threads = true) {
   const std::size_t nc = std::size_t(c.shape.m) * c.shape.n;
   const IntOperand a{c.a, c.ka.bits, c.ka.is_unsigned}, b{c.b, c.kb.bits, c.kb.is_unsigned};
   std::vector<std::int32_t> want(nc, 0x5a5a5a5a);
@@ -100,6 +101,7 @@ std::string compare_paths(const Case& c) {
   for (const GemmPath path : available_gemm_paths()) {
     if (path == GemmPath::reference) continue;
     for (const int threads : {1, 2}) {
+      if (threads == 2 && (!two_threads || c.shape.m < 2)) continue;
       std::vector<std::int32_t> got(nc, 0x3c3c3c3c);
       const GemmStats got_st = gemm(c.shape, a, b, c.cfg, got, path, threads);
       if (got_st != want_st)
@@ -115,8 +117,8 @@ std::string compare_paths(const Case& c) {
   return "";
 }
 
-Case make_case(std::mt19937_64& rng, GemmShape shape, OperandKind ka, OperandKind kb, AccumulatorConfig cfg,
-               Fill fa, Fill fb) {
+Case make_case(std::mt19937_64& rng, GemmShape shape, OperandKind ka, OperandKind kb, AccumulatorConfig cfg, Fill fa,
+               Fill fb) {
   Case c{shape, ka, kb, cfg, {}, {}};
   c.a = make_values(rng, std::size_t(shape.m) * shape.k, ka, fa);
   c.b = make_values(rng, std::size_t(shape.k) * shape.n, kb, fb);
@@ -129,21 +131,35 @@ constexpr int kWidths[] = {2, 3, 4, 7, 8, 9, 12, 15, 16, 17, 24, 31, 32};
 
 // Operand kinds that reach each specialised kernel and the fallback.
 const std::vector<std::pair<OperandKind, OperandKind>> kOperandPairs = {
-    {{4, false}, {4, false}},  // the HDQT case: products in [-56, 64]
-    {{4, true}, {4, false}},   // products in [-120, 105]
-    {{2, false}, {2, true}},   {{5, false}, {4, false}},  // A spans 32 values
-    {{8, false}, {2, false}},  // products up to 256: no int8 products
-    {{4, false}, {8, true}},   // b past int8
-    {{8, true}, {8, false}},   {{5, true}, {5, true}},
+    {{4, false}, {4, false}},                            // the HDQT case: products in [-56, 64]
+    {{4, true}, {4, false}},                             // products in [-120, 105]
+    {{2, false}, {2, true}},  {{5, false}, {4, false}},  // A spans 32 values
+    {{8, false}, {2, false}},                            // products up to 256: no int8 products
+    {{4, false}, {8, true}},                             // b past int8
+    {{8, true}, {8, false}},  {{5, true}, {5, true}},
 };
 
 std::vector<int> tiles_for(int k) { return {0, 1, 3, 16, 32, k + 1}; }
+
+// The same without tiles that cut K exactly like an earlier one (t = 0, t > K
+// and t = K are all one tile).
+std::vector<int> distinct_tiles_for(int k) {
+  std::vector<int> out, seen;
+  for (const int t : tiles_for(k)) {
+    const int eff = (t == 0 || t > k) ? k : t;
+    if (std::find(seen.begin(), seen.end(), eff) != seen.end()) continue;
+    seen.push_back(eff);
+    out.push_back(t);
+  }
+  return out;
+}
 
 // The whole knob grid (mode x range x W x tile x operand kind x fill) on a
 // rotating set of small shapes that exercise row groups, column tails and
 // tiles that do not divide K.
 TEST(GemmPaths, EveryModeRangeWidthTileAndOperandKind) {
-  const GemmShape shapes[] = {{5, 33, 40}, {4, 32, 32}, {9, 65, 37}, {3, 31, 64}, {8, 17, 65}, {1, 64, 33}, {7, 40, 17}};
+  const GemmShape shapes[] = {{5, 33, 40}, {4, 32, 32}, {9, 65, 37}, {3, 31, 64},
+                              {8, 17, 65}, {1, 64, 33}, {7, 40, 17}};
   std::mt19937_64 rng(20240611);
   int failures = 0, n = 0;
   for (const AccMode mode : kModes)
@@ -155,10 +171,32 @@ TEST(GemmPaths, EveryModeRangeWidthTileAndOperandKind) {
             for (const int tile : tiles_for(shape.k)) {
               AccumulatorConfig cfg{.acc_bits = w, .tile = tile, .mode = mode, .range = range, .outer_bits = 32};
               const Case c = make_case(rng, shape, ka, kb, cfg, fill, fill == Fill::high ? Fill::high : Fill::uniform);
-              const std::string err = compare_paths(c);
+              const std::string err = compare_paths(c, n % 3 == 0);
               if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
             }
           }
+  EXPECT_EQ(failures, 0);
+}
+
+// Every operand width 2..8, signed and unsigned, for A and B: crosses every
+// boundary of the kernel choice (products fitting int8, A spanning <= 32
+// values, b fitting int8, tile sums fitting int16).
+TEST(GemmPaths, EveryOperandWidthAndSignedness) {
+  std::mt19937_64 rng(99);
+  int failures = 0, n = 0;
+  for (int abits = 2; abits <= 8; ++abits)
+    for (const bool au : {false, true})
+      for (int bbits = 2; bbits <= 8; ++bbits)
+        for (const bool bu : {false, true})
+          for (const AccMode mode : kModes)
+            for (const int w : {3, 8, 12}) {
+              const AccRange range = (n++ % 2) ? AccRange::full : AccRange::symmetric;
+              AccumulatorConfig cfg{.acc_bits = w, .tile = 16, .mode = mode, .range = range, .outer_bits = 32};
+              const Fill fill = n % 3 == 0 ? Fill::extremes : Fill::uniform;
+              const Case c = make_case(rng, {5, 33, 40}, {abits, au}, {bbits, bu}, cfg, fill, fill);
+              const std::string err = compare_paths(c, n % 5 == 0);
+              if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
+            }
   EXPECT_EQ(failures, 0);
 }
 
@@ -186,12 +224,12 @@ TEST(GemmPaths, EverySmallShape) {
     for (const int m : ms)
       for (const int n : ns)
         for (const int k : ks)
-          for (const int tile : tiles_for(k)) {
+          for (const int tile : distinct_tiles_for(k)) {
             AccumulatorConfig cfg = cf.cfg;
             cfg.tile = tile;
             const Fill fill = (m + n + k) % 2 ? Fill::extremes : Fill::uniform;
             const Case c = make_case(rng, {m, n, k}, cf.ka, cf.kb, cfg, fill, fill);
-            const std::string err = compare_paths(c);
+            const std::string err = compare_paths(c, (n + k + tile) % 3 == 0);
             if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
           }
   EXPECT_EQ(failures, 0);
@@ -207,10 +245,10 @@ TEST(GemmPaths, NarrowOuterAccumulatorOverflows) {
         for (const int extra : {0, 1, 3})
           for (const auto& [ka, kb] : kOperandPairs)
             for (const Fill fill : {Fill::high, Fill::ramp, Fill::extremes}) {
-              AccumulatorConfig cfg{.acc_bits = w, .tile = 8, .mode = mode, .range = range,
-                                    .outer_bits = std::min(32, w + extra)};
+              AccumulatorConfig cfg{
+                  .acc_bits = w, .tile = 8, .mode = mode, .range = range, .outer_bits = std::min(32, w + extra)};
               const Case c = make_case(rng, {6, 35, 67}, ka, kb, cfg, fill, fill);
-              const std::string err = compare_paths(c);
+              const std::string err = compare_paths(c, extra == 1);
               if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
             }
   EXPECT_EQ(failures, 0);
@@ -253,6 +291,10 @@ TEST(GemmPaths, LargeRandom) {
       {{67, 129, 257}, {8, 0, AccMode::clamp_tile, AccRange::full, 20}, {4, false}, {4, false}, Fill::uniform},
       {{67, 129, 257}, {10, 48, AccMode::exact, AccRange::full, 32}, {8, false}, {6, false}, Fill::uniform},
       {{45, 77, 200}, {8, 40, AccMode::saturate, AccRange::full, 32}, {5, false}, {4, false}, Fill::uniform},
+      // Tile sums past int16 (t * max|product| > 32767): the wide exact-sum paths.
+      {{9, 70, 600}, {8, 0, AccMode::saturate, AccRange::full, 32}, {4, true}, {4, false}, Fill::uniform},
+      {{9, 70, 600}, {6, 500, AccMode::wrap, AccRange::full, 32}, {4, true}, {4, false}, Fill::high},
+      {{9, 70, 600}, {12, 0, AccMode::clamp_tile, AccRange::symmetric, 32}, {8, false}, {6, false}, Fill::high},
   };
   std::mt19937_64 rng(5);
   for (const Large& l : cases) {

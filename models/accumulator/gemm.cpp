@@ -45,6 +45,11 @@ void check_operand(const char* name, IntOperand op, std::size_t rows, std::size_
                                   rows, cols, rows * cols));
   const int lo = op.is_unsigned ? 0 : -(1 << (op.bits - 1));
   const int hi = op.is_unsigned ? (1 << op.bits) - 1 : (1 << (op.bits - 1)) - 1;
+  // A branch-free min/max pass (it vectorizes); the offending element is
+  // searched for only when the range check fails.
+  int vmin = lo, vmax = hi;
+  for (const std::int16_t v : op.values) vmin = std::min<int>(vmin, v), vmax = std::max<int>(vmax, v);
+  if (vmin >= lo && vmax <= hi) return;
   for (std::size_t i = 0; i < op.values.size(); ++i)
     if (op.values[i] < lo || op.values[i] > hi)
       throw ConfigError(fmt::format("gemm: operand {} element {} = {} does not fit {}-bit {} ({}..{})", name, i,

@@ -1,0 +1,585 @@
+// The AVX2 byte kernel for `saturate` and `wrap` with W <= 8 (NUMERICS.md
+// section 5). Include only from gemm_avx2.cpp.
+//
+// Lanes are 32 output columns of one row held as int8; k walks in ascending
+// order inside each tile, so the order-dependent register rule is applied
+// exactly as the reference does. Per step and row:
+//   p  = T[k][a[i][k]]          a 32-byte product vector from a table built
+//                               per 32-column vector and chunk of k: for every
+//                               possible a value, a * b[k][j] for the 32 j
+//   s' = register rule(s + p)   one or a few byte ops (see ByteStep)
+//   c += (s' == wrapping s + p) the changed-step counter (eq is -1, c starts
+//                               at the segment length, so c counts changes)
+// Products must fit int8 (checked from the operands' actual ranges).
+//
+// Rows go 4 at a time (4 independent register chains); chunks of <= 32 k
+// keep the product table (<= 16 KB) in L1 while every row passes over it.
+//
+// The tile result P = s goes to the Wo-bit outer accumulator (int16 lanes when
+// no outer sum can overflow and all fit int16, else int32, clamped and counted
+// when Wo requires). The largest |exact tile sum| needs the exact sum E only
+// where it may exceed the running maximum M: a lane without events has E = s;
+// a lane with n events has |E| <= |s| + n * event_size (a clip moves the
+// register by at most one |product|, a wrap by at most |product| + 2^W). When
+// that bound can exceed M for some lane of a 4-row group, the group's exact
+// tile sums are computed with vpmaddubsw over k-pairs (see common.h). With
+// uniformly random 4-bit operands and W = 8 that is nearly every tile (events
+// are everywhere); with HDQT-like operands it is rare.
+#pragma once
+
+#include "models/accumulator/gemm_avx2_common.h"
+
+namespace hdq::detail {
+namespace {
+
+enum class ByteStep {
+  sat_full8,     // saturate, full range, W = 8: vpaddsb is the rule
+  sat_biased,    // saturate otherwise: register holds s + delta so that the top
+                 // rail is 127 (vpaddsb), then vpmaxsb with the biased bottom rail
+  wrap_scaled,   // wrap: register holds s * 2^(8-W), products scaled alike (they
+                 // must still fit int8); vpaddb is the rule, vpaddsb detects
+  wrap_general,  // wrap: vpaddb then sign-extend the low W bits
+};
+
+struct BytePlan {
+  ByteStep step = ByteStep::sat_full8;
+  int acc_bits = 8;
+  int delta = 0;      // sat_biased: register = s + delta
+  int lo_biased = 0;  // sat_biased: bottom rail + delta
+  int shift = 0;      // wrap_scaled: 8 - W
+  int amin = 0, nslots = 0, chunk = 32;
+  std::int64_t event_size = 0;  // bound on |change of E - s| per event
+  std::int64_t max_abs_product = 0;
+  int max_abs_b = 0;
+};
+
+// The byte kernel applies when W <= 8 in saturate/wrap mode, every product of
+// the actual operand values fits int8, b fits int8, and A spans <= 32 values.
+inline bool make_byte_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange ra, ValueRange rb, BytePlan& plan) {
+  if (cfg.mode != AccMode::saturate && cfg.mode != AccMode::wrap) return false;
+  if (cfg.acc_bits > 8) return false;
+  if (rb.lo < -128 || rb.hi > 127) return false;
+  const ValueRange pr = product_range(ra, rb);
+  if (pr.lo < -128 || pr.hi > 127) return false;
+  if (ra.hi - ra.lo + 1 > 32) return false;
+  const std::int64_t pmax = std::max(std::abs(pr.lo), std::abs(pr.hi));
+  if (std::int64_t(s.k) * std::max<std::int64_t>(pmax, 1) >= (std::int64_t{1} << 30)) return false;
+  const int w = cfg.acc_bits;
+  const Tiling tl(s.k, cfg.tile);
+  // A clamped outer sum is formed in int32: with Wo = 32 it must not be needed.
+  if (cfg.outer_bits == 32 && !outer_cannot_overflow(tl.ntiles, std::int64_t{1} << (w - 1), 32)) return false;
+  const AccLimits lim = acc_limits(w, cfg.range);
+  plan.acc_bits = w;
+  plan.max_abs_b = std::max(std::abs(rb.lo), std::abs(rb.hi));
+  plan.amin = ra.lo;
+  plan.nslots = ra.hi - ra.lo + 1;
+  plan.chunk = std::min(32, 512 / plan.nslots);
+  plan.max_abs_product = pmax;
+  if (cfg.mode == AccMode::saturate) {
+    plan.event_size = pmax;
+    if (w == 8 && cfg.range == AccRange::full) {
+      plan.step = ByteStep::sat_full8;
+    } else {
+      plan.step = ByteStep::sat_biased;
+      plan.delta = 127 - int(lim.hi);
+      plan.lo_biased = int(lim.lo) + plan.delta;
+    }
+  } else {
+    plan.event_size = pmax + (std::int64_t{1} << w);  // one wrap moves the register by a multiple of 2^W
+    const int sh = 8 - w;
+    if (pr.lo * (1 << sh) >= -128 && pr.hi * (1 << sh) <= 127) {
+      plan.step = ByteStep::wrap_scaled;
+      plan.shift = sh;
+    } else {
+      plan.step = ByteStep::wrap_general;
+    }
+  }
+  return true;
+}
+
+// One accumulate step for one row: s = rule(s + p), c += (unchanged ? -1 : 0),
+// p the 32 products at `p` (read twice as a memory operand: fewer
+// instructions than a separate load). Inline asm keeps the 4-6 ops free of
+// register copies (GCC 12 inserts a vmovdqa per step when this is written with
+// intrinsics); the "m" operand tells the compiler which memory is read.
+template <ByteStep kStep>
+struct ByteStepOp {
+  __m256i lo, h, m;  // constants: biased bottom rail; wrap_general 2^(W-1) and 2^W - 1
+  inline void operator()(__m256i& s, __m256i& c, const __m256i* p) const {
+    __m256i x;
+    if constexpr (kStep == ByteStep::sat_full8) {
+      asm("vpaddb %[p], %[s], %[x]\n\t"
+          "vpaddsb %[p], %[s], %[s]\n\t"
+          "vpcmpeqb %[x], %[s], %[x]\n\t"
+          "vpaddb %[x], %[c], %[c]"
+          : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
+          : [p] "m"(*p));
+    } else if constexpr (kStep == ByteStep::sat_biased) {
+      asm("vpaddb %[p], %[s], %[x]\n\t"
+          "vpaddsb %[p], %[s], %[s]\n\t"
+          "vpmaxsb %[lo], %[s], %[s]\n\t"
+          "vpcmpeqb %[x], %[s], %[x]\n\t"
+          "vpaddb %[x], %[c], %[c]"
+          : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
+          : [p] "m"(*p), [lo] "x"(lo));
+    } else if constexpr (kStep == ByteStep::wrap_scaled) {
+      asm("vpaddsb %[p], %[s], %[x]\n\t"
+          "vpaddb %[p], %[s], %[s]\n\t"
+          "vpcmpeqb %[x], %[s], %[x]\n\t"
+          "vpaddb %[x], %[c], %[c]"
+          : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
+          : [p] "m"(*p));
+    } else {
+      asm("vpaddb %[p], %[s], %[x]\n\t"
+          "vpaddb %[h], %[x], %[s]\n\t"
+          "vpand %[m], %[s], %[s]\n\t"
+          "vpsubb %[h], %[s], %[s]\n\t"
+          "vpcmpeqb %[x], %[s], %[x]\n\t"
+          "vpaddb %[x], %[c], %[c]"
+          : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
+          : [p] "m"(*p), [h] "x"(h), [m] "x"(m));
+    }
+  }
+};
+
+enum class OuterKind {
+  i16,       // no outer sum can leave the Wo range nor int16: int16 lanes, no clamp
+  i32,       // no outer sum can leave the Wo range: int32 lanes, no clamp
+  i32clamp,  // int32 lanes, clamp to Wo bits and count (Wo <= 31 or no overflow)
+};
+
+class ByteKernel {
+ public:
+  ByteKernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, const BytePlan& plan, int r0,
+             int r1)
+      : s_(s), a_(a), b_(b), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0) {}
+
+  GemmStats run(std::span<std::int32_t> c) {
+    switch (plan_.step) {
+      case ByteStep::sat_full8: return run_step<ByteStep::sat_full8>(c);
+      case ByteStep::sat_biased: return run_step<ByteStep::sat_biased>(c);
+      case ByteStep::wrap_scaled: return run_step<ByteStep::wrap_scaled>(c);
+      case ByteStep::wrap_general: return run_step<ByteStep::wrap_general>(c);
+    }
+    return {};
+  }
+
+ private:
+  static constexpr int kRows = 4;  // rows advanced together (independent chains)
+
+  struct Segment {
+    int k0, k1, tau;
+    bool starts, ends;
+  };
+  struct Chunk {
+    int k0, k1, seg0, seg1;
+  };
+
+  // Chunks of at most plan_.chunk k (one product table each) made of whole
+  // tiles, or of pieces of one tile when tiles are longer.
+  void plan_chunks() {
+    const int ch = plan_.chunk;
+    if (tl_.t <= ch) {
+      const int per = std::max(1, ch / tl_.t);
+      for (int tau = 0; tau < tl_.ntiles; tau += per) {
+        Chunk c{tl_.begin(tau), 0, int(segs_.size()), 0};
+        for (int u = tau; u < std::min(tl_.ntiles, tau + per); ++u)
+          segs_.push_back({tl_.begin(u), tl_.end(u), u, true, true});
+        c.k1 = segs_.back().k1;
+        c.seg1 = int(segs_.size());
+        chunks_.push_back(c);
+      }
+    } else {
+      for (int tau = 0; tau < tl_.ntiles; ++tau)
+        for (int k = tl_.begin(tau); k < tl_.end(tau); k += ch) {
+          const int k1 = std::min(k + ch, tl_.end(tau));
+          segs_.push_back({k, k1, tau, k == tl_.begin(tau), k1 == tl_.end(tau)});
+          chunks_.push_back({k, k1, int(segs_.size()) - 1, int(segs_.size())});
+        }
+    }
+  }
+
+  void pack() {
+    const std::size_t K = std::size_t(s_.k);
+    // (a - amin) * 4 as bytes: the table offset / 8, used with scale-8
+    // addressing; chunk-major (aoff_[chunk][row][k - chunk.k0], rows
+    // plan_.chunk bytes apart) so that a pass over the rows reads sequentially.
+    const std::size_t ch = std::size_t(plan_.chunk);
+    aoff_.resize(chunks_.size() * std::size_t(rows_) * ch + 32);
+    const __m256i bias = _mm256_set1_epi16(static_cast<std::int16_t>(plan_.amin));
+    alignas(32) std::uint8_t tmp[32];
+    for (int i = 0; i < rows_; ++i) {
+      const std::int16_t* src = a_.values.data() + std::size_t(r0_ + i) * K;
+      for (std::size_t c = 0; c < chunks_.size(); ++c) {
+        const int k0 = chunks_[c].k0, n = chunks_[c].k1 - k0;
+        std::uint8_t* dst = aoff_.data() + (c * std::size_t(rows_) + std::size_t(i)) * ch;
+        if (n == 32) {
+          const __m256i x0 = _mm256_slli_epi16(
+              _mm256_sub_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k0)), bias), 2);
+          const __m256i x1 = _mm256_slli_epi16(
+              _mm256_sub_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k0 + 16)), bias), 2);
+          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
+                              _mm256_permute4x64_epi64(_mm256_packus_epi16(x0, x1), 0xd8));
+        } else {
+          for (int q = 0; q < n; ++q) tmp[q] = static_cast<std::uint8_t>((src[k0 + q] - plan_.amin) * 4);
+          std::memcpy(dst, tmp, std::size_t(n));
+        }
+      }
+    }
+    pack_b_bytes();
+    init_b_pairs(s_, tl_, bpairs_);
+    bpacked_.assign(std::size_t(bpairs_.nvec), false);
+    table_.resize(std::size_t(plan_.nslots) * plan_.chunk * kLanes);
+    // Exact tile sums fit int16 (int16 lanes wrap, so biased partial sums may not)?
+    exact16_ = std::int64_t(tl_.t) * plan_.max_abs_product <= 32767;
+    const int per_pair = 2 * (plan_.nslots - 1) * plan_.max_abs_b;
+    block_ = per_pair == 0 ? std::max(1, tl_.pairs_per_tile) : std::max(1, 32767 / per_pair);
+  }
+
+  // b[k][j] mod 256 (scaled by 2^shift for wrap_scaled) as bytes, per vector:
+  // bbytes_[v][k][32], 0 past N.
+  void pack_b_bytes() {
+    const int nvec = (s_.n + kLanes - 1) / kLanes;
+    const int sh = plan_.step == ByteStep::wrap_scaled ? plan_.shift : 0;
+    const __m256i mask = _mm256_set1_epi16(0xff);
+    bbytes_.resize(std::size_t(nvec) * s_.k * kLanes);
+    for (int v = 0; v < nvec; ++v) {
+      const int j0 = v * kLanes, nj = std::min(kLanes, s_.n - j0);
+      for (int k = 0; k < s_.k; ++k) {
+        const std::int16_t* row = b_.values.data() + std::size_t(k) * s_.n + j0;
+        __m256i lo, hi;
+        if (nj == kLanes) {
+          lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
+          hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16));
+        } else {
+          alignas(32) std::int16_t tmp[kLanes] = {};
+          std::copy_n(row, nj, tmp);
+          lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp));
+          hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp + 16));
+        }
+        lo = _mm256_and_si256(_mm256_slli_epi16(lo, sh), mask);
+        hi = _mm256_and_si256(_mm256_slli_epi16(hi, sh), mask);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(bbytes_.data() + (std::size_t(v) * s_.k + k) * kLanes),
+                           _mm256_permute4x64_epi64(_mm256_packus_epi16(lo, hi), 0xd8));
+      }
+    }
+  }
+
+  // T[kk][slot][j] = (amin + slot) * b[k][j] mod 256: walked up and down from
+  // the slot of a = 0 by adding / subtracting b (exact mod 256, and every
+  // product fits int8, so the bytes are the products).
+  void build_table(int v, const Chunk& ch) {
+    const int zero_slot = -plan_.amin;  // may lie outside [0, nslots)
+    const int n = plan_.nslots;
+    std::int8_t* t = table_.data();
+    for (int k = ch.k0; k < ch.k1; ++k, t += std::size_t(n) * kLanes) {
+      const __m256i b =
+          _mm256_load_si256(reinterpret_cast<const __m256i*>(bbytes_.data() + (std::size_t(v) * s_.k + k) * kLanes));
+      // Start at the slot of a = clamp(0, amin, amax) with value a * b.
+      int start = std::clamp(zero_slot, 0, n - 1);
+      const int a0 = plan_.amin + start;
+      __m256i base = _mm256_setzero_si256(), d = b;  // a0 * b by doubling, mod 256
+      for (int m = std::abs(a0); m != 0; m >>= 1, d = _mm256_add_epi8(d, d))
+        if (m & 1) base = _mm256_add_epi8(base, d);
+      if (a0 < 0) base = _mm256_sub_epi8(_mm256_setzero_si256(), base);
+      __m256i up = base, down = base;
+      _mm256_store_si256(reinterpret_cast<__m256i*>(t + std::size_t(start) * kLanes), base);
+      for (int i = 1; start + i < n || start - i >= 0; ++i) {
+        if (start + i < n) {
+          up = _mm256_add_epi8(up, b);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(t + std::size_t(start + i) * kLanes), up);
+        }
+        if (start - i >= 0) {
+          down = _mm256_sub_epi8(down, b);
+          _mm256_store_si256(reinterpret_cast<__m256i*>(t + std::size_t(start - i) * kLanes), down);
+        }
+      }
+    }
+  }
+
+  void update_threshold() {
+    const std::int64_t half = std::int64_t{1} << (plan_.acc_bits - 1);
+    std::int64_t n = 0;
+    if (max_abs_ >= half) n = (max_abs_ - half) / std::max<std::int64_t>(plan_.event_size, 1);
+    nthr_ = _mm256_set1_epi8(static_cast<char>(std::min<std::int64_t>(n, 254)));
+  }
+
+  // Exact tile sums of R rows (local indices li0..) for vector v, tile tau:
+  // raises max_abs_ to their largest |.|.
+  template <int R>
+  void exact_rows(int li0, int v, int tau) {
+    // The pair layouts are only needed here: packed on first use.
+    if (!apacked_) {
+      pack_a_pairs(s_, a_.values.data(), plan_.amin, tl_, r0_, r1_, apairs_);
+      apacked_ = true;
+    }
+    if (!bpacked_[std::size_t(v)]) {
+      pack_b_pairs(s_, b_.values.data(), tl_, plan_.amin, v, bpairs_);
+      bpacked_[std::size_t(v)] = true;
+    }
+    const int pb = tl_.pair_base(tau), np = tl_.pairs(tau);
+    const std::int8_t* bp = bpairs_.pair(v, pb);
+    std::int64_t m = 0;
+    if (exact16_) {
+      const std::uint32_t* ap[R];
+      for (int r = 0; r < R; ++r) ap[r] = apairs_.data() + std::size_t(li0 + r) * tl_.total_pairs + pb;
+      __m256i e[R][2];
+      const __m256i* c16 = bpairs_.c16(v, tau);
+      const __m256i corr[2] = {_mm256_load_si256(c16), _mm256_load_si256(c16 + 1)};
+      exact_tile_sums16<R>(ap, bp, np, corr, e);
+      __m256i mx = _mm256_max_epu16(_mm256_abs_epi16(e[0][0]), _mm256_abs_epi16(e[0][1]));
+      for (int r = 1; r < R; ++r)
+        mx = _mm256_max_epu16(mx, _mm256_max_epu16(_mm256_abs_epi16(e[r][0]), _mm256_abs_epi16(e[r][1])));
+      // Usually nothing exceeds the running maximum: test that before reducing.
+      const __m256i cur = _mm256_set1_epi16(static_cast<std::int16_t>(std::min<std::int64_t>(max_abs_, 0xffff)));
+      if (_mm256_movemask_epi8(_mm256_cmpeq_epi16(_mm256_max_epu16(mx, cur), cur)) == -1) return;
+      m = hmax_epu32(_mm256_max_epu32(_mm256_and_si256(mx, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(mx, 16)));
+    } else {
+      const __m256i* c32 = bpairs_.c32(v, tau);
+      const __m256i corr[4] = {_mm256_load_si256(c32), _mm256_load_si256(c32 + 1), _mm256_load_si256(c32 + 2),
+                               _mm256_load_si256(c32 + 3)};
+      for (int r = 0; r < R; ++r) {
+        __m256i e[4];
+        exact_tile_sums32(apairs_.data() + std::size_t(li0 + r) * tl_.total_pairs + pb, bp, np, block_, corr, e);
+        __m256i mx = _mm256_abs_epi32(e[0]);
+        for (int g = 1; g < 4; ++g) mx = _mm256_max_epu32(mx, _mm256_abs_epi32(e[g]));
+        m = std::max<std::int64_t>(m, hmax_epu32(mx));
+      }
+    }
+    if (m > max_abs_) {
+      max_abs_ = m;
+      update_threshold();
+    }
+  }
+
+  // Adds the tile result (register s, already unbiased) of row li to its outer accumulator.
+  template <ByteStep kStep, OuterKind kOuter>
+  inline void outer_add(int li, __m256i s) {
+    const __m128i l = _mm256_castsi256_si128(s), h = _mm256_extracti128_si256(s, 1);
+    if constexpr (kOuter == OuterKind::i16) {
+      __m256i p0 = _mm256_cvtepi8_epi16(l), p1 = _mm256_cvtepi8_epi16(h);
+      if constexpr (kStep == ByteStep::wrap_scaled) {
+        p0 = _mm256_srai_epi16(p0, plan_.shift);
+        p1 = _mm256_srai_epi16(p1, plan_.shift);
+      }
+      __m256i* o = reinterpret_cast<__m256i*>(outer16_.data() + std::size_t(li) * kLanes);
+      _mm256_store_si256(o, _mm256_add_epi16(_mm256_load_si256(o), p0));
+      _mm256_store_si256(o + 1, _mm256_add_epi16(_mm256_load_si256(o + 1), p1));
+    } else {
+      __m256i p[4] = {_mm256_cvtepi8_epi32(l), _mm256_cvtepi8_epi32(_mm_srli_si128(l, 8)), _mm256_cvtepi8_epi32(h),
+                      _mm256_cvtepi8_epi32(_mm_srli_si128(h, 8))};
+      if constexpr (kStep == ByteStep::wrap_scaled)
+        for (int g = 0; g < 4; ++g) p[g] = _mm256_srai_epi32(p[g], plan_.shift);
+      outer_add32<kOuter == OuterKind::i32clamp>(outer_.data() + std::size_t(li) * kLanes, p, olo_, ohi_,
+                                                 stats_.outer_overflows);
+    }
+  }
+
+  // State of one row between the segments of a tile longer than a chunk.
+  __m256i* row_state(int li) { return reinterpret_cast<__m256i*>(sstate_.data() + std::size_t(li) * 64); }
+
+  // Tile end of one row: the outer sum, and the headroom bookkeeping; returns
+  // the movemask of lanes whose |exact tile sum| is known to be <= max_abs_
+  // (all ones when no exact recomputation is needed).
+  template <ByteStep kStep, OuterKind kOuter>
+  inline int tile_row(int li, __m256i s, __m256i nsat, __m256i nthr, __m256i& nochange) {
+    const __m256i zero = _mm256_setzero_si256();
+    if constexpr (kStep == ByteStep::sat_biased)
+      s = _mm256_sub_epi8(s, _mm256_set1_epi8(static_cast<char>(plan_.delta)));
+    outer_add<kStep, kOuter>(li, s);
+    // A lane without events has E = s (in the register's units): |E| <= 2^(W-1),
+    // which adds nothing once max_abs_ has reached that.
+    if (max_abs_ < half_)
+      nochange = _mm256_max_epu8(nochange, _mm256_and_si256(_mm256_abs_epi8(s), _mm256_cmpeq_epi8(nsat, zero)));
+    // A lane with n events has |E| <= |s| + n * event_size <= max_abs_ when n <= nthr.
+    return _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(nsat, nthr), nthr));
+  }
+
+  // All segments of one chunk for rows li0 .. li0 + R - 1 (R = 4 or 1). The
+  // per-row registers are named scalars so that GCC keeps them in ymm registers.
+  template <ByteStep kStep, OuterKind kOuter, int R>
+  void run_rows(int li0, int v, const Chunk& ch, const ByteStepOp<kStep>& op) {
+    static_assert(R == 4 || R == 1);
+    const std::size_t kstride = std::size_t(plan_.nslots) * kLanes;
+    const std::size_t cw = std::size_t(plan_.chunk);
+    // Offsets of this chunk's rows, indexed by k - ch.k0.
+    const std::uint8_t* a0 = aoff_.data() + (std::size_t(&ch - chunks_.data()) * rows_ + li0) * cw;
+    const std::uint8_t* a1 = R == 4 ? a0 + cw : a0;
+    const std::uint8_t* a2 = R == 4 ? a0 + 2 * cw : a0;
+    const std::uint8_t* a3 = R == 4 ? a0 + 3 * cw : a0;
+    const __m256i init =
+        kStep == ByteStep::sat_biased ? _mm256_set1_epi8(static_cast<char>(plan_.delta)) : _mm256_setzero_si256();
+    const __m256i zero = _mm256_setzero_si256();
+    __m256i changed = changed_, nochange = nochange_max_;
+    // The next row group's offsets and outer sums are needed soon: start the loads.
+    if (li0 + 2 * R <= rows_) {
+      for (int r = R; r < 2 * R; ++r) {
+        if constexpr (kOuter == OuterKind::i16)
+          _mm_prefetch(reinterpret_cast<const char*>(outer16_.data() + std::size_t(li0 + r) * kLanes), _MM_HINT_T0);
+        else
+          _mm_prefetch(reinterpret_cast<const char*>(outer_.data() + std::size_t(li0 + r) * kLanes), _MM_HINT_T0);
+      }
+    }
+    for (int sg = ch.seg0; sg < ch.seg1; ++sg) {
+      const Segment& seg = segs_[sg];
+      __m256i s0 = init, s1 = init, s2 = init, s3 = init;
+      __m256i n0 = zero, n1 = zero, n2 = zero, n3 = zero;
+      if (!seg.starts) {
+        s0 = row_state(li0)[0], n0 = row_state(li0)[1];
+        if constexpr (R == 4) {
+          s1 = row_state(li0 + 1)[0], n1 = row_state(li0 + 1)[1];
+          s2 = row_state(li0 + 2)[0], n2 = row_state(li0 + 2)[1];
+          s3 = row_state(li0 + 3)[0], n3 = row_state(li0 + 3)[1];
+        }
+      }
+      const __m256i len = _mm256_set1_epi8(static_cast<char>(seg.k1 - seg.k0));
+      __m256i c0 = len, c1 = len, c2 = len, c3 = len;
+      const char* tb = reinterpret_cast<const char*>(table_.data()) + std::size_t(seg.k0 - ch.k0) * kstride;
+      for (int k = seg.k0 - ch.k0; k < seg.k1 - ch.k0; ++k, tb += kstride) {
+        op(s0, c0, reinterpret_cast<const __m256i*>(tb + std::size_t(a0[k]) * 8));
+        if constexpr (R == 4) {
+          op(s1, c1, reinterpret_cast<const __m256i*>(tb + std::size_t(a1[k]) * 8));
+          op(s2, c2, reinterpret_cast<const __m256i*>(tb + std::size_t(a2[k]) * 8));
+          op(s3, c3, reinterpret_cast<const __m256i*>(tb + std::size_t(a3[k]) * 8));
+        }
+      }
+      // c counts the changed steps of this segment per lane (padding lanes: 0).
+      __m256i sad = _mm256_sad_epu8(c0, zero);
+      n0 = _mm256_adds_epu8(n0, c0);
+      if constexpr (R == 4) {
+        sad = _mm256_add_epi64(_mm256_add_epi64(sad, _mm256_sad_epu8(c1, zero)),
+                               _mm256_add_epi64(_mm256_sad_epu8(c2, zero), _mm256_sad_epu8(c3, zero)));
+        n1 = _mm256_adds_epu8(n1, c1);
+        n2 = _mm256_adds_epu8(n2, c2);
+        n3 = _mm256_adds_epu8(n3, c3);
+      }
+      changed = _mm256_add_epi64(changed, sad);
+      if (!seg.ends) {
+        row_state(li0)[0] = s0, row_state(li0)[1] = n0;
+        if constexpr (R == 4) {
+          row_state(li0 + 1)[0] = s1, row_state(li0 + 1)[1] = n1;
+          row_state(li0 + 2)[0] = s2, row_state(li0 + 2)[1] = n2;
+          row_state(li0 + 3)[0] = s3, row_state(li0 + 3)[1] = n3;
+        }
+        continue;
+      }
+      int ok = tile_row<kStep, kOuter>(li0, s0, n0, nthr_, nochange);
+      if constexpr (R == 4) {
+        ok &= tile_row<kStep, kOuter>(li0 + 1, s1, n1, nthr_, nochange);
+        ok &= tile_row<kStep, kOuter>(li0 + 2, s2, n2, nthr_, nochange);
+        ok &= tile_row<kStep, kOuter>(li0 + 3, s3, n3, nthr_, nochange);
+      }
+      if (ok != -1) exact_rows<R>(li0, v, seg.tau);  // some event may have pushed |E| past max_abs_
+    }
+    changed_ = changed, nochange_max_ = nochange;
+  }
+
+  template <ByteStep kStep>
+  GemmStats run_step(std::span<std::int32_t> c) {
+    const std::int64_t half = std::int64_t{1} << (plan_.acc_bits - 1);
+    if (!outer_cannot_overflow(tl_.ntiles, half, cfg_.outer_bits)) return run_mode<kStep, OuterKind::i32clamp>(c);
+    if (outer_cannot_overflow(tl_.ntiles, half, 16)) return run_mode<kStep, OuterKind::i16>(c);
+    return run_mode<kStep, OuterKind::i32>(c);
+  }
+
+  template <ByteStep kStep, OuterKind kOuter>
+  GemmStats run_mode(std::span<std::int32_t> c) {
+    plan_chunks();
+    pack();
+    const AccLimits outer = acc_limits(cfg_.outer_bits, AccRange::full);
+    olo_ = _mm256_set1_epi32(static_cast<std::int32_t>(outer.lo));
+    ohi_ = _mm256_set1_epi32(static_cast<std::int32_t>(outer.hi));
+    if constexpr (kOuter == OuterKind::i16)
+      outer16_.resize(std::size_t(rows_) * kLanes);
+    else
+      outer_.resize(std::size_t(rows_) * kLanes);
+    if (tl_.t > plan_.chunk) sstate_.resize(std::size_t(rows_) * 64);
+    changed_ = _mm256_setzero_si256();
+    nochange_max_ = _mm256_setzero_si256();
+    max_abs_ = 0;
+    half_ = std::int64_t{1} << (plan_.acc_bits - 1);
+    update_threshold();
+    ByteStepOp<kStep> op{};
+    op.lo = _mm256_set1_epi8(static_cast<char>(plan_.lo_biased));
+    op.h = _mm256_set1_epi8(static_cast<char>(1 << (plan_.acc_bits - 1)));
+    op.m = _mm256_set1_epi8(static_cast<char>((1 << plan_.acc_bits) - 1));
+    const int nvec = (s_.n + kLanes - 1) / kLanes;
+    for (int v = 0; v < nvec; ++v) {
+      if constexpr (kOuter == OuterKind::i16)
+        std::memset(outer16_.data(), 0, outer16_.size() * sizeof(std::int16_t));
+      else
+        std::memset(outer_.data(), 0, outer_.size() * sizeof(std::int32_t));
+      for (const Chunk& ch : chunks_) {
+        build_table(v, ch);
+        int li = 0;
+        for (; li + kRows <= rows_; li += kRows) run_rows<kStep, kOuter, kRows>(li, v, ch, op);
+        for (; li < rows_; ++li) run_rows<kStep, kOuter, 1>(li, v, ch, op);
+      }
+      const int nj = std::min(kLanes, s_.n - v * kLanes);
+      for (int li = 0; li < rows_; ++li) {
+        std::int32_t* dst = c.data() + std::size_t(r0_ + li) * s_.n + std::size_t(v) * kLanes;
+        if constexpr (kOuter == OuterKind::i16) {
+          alignas(32) std::int32_t o[kLanes];
+          const __m256i* src = reinterpret_cast<const __m256i*>(outer16_.data() + std::size_t(li) * kLanes);
+          for (int g = 0; g < 2; ++g) {
+            const __m256i x = _mm256_load_si256(src + g);
+            _mm256_store_si256(reinterpret_cast<__m256i*>(o + 16 * g),
+                               _mm256_cvtepi16_epi32(_mm256_castsi256_si128(x)));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(o + 16 * g + 8),
+                               _mm256_cvtepi16_epi32(_mm256_extracti128_si256(x, 1)));
+          }
+          store_row_segment(dst, o, nj);
+        } else {
+          store_row_segment(dst, outer_.data() + std::size_t(li) * kLanes, nj);
+        }
+      }
+    }
+    stats_.products = std::uint64_t(rows_) * std::uint64_t(s_.n) * std::uint64_t(s_.k);
+    stats_.changed_steps = hsum_epi64(changed_);
+    alignas(32) std::uint8_t nm[kLanes];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(nm), nochange_max_);
+    std::int64_t m = *std::max_element(nm, nm + kLanes);
+    if constexpr (kStep == ByteStep::wrap_scaled) m >>= plan_.shift;
+    stats_.max_abs_tile_sum = std::max(max_abs_, m);
+    return stats_;
+  }
+
+  GemmShape s_;
+  IntOperand a_, b_;
+  const AccumulatorConfig& cfg_;
+  BytePlan plan_;
+  Tiling tl_;
+  int r0_, r1_, rows_;
+  bool exact16_ = false, apacked_ = false;
+  std::vector<bool> bpacked_;
+  int block_ = 1;
+  std::vector<Segment> segs_;
+  std::vector<Chunk> chunks_;
+  struct Scratch {
+    AlignedBuffer<std::uint8_t> aoff;
+    AlignedBuffer<std::uint32_t> apairs;
+    PackedBPairs bpairs;
+    AlignedBuffer<std::int8_t> table, bbytes, sstate;
+    AlignedBuffer<std::int32_t> outer;
+    AlignedBuffer<std::int16_t> outer16;
+  };
+  static WorkspacePool<Scratch>& pool() {
+    static WorkspacePool<Scratch> p;
+    return p;
+  }
+  WorkspacePool<Scratch>::Lease ws_{pool()};
+  AlignedBuffer<std::uint8_t>& aoff_ = ws_->aoff;
+  AlignedBuffer<std::uint32_t>& apairs_ = ws_->apairs;
+  PackedBPairs& bpairs_ = ws_->bpairs;
+  AlignedBuffer<std::int8_t>& table_ = ws_->table;
+  AlignedBuffer<std::int8_t>& bbytes_ = ws_->bbytes;
+  AlignedBuffer<std::int32_t>& outer_ = ws_->outer;
+  AlignedBuffer<std::int16_t>& outer16_ = ws_->outer16;
+  AlignedBuffer<std::int8_t>& sstate_ = ws_->sstate;
+  GemmStats stats_;
+  __m256i changed_{}, nochange_max_{}, nthr_{}, olo_{}, ohi_{};
+  std::int64_t max_abs_ = 0, half_ = 0;
+};
+
+}  // namespace
+}  // namespace hdq::detail
