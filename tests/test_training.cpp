@@ -86,6 +86,21 @@ TEST(Training, MetricsFollowTheirDefinitions) {
   EXPECT_EQ(r.steps, 12u);
 }
 
+// Logged steps carry that step's GEMM counters: at step 0 (first batch, no
+// replay yet) layer 0's forward GEMM is 32 samples x 48 inputs (3 channels x
+// 16 steps) x 24 hidden = 36864 products, and no dX GEMM runs for layer 0.
+TEST(Training, AlignmentRecordsCarryTheStepsOverflowCounters) {
+  const Scenario s = parse_scenario(kTiny, "tiny.yaml");
+  const auto r = run(s, 1, false);
+  ASSERT_FALSE(r.alignment.empty());
+  const AlignmentRecord& first = r.alignment.front();
+  EXPECT_EQ(first.step, 0u);
+  ASSERT_EQ(first.overflow.size(), 2u);
+  EXPECT_EQ(first.overflow[0][int(GemmRole::fwd)].products, 32u * 48u * 24u);
+  EXPECT_EQ(first.overflow[0][int(GemmRole::bwd_dx)].products, 0u);
+  for (const auto& a : r.alignment) EXPECT_EQ(a.overflow.size(), 2u);
+}
+
 TEST(Training, MissingDatasetNamesThePathAndThePackage) {
   const Scenario s = parse_scenario("data: {dataset: fashion-mnist, path: /nonexistent/fmnist}\n", "s.yaml");
   try {

@@ -86,12 +86,30 @@ double accuracy(Engine& e, const MlpParams& p, const data::Dataset& test, std::s
   return 100.0 * double(correct) / double(test.size());
 }
 
-// The reference engine's gradients on the same weights and batch, compared per layer.
+// Counters of one step: the cumulative statistics after it minus those before
+// (max_abs_tile_sum is a running maximum and stays cumulative).
+HdqtLayerStats step_delta(const HdqtLayerStats& after, const HdqtLayerStats& before) {
+  HdqtLayerStats d = after;
+  for (int r = 0; r < kGemmRoles; ++r) {
+    d[r].products -= before[r].products;
+    d[r].clamped_tiles -= before[r].clamped_tiles;
+    d[r].changed_steps -= before[r].changed_steps;
+    d[r].outer_overflows -= before[r].outer_overflows;
+    d[r].tile_results -= before[r].tile_results;
+  }
+  return d;
+}
+
+// The reference engine's gradients on the same weights and batch, compared per
+// layer; `before` holds the engine's overflow statistics before this step.
 AlignmentRecord align(Engine& reference, const Engine& engine, const MlpParams& p, const Matrix& x,
                       std::span<const int> y, std::span<const bool> active, std::uint64_t step, int task,
-                      const MlpGrads& grads, MlpGrads& reference_grads) {
+                      const MlpGrads& grads, MlpGrads& reference_grads, const HdqtOverflow& before) {
   reference.gradients(p, x, y, active, step, reference_grads);
-  AlignmentRecord a{step, task, {}, {}};
+  AlignmentRecord a{step, task, {}, {}, {}};
+  if (const HdqtOverflow* after = engine.overflow_stats())
+    for (std::size_t l = 0; l < after->layers.size(); ++l)
+      a.overflow.push_back(step_delta(after->layers[l], l < before.layers.size() ? before.layers[l] : HdqtLayerStats{}));
   for (std::size_t l = 0; l < p.w.size(); ++l) {
     a.weight_grad_cosine.push_back(golden::cosine(grads.w[l].v, reference_grads.w[l].v));
     a.output_sqnr_db.push_back(
@@ -162,9 +180,12 @@ ContinualResult run_continual(const Scenario& s, const data::TrainTest& data, En
           std::copy_n(memory.x.begin() + j * memory.dim, memory.dim, x.v.begin() + (n + i) * memory.dim);
           y[n + i] = memory.y[j];
         }
+        const bool compare = opt.reference && s.compare_every > 0 && step % std::uint64_t(s.compare_every) == 0;
+        HdqtOverflow before;
+        if (compare && engine.overflow_stats()) before = *engine.overflow_stats();
         const float loss = engine.gradients(params, x, y, active, step, grads);
-        if (opt.reference && s.compare_every > 0 && step % std::uint64_t(s.compare_every) == 0)
-          res.alignment.push_back(align(*opt.reference, engine, params, x, y, active, step, t, grads, reference_grads));
+        if (compare)
+          res.alignment.push_back(align(*opt.reference, engine, params, x, y, active, step, t, grads, reference_grads, before));
         sgd.step(params, grads);
         ++step;
         loss_sum += loss;

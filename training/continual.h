@@ -44,6 +44,7 @@ struct AlignmentRecord {
   int task = 0;
   std::vector<double> weight_grad_cosine;  // per layer: cos(dW_engine, dW_float)
   std::vector<double> output_sqnr_db;      // per layer: SQNR of the forward output Y vs float
+  std::vector<HdqtLayerStats> overflow;    // per layer: this step's GEMM statistics (quantized engines)
 };
 
 struct ContinualResult {
