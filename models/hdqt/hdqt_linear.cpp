@@ -82,54 +82,59 @@ void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float
   st.pw = wq.params;
 }
 
+namespace {
+
+// One backward GEMM of section 6, shared by dX and dW. `g` (R x K) is the f32
+// operand with the contraction dimension K along its rows, `q` (K x N) the
+// forward's integer operand with scale q_scale. K is padded to the Hadamard
+// plan's length Kp; then
+//   Q' = H_K q (exact ints) -> Q'q, s_q' = Q(Q'; q_role)
+//   G' = g H_K (f32 FWHT)   -> G'q, s_g  = Q(G'; g_role)
+//   out (R x N) = ((((f32)GEMM(G'q, Q'q) * s_g) * s_q') * q_scale) * (1/b)
+void backward_gemm(const Matrix& g, const std::vector<std::int16_t>& q, int n, float q_scale, QuantRole g_role,
+                   QuantRole q_role, GemmRole gemm_role, const HdqtConfig& cfg, const HdqtStepContext& ctx,
+                   HdqtLayerStats& stats, Matrix& out) {
+  const int R = g.rows, K = g.cols;
+  const HadamardPlan h = plan_hadamard(K, cfg.hadamard);
+  const int Kp = h.padded_length;
+  const QuantizedTensor qh = quantize_role(hadamard_along_rows_dim(q, K, n, Kp, h.block), cfg, ctx, q_role);
+  std::vector<float> gh(std::size_t(R) * Kp, 0.0f);
+  for (int r = 0; r < R; ++r) std::copy_n(g.row(r).data(), K, gh.begin() + std::size_t(r) * Kp);
+  hadamard_rows_f32(gh, R, Kp, h.block);
+  const QuantizedTensor ghq = quantize_role(gh, cfg, ctx, g_role);
+  std::vector<std::int32_t> acc(std::size_t(R) * n);
+  stats[int(gemm_role)].merge(gemm({R, n, Kp}, operand(ghq, cfg.q(g_role).bits), operand(qh, cfg.q(q_role).bits),
+                                   cfg.acc(gemm_role), acc, best_gemm_path(), ctx.threads));
+  out = Matrix(R, n);
+  const std::array<float, 4> factors{ghq.params.scale, qh.params.scale, q_scale, 1.0f / float(h.block)};
+  dequantize(acc, factors, out.v);
+}
+
+}  // namespace
+
 void hdqt_linear_backward(const Matrix& g, const HdqtLayerState& st, const HdqtConfig& cfg, const HdqtStepContext& ctx,
                           Matrix* dx, Matrix& dw, std::vector<float>& db, HdqtLayerStats& stats) {
   const int B = st.batch, I = st.in, O = st.out;
   if (g.rows != B || g.cols != O)
     throw ConfigError(fmt::format("layer{}: G is {} x {}, expected {} x {}", ctx.layer, g.rows, g.cols, B, O));
 
-  // ---- dX: Hadamard along O.
+  // dX (B x I): contraction over O, so G (B x O) and Wq (O x I) as they are.
   if (dx) {
-    const HadamardPlan h = plan_hadamard(O, cfg.hadamard);
-    const int Op = h.padded_length;
-    const std::vector<float> wh = hadamard_along_rows_dim(st.wq, O, I, Op, h.block);  // W' (Op x I)
-    const QuantizedTensor whq = quantize_role(wh, cfg, ctx, QuantRole::bwd_w_dx);
-    std::vector<float> gh(std::size_t(B) * Op, 0.0f);  // G' (B x Op)
-    for (int r = 0; r < B; ++r)
-      for (int o = 0; o < O; ++o) gh[std::size_t(r) * Op + o] = g.at(r, o);
-    hadamard_rows_f32(gh, B, Op, h.block);
-    const QuantizedTensor ghq = quantize_role(gh, cfg, ctx, QuantRole::bwd_g_dx);
-    std::vector<std::int32_t> acc(std::size_t(B) * I);
-    stats[int(GemmRole::bwd_dx)].merge(gemm({B, I, Op}, operand(ghq, cfg.q(QuantRole::bwd_g_dx).bits),
-                                            operand(whq, cfg.q(QuantRole::bwd_w_dx).bits), cfg.acc(GemmRole::bwd_dx),
-                                            acc, best_gemm_path(), ctx.threads));
-    *dx = Matrix(B, I);
-    const std::array<float, 4> factors{ghq.params.scale, whq.params.scale, st.pw.scale, 1.0f / float(h.block)};
-    dequantize(acc, factors, dx->v);
+    backward_gemm(g, st.wq, I, st.pw.scale, QuantRole::bwd_g_dx, QuantRole::bwd_w_dx, GemmRole::bwd_dx, cfg, ctx, stats,
+                  *dx);
     if (cfg.ste == Ste::clipped)
       for (std::size_t i = 0; i < dx->v.size(); ++i)
         if (st.x_clipped[i]) dx->v[i] = 0.0f;
   }
 
-  // ---- dW: Hadamard along B.
-  const HadamardPlan h = plan_hadamard(B, cfg.hadamard);
-  const int Bp = h.padded_length;
-  const std::vector<float> xh = hadamard_along_rows_dim(st.xq, B, I, Bp, h.block);  // X' (Bp x I)
-  const QuantizedTensor xhq = quantize_role(xh, cfg, ctx, QuantRole::bwd_x_dw);
-  std::vector<float> gth(std::size_t(O) * Bp, 0.0f);  // G'' (O x Bp)
+  // dW (O x I): contraction over B, so G^T (O x B) and Xq (B x I).
+  Matrix gt(O, B);
   for (int r = 0; r < B; ++r)
-    for (int o = 0; o < O; ++o) gth[std::size_t(o) * Bp + r] = g.at(r, o);
-  hadamard_rows_f32(gth, O, Bp, h.block);
-  const QuantizedTensor gthq = quantize_role(gth, cfg, ctx, QuantRole::bwd_g_dw);
-  std::vector<std::int32_t> acc(std::size_t(O) * I);
-  stats[int(GemmRole::bwd_dw)].merge(gemm({O, I, Bp}, operand(gthq, cfg.q(QuantRole::bwd_g_dw).bits),
-                                          operand(xhq, cfg.q(QuantRole::bwd_x_dw).bits), cfg.acc(GemmRole::bwd_dw),
-                                          acc, best_gemm_path(), ctx.threads));
-  dw = Matrix(O, I);
-  const std::array<float, 4> factors{gthq.params.scale, xhq.params.scale, st.px.scale, 1.0f / float(h.block)};
-  dequantize(acc, factors, dw.v);
+    for (int o = 0; o < O; ++o) gt.at(o, r) = g.at(r, o);
+  backward_gemm(gt, st.xq, I, st.px.scale, QuantRole::bwd_g_dw, QuantRole::bwd_x_dw, GemmRole::bwd_dw, cfg, ctx, stats,
+                dw);
 
-  // ---- db: column sums of G, batch ascending.
+  // db: column sums of G, batch ascending.
   db.assign(std::size_t(O), 0.0f);
   for (int r = 0; r < B; ++r)
     for (int o = 0; o < O; ++o) db[o] += g.at(r, o);
