@@ -29,15 +29,38 @@ struct BenchGemmOptions {
 };
 int run_bench_gemm(const BenchGemmOptions& o);
 
+struct BenchTrainOptions {
+  std::string scenario = "scenarios/fmnist-5x2-er.yaml";
+  int steps = 30;          // timed steps
+  int warmup = 3;          // untimed steps first
+  int threads = 1;         // threads of the engine (GEMMs)
+  int batch = 0;           // 0: the scenario's batch
+  bool synthetic = false;  // uniform [0, 1) features of the data set's shape instead of real samples
+  bool primitives = false;  // also time quantizer / Hadamard loops: scalar reference vs fast path, elements/s
+};
+int run_bench_train(const BenchTrainOptions& o);
+
 struct TrainOptions {
   std::string scenario;
-  std::string engine = "functional";  // functional | golden
-  std::vector<std::string> overrides;  // --set key=value
+  std::string engine = "functional";  // functional | golden | npu
+  std::vector<std::string> overrides;  // --set key=value (npu.<key>=value: the NPU config)
   std::string out;                     // default: out/<scenario name>
   int threads = 1;
   bool with_golden = true;  // functional engine: also run the golden model for the comparison table
+  std::string npu;          // --npu CONFIG (engine npu; default: the built-in edge-npu)
+  std::string vcd;          // --vcd FILE: block activity of the NPU (engine npu)
 };
 int run_train(const TrainOptions& o);
+
+struct EstimateOptions {
+  std::string scenario;
+  std::string npu;                     // NPU config file (default: the built-in edge-npu)
+  std::vector<std::string> overrides;  // --set key=value (npu.<key>=value: the NPU config)
+  int steps = 3;                       // training steps simulated
+  std::string out;                     // write estimate.json and estimate.csv here
+  std::string vcd;                     // --vcd FILE: block activity
+};
+int run_estimate(const EstimateOptions& o);
 
 struct RegressOptions {
   std::vector<std::string> paths{"scenarios"};  // files or folders of *.yaml

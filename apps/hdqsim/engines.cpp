@@ -2,12 +2,15 @@
 
 #include <fmt/format.h>
 
+#include "sim/npu_engine.h"
+
 namespace hdq::cli {
 
 std::unique_ptr<Engine> make_engine(const Scenario& s, const std::string& engine, int threads) {
   if (engine == "functional") return std::make_unique<FunctionalEngine>(s.hdqt, s.seed, threads);
   if (engine == "golden") return std::make_unique<GoldenEngine>(threads);
-  throw ConfigError(fmt::format("--engine = '{}' is not one of: functional, golden", engine));
+  if (engine == "npu") return std::make_unique<npu::NpuEngine>(npu::default_npu_config(), s.hdqt, s.seed, s.train.sgd);
+  throw ConfigError(fmt::format("--engine = '{}' is not one of: functional, golden, npu", engine));
 }
 
 }  // namespace hdq::cli

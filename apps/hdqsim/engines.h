@@ -9,7 +9,7 @@
 
 namespace hdq::cli {
 
-// "functional" | "golden" (and "npu" where the NPU model is built in);
+// "functional" | "golden" | "npu" (the NPU model with its default config);
 // ConfigError naming --engine otherwise.
 std::unique_ptr<Engine> make_engine(const Scenario& s, const std::string& engine, int threads);
 

@@ -36,15 +36,35 @@ int main(int argc, char** argv) {
   bench_gemm->add_option("--threads", bg.threads, "threads of the fast path (the reference runs on 1)")->capture_default_str();
   bench_gemm->add_option("--path", bg.path, "fast path to time (default: the fastest available)");
   bench_gemm->add_option("--min-seconds", bg.min_seconds, "time each path at least this long")->capture_default_str();
+  BenchTrainOptions bt;
+  auto* bench_train = bench->add_subcommand("train", "time the functional engine's training step (HDQT gradients + SGD) on a scenario's network");
+  bench_train->add_option("--scenario", bt.scenario, "scenario file")->capture_default_str()->check(CLI::ExistingFile);
+  bench_train->add_option("--steps", bt.steps, "timed steps")->capture_default_str()->check(CLI::Range(1, 1000000));
+  bench_train->add_option("--warmup", bt.warmup, "untimed steps first")->capture_default_str()->check(CLI::Range(0, 1000000));
+  bench_train->add_option("--threads", bt.threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
+  bench_train->add_option("--batch", bt.batch, "batch rows (0 = the scenario's batch; 256 = batch + replay after task 1)")->capture_default_str();
+  bench_train->add_flag("--synthetic", bt.synthetic, "synthetic data of the same shape instead of the real samples");
+  bench_train->add_flag("--primitives", bt.primitives, "also time the quantizer and Hadamard loops (scalar reference vs fast path, elements/s)");
 
   TrainOptions tr;
   auto* train = app.add_subcommand("train", "class-incremental training of a scenario (HDQT and/or the float golden model)");
   train->add_option("--scenario", tr.scenario, "scenario file (YAML, see docs/scenarios.md)")->required()->check(CLI::ExistingFile);
-  train->add_option("--engine", tr.engine, "functional (HDQT, bit-exact) | golden (float only)")->capture_default_str();
+  train->add_option("--engine", tr.engine, "functional (HDQT, bit-exact) | golden (float only) | npu (HDQT on the SystemC NPU model, bit-exact, with cycles and energy)")->capture_default_str();
   train->add_option("--set", tr.overrides, "override a scenario field: key=value (dotted path, e.g. gemm.fwd.acc_bits=6)");
   train->add_option("--out", tr.out, "output folder (default out/<scenario name>)");
   train->add_option("--threads", tr.threads, "threads")->capture_default_str()->check(CLI::Range(1, 256));
   train->add_flag("!--no-golden", tr.with_golden, "functional engine: skip the golden run of the comparison table");
+  train->add_option("--npu", tr.npu, "engine npu: NPU config file (default: the built-in sim/configs/edge-npu.yaml)")->check(CLI::ExistingFile);
+  train->add_option("--vcd", tr.vcd, "engine npu: write a value-change dump of block activity (GTKWave)");
+
+  EstimateOptions es;
+  auto* estimate = app.add_subcommand("estimate", "simulate a few training steps on the NPU model; cycles and energy per step by layer x phase x block");
+  estimate->add_option("--scenario", es.scenario, "scenario file (YAML)")->required()->check(CLI::ExistingFile);
+  estimate->add_option("--npu", es.npu, "NPU config file (default: the built-in sim/configs/edge-npu.yaml; fields in docs/npu.md)")->check(CLI::ExistingFile);
+  estimate->add_option("--set", es.overrides, "override a scenario field key=value, or an NPU config field npu.key=value");
+  estimate->add_option("--steps", es.steps, "training steps to simulate")->capture_default_str()->check(CLI::Range(1, 100000));
+  estimate->add_option("--out", es.out, "write estimate.json and estimate.csv into this folder");
+  estimate->add_option("--vcd", es.vcd, "write a value-change dump of block activity (GTKWave)");
 
   RegressOptions rg;
   auto* regress = app.add_subcommand("regress", "run scenarios' expectations; pass/fail table, JUnit XML, signature updates");
@@ -77,7 +97,9 @@ int main(int argc, char** argv) {
   try {
     if (vectors->parsed()) return run_vectors(vec);
     if (bench_gemm->parsed()) return run_bench_gemm(bg);
+    if (bench_train->parsed()) return run_bench_train(bt);
     if (train->parsed()) return run_train(tr);
+    if (estimate->parsed()) return run_estimate(es);
     if (regress->parsed()) return run_regress(rg);
     if (sweep->parsed()) return run_sweep(sw);
     if (merge->parsed()) return run_merge(mg);

@@ -9,6 +9,8 @@
 
 #include "apps/hdqsim/commands.h"
 #include "apps/hdqsim/output.h"
+#include "sim/npu_engine.h"
+#include "sim/report/estimate.h"
 #include "training/continual.h"
 
 namespace hdq::cli {
@@ -74,10 +76,19 @@ std::string curve_csv(const std::vector<std::pair<std::string, const ContinualRe
 }
 
 std::string alignment_csv(const ContinualResult& r) {
-  std::string s = "step,task,layer,weight_grad_cosine,output_sqnr_db\n";
+  std::string s = "step,task,layer,weight_grad_cosine,output_sqnr_db,fwd_inner_event_rate,bwd_dx_inner_event_rate,"
+                  "bwd_dw_inner_event_rate,outer_overflows\n";
   for (const auto& a : r.alignment)
-    for (std::size_t l = 0; l < a.weight_grad_cosine.size(); ++l)
-      s += fmt::format("{},{},{},{:.6f},{:.3f}\n", a.step, a.task, l, a.weight_grad_cosine[l], a.output_sqnr_db[l]);
+    for (std::size_t l = 0; l < a.weight_grad_cosine.size(); ++l) {
+      s += fmt::format("{},{},{},{:.6f},{:.3f}", a.step, a.task, l, a.weight_grad_cosine[l], a.output_sqnr_db[l]);
+      if (l < a.overflow.size()) {
+        const auto& o = a.overflow[l];
+        s += fmt::format(",{:.6g},{:.6g},{:.6g},{}\n", o[0].inner_event_rate(), o[1].inner_event_rate(),
+                         o[2].inner_event_rate(), o[0].outer_overflows + o[1].outer_overflows + o[2].outer_overflows);
+      } else {
+        s += ",,,,\n";
+      }
+    }
   return s;
 }
 
@@ -108,9 +119,12 @@ void print_table(const Scenario& s, const ContinualResult* hdqt, const Continual
 }  // namespace
 
 int run_train(const TrainOptions& o) {
-  const Scenario s = load_scenario(o.scenario, o.overrides);
-  if (o.engine != "functional" && o.engine != "golden")
-    throw ConfigError(fmt::format("--engine = '{}' is not one of: functional, golden", o.engine));
+  const npu::SplitOverrides overrides = npu::split_overrides(o.overrides);
+  const Scenario s = load_scenario(o.scenario, overrides.scenario);
+  if (o.engine != "functional" && o.engine != "golden" && o.engine != "npu")
+    throw ConfigError(fmt::format("--engine = '{}' is not one of: functional, golden, npu", o.engine));
+  if (o.engine != "npu" && (!o.npu.empty() || !o.vcd.empty() || !overrides.npu.empty()))
+    throw ConfigError("--npu, --vcd and --set npu.<key> apply to --engine npu only");
   const data::TrainTest data = load_scenario_data(s);
   fmt::print(stderr, "scenario {}: {} train / {} test samples, {} features, {} classes, {} engine, {} threads\n", s.name,
              data.train.size(), data.test.size(), data.train.dim(), data.train.num_classes, o.engine, o.threads);
@@ -118,13 +132,22 @@ int run_train(const TrainOptions& o) {
 
   GoldenEngine golden_engine(o.threads);
   std::optional<ContinualResult> hdqt_result, golden_result;
-  std::optional<FunctionalEngine> functional;
-  if (o.engine == "functional") {
-    functional.emplace(s.hdqt, s.seed, o.threads);
+  std::unique_ptr<Engine> hdqt_engine;
+  npu::NpuEngine* npu_engine = nullptr;
+  if (o.engine == "functional") hdqt_engine = std::make_unique<FunctionalEngine>(s.hdqt, s.seed, o.threads);
+  if (o.engine == "npu") {
+    auto e = std::make_unique<npu::NpuEngine>(npu::npu_config_or_default(o.npu, overrides.npu), s.hdqt, s.seed, s.train.sgd);
+    if (!o.vcd.empty()) e->trace_vcd(o.vcd);
+    npu_engine = e.get();
+    hdqt_engine = std::move(e);
+  }
+  if (hdqt_engine) {
     ContinualOptions opt;
     opt.reference = &golden_engine;
-    opt.on_epoch = [&](const EpochRecord& r, std::uint64_t total) { print_progress("HDQT " + s.preset, r, total, tasks, s.train.epochs); };
-    hdqt_result = run_continual(s, data, *functional, opt);
+    opt.on_epoch = [&](const EpochRecord& r, std::uint64_t total) {
+      print_progress(fmt::format("HDQT {}{}", s.preset, npu_engine ? " on npu" : ""), r, total, tasks, s.train.epochs);
+    };
+    hdqt_result = run_continual(s, data, *hdqt_engine, opt);
   }
   if (o.engine == "golden" || o.with_golden) {
     ContinualOptions opt;
@@ -142,9 +165,10 @@ int run_train(const TrainOptions& o) {
   m.update(result_json(main));
   if (h) {
     json overflow = json::object();
-    for (std::size_t l = 0; l < functional->overflow_stats()->layers.size(); ++l)
+    const HdqtOverflow& stats = *hdqt_engine->overflow_stats();
+    for (std::size_t l = 0; l < stats.layers.size(); ++l)
       for (int r = 0; r < kGemmRoles; ++r)
-        overflow[fmt::format("layer{}", l)][std::string(name(GemmRole(r)))] = stats_json(functional->overflow_stats()->layers[l][r]);
+        overflow[fmt::format("layer{}", l)][std::string(name(GemmRole(r)))] = stats_json(stats.layers[l][r]);
     m["overflow"] = overflow;
     m["alignment"] = alignment_summary(*h);
   }
@@ -152,9 +176,20 @@ int run_train(const TrainOptions& o) {
     m["golden"] = result_json(*g);
     m["gap_final_avg_accuracy"] = h->final_avg_accuracy - g->final_avg_accuracy;
   }
+  if (npu_engine) {
+    npu_engine->close_vcd();
+    const npu::NpuConfig& cfg = npu_engine->config();
+    m["npu_config"] = cfg.file;
+    m["npu"] = npu::estimate_json(npu_engine->train_costs(), npu_engine->train_steps(), cfg);
+    m["npu_evaluation_total"] = {{"cycles", npu_engine->eval_costs().total().cycles()},
+                                 {"energy_pj", npu_engine->eval_costs().total().energy()}};
+    fmt::print("NPU ({}): {:.0f} cycles and {:.3f} uJ per training step (mean of {} steps)\n", cfg.name,
+               m["npu"]["cycles_per_step"].get<double>(), m["npu"]["energy_uj_per_step"].get<double>(),
+               npu_engine->train_steps());
+  }
   const std::filesystem::path out = o.out.empty() ? std::filesystem::path("out") / s.name : std::filesystem::path(o.out);
   std::vector<std::pair<std::string, const ContinualResult*>> runs;
-  if (h) runs.emplace_back("functional", h);
+  if (h) runs.emplace_back(o.engine, h);
   if (g) runs.emplace_back("golden", g);
   write_file_atomically(out / "curve.csv", curve_csv(runs));
   if (h) write_file_atomically(out / "alignment.csv", alignment_csv(*h));

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "models/common/errors.h"
+#include "models/hadamard/hadamard_paths.h"
 
 namespace hdq {
 
@@ -44,8 +45,50 @@ void check_block(std::size_t length, int block) {
 
 void fwht_f32(std::span<float> x, int block) {
   check_block(x.size(), block);
-  for (std::size_t base = 0; base < x.size(); base += block) {
-    float* v = x.data() + base;
+  detail::fwht_f32(x.data(), x.size(), block, detail::best_hadamard_path());
+}
+
+void fwht_i32(std::span<std::int32_t> x, int block) {
+  check_block(x.size(), block);
+  detail::fwht_i32(x.data(), x.size(), block, detail::best_hadamard_path());
+}
+
+// ---------------------------------------------------------------------------
+// The paths (hadamard_paths.h).
+namespace detail {
+
+namespace {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+void require_avx2() {
+  if (!cpu_has_avx2()) throw ConfigError("hadamard: path avx2 requested on a CPU without AVX2");
+}
+
+}  // namespace
+
+std::vector<HadamardPath> available_hadamard_paths() {
+  std::vector<HadamardPath> paths{HadamardPath::reference};
+  if (cpu_has_avx2()) paths.push_back(HadamardPath::avx2);
+  return paths;
+}
+
+HadamardPath best_hadamard_path() {
+  static const HadamardPath best = available_hadamard_paths().back();
+  return best;
+}
+
+const char* name(HadamardPath p) { return p == HadamardPath::avx2 ? "avx2" : "reference"; }
+
+void fwht_f32_reference(float* x, std::size_t n, int block) {
+  for (std::size_t base = 0; base < n; base += block) {
+    float* v = x + base;
     for (int h = 1; h < block; h *= 2)
       for (int i = 0; i < block; i += 2 * h)
         for (int j = i; j < i + h; ++j) {
@@ -56,10 +99,9 @@ void fwht_f32(std::span<float> x, int block) {
   }
 }
 
-void fwht_i32(std::span<std::int32_t> x, int block) {
-  check_block(x.size(), block);
-  for (std::size_t base = 0; base < x.size(); base += block) {
-    std::int32_t* v = x.data() + base;
+void fwht_i32_reference(std::int32_t* x, std::size_t n, int block) {
+  for (std::size_t base = 0; base < n; base += block) {
+    std::int32_t* v = x + base;
     for (int h = 1; h < block; h *= 2)
       for (int i = 0; i < block; i += 2 * h)
         for (int j = i; j < i + h; ++j) {
@@ -71,6 +113,24 @@ void fwht_i32(std::span<std::int32_t> x, int block) {
         }
   }
 }
+
+void fwht_f32(float* x, std::size_t n, int block, HadamardPath path) {
+  if (path == HadamardPath::avx2) {
+    require_avx2();
+    return fwht_f32_avx2(x, n, block);
+  }
+  fwht_f32_reference(x, n, block);
+}
+
+void fwht_i32(std::int32_t* x, std::size_t n, int block, HadamardPath path) {
+  if (path == HadamardPath::avx2) {
+    require_avx2();
+    return fwht_i32_avx2(x, n, block);
+  }
+  fwht_i32_reference(x, n, block);
+}
+
+}  // namespace detail
 
 namespace {
 

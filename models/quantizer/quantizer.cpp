@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "models/common/errors.h"
+#include "models/quantizer/quantizer_paths.h"
 
 namespace hdq {
 
@@ -38,19 +39,17 @@ float pow2_at_least(float f) {
 
 QuantParams choose_scale(std::span<const float> x, const QuantConfig& cfg, std::string_view tensor) {
   validate(cfg);
-  float m = 0.0f;
-  float lowest = 0.0f;
-  for (std::size_t i = 0; i < x.size(); ++i) {
-    if (!std::isfinite(x[i]))
-      throw NumericError(fmt::format("tensor '{}': element {} is {} (a quantizer accepts finite values only)",
-                                     tensor, i, std::isnan(x[i]) ? "NaN" : "Inf"));
-    m = std::max(m, std::fabs(x[i]));
-    lowest = std::min(lowest, x[i]);
+  const detail::ScaleScan scan = detail::scan(x, detail::best_quant_path());
+  if (scan.first_nonfinite < x.size()) {
+    const std::size_t i = scan.first_nonfinite;
+    throw NumericError(fmt::format("tensor '{}': element {} is {} (a quantizer accepts finite values only)", tensor,
+                                   i, std::isnan(x[i]) ? "NaN" : "Inf"));
   }
+  const float m = scan.max_abs;
   QuantParams p;
   p.mx = cfg.clip == 1.0f ? m : m * cfg.clip;
   p.is_unsigned = cfg.signedness == Signedness::is_unsigned ||
-                  (cfg.signedness == Signedness::automatic && lowest >= 0.0f);
+                  (cfg.signedness == Signedness::automatic && scan.nonnegative);
   p.qmin = p.is_unsigned ? 0 : -((1 << (cfg.bits - 1)) - 1);
   p.qmax = p.is_unsigned ? (1 << cfg.bits) - 1 : (1 << (cfg.bits - 1)) - 1;
   if (p.mx == 0.0f) return p;  // all-zero tensor: s = 0, every q = 0
@@ -87,8 +86,7 @@ void quantize_span(std::span<const float> x, std::uint64_t first_index, const Qu
                    const QuantConfig& cfg, std::uint64_t key, std::span<std::int16_t> q) {
   if (q.size() != x.size())
     throw ConfigError(fmt::format("quantize_span: output size {} != input size {}", q.size(), x.size()));
-  for (std::size_t i = 0; i < x.size(); ++i)
-    q[i] = static_cast<std::int16_t>(quantize_element(x[i], first_index + i, p, cfg, key));
+  detail::quantize_span(x, first_index, p, cfg, key, q, detail::best_quant_path());
 }
 
 QuantizedTensor quantize(std::span<const float> x, const QuantConfig& cfg, const RandomStream& rs,
@@ -103,6 +101,140 @@ QuantizedTensor quantize(std::span<const float> x, const QuantConfig& cfg, const
 void dequantize(std::span<const std::int32_t> o, std::span<const float> factors, std::span<float> y) {
   if (y.size() != o.size())
     throw ConfigError(fmt::format("dequantize: output size {} != input size {}", y.size(), o.size()));
+  detail::dequantize_portable(o, factors, y);
+}
+
+// ---------------------------------------------------------------------------
+// The paths (quantizer_paths.h).
+namespace detail {
+
+namespace {
+
+bool cpu_has_avx2() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __builtin_cpu_supports("avx2");
+#else
+  return false;
+#endif
+}
+
+constexpr std::uint64_t kGamma = 0x9e3779b97f4a7c15ULL;  // random_bits.h: R_i = mix(key + (i + 1) * gamma) >> (64 - r)
+
+}  // namespace
+
+std::vector<QuantPath> available_quant_paths() {
+  std::vector<QuantPath> paths{QuantPath::reference, QuantPath::portable};
+  if (cpu_has_avx2()) paths.push_back(QuantPath::avx2);
+  return paths;
+}
+
+QuantPath best_quant_path() {
+  static const QuantPath best = available_quant_paths().back();
+  return best;
+}
+
+const char* name(QuantPath p) {
+  switch (p) {
+    case QuantPath::reference: return "reference";
+    case QuantPath::portable: return "portable";
+    case QuantPath::avx2: return "avx2";
+  }
+  return "?";
+}
+
+ScaleScan scan_reference(std::span<const float> x) {
+  ScaleScan r;
+  float m = 0.0f, lowest = 0.0f;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    if (!std::isfinite(x[i])) {
+      r.first_nonfinite = i;
+      return r;
+    }
+    m = std::max(m, std::fabs(x[i]));
+    lowest = std::min(lowest, x[i]);
+  }
+  r.max_abs = m;
+  r.nonnegative = lowest >= 0.0f;
+  r.first_nonfinite = x.size();
+  return r;
+}
+
+ScaleScan scan(std::span<const float> x, QuantPath path) {
+  if (path == QuantPath::avx2) {
+    if (!cpu_has_avx2()) throw ConfigError("quantizer: path avx2 requested on a CPU without AVX2");
+    return scan_avx2(x.data(), x.size());
+  }
+  return scan_reference(x);  // the reference loop is also the portable one
+}
+
+void quantize_span_reference(std::span<const float> x, std::uint64_t first_index, const QuantParams& p,
+                             const QuantConfig& cfg, std::uint64_t key, std::span<std::int16_t> q) {
+  for (std::size_t i = 0; i < x.size(); ++i)
+    q[i] = static_cast<std::int16_t>(quantize_element(x[i], first_index + i, p, cfg, key));
+}
+
+// The fast paths need |v| < 2^22 for every element, where v = clamp(x) / s and
+// |clamp(x)| <= mx; f32 division is monotonic, so |v| <= fl(mx / s) bounds it.
+// Every scale choose_scale makes gives mx / s close to qmax <= 255; any other
+// QuantParams a caller builds by hand run the reference loop.
+bool fast_paths_apply(const QuantParams& p) {
+  return p.scale == 0.0f || (p.scale > 0.0f && p.mx >= 0.0f && p.mx / p.scale < 0x1p22f);
+}
+
+void quantize_span_portable(std::span<const float> x, std::uint64_t first_index, const QuantParams& p,
+                            const QuantConfig& cfg, std::uint64_t key, std::span<std::int16_t> q) {
+  if (!fast_paths_apply(p)) return quantize_span_reference(x, first_index, p, cfg, key, q);
+  const std::size_t n = x.size();
+  if (p.scale == 0.0f) {
+    std::fill(q.begin(), q.end(), std::int16_t{0});
+    return;
+  }
+  const float lo = p.is_unsigned ? 0.0f : -p.mx, hi = p.mx, s = p.scale;
+  const int qmin = p.qmin, qmax = p.qmax;
+  const float* xp = x.data();
+  std::int16_t* qp = q.data();
+  if (cfg.rounding == Rounding::nearest) {
+    // Round half to even of |v| < 2^22: adding 1.5 * 2^23 lands in [2^23, 2^24),
+    // where the f32 spacing is 1, so the default rounding of that one addition
+    // is round-half-to-even (1.5 * 2^23 is even); subtracting it back is exact.
+    constexpr float kMagic = 0x1.8p23f;
+    for (std::size_t i = 0; i < n; ++i) {
+      const float v = std::min(std::max(xp[i], lo), hi) / s;
+      const int r = static_cast<int>((v + kMagic) - kMagic);
+      qp[i] = static_cast<std::int16_t>(std::min(std::max(r, qmin), qmax));
+    }
+    return;
+  }
+  const float two_r = std::ldexp(1.0f, cfg.sr_bits);  // exact
+  const int shift = 64 - cfg.sr_bits;
+  std::uint64_t counter = key + (first_index + 1) * kGamma;
+  for (std::size_t i = 0; i < n; ++i, counter += kGamma) {
+    const float v = std::min(std::max(xp[i], lo), hi) / s;
+    const float a = std::fabs(v);
+    const int fl = static_cast<int>(a);  // floor: 0 <= a < 2^22
+    const auto f = static_cast<std::uint32_t>(static_cast<int>((a - static_cast<float>(fl)) * two_r));  // floor, >= 0
+    const auto r = static_cast<std::uint32_t>(mix64(counter) >> shift);
+    const int magnitude = fl + (r < f ? 1 : 0);
+    const int qv = v < 0.0f ? -magnitude : magnitude;
+    qp[i] = static_cast<std::int16_t>(std::min(std::max(qv, qmin), qmax));
+  }
+}
+
+void quantize_span(std::span<const float> x, std::uint64_t first_index, const QuantParams& p, const QuantConfig& cfg,
+                   std::uint64_t key, std::span<std::int16_t> q, QuantPath path) {
+  if (q.size() != x.size())
+    throw ConfigError(fmt::format("quantize_span: output size {} != input size {}", q.size(), x.size()));
+  switch (path) {
+    case QuantPath::reference: return quantize_span_reference(x, first_index, p, cfg, key, q);
+    case QuantPath::portable: return quantize_span_portable(x, first_index, p, cfg, key, q);
+    case QuantPath::avx2:
+      if (!cpu_has_avx2()) throw ConfigError("quantizer: path avx2 requested on a CPU without AVX2");
+      if (!fast_paths_apply(p)) return quantize_span_reference(x, first_index, p, cfg, key, q);
+      return quantize_span_avx2(x.data(), x.size(), first_index, p, cfg, key, q.data());
+  }
+}
+
+void dequantize_reference(std::span<const std::int32_t> o, std::span<const float> factors, std::span<float> y) {
   for (std::size_t i = 0; i < o.size(); ++i) {
     float v = static_cast<float>(o[i]);
     for (float f : factors) v *= f;
@@ -110,4 +242,35 @@ void dequantize(std::span<const std::int32_t> o, std::span<const float> factors,
   }
 }
 
+namespace {
+
+// y[i] = (((f32)o[i] * f[0]) * f[1]) ... with N factors: a fixed inner length, so it vectorizes.
+template <std::size_t N>
+void dequantize_fixed(const std::int32_t* o, const float* f, float* y, std::size_t n) {
+  for (std::size_t i = 0; i < n; ++i) {
+    float v = static_cast<float>(o[i]);
+    for (std::size_t k = 0; k < N; ++k) v *= f[k];
+    y[i] = v;
+  }
+}
+
+}  // namespace
+
+void dequantize_portable(std::span<const std::int32_t> o, std::span<const float> factors, std::span<float> y) {
+  const std::int32_t* op = o.data();
+  const float* f = factors.data();
+  float* yp = y.data();
+  const std::size_t n = o.size();
+  switch (factors.size()) {
+    case 0: return dequantize_fixed<0>(op, f, yp, n);
+    case 1: return dequantize_fixed<1>(op, f, yp, n);
+    case 2: return dequantize_fixed<2>(op, f, yp, n);
+    case 3: return dequantize_fixed<3>(op, f, yp, n);
+    case 4: return dequantize_fixed<4>(op, f, yp, n);
+    case 5: return dequantize_fixed<5>(op, f, yp, n);
+    default: return dequantize_reference(o, factors, y);
+  }
+}
+
+}  // namespace detail
 }  // namespace hdq

@@ -1,0 +1,62 @@
+// The quantizer's loops, one function per path (internal to models/; the
+// public API in quantizer.h dispatches to the fastest path this CPU runs).
+//
+// `reference` is the definition (NUMERICS.md sections 1-3 written out element
+// by element); every other path must give the same bits for every input the
+// public API can pass it, and tests/test_simd_paths.cpp checks that they do:
+//   reference  the per-element loops (quantize_element per element)
+//   portable   plain C++, constants hoisted, one loop per mode (baseline ISA;
+//              the compiler vectorizes the nearest-rounding loop)
+//   avx2       quantizer_avx2.cpp: 8 elements per step, the 64-bit mix of the
+//              counter-based random bits emulated with 32-bit multiplies
+//              (_mm256_mul_epu32 partial products); only run when the CPU has AVX2
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "models/quantizer/quantizer.h"
+
+namespace hdq::detail {
+
+enum class QuantPath { reference, portable, avx2 };
+
+// The paths this machine can run, reference first; the last is the fastest.
+std::vector<QuantPath> available_quant_paths();
+QuantPath best_quant_path();
+const char* name(QuantPath p);
+
+// Section 1's pass over the tensor: m = max |x_i| (0 for an empty tensor),
+// whether every x_i >= 0, and the index of the first NaN or Inf (x.size() when
+// every element is finite; then max_abs and nonnegative are of the whole tensor).
+struct ScaleScan {
+  float max_abs = 0.0f;
+  bool nonnegative = true;
+  std::size_t first_nonfinite = 0;
+};
+ScaleScan scan_reference(std::span<const float> x);
+ScaleScan scan_avx2(const float* x, std::size_t n);
+ScaleScan scan(std::span<const float> x, QuantPath path);
+
+// Section 2 over x (finite values; q.size() == x.size()), flat indices from first_index.
+// The fast paths hold for QuantParams with fl(mx / s) < 2^22 (every scale
+// choose_scale makes: mx / s is about qmax) or s == 0; for any other params
+// the dispatcher below runs the reference loop.
+bool fast_paths_apply(const QuantParams& p);
+void quantize_span_reference(std::span<const float> x, std::uint64_t first_index, const QuantParams& p,
+                             const QuantConfig& cfg, std::uint64_t key, std::span<std::int16_t> q);
+void quantize_span_portable(std::span<const float> x, std::uint64_t first_index, const QuantParams& p,
+                            const QuantConfig& cfg, std::uint64_t key, std::span<std::int16_t> q);
+void quantize_span_avx2(const float* x, std::size_t n, std::uint64_t first_index, const QuantParams& p,
+                        const QuantConfig& cfg, std::uint64_t key, std::int16_t* q);
+void quantize_span(std::span<const float> x, std::uint64_t first_index, const QuantParams& p, const QuantConfig& cfg,
+                   std::uint64_t key, std::span<std::int16_t> q, QuantPath path);
+
+// Dequantization, y = (((f32)o * f0) * f1) * ...: the per-element loop over the
+// factors (reference) and one fixed-length loop per factor count (portable).
+void dequantize_reference(std::span<const std::int32_t> o, std::span<const float> factors, std::span<float> y);
+void dequantize_portable(std::span<const std::int32_t> o, std::span<const float> factors, std::span<float> y);
+
+}  // namespace hdq::detail

@@ -1,0 +1,42 @@
+#include "sim/blocks/dma.h"
+
+#include <fmt/format.h>
+
+#include "models/common/errors.h"
+#include "sim/cost/cycles.h"
+
+namespace hdq::npu {
+
+void DmaDescriptor::accesses(Footprint& f) const {
+  if (rows == 0) return;
+  f.push_back({src_space, false, src, (rows - 1) * src_pitch + row_bytes});
+  f.push_back({dst_space, true, dst, (rows - 1) * dst_pitch + row_bytes});
+}
+
+void DmaCore::run(const DmaDescriptor& d, MemoryPort& dram, MemoryPort& sram) {
+  if (d.rows == 0) return;
+  MemoryPort& src = d.src_space == Space::dram ? dram : sram;
+  MemoryPort& dst = d.dst_space == Space::dram ? dram : sram;
+  const bool contiguous = (d.src_pitch == d.row_bytes && d.dst_pitch == d.row_bytes) || d.rows == 1;
+  if (contiguous) {
+    std::memmove(dst.write_direct(d.dst, d.bytes()), src.read_direct(d.src, d.bytes()), d.bytes());
+    return;
+  }
+  for (std::uint32_t r = 0; r < d.rows; ++r)
+    std::memmove(dst.write_direct(d.dst + r * d.dst_pitch, d.row_bytes),
+                 src.read_direct(d.src + r * d.src_pitch, d.row_bytes), d.row_bytes);
+}
+
+Dma::Dma(const sc_core::sc_module_name& name, const Context& ctx)
+    : BlockModule(name, Unit::dma, ctx), dram("dram"), dram_port_(dram, "dram", ctx, EnergyKind::dram) {
+  dram.register_invalidate_direct_mem_ptr(this, &Dma::invalidate_dram);
+}
+
+std::uint64_t Dma::execute(const Command& c) {
+  if (c.header.opcode != kDmaCopy) throw ConfigError(fmt::format("dma: command {} has opcode {}", c.header.id, c.header.opcode));
+  const DmaDescriptor d = c.as<DmaDescriptor>();
+  core_.run(d, dram_port_, sram_port_);
+  return dma_cycles(d.bytes(), d.touches_dram(), ctx_.cfg());
+}
+
+}  // namespace hdq::npu

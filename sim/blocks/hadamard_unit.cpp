@@ -1,0 +1,69 @@
+#include "sim/blocks/hadamard_unit.h"
+
+#include <fmt/format.h>
+
+#include "models/common/errors.h"
+#include "models/hadamard/hadamard.h"
+#include "sim/blocks/quantizer_unit.h"
+#include "sim/cost/cycles.h"
+
+namespace hdq::npu {
+
+std::uint64_t HadamardDescriptor::output_elements(std::uint32_t opcode) const {
+  return std::uint64_t(padded) * (opcode == kHadamardRows ? rows : cols);
+}
+
+void HadamardDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
+  if (opcode == kHadamardColsInt) {
+    f.push_back({Space::sram, false, src, std::uint64_t(rows) * packed_pitch(cols, bits)});
+    f.push_back({Space::sram, false, record, sizeof(QuantRecord)});
+  } else {
+    f.push_back({Space::sram, false, src, std::uint64_t(rows) * cols * 4});
+  }
+  f.push_back({Space::sram, true, dst, output_elements(opcode) * 4});
+}
+
+std::uint64_t HadamardCore::run(std::uint32_t opcode, const HadamardDescriptor& d, MemoryPort& sram) {
+  const std::size_t rows = d.rows, cols = d.cols, padded = d.padded;
+  if (opcode == kHadamardRows) {
+    const std::span<const float> x = sram.in<float>(d.src, rows * cols);
+    const std::span<float> y = sram.out<float>(d.dst, rows * padded);
+    for (std::size_t r = 0; r < rows; ++r) {
+      std::copy_n(x.begin() + std::ptrdiff_t(r * cols), cols, y.begin() + std::ptrdiff_t(r * padded));
+      std::fill_n(y.begin() + std::ptrdiff_t(r * padded + cols), padded - cols, 0.0f);
+    }
+    hadamard_rows_f32(y, int(rows), int(padded), int(d.block));
+  } else if (opcode == kHadamardColsT) {
+    const std::span<const float> x = sram.in<float>(d.src, rows * cols);
+    const std::span<float> y = sram.out<float>(d.dst, cols * padded);
+    transpose(x.data(), rows, cols, y.data(), padded);
+    for (std::size_t c = 0; c < cols; ++c) std::fill_n(y.begin() + std::ptrdiff_t(c * padded + rows), padded - rows, 0.0f);
+    hadamard_rows_f32(y, int(cols), int(padded), int(d.block));
+  } else if (opcode == kHadamardColsInt) {
+    const bool is_unsigned = sram.read_struct<QuantRecord>(d.record).is_unsigned != 0;
+    q_.resize(rows * cols);
+    unpack_rows(sram.in<std::uint8_t>(d.src, rows * packed_pitch(cols, d.bits)), rows, cols, d.bits, is_unsigned, q_);
+    t_.resize(cols * padded);  // transposed, so the transform runs along contiguous rows
+    transpose(q_.data(), rows, cols, t_.data(), padded);
+    for (std::size_t c = 0; c < cols; ++c) std::fill_n(t_.begin() + std::ptrdiff_t(c * padded + rows), padded - rows, 0);
+    hadamard_rows_i32(t_, int(cols), int(padded), int(d.block));
+    for (const std::int32_t v : t_)
+      if (v > (1 << 24) || v < -(1 << 24)) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
+    transpose(t_.data(), cols, padded, sram.out<float>(d.dst, padded * cols).data());
+  } else {
+    throw ConfigError(fmt::format("hadamard_unit: unknown opcode {}", opcode));
+  }
+  return d.output_elements(opcode);
+}
+
+std::uint64_t HadamardUnit::execute(const Command& c) {
+  const HadamardDescriptor d = c.as<HadamardDescriptor>();
+  const std::uint64_t n = core_.run(c.header.opcode, d, sram_port_);
+  const std::uint64_t adds = hadamard_adds(n, int(d.block));
+  CostCell& cell = ctx_.cell();
+  cell.hadamard_adds += adds;
+  cell.energy_pj[int(EnergyKind::hadamard)] += double(adds) * ctx_.cfg().energy.hadamard_add();
+  return hadamard_cycles(n, int(d.block), ctx_.cfg().hadamard_unit.points);
+}
+
+}  // namespace hdq::npu

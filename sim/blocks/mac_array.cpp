@@ -1,0 +1,84 @@
+#include "sim/blocks/mac_array.h"
+
+#include <fmt/format.h>
+
+#include "models/common/errors.h"
+#include "sim/blocks/quantizer_unit.h"
+#include "sim/cost/cycles.h"
+#include "sim/cost/energy.h"
+
+namespace hdq::npu {
+
+AccumulatorConfig MacDescriptor::accumulator() const {
+  return {acc_bits, tile, AccMode(acc_mode), AccRange(acc_range), outer_bits};
+}
+
+void MacDescriptor::set_accumulator(const AccumulatorConfig& a) {
+  acc_bits = std::uint8_t(a.acc_bits);
+  tile = a.tile;
+  acc_mode = std::uint8_t(a.mode);
+  acc_range = std::uint8_t(a.range);
+  outer_bits = std::uint8_t(a.outer_bits);
+}
+
+std::uint64_t MacDescriptor::a_bytes() const { return std::uint64_t(m) * packed_pitch(k, a_bits); }
+
+std::uint64_t MacDescriptor::b_bytes() const {
+  return b_layout == BLayout::n_by_k ? std::uint64_t(n) * packed_pitch(k, b_bits)
+                                     : std::uint64_t(k) * packed_pitch(n, b_bits);
+}
+
+void MacDescriptor::accesses(Footprint& f) const {
+  f.push_back({Space::sram, false, a, a_bytes()});
+  f.push_back({Space::sram, false, b, b_bytes()});
+  f.push_back({Space::sram, false, a_record, sizeof(QuantRecord)});
+  f.push_back({Space::sram, false, b_record, sizeof(QuantRecord)});
+  f.push_back({Space::sram, true, c, std::uint64_t(m) * n * 4});
+  f.push_back({Space::sram, true, stats, sizeof(GemmStatsRecord)});
+}
+
+GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram) {
+  const bool a_unsigned = sram.read_struct<QuantRecord>(d.a_record).is_unsigned != 0;
+  const bool b_unsigned = sram.read_struct<QuantRecord>(d.b_record).is_unsigned != 0;
+  a_.resize(std::size_t(d.m) * d.k);
+  b_.resize(std::size_t(d.k) * d.n);
+  unpack_rows(sram.in<std::uint8_t>(d.a, d.a_bytes()), d.m, d.k, d.a_bits, a_unsigned, a_);
+  const std::span<const std::uint8_t> b = sram.in<std::uint8_t>(d.b, d.b_bytes());
+  if (d.b_layout == BLayout::n_by_k) {
+    bt_.resize(b_.size());
+    unpack_rows(b, d.n, d.k, d.b_bits, b_unsigned, bt_);
+    transpose(bt_.data(), d.n, d.k, b_.data());
+  } else {
+    unpack_rows(b, d.k, d.n, d.b_bits, b_unsigned, b_);
+  }
+  const GemmStats s = gemm({int(d.m), int(d.n), int(d.k)}, {a_, d.a_bits, a_unsigned}, {b_, d.b_bits, b_unsigned},
+                           d.accumulator(), sram.out<std::int32_t>(d.c, std::size_t(d.m) * d.n));
+  GemmStats total = d.init_stats ? GemmStats{} : sram.read_struct<GemmStatsRecord>(d.stats).stats();
+  total.merge(s);
+  sram.write_struct(d.stats, GemmStatsRecord::from(total));
+  return s;
+}
+
+std::uint64_t MacArray::execute(const Command& c) {
+  if (c.header.opcode != kMacGemm) throw ConfigError(fmt::format("mac_array: unknown opcode {}", c.header.opcode));
+  const MacDescriptor d = c.as<MacDescriptor>();
+  const NpuConfig& cfg = ctx_.cfg();
+  const GemmStats s = core_.run(d, sram_port_);
+
+  // Operand streams: the core moved each panel and C once; later folds re-read.
+  const OsTraffic t = os_traffic(d.m, d.n, packed_pitch(d.k, d.a_bits), cfg.mac_array.rows, cfg.mac_array.cols,
+                                 [&](std::uint64_t j0, std::uint64_t j1) {
+                                   return d.b_layout == BLayout::n_by_k
+                                              ? (j1 - j0) * packed_pitch(d.k, d.b_bits)
+                                              : std::uint64_t(d.k) * (packed_pitch(j1, d.b_bits) - (j0 * d.b_bits) / 8);
+                                 });
+  ctx_.charge_sram(t.total() - d.a_bytes() - d.b_bytes() - std::uint64_t(d.m) * d.n * 4);
+
+  CostCell& cell = ctx_.cell();
+  cell.macs += s.products;
+  cell.energy_pj[int(EnergyKind::mac_array)] +=
+      mac_array_energy_pj(s.products, s.tile_results, d.a_bits, d.b_bits, d.accumulator(), cfg.energy);
+  return os_gemm_cycles(d.m, d.n, d.k, cfg.mac_array.rows, cfg.mac_array.cols);
+}
+
+}  // namespace hdq::npu

@@ -1,0 +1,83 @@
+// MAC array: R x C PEs, int-k x int-k multipliers, W-bit tile accumulators and
+// Wo-bit outer accumulators, output-stationary dataflow.
+//
+// One command computes C (m x n, int32) = A (m x k) B (k x n) for operand
+// panels resident in SRAM, as ceil(m/R) * ceil(n/C) folds: each fold is an
+// R x C output tile whose PEs keep their tile and outer accumulators for the
+// whole k while A's rows stream from the left and B's columns from the top.
+// Numerics: every output depends only on its row of A and column of B, so the
+// folds of a command are exactly hdq::gemm over the command's panels (one
+// call; tests check it against a call per fold); the GemmStats of the
+// command are merged into the GEMM's statistics record (sums, max via max).
+// Cost: os_gemm_cycles (sim/cost/cycles.h); energy per MAC (multiply at the
+// operands' bits, tile add at W) and per tile result (outer add at Wo), and
+// SRAM traffic of the operand streams (os_traffic): the model moves each
+// panel through TLM once and charges the re-streams of later folds.
+//
+// Descriptor (opcode kMacGemm = 1): a, b, c SRAM addresses; a_record,
+// b_record the operands' QuantRecords (signedness); stats the
+// GemmStatsRecord (init_stats on the GEMM's first command); m, n, k; bits of A and B; b_layout (k_by_n: B stored
+// k x n; n_by_k: stored transposed, rows = output columns, as W in the
+// forward GEMM); the accumulator config of the GEMM role.
+#pragma once
+
+#include <vector>
+
+#include "models/accumulator/gemm.h"
+#include "sim/blocks/block_module.h"
+
+namespace hdq::npu {
+
+inline constexpr std::uint32_t kMacGemm = 1;
+enum class BLayout : std::uint8_t { k_by_n = 0, n_by_k = 1 };
+
+struct MacDescriptor {
+  std::uint32_t a = 0, b = 0, c = 0;
+  std::uint32_t a_record = 0, b_record = 0;
+  std::uint32_t stats = 0;
+  std::uint32_t m = 0, n = 0, k = 0;
+  std::int32_t tile = 0;
+  std::uint8_t a_bits = 4, b_bits = 4;
+  BLayout b_layout = BLayout::k_by_n;
+  std::uint8_t acc_mode = 0, acc_range = 0, acc_bits = 8, outer_bits = 32;
+  std::uint8_t init_stats = 0;  // the GEMM's first command: the record starts at zero
+
+  AccumulatorConfig accumulator() const;
+  void set_accumulator(const AccumulatorConfig& a);
+  std::uint64_t a_bytes() const;  // the A panel in SRAM
+  std::uint64_t b_bytes() const;  // the B panel in SRAM
+  void accesses(Footprint& f) const;
+};
+
+// GemmStats as stored in SRAM (48 bytes).
+struct GemmStatsRecord {
+  std::uint64_t products = 0, clamped_tiles = 0, changed_steps = 0, outer_overflows = 0;
+  std::int64_t max_abs_tile_sum = 0;
+  std::uint64_t tile_results = 0;
+
+  GemmStats stats() const { return {products, clamped_tiles, changed_steps, outer_overflows, max_abs_tile_sum, tile_results}; }
+  static GemmStatsRecord from(const GemmStats& s) {
+    return {s.products, s.clamped_tiles, s.changed_steps, s.outer_overflows, s.max_abs_tile_sum, s.tile_results};
+  }
+};
+static_assert(sizeof(GemmStatsRecord) == 48);
+
+// The function of the array: the command's GEMM; returns its statistics.
+class MacArrayCore {
+ public:
+  GemmStats run(const MacDescriptor& d, MemoryPort& sram);
+
+ private:
+  std::vector<std::int16_t> a_, b_, bt_;
+};
+
+class MacArray final : public BlockModule {
+ public:
+  MacArray(const sc_core::sc_module_name& name, const Context& ctx) : BlockModule(name, Unit::mac_array, ctx) {}
+
+ private:
+  std::uint64_t execute(const Command& c) override;
+  MacArrayCore core_;
+};
+
+}  // namespace hdq::npu

@@ -1,0 +1,115 @@
+#include "sim/blocks/quantizer_unit.h"
+
+#include <fmt/format.h>
+
+#include <array>
+#include <bit>
+#include <cmath>
+
+#include "models/common/errors.h"
+#include "sim/cost/cycles.h"
+
+namespace hdq::npu {
+
+QuantConfig QuantizerDescriptor::config() const {
+  QuantConfig q;
+  q.bits = bits;
+  q.rounding = Rounding(rounding);
+  q.sr_bits = sr_bits;
+  q.clip = clip;
+  q.signedness = Signedness(signedness);
+  q.scale_mode = ScaleMode(scale_mode);
+  return q;
+}
+
+void QuantizerDescriptor::set_config(const QuantConfig& q) {
+  bits = std::uint8_t(q.bits);
+  rounding = std::uint8_t(q.rounding);
+  sr_bits = std::uint8_t(q.sr_bits);
+  clip = q.clip;
+  signedness = std::uint8_t(q.signedness);
+  scale_mode = std::uint8_t(q.scale_mode);
+}
+
+void QuantizerDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
+  if (opcode != kQuantFinalize) f.push_back({Space::sram, false, src, elements() * 4});
+  f.push_back({Space::sram, opcode != kQuantRound, record, sizeof(QuantRecord)});
+  if (opcode == kQuantRound) {
+    f.push_back({Space::sram, true, dst, std::uint64_t(rows) * packed_pitch(cols, bits)});
+    if (write_mask) f.push_back({Space::sram, true, mask, std::uint64_t(rows) * mask_pitch(cols)});
+  }
+}
+
+QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor& d, int layer, int lanes,
+                                 MemoryPort& sram) {
+  const std::string tensor = fmt::format("layer{}.{}", layer, name(QuantRole(d.role)));
+  const QuantConfig cfg = d.config();
+  QuantRecord rec = sram.read_struct<QuantRecord>(d.record);
+  QuantizerWork w;
+  const std::uint64_t n = d.elements();
+  if (opcode == kQuantReduce) {
+    // On the bit patterns: for finite values |x| orders as its bits do, so the
+    // max is exact in any order; x < 0 is the sign bit of a non-zero value.
+    const std::span<const float> x = sram.in<float>(d.src, n);
+    std::uint32_t max_bits = d.init ? 0u : std::bit_cast<std::uint32_t>(rec.max_abs);
+    std::uint32_t negative = d.init ? 0u : rec.negative, nonfinite = 0;
+    for (std::uint64_t i = 0; i < n; ++i) {  // integer operations only: the loop vectorizes
+      const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]), a = u & 0x7fffffffu;
+      max_bits = std::max(max_bits, a);
+      nonfinite |= a >= 0x7f800000u;
+      negative |= (u >> 31) & (a != 0);
+    }
+    if (nonfinite)
+      for (std::uint64_t i = 0; i < n; ++i)
+        if (!std::isfinite(x[i]))
+          throw NumericError(fmt::format("tensor '{}': element {} is {} (a quantizer accepts finite values only)",
+                                         tensor, d.first_index + i, std::isnan(x[i]) ? "NaN" : "Inf"));
+    rec.max_abs = std::bit_cast<float>(max_bits);
+    rec.negative = negative;
+    sram.write_struct(d.record, rec);
+    w.ops = quantizer_reduce_ops(n);
+    w.cycles = lane_cycles(n, lanes);
+  } else if (opcode == kQuantFinalize) {
+    // max |x| and the sign of the smallest value, all the scale depends on.
+    const std::array<float, 2> summary{rec.max_abs, rec.negative ? -rec.max_abs : 0.0f};
+    const QuantParams p = choose_scale(summary, cfg, tensor);
+    rec.scale = p.scale;
+    rec.mx = p.mx;
+    rec.qmin = p.qmin;
+    rec.qmax = p.qmax;
+    rec.is_unsigned = p.is_unsigned;
+    sram.write_struct(d.record, rec);
+    w.ops = {0, 1};  // the division mx / qmax
+    w.cycles = 1;
+  } else if (opcode == kQuantRound) {
+    const QuantParams p = rec.params();
+    const std::span<const float> x = sram.in<float>(d.src, n);
+    q_.resize(n);
+    quantize_span(x, d.first_index, p, cfg, d.key, q_);
+    pack_rows(q_, d.rows, d.cols, cfg.bits, sram.out<std::uint8_t>(d.dst, d.rows * packed_pitch(d.cols, cfg.bits)));
+    if (d.write_mask) {
+      const float lo = p.is_unsigned ? 0.0f : -p.mx;
+      flags_.resize(n);
+      for (std::uint64_t i = 0; i < n; ++i) flags_[i] = x[i] > p.mx || x[i] < lo;
+      pack_mask(flags_, d.rows, d.cols, sram.out<std::uint8_t>(d.mask, d.rows * mask_pitch(d.cols)));
+    }
+    w.ops = quantizer_round_ops(n, cfg.rounding);
+    w.random_bits = quantizer_random_bits(n, cfg);
+    w.cycles = lane_cycles(n, lanes);
+  } else {
+    throw ConfigError(fmt::format("quantizer: unknown opcode {}", opcode));
+  }
+  return w;
+}
+
+std::uint64_t QuantizerUnit::execute(const Command& c) {
+  const QuantizerWork w =
+      core_.run(c.header.opcode, c.as<QuantizerDescriptor>(), c.header.layer, ctx_.cfg().quantizer_unit.lanes, sram_port_);
+  CostCell& cell = ctx_.cell();
+  const EnergyTable& e = ctx_.cfg().energy;
+  cell.random_bits += w.random_bits;
+  cell.energy_pj[int(EnergyKind::quantizer)] += f32_energy_pj(w.ops, e) + double(w.random_bits) * e.random_bit();
+  return w.cycles;
+}
+
+}  // namespace hdq::npu

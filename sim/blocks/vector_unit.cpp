@@ -1,0 +1,142 @@
+#include "sim/blocks/vector_unit.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "models/common/errors.h"
+#include "models/quantizer/quantizer.h"
+#include "models/training/mlp.h"
+#include "sim/blocks/quantizer_unit.h"
+#include "sim/cost/cycles.h"
+
+namespace hdq::npu {
+namespace {
+
+F32Ops operator*(F32Ops o, std::uint64_t n) { return {o.adds * n, o.muls * n}; }
+F32Ops operator+(F32Ops a, F32Ops b) { return {a.adds + b.adds, a.muls + b.muls}; }
+
+}  // namespace
+
+void VectorDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
+  const std::uint64_t n = elements();
+  auto read = [&](std::uint32_t a, std::uint64_t bytes) { f.push_back({Space::sram, false, a, bytes}); };
+  auto write = [&](std::uint32_t a, std::uint64_t bytes) { f.push_back({Space::sram, true, a, bytes}); };
+  if (opcode == kVecDequant) {
+    read(src, 4 * n);
+    for (int i = 0; i < factors && i < 4; ++i)
+      if (factor_record[i] != kNoRecord) read(factor_record[i], sizeof(QuantRecord));
+    if (flags & kVecBias) read(aux0, 4 * std::uint64_t(cols));
+    if (flags & kVecClipMask) read(aux2, rows * mask_pitch(cols));
+    if (flags & kVecReluGrad) read(aux3, 4 * n);
+    write(dst, 4 * n);
+    if (flags & kVecRelu) write(aux1, 4 * n);
+  } else if (opcode == kVecSoftmax) {
+    read(src, 4 * n);
+    read(aux0, 4 * std::uint64_t(rows));
+    read(aux1, cols);
+    write(dst, 4 * n);
+    write(aux2, 4);
+  } else if (opcode == kVecColumnSum) {
+    read(src, 4 * n);
+    write(dst, 4 * std::uint64_t(cols));
+  } else if (opcode == kVecSgd) {
+    read(src, 4 * n);
+    write(dst, 4 * n);
+    write(aux0, 4 * n);
+  }
+}
+
+F32Ops VectorCore::run(std::uint32_t opcode, const VectorDescriptor& d, MemoryPort& sram) {
+  const std::size_t n = d.elements();
+  if (opcode == kVecDequant) {
+    if (d.factors > 4) throw ConfigError(fmt::format("vector_unit: {} dequantization factors (at most 4)", d.factors));
+    float factors[4];
+    for (int i = 0; i < d.factors; ++i)
+      factors[i] = d.factor_record[i] == kNoRecord ? d.factor_value[i]
+                                                   : sram.read_struct<QuantRecord>(d.factor_record[i]).scale;
+    // The int32 accumulators are read before the f32 results are written
+    // (dst may be src, and one buffer is never accessed as two types at once).
+    const std::span<const std::int32_t> src = sram.in<std::int32_t>(d.src, n);
+    acc_.assign(src.begin(), src.end());
+    const std::span<float> y = sram.out<float>(d.dst, n);
+    dequantize(acc_, std::span<const float>(factors, d.factors), y);
+    F32Ops ops{0, std::uint64_t(d.factors) * n};
+    if (d.flags & kVecBias) {
+      const std::span<const float> bias = sram.in<float>(d.aux0, d.cols);
+      for (std::size_t r = 0; r < d.rows; ++r)
+        for (std::size_t c = 0; c < d.cols; ++c) y[r * d.cols + c] = y[r * d.cols + c] + bias[c];
+      ops.adds += n;
+    }
+    if (d.flags & kVecClipMask) {
+      const std::uint64_t pitch = mask_pitch(d.cols);
+      const std::span<const std::uint8_t> mask = sram.in<std::uint8_t>(d.aux2, d.rows * pitch);
+      for (std::size_t r = 0; r < d.rows; ++r)
+        for (std::size_t c = 0; c < d.cols; ++c)
+          if (mask_bit(mask, pitch, r, c)) y[r * d.cols + c] = 0.0f;
+    }
+    if (d.flags & kVecReluGrad) {
+      const std::span<const float> pre = sram.in<float>(d.aux3, n);
+      for (std::size_t i = 0; i < n; ++i)
+        if (!(pre[i] > 0.0f)) y[i] = 0.0f;
+      ops.adds += n;
+    }
+    if (d.flags & kVecRelu) {
+      const std::span<float> act = sram.out<float>(d.aux1, n);
+      for (std::size_t i = 0; i < n; ++i) act[i] = std::max(y[i], 0.0f);
+      ops.adds += n;
+    }
+    return ops;
+  }
+  if (opcode == kVecSoftmax) {
+    Matrix logits(int(d.rows), int(d.cols)), grad;
+    sram.read_values<float>(d.src, logits.v);
+    std::vector<int> labels(d.rows);
+    sram.read_values<int>(d.aux0, labels);
+    const std::span<const std::uint8_t> bytes = sram.in<std::uint8_t>(d.aux1, d.cols);
+    const auto active = std::make_unique<bool[]>(d.cols);
+    std::uint64_t active_count = 0;
+    for (std::size_t c = 0; c < d.cols; ++c) active_count += active[c] = bytes[c] != 0;
+    const float loss = softmax_cross_entropy(logits, labels, std::span<const bool>(active.get(), d.cols), &grad);
+    sram.write_values<float>(d.dst, grad.v);
+    sram.write_struct(d.aux2, loss);
+    // Per row and active class: max, exp and sum; the gradient's exp, divide,
+    // subtract and / B; per row log, two subtracts and the loss sum; / B once.
+    const std::uint64_t a = active_count * d.rows;
+    return F32Ops{5 * a + 3 * d.rows, 2 * a + 1} + kTranscendentalOps * (2 * a + d.rows);
+  }
+  if (opcode == kVecColumnSum) {
+    const std::span<const float> g = sram.in<float>(d.src, n);
+    sums_.resize(d.cols);
+    if (d.flags & kVecInit) std::fill(sums_.begin(), sums_.end(), 0.0f);
+    else sram.read_values<float>(d.dst, sums_);
+    for (std::size_t r = 0; r < d.rows; ++r)
+      for (std::size_t c = 0; c < d.cols; ++c) sums_[c] += g[r * d.cols + c];
+    sram.write_values<float>(d.dst, sums_);
+    return {n, 0};
+  }
+  if (opcode == kVecSgd) {
+    const bool first = d.flags & kVecInit;
+    // w and the momentum buffer are read and written (charged both ways).
+    sram.in<float>(d.dst, n);
+    if (!first) sram.in<float>(d.aux0, n);
+    const std::span<float> w = sram.out<float>(d.dst, n), buf = sram.out<float>(d.aux0, n);
+    const std::span<const float> g = sram.in<float>(d.src, n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const float dd = g[i] + d.weight_decay * w[i];
+      buf[i] = first ? dd : d.momentum * buf[i] + dd;
+      w[i] = w[i] - d.lr * buf[i];
+    }
+    return {3 * n, 3 * n};
+  }
+  throw ConfigError(fmt::format("vector_unit: unknown opcode {}", opcode));
+}
+
+std::uint64_t VectorUnit::execute(const Command& c) {
+  const F32Ops ops = core_.run(c.header.opcode, c.as<VectorDescriptor>(), sram_port_);
+  ctx_.cell().energy_pj[int(EnergyKind::vector)] += f32_energy_pj(ops, ctx_.cfg().energy);
+  return lane_cycles(ops.total(), ctx_.cfg().vector_unit.lanes);
+}
+
+}  // namespace hdq::npu

@@ -1,0 +1,98 @@
+// The host driver's job: turn one training step (or one forward pass) of an
+// HDQT MLP into a command queue for the NPU, with every tensor placed in DRAM
+// and every tile placed in SRAM. Pure C++ (no SystemC): the Job it returns is
+// data, run by the host module (sim/host/host.h).
+//
+// The decomposition follows the functional engine operation for operation
+// (models/hdqt/hdqt_linear.cpp, hdqt_mlp.cpp; NUMERICS.md section 6), so the
+// NPU produces the same bits:
+//   forward, per layer l:  Q(X; fwd_x) [+ clip mask], Q(W; fwd_w),
+//                          GEMM_fwd with the dequantize + bias (+ ReLU) epilogue
+//   loss:                  softmax cross-entropy -> G of the last layer
+//   backward_dx (l > 0):   W' = H_O Wq, Q(W'), G' = G H_O, Q(G'),
+//                          GEMM_dx with dequantize + STE mask + ReLU' epilogue
+//   backward_dw:           X' = H_B Xq, Q(X'), G'' = G^T H_B, Q(G''),
+//                          GEMM_dw with dequantize; db = column sums of G
+//   update:                SGD on W and b with the device's momentum buffers
+// Each operation streams its tensors through SRAM in the largest chunks that
+// fit (docs/npu.md, "Tiling"); a step whose smallest chunk does not fit is a
+// ConfigError naming sram.size_bytes, raised here, before anything runs.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "models/hdqt/hdqt_mlp.h"
+#include "sim/blocks/command.h"
+#include "sim/blocks/mac_array.h"
+#include "sim/config/npu_config.h"
+
+namespace hdq::npu {
+
+struct HostWrite {
+  std::uint64_t addr = 0;
+  std::span<const std::uint8_t> bytes;
+};
+struct HostRead {
+  std::uint64_t addr = 0;
+  std::span<std::uint8_t> bytes;
+};
+
+// One run of the command queue: what the host loads, the queue, what it reads
+// back when the run succeeds, and the outcome.
+struct Job {
+  std::vector<HostWrite> loads;
+  std::vector<Command> commands;
+  std::uint64_t queue_addr = 0;
+  std::uint64_t dram_bytes = 0;  // DRAM footprint of the job
+  std::vector<HostRead> reads;
+  std::vector<std::uint8_t> staging;  // host-side bytes the loads point into (labels, active classes)
+
+  bool failed = false;
+  bool numeric_error = false;
+  std::uint32_t failed_command = 0;
+  std::string error;
+};
+
+// Where a training step's results land: the job's reads fill the tensors and
+// the copy of the SRAM record area; decode_records() unpacks the latter.
+struct StepResults {
+  MlpGrads grads;
+  std::vector<Matrix> outputs;  // forward output Y of every layer (the last is the logits)
+  float loss = 0.0f;
+  std::vector<GemmStats> stats;  // 3 per layer, GemmRole order: this step's GEMM statistics
+  MlpParams device_params;       // weights after the device's update (when requested)
+
+  std::vector<std::uint8_t> records;  // the record area as read back
+  std::uint64_t stats_offset = 0, loss_offset = 0;
+  std::vector<std::uint64_t> db_offsets;
+};
+
+// Fills loss, stats and the bias gradients from the record area.
+void decode_records(StepResults& r);
+
+struct StepSettings {
+  const NpuConfig* npu = nullptr;
+  const HdqtConfig* hdqt = nullptr;
+  std::uint64_t seed = 0;
+  SgdConfig sgd;
+  bool first_update = true;        // the device's momentum buffers are not yet initialized
+  bool read_device_params = false;  // read the updated weights back (tests)
+};
+
+// Throws ConfigError naming the NPU config field when the HDQT config needs
+// what the NPU lacks (operand or accumulator bits beyond the array's).
+void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt);
+
+// One training step at global step `step`: forward, loss, backward, update.
+// `results` must outlive the job's run; its buffers are sized here (kept when
+// they already have the right shapes).
+Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                        std::span<const bool> active, std::uint64_t step, StepResults& results);
+
+// Forward only (evaluation): the logits land in `logits`.
+Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& logits);
+
+}  // namespace hdq::npu

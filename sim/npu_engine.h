@@ -1,0 +1,74 @@
+// The NPU engine: HDQT training steps executed as command queues on the
+// SystemC TLM-2.0 model of the edge NPU (sim/npu.h), bit-identical to the
+// functional engine (weights, logits, overflow counters), with cycles and
+// energy by layer x phase x block.
+//
+// gradients() runs one whole step on the device: forward, loss, both
+// backward GEMMs and the SGD update on the device's copy of the weights with
+// its momentum buffers, so the update's cost is that of the hardware. The
+// Engine interface leaves the optimizer to the driver: the driver's weights
+// are loaded at every step (the host's own transfers cost nothing) and are
+// authoritative; the device's update uses `sgd` as given (lr of the
+// scenario, no schedule or per-task reset), which changes nothing the driver
+// sees. Tests read the device's updated weights to check the update program
+// against hdq::Sgd.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "sim/config/npu_config.h"
+#include "sim/cost/ledger.h"
+#include "sim/host/step_program.h"
+#include "training/engine.h"
+
+namespace hdq::npu {
+
+class VcdWriter;
+
+class NpuEngine final : public Engine {
+ public:
+  NpuEngine(NpuConfig npu, const HdqtConfig& cfg, std::uint64_t seed, SgdConfig sgd);
+  ~NpuEngine() override;
+  std::string name() const override { return "npu"; }
+  float gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
+                  std::uint64_t step, MlpGrads& grads) override;
+  void logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) override;
+  const std::vector<Matrix>& last_layer_outputs() const override { return outputs_; }
+  const HdqtOverflow* overflow_stats() const override { return &overflow_; }
+  // Mean cycles and energy of the training steps so far (nullopt before the first).
+  std::optional<StepCost> cost_per_step() const override;
+
+  const NpuConfig& config() const { return npu_; }
+  // Cycles and energy of all gradients() calls (training steps) and of all logits() calls.
+  const Ledger& train_costs() const { return train_; }
+  const Ledger& eval_costs() const { return eval_; }
+  std::uint64_t train_steps() const { return steps_; }
+
+  // Dumps block activity of every following call into a VCD file, finished by close_vcd().
+  void trace_vcd(const std::string& path);
+  void close_vcd();
+
+  // Read the device's weights after its update in every gradients() call.
+  void keep_device_params(bool on) { keep_device_params_ = on; }
+  const MlpParams& device_params() const { return device_params_; }
+
+ private:
+  void run(Job& job, Ledger& total, bool training);
+
+  NpuConfig npu_;
+  HdqtConfig cfg_;
+  std::uint64_t seed_;
+  SgdConfig sgd_;
+  bool first_update_ = true;
+  bool keep_device_params_ = false;
+  HdqtOverflow overflow_;
+  std::vector<Matrix> outputs_;
+  StepResults results_;  // buffers the next step's results land in
+  MlpParams device_params_;
+  Ledger train_, eval_;
+  std::uint64_t steps_ = 0;
+  std::unique_ptr<VcdWriter> vcd_;
+};
+
+}  // namespace hdq::npu

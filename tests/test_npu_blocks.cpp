@@ -1,0 +1,348 @@
+// The NPU blocks' functions, without the simulator: each core runs on a plain
+// byte array and must reproduce the numeric core's results, chunk by chunk
+// and tile by tile.
+#include <gtest/gtest.h>
+
+#include <random>
+
+#include "models/hadamard/hadamard.h"
+#include "models/hdqt/hdqt_config.h"
+#include "models/training/mlp.h"
+#include "sim/blocks/hadamard_unit.h"
+#include "sim/blocks/mac_array.h"
+#include "sim/blocks/quantizer_unit.h"
+#include "sim/blocks/vector_unit.h"
+
+namespace hdq::npu {
+namespace {
+
+std::vector<float> random_floats(std::size_t n, std::uint32_t seed, float scale = 1.0f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = d(g);
+  return v;
+}
+
+TEST(NpuFormats, PackedOperandsByHand) {
+  // 4 bits, LSB first: -1 -> 0xf in the low nibble, 7 -> 0x7 in the high one;
+  // -7 -> 0x9, 0 -> 0x0; the odd fifth value 3 starts a new byte.
+  const std::vector<std::int16_t> q{-1, 7, -7, 0, 3};
+  std::vector<std::uint8_t> b(packed_pitch(5, 4));
+  ASSERT_EQ(b.size(), 3u);
+  pack_rows(q, 1, 5, 4, b);
+  EXPECT_EQ(b, (std::vector<std::uint8_t>{0x7f, 0x09, 0x03}));
+  std::vector<std::int16_t> back(5);
+  unpack_rows(b, 1, 5, 4, false, back);
+  EXPECT_EQ(back, q);
+  // Read as unsigned, the same nibbles are 15, 7, 9, 0, 3.
+  unpack_rows(b, 1, 5, 4, true, back);
+  EXPECT_EQ(back, (std::vector<std::int16_t>{15, 7, 9, 0, 3}));
+}
+
+TEST(NpuFormats, PackUnpackRoundTripsEveryWidth) {
+  std::mt19937 g(7);
+  for (int bits = 2; bits <= 8; ++bits)
+    for (bool is_unsigned : {false, true})
+      for (std::uint64_t cols : {1u, 7u, 8u, 9u, 31u}) {
+        const int lo = is_unsigned ? 0 : -(1 << (bits - 1)), hi = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
+        std::uniform_int_distribution<int> d(lo, hi);
+        std::vector<std::int16_t> q(3 * cols), back(q.size());
+        for (auto& v : q) v = std::int16_t(d(g));
+        std::vector<std::uint8_t> bytes(3 * packed_pitch(cols, bits));
+        pack_rows(q, 3, cols, bits, bytes);
+        unpack_rows(bytes, 3, cols, bits, is_unsigned, back);
+        EXPECT_EQ(back, q) << bits << " bits, cols " << cols << (is_unsigned ? " unsigned" : " signed");
+      }
+}
+
+// Quantizing in row chunks (reduce, reduce, ..., finalize, round, round, ...)
+// gives the bits of hdq::quantize on the whole tensor: the scale from the
+// reduced max/min, the random bits from each chunk's global first index.
+TEST(NpuQuantizer, ChunkedEqualsWholeTensor) {
+  const std::uint64_t rows = 13, cols = 11;
+  std::vector<float> x = random_floats(rows * cols, 1);
+  x[5] = 3.5f;  // the max, in the first chunk
+  for (const char* preset : {"paper", "npu"})
+    for (QuantRole role : {QuantRole::fwd_x, QuantRole::bwd_g_dx}) {
+      const QuantConfig cfg = hdqt_preset(preset).q(role);
+      const RandomStream rs{9, 8 * 2 + std::uint64_t(role), 4};
+      const QuantizedTensor want = quantize(x, cfg, rs, "t");
+      ByteStore sram("sram", 1 << 16);
+      sram.write_values<float>(1024, x);
+      QuantizerDescriptor d;
+      d.set_config(cfg);
+      d.role = std::uint8_t(role);
+      d.record = 0;
+      d.key = rs.key();
+      d.cols = std::uint32_t(cols);
+      d.dst = 8192;
+      QuantizerCore core;
+      for (std::uint32_t opcode : {kQuantReduce, kQuantRound}) {
+        for (std::uint64_t r0 = 0; r0 < rows; r0 += 4) {  // chunks of 4 rows, the last of 1
+          d.rows = std::uint32_t(std::min<std::uint64_t>(4, rows - r0));
+          d.src = std::uint32_t(1024 + 4 * r0 * cols);
+          d.dst = std::uint32_t(8192 + r0 * packed_pitch(cols, cfg.bits));
+          d.first_index = r0 * cols;
+          d.init = r0 == 0;
+          core.run(opcode, d, 2, 16, sram);
+        }
+        if (opcode == kQuantReduce) core.run(kQuantFinalize, d, 2, 16, sram);
+      }
+      const QuantParams p = sram.read_struct<QuantRecord>(0).params();
+      EXPECT_EQ(p.scale, want.params.scale) << preset;
+      EXPECT_EQ(p.mx, want.params.mx) << preset;
+      EXPECT_EQ(p.is_unsigned, want.params.is_unsigned) << preset;
+      std::vector<std::uint8_t> bytes(rows * packed_pitch(cols, cfg.bits));
+      sram.read(8192, bytes);
+      std::vector<std::int16_t> got(rows * cols);
+      unpack_rows(bytes, rows, cols, cfg.bits, p.is_unsigned, got);
+      EXPECT_EQ(got, want.q) << preset << " " << name(role);
+    }
+}
+
+// One MAC-array command (many folds) equals one gemm per R x C fold on the
+// sub-matrices, outputs and statistics alike: the output-stationary
+// decomposition keeps each output's accumulators over the whole K.
+TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
+  std::mt19937 g(3);
+  std::uniform_int_distribution<int> v(-7, 7);
+  const int M = 21, N = 19, K = 45, R = 8, C = 5;
+  std::vector<std::int16_t> a(M * K), b(K * N);
+  for (auto& x : a) x = std::int16_t(v(g));
+  for (auto& x : b) x = std::int16_t(v(g));
+  for (const char* preset : {"paper", "npu"}) {
+    const AccumulatorConfig acc = hdqt_preset(preset).acc(GemmRole::fwd);  // W = 8: narrowing happens
+    ByteStore sram("sram", 1 << 16);
+    sram.write_struct(0, QuantRecord{});  // signed operands
+    std::vector<std::uint8_t> bytes(M * packed_pitch(K, 4));
+    pack_rows(a, M, K, 4, bytes);
+    sram.write(256, bytes);
+    bytes.assign(K * packed_pitch(N, 4), 0);
+    pack_rows(b, K, N, 4, bytes);
+    sram.write(4096, bytes);
+    MacDescriptor d;
+    d.a = 256, d.b = 4096, d.c = 8192, d.a_record = d.b_record = 0, d.stats = 64;
+    d.m = M, d.n = N, d.k = K, d.a_bits = d.b_bits = 4, d.init_stats = 1;
+    d.set_accumulator(acc);
+    MacArrayCore core;
+    const GemmStats s = core.run(d, sram);
+    std::vector<std::int32_t> c(M * N);
+    sram.read_values<std::int32_t>(8192, c);
+
+    GemmStats folds;
+    std::vector<std::int32_t> want(M * N);
+    for (int i0 = 0; i0 < M; i0 += R)
+      for (int j0 = 0; j0 < N; j0 += C) {
+        const int mr = std::min(R, M - i0), nc = std::min(C, N - j0);
+        std::vector<std::int16_t> at(mr * K), bt(K * nc);
+        for (int i = 0; i < mr; ++i)
+          for (int k = 0; k < K; ++k) at[i * K + k] = a[(i0 + i) * K + k];
+        for (int k = 0; k < K; ++k)
+          for (int j = 0; j < nc; ++j) bt[k * nc + j] = b[k * N + j0 + j];
+        std::vector<std::int32_t> ct(mr * nc);
+        folds.merge(gemm({mr, nc, K}, {at, 4, false}, {bt, 4, false}, acc, ct, GemmPath::reference));
+        for (int i = 0; i < mr; ++i)
+          for (int j = 0; j < nc; ++j) want[(i0 + i) * N + j0 + j] = ct[i * nc + j];
+      }
+    EXPECT_EQ(c, want) << preset;
+    EXPECT_EQ(s, folds) << preset;
+    EXPECT_GT(s.inner_events(), 0u) << preset << ": the test should exercise narrowing";
+    EXPECT_EQ(sram.read_struct<GemmStatsRecord>(64).stats(), s) << "the record starts at zero with init_stats";
+  }
+}
+
+// B stored transposed (the forward GEMM's W) gives the same product.
+TEST(NpuMacArray, TransposedBLayout) {
+  std::mt19937 g(5);
+  std::uniform_int_distribution<int> v(0, 15);  // unsigned 4-bit operands
+  const int M = 5, N = 6, K = 9;
+  std::vector<std::int16_t> a(M * K), bt(N * K), b(K * N);
+  for (auto& x : a) x = std::int16_t(v(g));
+  for (auto& x : bt) x = std::int16_t(v(g) - 8);
+  for (int j = 0; j < N; ++j)
+    for (int k = 0; k < K; ++k) b[k * N + j] = bt[j * K + k];
+  ByteStore sram("sram", 1 << 12);
+  QuantRecord unsigned_rec;
+  unsigned_rec.is_unsigned = 1;
+  sram.write_struct(0, unsigned_rec);
+  sram.write_struct(32, QuantRecord{});
+  std::vector<std::uint8_t> bytes(M * packed_pitch(K, 4));
+  pack_rows(a, M, K, 4, bytes);
+  sram.write(128, bytes);
+  bytes.assign(N * packed_pitch(K, 4), 0);
+  pack_rows(bt, N, K, 4, bytes);
+  sram.write(512, bytes);
+  MacDescriptor d;
+  d.a = 128, d.b = 512, d.c = 1024, d.a_record = 0, d.b_record = 32, d.stats = 2048, d.init_stats = 1;
+  d.m = M, d.n = N, d.k = K, d.b_layout = BLayout::n_by_k;
+  AccumulatorConfig exact;
+  exact.mode = AccMode::exact;
+  d.set_accumulator(exact);
+  MacArrayCore core;
+  core.run(d, sram);
+  std::vector<std::int32_t> c(M * N), want(M * N);
+  sram.read_values<std::int32_t>(1024, c);
+  gemm({M, N, K}, {a, 4, true}, {b, 4, false}, exact, want, GemmPath::reference);
+  EXPECT_EQ(c, want);
+}
+
+// The Hadamard unit's three operations against the numeric core.
+TEST(NpuHadamard, OperationsMatchTheNumericCore) {
+  ByteStore sram("sram", 1 << 16);
+  HadamardCore core;
+  // Rows: 3 x 6 padded to 8, block 8.
+  const std::vector<float> g = random_floats(18, 2);
+  sram.write_values<float>(0, g);
+  core.run(kHadamardRows, {0, 4096, 0, 3, 6, 8, 8, 0}, sram);
+  std::vector<float> want(24, 0.0f), got(24);
+  for (int r = 0; r < 3; ++r) std::copy_n(g.begin() + r * 6, 6, want.begin() + r * 8);
+  hadamard_rows_f32(want, 3, 8, 8);
+  sram.read_values<float>(4096, got);
+  EXPECT_EQ(got, want);
+  // Columns, transposed: G (3 x 6) -> 6 x 4 (rows padded 3 -> 4), block 4.
+  core.run(kHadamardColsT, {0, 4096, 0, 3, 6, 4, 4, 0}, sram);
+  want.assign(24, 0.0f);
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 6; ++c) want[c * 4 + r] = g[r * 6 + c];
+  hadamard_rows_f32(want, 6, 4, 4);
+  sram.read_values<float>(4096, got);
+  EXPECT_EQ(got, want);
+  // Integer, along the rows dimension: H_4 (dense Sylvester) times a 3 x 2
+  // operand padded to 4 rows; exact, so any order gives these values.
+  const std::vector<std::int16_t> q{1, -2, 3, 4, -5, 6};
+  std::vector<std::uint8_t> bytes(3 * packed_pitch(2, 4));
+  pack_rows(q, 3, 2, 4, bytes);
+  sram.write(8192, bytes);
+  sram.write_struct(9000, QuantRecord{});
+  core.run(kHadamardColsInt, {8192, 4096, 9000, 3, 2, 4, 4, 4}, sram);
+  got.resize(8);
+  sram.read_values<float>(4096, got);
+  for (int r = 0; r < 4; ++r)
+    for (int c = 0; c < 2; ++c) {
+      int s = 0;
+      for (int k = 0; k < 3; ++k) s += sylvester_entry(std::uint32_t(r), std::uint32_t(k)) * q[k * 2 + c];
+      EXPECT_EQ(got[r * 2 + c], float(s)) << r << "," << c;
+    }
+}
+
+// The forward epilogue: dequantize, + bias, then ReLU into a second buffer;
+// and the dX epilogue: dequantize with four factors, clip mask, ReLU'.
+TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
+  ByteStore sram("sram", 1 << 14);
+  QuantRecord ra, rb;
+  ra.scale = 0.37f;
+  rb.scale = 1.9f;
+  sram.write_struct(0, ra);
+  sram.write_struct(32, rb);
+  const std::vector<std::int32_t> acc{5, -3, 0, 12, -7, 1};
+  const std::vector<float> bias{0.25f, -1.5f, 2.0f};
+  sram.write_values<std::int32_t>(256, acc);
+  sram.write_values<float>(512, bias);
+  VectorDescriptor v;
+  v.src = v.dst = 256;
+  v.rows = 2, v.cols = 3;
+  v.factor_record[0] = 0, v.factor_record[1] = 32, v.factors = 2;
+  v.flags = kVecBias | kVecRelu;
+  v.aux0 = 512, v.aux1 = 1024;
+  VectorCore core;
+  const F32Ops ops = core.run(kVecDequant, v, sram);
+  EXPECT_EQ(ops.muls, 12u);  // 2 factors x 6
+  EXPECT_EQ(ops.adds, 12u);  // bias + ReLU compare
+  std::vector<float> y(6), act(6);
+  sram.read_values<float>(256, y);
+  sram.read_values<float>(1024, act);
+  for (int i = 0; i < 6; ++i) {
+    const float want = (float(acc[i]) * 0.37f) * 1.9f + bias[i % 3];
+    EXPECT_EQ(y[i], want);
+    EXPECT_EQ(act[i], std::max(want, 0.0f));
+  }
+  // dX: factors s2 = 0.37 (record), s3 = 1.9 (record), sw = 0.5, 1/b = 0.125;
+  // clip mask row 0 = 0b010 (element 1), pre = {1, 1, -1, 0, 2, 3}.
+  sram.write_values<std::int32_t>(256, acc);
+  const std::uint8_t mask[2] = {0x2, 0x0};
+  sram.write(2048, mask);
+  const std::vector<float> pre{1, 1, -1, 0, 2, 3};
+  sram.write_values<float>(3072, pre);
+  VectorDescriptor dx;
+  dx.src = dx.dst = 256;
+  dx.rows = 2, dx.cols = 3;
+  dx.factor_record[0] = 0, dx.factor_record[1] = 32, dx.factor_value[2] = 0.5f, dx.factor_value[3] = 0.125f;
+  dx.factors = 4;
+  dx.flags = kVecClipMask | kVecReluGrad;
+  dx.aux2 = 2048, dx.aux3 = 3072;
+  core.run(kVecDequant, dx, sram);
+  sram.read_values<float>(256, y);
+  for (int i = 0; i < 6; ++i) {
+    const float d = (((float(acc[i]) * 0.37f) * 1.9f) * 0.5f) * 0.125f;
+    const bool zero = i == 1 || !(pre[i] > 0.0f);
+    EXPECT_EQ(y[i], zero ? 0.0f : d) << i;
+  }
+}
+
+// Column sums chunk by chunk = the functional db; SGD = hdq::Sgd.
+TEST(NpuVector, ColumnSumAndSgdMatchTheHost) {
+  ByteStore sram("sram", 1 << 14);
+  const std::vector<float> g = random_floats(5 * 3, 4);
+  sram.write_values<float>(0, g);
+  VectorCore core;
+  VectorDescriptor v;
+  v.dst = 4096;
+  v.cols = 3;
+  v.src = 0, v.rows = 2, v.flags = kVecInit;
+  core.run(kVecColumnSum, v, sram);
+  v.src = 4 * 6, v.rows = 3, v.flags = 0;
+  core.run(kVecColumnSum, v, sram);
+  std::vector<float> db(3), want(3, 0.0f);
+  sram.read_values<float>(4096, db);
+  for (int r = 0; r < 5; ++r)
+    for (int c = 0; c < 3; ++c) want[c] += g[r * 3 + c];
+  EXPECT_EQ(db, want);
+
+  const SgdConfig cfg{.lr = 0.1f, .momentum = 0.9f, .weight_decay = 0.01f};
+  MlpParams p;
+  p.w.emplace_back(1, 4);
+  p.w[0].v = random_floats(4, 5);
+  p.b.push_back(random_floats(1, 6));
+  MlpGrads grads = zeros_like(p);
+  Sgd sgd(cfg);
+  std::vector<float> w = p.w[0].v;
+  sram.write_values<float>(0, w);
+  for (int step = 0; step < 3; ++step) {
+    grads.w[0].v = random_floats(4, 10 + step);
+    sgd.step(p, grads);
+    sram.write_values<float>(512, grads.w[0].v);
+    VectorDescriptor s;
+    s.dst = 0, s.src = 512, s.aux0 = 1024, s.rows = 4, s.cols = 1;
+    s.lr = cfg.lr, s.momentum = cfg.momentum, s.weight_decay = cfg.weight_decay;
+    s.flags = step == 0 ? kVecInit : 0;
+    core.run(kVecSgd, s, sram);
+    sram.read_values<float>(0, w);
+    EXPECT_EQ(w, p.w[0].v) << "step " << step;
+  }
+}
+
+TEST(NpuVector, SoftmaxIsTheSharedFunction) {
+  ByteStore sram("sram", 1 << 12);
+  Matrix z(2, 4);
+  z.v = random_floats(8, 8, 2.0f);
+  const std::vector<int> labels{1, 0};
+  const bool active[4] = {true, true, false, true};
+  Matrix want;
+  const float loss = softmax_cross_entropy(z, labels, active, &want);
+  sram.write_values<float>(0, z.v);
+  sram.write_values<int>(64, labels);
+  const std::uint8_t act_bytes[4] = {1, 1, 0, 1};
+  sram.write(128, act_bytes);
+  VectorDescriptor v;
+  v.src = 0, v.dst = 256, v.rows = 2, v.cols = 4, v.aux0 = 64, v.aux1 = 128, v.aux2 = 512;
+  VectorCore core;
+  core.run(kVecSoftmax, v, sram);
+  std::vector<float> grad(8);
+  sram.read_values<float>(256, grad);
+  EXPECT_EQ(grad, want.v);
+  EXPECT_EQ(sram.read_struct<float>(512), loss);
+}
+
+}  // namespace
+}  // namespace hdq::npu

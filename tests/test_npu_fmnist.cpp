@@ -1,0 +1,40 @@
+// Acceptance 1 on the default scenario (slow: needs the Fashion-MNIST files):
+// the first 50 training steps of scenarios/fmnist-5x2-er.yaml, as the
+// class-incremental driver runs them (experience replay from step 1 on), give
+// the same weights, logits, gradients, loss and overflow counters on the NPU
+// engine as on the functional engine, step by step.
+#include <gtest/gtest.h>
+
+#include "sim/npu_engine.h"
+#include "tests/test_npu_recorder.h"
+#include "training/continual.h"
+
+#ifndef HDQ_SOURCE_DIR
+#error "HDQ_SOURCE_DIR must name the source tree"
+#endif
+
+namespace hdq::npu {
+namespace {
+
+void run_steps(const Scenario& s, const data::TrainTest& data, Recorder& r) {
+  try {
+    run_continual(s, data, r);
+    FAIL() << "the scenario ended before the step limit";
+  } catch (const StepLimit&) {
+  }
+}
+
+TEST(NpuFashionMnist, First50StepsBitExact) {
+  const Scenario s = load_scenario(HDQ_SOURCE_DIR "/scenarios/fmnist-5x2-er.yaml");
+  const auto data = load_scenario_data(s);
+  FunctionalEngine functional(s.hdqt, s.seed, 1);
+  NpuEngine npu(default_npu_config(), s.hdqt, s.seed, s.train.sgd);
+  Recorder rf(functional, 50), rn(npu, 50);
+  run_steps(s, data, rf);
+  run_steps(s, data, rn);
+  ASSERT_EQ(rf.steps.size(), 50u);
+  expect_same_steps(rf, rn, s.name);
+}
+
+}  // namespace
+}  // namespace hdq::npu
