@@ -82,7 +82,7 @@ int main(int argc, char** argv) {
   sweep->add_option("--scenario", sw.scenario, "scenario file")->required()->check(CLI::ExistingFile);
   sweep->add_option("--set", sw.settings, "key=v1,v2,... sweeps a key; key=v fixes it");
   sweep->add_option("--seeds", sw.seeds, "seeds 1..N per grid point")->capture_default_str()->check(CLI::Range(1, 1000));
-  sweep->add_option("--engine", sw.engine, "functional | golden")->capture_default_str();
+  sweep->add_option("--engine", sw.engine, "functional | golden | npu (npu: -j 1)")->capture_default_str();
   sweep->add_option("--out", sw.out, "sweep folder (resumes the sweep already there)")->required();
   sweep->add_option("--shard", sw.shard, "I/N: run only points with index % N == I (0 <= I < N)");
   sweep->add_option("-j,--jobs", sw.jobs, "points in parallel")->capture_default_str()->check(CLI::Range(1, 64));

@@ -80,6 +80,8 @@ int run_sweep(const SweepOptions& o) {
     for (const auto& ov : all.front().overrides()) v.push_back(ov);
     return v;
   }());
+  if (spec.engine == "npu" && o.jobs > 1)  // SystemC has one simulation kernel per process
+    throw ConfigError("--jobs: the npu engine runs one simulation per process; use -j 1, or --shard in separate processes");
   const Shard shard = o.shard.empty() ? Shard{} : Shard::parse(o.shard);
   const fs::path dir = o.out;
   claim_sweep_dir(dir, spec);
