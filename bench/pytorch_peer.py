@@ -29,6 +29,10 @@ same work as hdqsim's FunctionalEngine::gradients + Sgd::step. Prints one line
 per (threads, batch) and, as its last line, one JSON object.
 
 Run with Debian's python3-torch:  /usr/bin/python3 bench/pytorch_peer.py
+Debian's torch calls the generic libblas.so.3 for its fp32 matmuls: netlib's
+reference BLAS unless another is installed. scripts/bench_train_vs_pytorch.sh
+runs this peer on Debian's OpenBLAS (LD_LIBRARY_PATH, nothing installed); the
+JSON names the BLAS in use. OpenBLAS's thread count follows --threads too.
 """
 import argparse
 import ctypes

@@ -55,7 +55,8 @@ TEST(NpuConfig, OverridesApplyByDottedPath) {
   EXPECT_EQ(c.sram.size_bytes, 65536u);
   const SplitOverrides s = split_overrides({"batch=4", "npu.sram.banks=4", "gemm.fwd.acc_bits=6"});
   EXPECT_EQ(s.scenario, (std::vector<std::string>{"batch=4", "gemm.fwd.acc_bits=6"}));
-  EXPECT_EQ(s.npu, (std::vector<std::string>{"sram.banks=4"}));
+  EXPECT_EQ(s.npu, (std::vector<std::string>{"npu.sram.banks=4"}));
+  EXPECT_EQ(default_npu_config(s.npu).sram.banks, 4);
 }
 
 TEST(NpuConfig, ImpossibleValuesNameFileLineAndField) {
@@ -83,6 +84,7 @@ TEST(NpuConfig, UnknownFieldsAndBadOverridesAreErrors) {
   EXPECT_EQ(error_of("name: x\n", {"dma.bytes_per_cycle=0"}),
             "t.yaml: --set dma.bytes_per_cycle: 0 is outside the allowed range 1..65536");
   EXPECT_EQ(error_of("name: x\n", {"dma.speed=3"}), "t.yaml: --set dma.speed: unknown field");
+  EXPECT_EQ(error_of("name: x\n", {"npu.dma.speed=3"}), "t.yaml: --set npu.dma.speed: unknown field");
   EXPECT_EQ(error_of("- a list\n"), "t.yaml: an NPU config is a YAML mapping of fields");
   EXPECT_NE(error_of("a: [unclosed\n").find("t.yaml:"), std::string::npos);
   EXPECT_THROW(load_npu_config("/nonexistent/npu.yaml"), NpuConfigError);

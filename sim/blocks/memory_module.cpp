@@ -46,11 +46,8 @@ bool MemoryModule::move(tlm::tlm_generic_payload& gp) {
 
 void MemoryModule::b_transport(int, tlm::tlm_generic_payload& gp, sc_core::sc_time&) {
   if (!move(gp)) return;
-  CostCell& c = ctx_.cell();
-  const std::uint64_t len = gp.get_data_length();
-  const bool sram = kind_ == EnergyKind::sram;
-  (sram ? c.sram_bytes : c.dram_bytes) += len;
-  c.energy_pj[int(kind_)] += double(len) * (sram ? ctx_.cfg().energy.sram_byte() : ctx_.cfg().energy.dram_byte());
+  if (kind_ == EnergyKind::sram) ctx_.charge_sram(gp.get_data_length());
+  else ctx_.charge_dram(gp.get_data_length());
 }
 
 unsigned int MemoryModule::transport_dbg(int, tlm::tlm_generic_payload& gp) {

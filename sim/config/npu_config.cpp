@@ -4,6 +4,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <map>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -31,7 +32,8 @@ void set_path(YAML::Node node, const std::vector<std::string>& keys, std::size_t
 // "file:line: field: what" (or "file: --set field: what" for an override).
 class Reader {
  public:
-  Reader(YAML::Node root, std::string file, std::set<std::string> overridden)
+  // `overridden`: the paths set on the command line, each with the key as written there.
+  Reader(YAML::Node root, std::string file, std::map<std::string, std::string> overridden)
       : root_(std::move(root)), file_(std::move(file)), overridden_(std::move(overridden)) {}
 
   std::optional<YAML::Node> find(const std::string& path) const {
@@ -46,7 +48,7 @@ class Reader {
   }
 
   [[noreturn]] void fail(const std::string& path, const std::string& what) const {
-    if (overridden_.count(path)) throw NpuConfigError(fmt::format("{}: --set {}: {}", file_, path, what));
+    if (overridden_.count(path)) throw NpuConfigError(fmt::format("{}: --set {}: {}", file_, overridden_.at(path), what));
     const auto n = find(path);
     if (n && n->Mark().line >= 0) throw NpuConfigError(fmt::format("{}:{}: {}: {}", file_, n->Mark().line + 1, path, what));
     throw NpuConfigError(fmt::format("{}: {}: {}", file_, path, what));
@@ -89,7 +91,8 @@ class Reader {
       const std::string path = prefix.empty() ? key : prefix + "." + key;
       if (used_.count(path)) continue;
       if (!kv.second.IsMap()) {
-        if (overridden_.count(path)) throw NpuConfigError(fmt::format("{}: --set {}: unknown field", file_, path));
+        if (overridden_.count(path))
+          throw NpuConfigError(fmt::format("{}: --set {}: unknown field", file_, overridden_.at(path)));
         throw NpuConfigError(
             fmt::format("{}:{}: {}: unknown field (see docs/npu.md)", file_, kv.first.Mark().line + 1, path));
       }
@@ -99,7 +102,7 @@ class Reader {
 
   YAML::Node root_;
   std::string file_;
-  std::set<std::string> overridden_;
+  std::map<std::string, std::string> overridden_;
   std::set<std::string> used_;
 };
 
@@ -107,19 +110,20 @@ bool is_pow2(long long v) { return v > 0 && (v & (v - 1)) == 0; }
 
 NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector<std::string>& overrides) {
   if (!root.IsMap()) throw NpuConfigError(fmt::format("{}: an NPU config is a YAML mapping of fields", file));
-  std::set<std::string> overridden;
+  std::map<std::string, std::string> overridden;
   for (const auto& o : overrides) {
     const auto eq = o.find('=');
     if (eq == std::string::npos || eq == 0) throw NpuConfigError(fmt::format("--set '{}': expected key=value", o));
     const std::string key = o.substr(0, eq);
+    const std::string path = key.rfind("npu.", 0) == 0 ? key.substr(4) : key;  // as hdqsim's --set npu.<key>
     YAML::Node value;
     try {
       value = YAML::Load(o.substr(eq + 1));
     } catch (const YAML::Exception& e) {
       throw NpuConfigError(fmt::format("--set {}: value is not valid YAML: {}", key, e.msg));
     }
-    set_path(root, split_path(key), 0, value);
-    overridden.insert(key);
+    set_path(root, split_path(path), 0, value);
+    overridden[path] = key;
   }
 
   Reader r(root, file, overridden);
@@ -220,10 +224,7 @@ NpuConfig npu_config_or_default(const std::string& file, const std::vector<std::
 
 SplitOverrides split_overrides(const std::vector<std::string>& overrides) {
   SplitOverrides s;
-  for (const auto& o : overrides) {
-    if (o.rfind("npu.", 0) == 0) s.npu.push_back(o.substr(4));
-    else s.scenario.push_back(o);
-  }
+  for (const auto& o : overrides) (o.rfind("npu.", 0) == 0 ? s.npu : s.scenario).push_back(o);
   return s;
 }
 

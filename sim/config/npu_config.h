@@ -103,7 +103,8 @@ struct NpuConfig {
   double cycle_ns() const { return 1000.0 / clock_mhz; }
 };
 
-// Reads `file`, applies overrides ("a.b=value", YAML value), validates.
+// Reads `file`, applies overrides ("a.b=value" or "npu.a.b=value", YAML
+// value; errors name the key as given), validates.
 NpuConfig load_npu_config(const std::string& file, const std::vector<std::string>& overrides = {});
 // The same from YAML text; `file` is only used in messages.
 NpuConfig parse_npu_config(const std::string& yaml_text, const std::string& file,
@@ -115,8 +116,8 @@ const std::string& default_npu_config_text();
 // `file` with `overrides`, or the default config when `file` is empty.
 NpuConfig npu_config_or_default(const std::string& file, const std::vector<std::string>& overrides = {});
 
-// Command-line overrides: "npu.<key>=value" addresses the NPU config (returned
-// without the prefix in `npu`), everything else the scenario.
+// Command-line overrides: "npu.<key>=value" addresses the NPU config (in
+// `npu`, as given), everything else the scenario.
 struct SplitOverrides {
   std::vector<std::string> scenario, npu;
 };

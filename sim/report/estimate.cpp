@@ -40,12 +40,16 @@ std::string estimate_table(const Ledger& ledger, std::uint64_t steps, const NpuC
   head += " |";
   for (int k = 0; k < kEnergyKinds; ++k) head += fmt::format(" {:>9}", name(EnergyKind(k)));
   head += fmt::format(" {:>10}", "total");
-  const std::size_t units_at = head.find('|') + 1, energy_at = head.find('|', head.find('|', units_at) + 1) + 1;
+  // A line of group titles, each centred over its columns (between the bars).
   std::string s(head.size(), ' ');
-  s.replace(units_at, 17, "    per step     ");
-  const std::string busy = "  busy cycles per step", energy = "  energy per step, nJ";
-  s.replace(units_at + 18, busy.size(), busy);
-  s.replace(energy_at, energy.size(), energy);
+  const char* titles[] = {"per step", "busy cycles per step", "energy per step, nJ"};
+  std::size_t from = head.find('|');
+  for (const char* title : titles) {
+    const std::size_t to = std::min(head.find('|', from + 1), head.size());
+    const std::string t(title);
+    s.replace(from + 1 + (to - from - 1 - t.size()) / 2, t.size(), t);
+    from = to;
+  }
   s = s.substr(0, s.find_last_not_of(' ') + 1) + "\n" + head + "\n";
   for (const Row& r : rs) {
     const CostCell& c = *r.cell;
