@@ -6,10 +6,11 @@
 //
 // The reference path is measured in the same run, so speed-ups are ratios of
 // numbers taken under the same machine load. Times are wall-clock (the paths
-// start their own threads); `GMAC/s` = M * N * K / time. Two input sets:
-// uniform random operands (every tile saturates somewhere: the headroom
-// statistic needs exact tile sums almost everywhere) and rounded N(0, 2^2)
-// operands clipped to [-7, 7] (HDQT-like: events are rare).
+// run row blocks on a thread pool); `GMAC/s` = M * N * K / time. Three input
+// sets: uniform random 4-bit operands (every tile saturates somewhere: the
+// headroom statistic needs exact tile sums almost everywhere), rounded
+// N(0, 2^2) operands clipped to [-7, 7] (HDQT-like: events are rare), and
+// uniform random 8-bit operands (the int16-lane word kernel).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -25,18 +26,20 @@ using namespace hdq;
 
 constexpr int kM = 256, kN = 256, kK = 256;
 
-enum Data { uniform = 0, gaussian = 1 };
+enum Data { uniform = 0, gaussian = 1, wide8 = 2 };
 
 const std::vector<std::int16_t>& operand(int which, Data data) {
-  static std::vector<std::int16_t> cache[2][2];
+  static std::vector<std::int16_t> cache[2][3];
   auto& v = cache[which][data];
   if (v.empty()) {
     std::mt19937_64 rng(1234 + which);
-    std::uniform_int_distribution<int> uni(-8, 7);
+    std::uniform_int_distribution<int> uni(-8, 7), uni8(-128, 127);
     std::normal_distribution<double> nd(0.0, 2.0);
     v.resize(std::size_t(kM) * kK);
     for (auto& x : v)
-      x = static_cast<std::int16_t>(data == uniform ? uni(rng) : std::clamp(int(std::lround(nd(rng))), -7, 7));
+      x = static_cast<std::int16_t>(data == uniform  ? uni(rng)
+                                    : data == wide8 ? uni8(rng)
+                                                    : std::clamp(int(std::lround(nd(rng))), -7, 7));
   }
   return v;
 }
@@ -57,7 +60,8 @@ void BM_Gemm(benchmark::State& state) {
     state.SkipWithError("path not available on this CPU");
     return;
   }
-  const IntOperand a{operand(0, data), 4, false}, b{operand(1, data), 4, false};
+  const int bits = data == wide8 ? 8 : 4;
+  const IntOperand a{operand(0, data), bits, false}, b{operand(1, data), bits, false};
   std::vector<std::int32_t> c(std::size_t(kM) * kN);
   for (auto _ : state) {
     const GemmStats st = gemm({kM, kN, kK}, a, b, cfg, c, path, threads);
@@ -70,7 +74,7 @@ void BM_Gemm(benchmark::State& state) {
 
 void Args(benchmark::internal::Benchmark* b) {
   const AccMode modes[] = {AccMode::saturate, AccMode::clamp_tile, AccMode::wrap, AccMode::exact};
-  for (const int data : {uniform, gaussian}) {
+  for (const int data : {uniform, gaussian, wide8}) {
     for (const AccMode mode : modes) {
       for (const AccRange range : {AccRange::full, AccRange::symmetric}) {
         if (mode != AccMode::saturate && range == AccRange::symmetric) continue;

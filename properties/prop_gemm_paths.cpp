@@ -45,17 +45,21 @@ struct PathCase {
 //   narrow         saturate/wrap, W 2..8, operands of 2..4 bits;
 //   byte_operands  exact/clamp_tile, B signed or at most 7 bits unsigned;
 //   long_k         K around 16384 (where the column kernel switches from int32
-//                  to int64 lanes for 255 * 255 products) on a small output.
-enum class Regime { general, narrow, byte_operands, long_k };
+//                  to int64 lanes for 255 * 255 products) on a small output;
+//   wide_operands  any mode, W 2..16, signed operands of 5..8 bits (the AVX2
+//                  int16-lane word kernel takes W <= 14 when a register plus
+//                  a product fits int16).
+enum class Regime { general, narrow, byte_operands, long_k, wide_operands };
 void showValue(Regime r, std::ostream& os) {
-  static const char* const names[] = {"general", "narrow", "byte_operands", "long_k"};
+  static const char* const names[] = {"general", "narrow", "byte_operands", "long_k", "wide_operands"};
   os << names[int(r)];
 }
 
 PathCase path_case_gen() {
   PathCase g;
   const Regime regime = *gen::weightedElement<Regime>(
-      {{8, Regime::general}, {4, Regime::narrow}, {3, Regime::byte_operands}, {1, Regime::long_k}});
+      {{8, Regime::general}, {4, Regime::narrow}, {3, Regime::byte_operands}, {1, Regime::long_k},
+       {3, Regime::wide_operands}});
   if (regime == Regime::long_k) {
     g.m = *uniform(1, 3);
     g.n = *uniform(1, 5);
@@ -80,6 +84,14 @@ PathCase path_case_gen() {
       g.cfg.acc_bits = *hdqprop::acc_bits_gen();
       g.a_bits = *uniform(2, 8);
       g.b_bits = *uniform(2, g.b_unsigned ? 7 : 8);
+      break;
+    case Regime::wide_operands:
+      g.cfg.mode =
+          *gen::element(hdq::AccMode::exact, hdq::AccMode::clamp_tile, hdq::AccMode::saturate, hdq::AccMode::wrap);
+      g.cfg.acc_bits = *uniform(2, 16);
+      g.a_unsigned = g.b_unsigned = false;
+      g.a_bits = *uniform(5, 8);
+      g.b_bits = *uniform(5, 8);
       break;
     case Regime::general:
     case Regime::long_k:
@@ -116,13 +128,13 @@ hdq::GemmStats run(const PathCase& g, std::vector<std::int32_t>& c, hdq::GemmPat
 // bit; reference is the obviously-correct triple loop" (itself checked
 // against the cpp_int oracle in prop_accumulator.cpp), and "results do not
 // depend on" threads. For every path of available_gemm_paths() and threads 1
-// and 2 (3 for a third of the cases), the whole C and all GemmStats fields
+// and 2 (3 or 5 for half of the cases), the whole C and all GemmStats fields
 // equal the single-threaded reference, for every mode, range, W, Wo, tile
 // t in {1, 3, 16, 32, K, 0, random}, operand bits/signedness and shapes at
 // vector-width boundaries, and in the regimes of specialised kernels (above).
 RC_GTEST_PROP(GemmPaths, EveryPathAndThreadCountEqualsReference, ()) {
   const PathCase g = path_case_gen();
-  const int extra_threads = *gen::element(2, 2, 3);
+  const int extra_threads = *gen::element(2, 2, 3, 5);
   std::vector<std::int32_t> ref_c;
   const hdq::GemmStats ref = run(g, ref_c, hdq::GemmPath::reference, 1);
   for (hdq::GemmPath path : hdq::available_gemm_paths()) {

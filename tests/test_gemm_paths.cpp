@@ -10,13 +10,17 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <stdexcept>
+#include <thread>
 #include <random>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "models/accumulator/gemm.h"
+#include "models/common/thread_pool.h"
 
 namespace hdq {
 namespace {
@@ -302,6 +306,111 @@ TEST(GemmPaths, LargeRandom) {
     const std::string err = compare_paths(c);
     EXPECT_TRUE(err.empty()) << err;
   }
+}
+
+// Operands of 5-8 bits (the AVX2 word kernel: int16 lanes, every mode) on
+// larger shapes: W up to 14 (the largest where a register plus a 128 * 128
+// product fits int16) and 15 (past it: the column kernel), odd tiles, narrow
+// outer accumulators, 1-3 threads.
+TEST(GemmPaths, WideOperandsEveryMode) {
+  std::mt19937_64 rng(17);
+  int failures = 0, n = 0;
+  const std::pair<OperandKind, OperandKind> kinds[] = {
+      {{8, false}, {8, false}}, {{5, false}, {5, false}}, {{6, false}, {8, false}}, {{7, true}, {6, false}}};
+  for (const AccMode mode : kModes)
+    for (const auto& [ka, kb] : kinds)
+      for (const int w : {4, 8, 14, 15})
+        for (const int tile : {32, 33, 1, 0}) {
+          const Fill fill = (n++ % 3 == 0) ? Fill::high : (n % 3 == 1) ? Fill::extremes : Fill::uniform;
+          const AccRange range = n % 2 ? AccRange::full : AccRange::symmetric;
+          const int outer = n % 4 == 0 ? std::min(32, w + 3) : 32;
+          AccumulatorConfig cfg{.acc_bits = w, .tile = tile, .mode = mode, .range = range, .outer_bits = outer};
+          const Case c = make_case(rng, {37, 70, 101}, ka, kb, cfg, fill, fill);
+          const std::string err = compare_paths(c, n % 2 == 0);
+          if (!err.empty() && ++failures <= 10) ADD_FAILURE() << err;
+        }
+  EXPECT_EQ(failures, 0);
+}
+
+// gemm.h: results do not depend on the thread count (the row blocks run on
+// the persistent pool), including more threads than row groups or cores.
+TEST(GemmPaths, EveryThreadCountGivesTheSameBits) {
+  std::mt19937_64 rng(23);
+  const struct {
+    GemmShape shape;
+    AccumulatorConfig cfg;
+    OperandKind ka, kb;
+  } cases[] = {
+      {{61, 77, 96}, {8, 32, AccMode::saturate, AccRange::full, 32}, {4, false}, {4, false}},
+      {{61, 77, 96}, {8, 32, AccMode::clamp_tile, AccRange::symmetric, 32}, {4, false}, {4, false}},
+      {{13, 40, 50}, {8, 16, AccMode::saturate, AccRange::full, 20}, {8, false}, {8, false}},
+      {{5, 33, 40}, {12, 0, AccMode::wrap, AccRange::full, 32}, {8, true}, {8, false}},
+  };
+  for (const auto& cs : cases) {
+    const Case c = make_case(rng, cs.shape, cs.ka, cs.kb, cs.cfg, Fill::extremes, Fill::uniform);
+    const IntOperand a{c.a, c.ka.bits, c.ka.is_unsigned}, b{c.b, c.kb.bits, c.kb.is_unsigned};
+    std::vector<std::int32_t> want(std::size_t(c.shape.m) * c.shape.n);
+    const GemmStats want_st = gemm(c.shape, a, b, c.cfg, want, GemmPath::reference, 1);
+    for (const GemmPath path : available_gemm_paths())
+      for (const int threads : {1, 2, 3, 4, 7, 64}) {
+        std::vector<std::int32_t> got(want.size(), -1);
+        const GemmStats got_st = gemm(c.shape, a, b, c.cfg, got, path, threads);
+        EXPECT_TRUE(got == want && got_st == want_st)
+            << path_name(path) << " threads=" << threads << " " << describe(c) << ": " << describe(got_st)
+            << " vs reference " << describe(want_st);
+      }
+  }
+}
+
+// Concurrent gemm() calls from several threads, and a gemm() inside a pool
+// task: the pool runs a call it cannot take (busy) on the caller's thread,
+// with the same bits.
+TEST(GemmPaths, ConcurrentAndNestedCallsGiveTheSameBits) {
+  std::mt19937_64 rng(29);
+  const AccumulatorConfig cfg{8, 32, AccMode::saturate, AccRange::full, 32};
+  const Case c = make_case(rng, {40, 96, 128}, {4, false}, {4, false}, cfg, Fill::uniform, Fill::uniform);
+  const IntOperand a{c.a, 4, false}, b{c.b, 4, false};
+  const std::size_t nc = std::size_t(c.shape.m) * c.shape.n;
+  std::vector<std::int32_t> want(nc);
+  const GemmStats want_st = gemm(c.shape, a, b, cfg, want, GemmPath::reference, 1);
+  std::atomic<int> mismatches{0};
+  auto check = [&](GemmPath path, int threads) {
+    std::vector<std::int32_t> got(nc, -1);
+    const GemmStats st = gemm(c.shape, a, b, cfg, got, path, threads);
+    if (got != want || st != want_st) ++mismatches;
+  };
+  std::vector<std::thread> callers;
+  for (int t = 0; t < 3; ++t)
+    callers.emplace_back([&, t] {
+      for (int rep = 0; rep < 20; ++rep) check(best_gemm_path(), 1 + (t + rep) % 3);
+    });
+  for (auto& th : callers) th.join();
+  parallel_for(3, [&](int) { check(best_gemm_path(), 2); });
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+// The pool itself: every task index runs exactly once per call, for any task
+// count, call after call; a task's exception reaches the caller after all
+// tasks have finished, and the pool stays usable.
+TEST(ThreadPool, EveryTaskOnceAndExceptionsPropagate) {
+  for (const int n : {1, 2, 3, 5, 17, 300}) {
+    for (int rep = 0; rep < 50; ++rep) {
+      std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+      parallel_for(n, [&](int i) { hits[static_cast<std::size_t>(i)].fetch_add(1); });
+      for (int i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 1) << "n=" << n << " i=" << i;
+    }
+  }
+  std::atomic<int> ran{0};
+  EXPECT_THROW(parallel_for(4,
+                            [&](int i) {
+                              ran.fetch_add(1);
+                              if (i == 2) throw std::runtime_error("task 2");
+                            }),
+               std::runtime_error);
+  EXPECT_EQ(ran.load(), 4);  // the other tasks still ran
+  std::atomic<int> after{0};
+  parallel_for(2, [&](int) { after.fetch_add(1); });
+  EXPECT_EQ(after.load(), 2);
 }
 
 }  // namespace

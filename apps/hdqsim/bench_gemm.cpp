@@ -1,9 +1,20 @@
 // `hdqsim bench gemm`: the scalar reference and a fast path on the same random
 // operands, each timed repeatedly in this run; medians and their ratio.
+//
+// One mode (default saturate): the reference on 1 thread, the fast path on 1
+// thread and, when --threads > 1, also on --threads; the last line is JSON
+// (fast_gmacs is the --threads figure).
+// `--mode all`: every mode (saturate full and symmetric, clamp_tile, wrap,
+// exact; --range is ignored), each with its own reference timing, the fast
+// path on 1 and max(2, --threads) threads; a table, then one JSON line with a
+// row per mode and thread count. Exit status 1 when any result differs from
+// the reference.
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <chrono>
+#include <string>
+#include <utility>
 #include <nlohmann/json.hpp>
 #include <vector>
 
@@ -45,31 +56,105 @@ std::vector<std::int16_t> random_signed(std::size_t n, int bits, std::uint64_t s
 
 }  // namespace
 
-int run_bench_gemm(const BenchGemmOptions& o) {
+namespace {
+
+struct Row {
+  std::string mode, range;
+  int threads = 1;
+  double ref_s = 0, fast_s = 0;
+  int ref_reps = 0, fast_reps = 0;
+  bool bit_exact = false;
+  std::uint64_t inner_events = 0, outer_overflows = 0;
+};
+
+// Times the reference once and the fast path at each thread count for one config.
+std::vector<Row> measure(const BenchGemmOptions& o, const std::string& mode, const std::string& range,
+                         const std::vector<int>& threads, GemmPath fast, const IntOperand& ao, const IntOperand& bo) {
   const GemmShape shape{o.m, o.n, o.k};
-  const AccumulatorConfig cfg{o.acc_bits, o.tile, parse_acc_mode(o.mode, "--mode"), parse_acc_range(o.range, "--range"), 32};
+  const AccumulatorConfig cfg{o.acc_bits, o.tile, parse_acc_mode(mode, "--mode"), parse_acc_range(range, "--range"),
+                              32};
+  std::vector<std::int32_t> c_ref(std::size_t(o.m) * o.n), c_fast(c_ref.size());
+  GemmStats s_ref;
+  const Timing ref =
+      time_median([&] { s_ref = gemm(shape, ao, bo, cfg, c_ref, GemmPath::reference, 1); }, o.min_seconds);
+  std::vector<Row> rows;
+  for (const int t : threads) {
+    GemmStats s_fast;
+    std::fill(c_fast.begin(), c_fast.end(), 0x5a5a5a5a);
+    const Timing fst = time_median([&] { s_fast = gemm(shape, ao, bo, cfg, c_fast, fast, t); }, o.min_seconds);
+    rows.push_back({mode, range, t, ref.median_s, fst.median_s, ref.reps, fst.reps, c_ref == c_fast && s_ref == s_fast,
+                    s_ref.inner_events(), s_ref.outer_overflows});
+  }
+  return rows;
+}
+
+}  // namespace
+
+int run_bench_gemm(const BenchGemmOptions& o) {
   const GemmPath fast = o.path.empty() ? best_gemm_path() : parse_gemm_path(o.path, "--path");
   require_in_range("--operand-bits", o.operand_bits, 2, 8);
+  require_in_range("--threads", o.threads, 1, 256);
   const auto a = random_signed(std::size_t(o.m) * o.k, o.operand_bits, 1);
   const auto b = random_signed(std::size_t(o.k) * o.n, o.operand_bits, 1u << 31);
   const IntOperand ao{a, o.operand_bits, false}, bo{b, o.operand_bits, false};
-  std::vector<std::int32_t> c_ref(std::size_t(o.m) * o.n), c_fast(c_ref.size());
-
-  GemmStats s_ref, s_fast;
-  const Timing ref = time_median([&] { s_ref = gemm(shape, ao, bo, cfg, c_ref, GemmPath::reference, 1); }, o.min_seconds);
-  const Timing fst = time_median([&] { s_fast = gemm(shape, ao, bo, cfg, c_fast, fast, o.threads); }, o.min_seconds);
-  const bool bit_exact = c_ref == c_fast && s_ref == s_fast;
-
   const double macs = double(o.m) * o.n * o.k;
-  const double ref_gmacs = macs / ref.median_s * 1e-9, fast_gmacs = macs / fst.median_s * 1e-9;
+  const auto gmacs = [&](double s) { return macs / s * 1e-9; };
+
+  if (o.mode == "all") {
+    const std::pair<const char*, const char*> configs[] = {
+        {"saturate", "full"}, {"saturate", "symmetric"}, {"clamp_tile", "full"}, {"wrap", "full"}, {"exact", "full"}};
+    const std::vector<int> threads{1, std::max(2, o.threads)};
+    fmt::print("gemm {}x{}x{} t={} W={} int{} operands, fast path {}; medians, reference on 1 thread in the same run\n",
+               o.m, o.n, o.k, o.tile, o.acc_bits, o.operand_bits, name(fast));
+    fmt::print("  {:<10} {:<9} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "mode", "range", "threads", "ref GMAC/s",
+               "GMAC/s", "ratio", "vs sat", "bit-exact");
+    std::vector<Row> all;
+    for (const auto& [mode, range] : configs)
+      for (const Row& r : measure(o, mode, range, threads, fast, ao, bo)) all.push_back(r);
+    bool ok = true;
+    nlohmann::json rows = nlohmann::json::array();
+    for (const Row& r : all) {
+      // Speed relative to saturate/full at the same thread count (the "within 1.5x").
+      double sat = 0;
+      for (const Row& q : all)
+        if (q.mode == "saturate" && q.range == "full" && q.threads == r.threads) sat = gmacs(q.fast_s);
+      fmt::print("  {:<10} {:<9} {:>7} {:>10.2f} {:>10.2f} {:>8.1f}x {:>8.2f}x {:>9}\n", r.mode, r.range, r.threads,
+                 gmacs(r.ref_s), gmacs(r.fast_s), r.ref_s / r.fast_s, gmacs(r.fast_s) / sat,
+                 r.bit_exact ? "yes" : "NO");
+      ok = ok && r.bit_exact;
+      rows.push_back({{"mode", r.mode},
+                      {"range", r.range},
+                      {"threads", r.threads},
+                      {"reference_median_s", r.ref_s},
+                      {"fast_median_s", r.fast_s},
+                      {"reference_gmacs", gmacs(r.ref_s)},
+                      {"fast_gmacs", gmacs(r.fast_s)},
+                      {"ratio_fast_over_reference", r.ref_s / r.fast_s},
+                      {"bit_exact", r.bit_exact}});
+    }
+    const nlohmann::json j{{"m", o.m},         {"n", o.n},       {"k", o.k},
+                           {"tile", o.tile},   {"acc_bits", o.acc_bits}, {"operand_bits", o.operand_bits},
+                           {"path", name(fast)}, {"rows", rows},   {"bit_exact", ok}};
+    fmt::print("{}\n", j.dump());
+    return ok ? 0 : 1;
+  }
+
+  std::vector<int> threads{1};
+  if (o.threads != 1) threads.push_back(o.threads);
+  const std::vector<Row> rows = measure(o, o.mode, o.range, threads, fast, ao, bo);
+  const Row& main_row = rows.back();
   fmt::print("gemm {}x{}x{} t={} W={} {} {} int{} operands\n", o.m, o.n, o.k, o.tile, o.acc_bits, o.mode, o.range,
              o.operand_bits);
-  fmt::print("  reference (1 thread): median {:.3f} ms over {} runs, {:.2f} GMAC/s\n", ref.median_s * 1e3, ref.reps,
-             ref_gmacs);
-  fmt::print("  {} ({} threads): median {:.3f} ms over {} runs, {:.2f} GMAC/s\n", name(fast), o.threads,
-             fst.median_s * 1e3, fst.reps, fast_gmacs);
-  fmt::print("  ratio {:.1f}x, bit-exact: {}, inner events {}, outer overflows {}\n", fast_gmacs / ref_gmacs,
-             bit_exact ? "yes" : "NO", s_ref.inner_events(), s_ref.outer_overflows);
+  fmt::print("  reference (1 thread): median {:.3f} ms over {} runs, {:.2f} GMAC/s\n", main_row.ref_s * 1e3,
+             main_row.ref_reps, gmacs(main_row.ref_s));
+  bool ok = true;
+  for (const Row& r : rows) {
+    fmt::print("  {} ({} thread{}): median {:.3f} ms over {} runs, {:.2f} GMAC/s, ratio {:.1f}x, bit-exact: {}\n",
+               name(fast), r.threads, r.threads == 1 ? "" : "s", r.fast_s * 1e3, r.fast_reps, gmacs(r.fast_s),
+               r.ref_s / r.fast_s, r.bit_exact ? "yes" : "NO");
+    ok = ok && r.bit_exact;
+  }
+  fmt::print("  inner events {}, outer overflows {}\n", main_row.inner_events, main_row.outer_overflows);
   const nlohmann::json j{{"m", o.m},
                          {"n", o.n},
                          {"k", o.k},
@@ -80,14 +165,15 @@ int run_bench_gemm(const BenchGemmOptions& o) {
                          {"operand_bits", o.operand_bits},
                          {"threads", o.threads},
                          {"path", name(fast)},
-                         {"reference_median_s", ref.median_s},
-                         {"fast_median_s", fst.median_s},
-                         {"reference_gmacs", ref_gmacs},
-                         {"fast_gmacs", fast_gmacs},
-                         {"ratio_fast_over_reference", fast_gmacs / ref_gmacs},
-                         {"bit_exact", bit_exact}};
+                         {"reference_median_s", main_row.ref_s},
+                         {"fast_median_s", main_row.fast_s},
+                         {"reference_gmacs", gmacs(main_row.ref_s)},
+                         {"fast_gmacs", gmacs(main_row.fast_s)},
+                         {"fast_1thread_gmacs", gmacs(rows.front().fast_s)},
+                         {"ratio_fast_over_reference", main_row.ref_s / main_row.fast_s},
+                         {"bit_exact", ok}};
   fmt::print("{}\n", j.dump());
-  return bit_exact ? 0 : 1;
+  return ok ? 0 : 1;
 }
 
 }  // namespace hdq::cli

@@ -1,10 +1,10 @@
-// GEMM entry point: validation, path dispatch and row-parallel threading.
+// GEMM entry point: validation, path dispatch and row-parallel threading on
+// the persistent pool (models/common/thread_pool.h).
 #include <fmt/format.h>
-
-#include <thread>
 
 #include "models/accumulator/gemm.h"
 #include "models/common/errors.h"
+#include "models/common/thread_pool.h"
 
 namespace hdq {
 
@@ -38,22 +38,29 @@ bool cpu_has_avx2() {
 #endif
 }
 
-void check_operand(const char* name, IntOperand op, std::size_t rows, std::size_t cols) {
+// Checks the operand's size and value range; returns its actual min / max.
+detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t rows, std::size_t cols) {
   require_in_range(fmt::format("{}.bits", name).c_str(), op.bits, 2, 8);
   if (op.values.size() != rows * cols)
     throw ConfigError(fmt::format("gemm: operand {} has {} values, expected {} x {} = {}", name, op.values.size(),
                                   rows, cols, rows * cols));
   const int lo = op.is_unsigned ? 0 : -(1 << (op.bits - 1));
   const int hi = op.is_unsigned ? (1 << op.bits) - 1 : (1 << (op.bits - 1)) - 1;
-  // A branch-free min/max pass (it vectorizes); the offending element is
-  // searched for only when the range check fails.
-  int vmin = lo, vmax = hi;
-  for (const std::int16_t v : op.values) vmin = std::min<int>(vmin, v), vmax = std::max<int>(vmax, v);
-  if (vmin >= lo && vmax <= hi) return;
+  detail::ValueBounds r;
+  if (cpu_has_avx2()) {
+    r = detail::value_bounds_avx2(op.values);
+  } else if (!op.values.empty()) {
+    // A branch-free min/max pass (it vectorizes).
+    r = {op.values[0], op.values[0]};
+    for (const std::int16_t v : op.values) r.lo = std::min<int>(r.lo, v), r.hi = std::max<int>(r.hi, v);
+  }
+  if (r.lo >= lo && r.hi <= hi) return r;
+  // The offending element is searched for only when the range check fails.
   for (std::size_t i = 0; i < op.values.size(); ++i)
     if (op.values[i] < lo || op.values[i] > hi)
       throw ConfigError(fmt::format("gemm: operand {} element {} = {} does not fit {}-bit {} ({}..{})", name, i,
                                     op.values[i], op.bits, op.is_unsigned ? "unsigned" : "signed", lo, hi));
+  return r;
 }
 
 }  // namespace
@@ -73,39 +80,32 @@ GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig&
   require_in_range("n", s.n, 0, INT32_MAX);
   require_in_range("k", s.k, 0, INT32_MAX);
   require_in_range("threads", threads, 1, 256);
-  check_operand("a", a, s.m, s.k);
-  check_operand("b", b, s.k, s.n);
+  const detail::ValueBounds ra = check_operand("a", a, s.m, s.k);
+  const detail::ValueBounds rb = check_operand("b", b, s.k, s.n);
   if (c.size() != std::size_t(s.m) * s.n)
     throw ConfigError(fmt::format("gemm: output has {} values, expected {} x {}", c.size(), s.m, s.n));
   if (path == GemmPath::avx2 && !cpu_has_avx2()) throw ConfigError("gemm: path avx2 requested on a CPU without AVX2");
 
-  auto run_rows = [&](int r0, int r1) {
-    switch (path) {
-      case GemmPath::reference: return detail::gemm_reference_rows(s, a, b, cfg, c, r0, r1);
-      case GemmPath::portable: return detail::gemm_portable_rows(s, a, b, cfg, c, r0, r1);
-      case GemmPath::avx2: return detail::gemm_avx2_rows(s, a, b, cfg, c, r0, r1);
-    }
-    return GemmStats{};
-  };
   const std::uint64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(cfg.tile);
   const std::uint64_t tiles_per_output = tile ? (std::uint64_t(s.k) + tile - 1) / tile : 0;
   const std::uint64_t tile_results = std::uint64_t(s.m) * std::uint64_t(s.n) * tiles_per_output;
   threads = std::min(threads, std::max(s.m, 1));
-  if (threads == 1) {
-    GemmStats st = run_rows(0, s.m);
-    st.tile_results = tile_results;
-    return st;
-  }
-
-  std::vector<GemmStats> parts(threads);
-  std::vector<std::thread> pool;
-  for (int t = 0; t < threads; ++t) {
-    const int r0 = int(std::int64_t(s.m) * t / threads), r1 = int(std::int64_t(s.m) * (t + 1) / threads);
-    pool.emplace_back([&, t, r0, r1] { parts[t] = run_rows(r0, r1); });
-  }
-  for (auto& th : pool) th.join();
   GemmStats total;
-  for (const auto& p : parts) total.merge(p);
+  if (path == GemmPath::avx2) {
+    total = detail::gemm_avx2(s, a, b, cfg, c, threads, ra, rb);
+  } else {
+    auto run_rows = [&](int r0, int r1) {
+      return path == GemmPath::reference ? detail::gemm_reference_rows(s, a, b, cfg, c, r0, r1)
+                                         : detail::gemm_portable_rows(s, a, b, cfg, c, r0, r1);
+    };
+    // Row blocks on the persistent pool; statistics merged in block order.
+    std::vector<GemmStats> parts(static_cast<std::size_t>(threads));
+    parallel_for(threads, [&](int t) {
+      const int r0 = int(std::int64_t(s.m) * t / threads), r1 = int(std::int64_t(s.m) * (t + 1) / threads);
+      parts[std::size_t(t)] = run_rows(r0, r1);
+    });
+    for (const auto& p : parts) total.merge(p);
+  }
   total.tile_results = tile_results;
   return total;
 }

@@ -72,7 +72,8 @@ std::vector<GemmPath> available_gemm_paths();
 GemmPath best_gemm_path();
 
 // C = A B under `cfg`; checks shapes, sizes and operand ranges first (ConfigError).
-// `threads` splits rows of C; results do not depend on it.
+// `threads` splits rows of C over a persistent thread pool (threads - 1
+// workers and the caller); results do not depend on it.
 GemmStats gemm(GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
                GemmPath path = best_gemm_path(), int threads = 1);
 
@@ -82,8 +83,16 @@ GemmStats gemm_reference_rows(GemmShape s, IntOperand a, IntOperand b, const Acc
                               std::span<std::int32_t> c, int row_begin, int row_end);
 GemmStats gemm_portable_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                              std::span<std::int32_t> c, int row_begin, int row_end);
-GemmStats gemm_avx2_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
-                         std::span<std::int32_t> c, int row_begin, int row_end);
+// Actual min / max of the values ({0, 0} when empty).
+struct ValueBounds {
+  int lo = 0, hi = 0;
+};
+ValueBounds value_bounds_avx2(std::span<const std::int16_t> v);
+// The whole GEMM on `threads` threads of the shared pool: B is packed once,
+// row blocks run in parallel (tile_results is left to the caller). ra / rb:
+// the operands' value_bounds.
+GemmStats gemm_avx2(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
+                    int threads, ValueBounds ra, ValueBounds rb);
 }  // namespace detail
 
 }  // namespace hdq

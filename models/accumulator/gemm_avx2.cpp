@@ -8,23 +8,83 @@
 //                      4-bit x 4-bit): int8 lanes, per-step product tables
 //   gemm_avx2_pairs.h  exact / clamp_tile with 8-bit-representable operands:
 //                      vpmaddubsw over k-pairs, int16 -> int32 tile sums
+//   gemm_avx2_words.h  every mode with int8 operands whose products (and, for
+//                      saturate / wrap, W <= 14 registers) fit int16, e.g.
+//                      5-8-bit operands: int16 lanes, vpmullw / vpmaddwd
 #include "models/accumulator/gemm_avx2_bytes.h"
 #include "models/accumulator/gemm_avx2_pairs.h"
+#include "models/accumulator/gemm_avx2_words.h"
 #include "models/accumulator/gemm_columns.h"
+#include "models/common/thread_pool.h"
 
 namespace hdq::detail {
 
-GemmStats gemm_avx2_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
-                         std::span<std::int32_t> c, int row_begin, int row_end) {
-  if (row_end <= row_begin || s.n == 0 || s.k == 0) return column_kernel(s, a, b, cfg, c, row_begin, row_end);
-  const ValueRange ra =
-      value_range(a.values.data() + std::size_t(row_begin) * s.k, std::size_t(row_end - row_begin) * s.k);
-  const ValueRange rb = value_range(b.values.data(), b.values.size());
-  if (BytePlan plan; make_byte_plan(s, cfg, ra, rb, plan))
-    return ByteKernel(s, a, b, cfg, plan, row_begin, row_end).run(c);
-  if (PairPlan plan; make_pair_plan(s, cfg, ra, rb, plan))
-    return PairKernel(s, a, b, cfg, plan, row_begin, row_end).run(c);
-  return column_kernel(s, a, b, cfg, c, row_begin, row_end);
+namespace {
+
+// Row blocks of about equal size, multiples of 4 rows (the kernels' row
+// groups) except the last; block i covers [row_block(i), row_block(i + 1)).
+int row_block(int m, int blocks, int i) {
+  if (i >= blocks) return m;
+  const std::int64_t groups = (std::int64_t(m) + 3) / 4;
+  return int(std::min<std::int64_t>(m, 4 * (groups * i / blocks)));
+}
+
+template <typename Kernel>
+GemmStats run_blocks(GemmShape s, int threads, Kernel kernel) {
+  threads = std::clamp(threads, 1, std::max(1, (s.m + 3) / 4));
+  std::vector<GemmStats> parts(static_cast<std::size_t>(threads));
+  parallel_for(threads, [&](int t) {
+    parts[std::size_t(t)] = kernel(row_block(s.m, threads, t), row_block(s.m, threads, t + 1));
+  });
+  GemmStats total;
+  for (const GemmStats& p : parts) total.merge(p);
+  return total;
+}
+
+struct SharedB {
+  ByteShared bytes;
+  PackedBPairs pairs;
+  WordShared words;
+};
+
+WorkspacePool<SharedB>& shared_pool() {
+  static WorkspacePool<SharedB> p;
+  return p;
+}
+
+}  // namespace
+
+ValueBounds value_bounds_avx2(std::span<const std::int16_t> v) {
+  const ValueRange r = value_range(v.data(), v.size());
+  return {r.lo, r.hi};
+}
+
+GemmStats gemm_avx2(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
+                    int threads, ValueBounds ba, ValueBounds bb) {
+  if (s.m == 0 || s.n == 0 || s.k == 0) return column_kernel(s, a, b, cfg, c, 0, s.m);
+  // The plan comes from the ranges of all of A and B, so every row block runs
+  // the same kernel (any kernel gives the same bits).
+  const ValueRange ra{ba.lo, ba.hi}, rb{bb.lo, bb.hi};
+  WorkspacePool<SharedB>::Lease shared(shared_pool());
+  if (BytePlan plan; make_byte_plan(s, cfg, ra, rb, plan)) {
+    pack_byte_shared(s, b, cfg, plan, shared->bytes, threads);
+    return run_blocks(s, threads, [&](int r0, int r1) {
+      return r0 < r1 ? ByteKernel(s, a, b, cfg, plan, shared->bytes, r0, r1).run(c) : GemmStats{};
+    });
+  }
+  if (PairPlan plan; make_pair_plan(s, cfg, ra, rb, plan)) {
+    pack_pair_shared(s, b, cfg, plan, shared->pairs, threads);
+    return run_blocks(s, threads, [&](int r0, int r1) {
+      return r0 < r1 ? PairKernel(s, a, b, cfg, plan, shared->pairs, r0, r1).run(c) : GemmStats{};
+    });
+  }
+  if (WordPlan plan; make_word_plan(s, cfg, ra, rb, plan)) {
+    pack_word_shared(s, b, cfg, shared->words);
+    return run_blocks(s, threads, [&](int r0, int r1) {
+      return r0 < r1 ? run_word_kernel(s, a, cfg, plan, shared->words, r0, r1, c) : GemmStats{};
+    });
+  }
+  return run_blocks(s, threads, [&](int r0, int r1) { return column_kernel(s, a, b, cfg, c, r0, r1); });
 }
 
 }  // namespace hdq::detail

@@ -98,14 +98,15 @@ inline bool make_byte_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
 }
 
 // One accumulate step for one row: s = rule(s + p), c += (unchanged ? -1 : 0),
-// p the 32 products at `p` (read twice as a memory operand: fewer
-// instructions than a separate load). Inline asm keeps the 4-6 ops free of
-// register copies (GCC 12 inserts a vmovdqa per step when this is written with
-// intrinsics); the "m" operand tells the compiler which memory is read.
+// p the 32 products at `pp`, loaded once (two memory operands cost a second
+// load per step: about 14% slower on the 256^3 benchmark on Zen 5). Inline
+// asm keeps the 4-6 ops free of register copies (GCC 12 inserts a vmovdqa per
+// step when this is written with intrinsics).
 template <ByteStep kStep>
 struct ByteStepOp {
   __m256i lo, h, m;  // constants: biased bottom rail; wrap_general 2^(W-1) and 2^W - 1
-  inline void operator()(__m256i& s, __m256i& c, const __m256i* p) const {
+  inline void operator()(__m256i& s, __m256i& c, const __m256i* pp) const {
+    const __m256i p = _mm256_load_si256(pp);  // one load, used twice
     __m256i x;
     if constexpr (kStep == ByteStep::sat_full8) {
       asm("vpaddb %[p], %[s], %[x]\n\t"
@@ -113,7 +114,7 @@ struct ByteStepOp {
           "vpcmpeqb %[x], %[s], %[x]\n\t"
           "vpaddb %[x], %[c], %[c]"
           : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
-          : [p] "m"(*p));
+          : [p] "x"(p));
     } else if constexpr (kStep == ByteStep::sat_biased) {
       asm("vpaddb %[p], %[s], %[x]\n\t"
           "vpaddsb %[p], %[s], %[s]\n\t"
@@ -121,14 +122,14 @@ struct ByteStepOp {
           "vpcmpeqb %[x], %[s], %[x]\n\t"
           "vpaddb %[x], %[c], %[c]"
           : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
-          : [p] "m"(*p), [lo] "x"(lo));
+          : [p] "x"(p), [lo] "x"(lo));
     } else if constexpr (kStep == ByteStep::wrap_scaled) {
       asm("vpaddsb %[p], %[s], %[x]\n\t"
           "vpaddb %[p], %[s], %[s]\n\t"
           "vpcmpeqb %[x], %[s], %[x]\n\t"
           "vpaddb %[x], %[c], %[c]"
           : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
-          : [p] "m"(*p));
+          : [p] "x"(p));
     } else {
       asm("vpaddb %[p], %[s], %[x]\n\t"
           "vpaddb %[h], %[x], %[s]\n\t"
@@ -137,7 +138,7 @@ struct ByteStepOp {
           "vpcmpeqb %[x], %[s], %[x]\n\t"
           "vpaddb %[x], %[c], %[c]"
           : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
-          : [p] "m"(*p), [h] "x"(h), [m] "x"(m));
+          : [p] "x"(p), [h] "x"(h), [m] "x"(m));
     }
   }
 };
@@ -148,11 +149,54 @@ enum class OuterKind {
   i32clamp,  // int32 lanes, clamp to Wo bits and count (Wo <= 31 or no overflow)
 };
 
+// The B operand in the layouts the byte kernel reads, packed once per GEMM
+// and shared (read-only) by the threads' row blocks.
+struct ByteShared {
+  AlignedBuffer<std::int8_t> bbytes;  // b[k][j] mod 256 (scaled by 2^shift for wrap_scaled): [nvec][K][32], 0 past N
+  PackedBPairs bpairs;                // for the exact tile sums (see common.h)
+};
+
+// Packs B on up to `threads` threads (vectors split between them).
+inline void pack_byte_shared(GemmShape s, IntOperand b, const AccumulatorConfig& cfg, const BytePlan& plan,
+                             ByteShared& out, int threads) {
+  const int nvec = (s.n + kLanes - 1) / kLanes;
+  const int sh = plan.step == ByteStep::wrap_scaled ? plan.shift : 0;
+  const __m256i mask = _mm256_set1_epi16(0xff);
+  const Tiling tl(s.k, cfg.tile);
+  out.bbytes.resize(std::size_t(nvec) * s.k * kLanes);
+  init_b_pairs(s, tl, out.bpairs);
+  const int parts = std::clamp(threads, 1, nvec);
+  parallel_for(parts, [&](int part) {
+    for (int v = nvec * part / parts; v < nvec * (part + 1) / parts; ++v) {
+      const int j0 = v * kLanes, nj = std::min(kLanes, s.n - j0);
+      for (int k = 0; k < s.k; ++k) {
+        const std::int16_t* row = b.values.data() + std::size_t(k) * s.n + j0;
+        __m256i lo, hi;
+        if (nj == kLanes) {
+          lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
+          hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16));
+        } else {
+          alignas(32) std::int16_t tmp[kLanes] = {};
+          std::copy_n(row, nj, tmp);
+          lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp));
+          hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp + 16));
+        }
+        lo = _mm256_and_si256(_mm256_slli_epi16(lo, sh), mask);
+        hi = _mm256_and_si256(_mm256_slli_epi16(hi, sh), mask);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(out.bbytes.data() + (std::size_t(v) * s.k + k) * kLanes),
+                           _mm256_permute4x64_epi64(_mm256_packus_epi16(lo, hi), 0xd8));
+      }
+      pack_b_pairs(s, b.values.data(), tl, plan.amin, v, out.bpairs);
+    }
+  });
+}
+
 class ByteKernel {
  public:
-  ByteKernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, const BytePlan& plan, int r0,
-             int r1)
-      : s_(s), a_(a), b_(b), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0) {}
+  ByteKernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, const BytePlan& plan,
+             const ByteShared& shared, int r0, int r1)
+      : s_(s), a_(a), b_(b), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0),
+        bbytes_(shared.bbytes), bpairs_(shared.bpairs) {}
 
   GemmStats run(std::span<std::int32_t> c) {
     switch (plan_.step) {
@@ -226,43 +270,11 @@ class ByteKernel {
         }
       }
     }
-    pack_b_bytes();
-    init_b_pairs(s_, tl_, bpairs_);
-    bpacked_.assign(std::size_t(bpairs_.nvec), false);
     table_.resize(std::size_t(plan_.nslots) * plan_.chunk * kLanes);
     // Exact tile sums fit int16 (int16 lanes wrap, so biased partial sums may not)?
     exact16_ = std::int64_t(tl_.t) * plan_.max_abs_product <= 32767;
     const int per_pair = 2 * (plan_.nslots - 1) * plan_.max_abs_b;
     block_ = per_pair == 0 ? std::max(1, tl_.pairs_per_tile) : std::max(1, 32767 / per_pair);
-  }
-
-  // b[k][j] mod 256 (scaled by 2^shift for wrap_scaled) as bytes, per vector:
-  // bbytes_[v][k][32], 0 past N.
-  void pack_b_bytes() {
-    const int nvec = (s_.n + kLanes - 1) / kLanes;
-    const int sh = plan_.step == ByteStep::wrap_scaled ? plan_.shift : 0;
-    const __m256i mask = _mm256_set1_epi16(0xff);
-    bbytes_.resize(std::size_t(nvec) * s_.k * kLanes);
-    for (int v = 0; v < nvec; ++v) {
-      const int j0 = v * kLanes, nj = std::min(kLanes, s_.n - j0);
-      for (int k = 0; k < s_.k; ++k) {
-        const std::int16_t* row = b_.values.data() + std::size_t(k) * s_.n + j0;
-        __m256i lo, hi;
-        if (nj == kLanes) {
-          lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
-          hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16));
-        } else {
-          alignas(32) std::int16_t tmp[kLanes] = {};
-          std::copy_n(row, nj, tmp);
-          lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp));
-          hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp + 16));
-        }
-        lo = _mm256_and_si256(_mm256_slli_epi16(lo, sh), mask);
-        hi = _mm256_and_si256(_mm256_slli_epi16(hi, sh), mask);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(bbytes_.data() + (std::size_t(v) * s_.k + k) * kLanes),
-                           _mm256_permute4x64_epi64(_mm256_packus_epi16(lo, hi), 0xd8));
-      }
-    }
   }
 
   // T[kk][slot][j] = (amin + slot) * b[k][j] mod 256: walked up and down from
@@ -306,16 +318,14 @@ class ByteKernel {
 
   // Exact tile sums of R rows (local indices li0..) for vector v, tile tau:
   // raises max_abs_ to their largest |.|.
+  // Inlined (like tile_row and outer_add) into run_rows: as calls they cost
+  // spills of the live vector registers at every tile end.
   template <int R>
-  void exact_rows(int li0, int v, int tau) {
+  [[gnu::always_inline]] inline void exact_rows(int li0, int v, int tau) {
     // The pair layouts are only needed here: packed on first use.
     if (!apacked_) {
       pack_a_pairs(s_, a_.values.data(), plan_.amin, tl_, r0_, r1_, apairs_);
       apacked_ = true;
-    }
-    if (!bpacked_[std::size_t(v)]) {
-      pack_b_pairs(s_, b_.values.data(), tl_, plan_.amin, v, bpairs_);
-      bpacked_[std::size_t(v)] = true;
     }
     const int pb = tl_.pair_base(tau), np = tl_.pairs(tau);
     const std::int8_t* bp = bpairs_.pair(v, pb);
@@ -354,7 +364,7 @@ class ByteKernel {
 
   // Adds the tile result (register s, already unbiased) of row li to its outer accumulator.
   template <ByteStep kStep, OuterKind kOuter>
-  inline void outer_add(int li, __m256i s) {
+  [[gnu::always_inline]] inline void outer_add(int li, __m256i s) {
     const __m128i l = _mm256_castsi256_si128(s), h = _mm256_extracti128_si256(s, 1);
     if constexpr (kOuter == OuterKind::i16) {
       __m256i p0 = _mm256_cvtepi8_epi16(l), p1 = _mm256_cvtepi8_epi16(h);
@@ -382,7 +392,7 @@ class ByteKernel {
   // the movemask of lanes whose |exact tile sum| is known to be <= max_abs_
   // (all ones when no exact recomputation is needed).
   template <ByteStep kStep, OuterKind kOuter>
-  inline int tile_row(int li, __m256i s, __m256i nsat, __m256i nthr, __m256i& nochange) {
+  [[gnu::always_inline]] inline int tile_row(int li, __m256i s, __m256i nsat, __m256i nthr, __m256i& nochange) {
     const __m256i zero = _mm256_setzero_si256();
     if constexpr (kStep == ByteStep::sat_biased)
       s = _mm256_sub_epi8(s, _mm256_set1_epi8(static_cast<char>(plan_.delta)));
@@ -551,15 +561,13 @@ class ByteKernel {
   Tiling tl_;
   int r0_, r1_, rows_;
   bool exact16_ = false, apacked_ = false;
-  std::vector<bool> bpacked_;
   int block_ = 1;
   std::vector<Segment> segs_;
   std::vector<Chunk> chunks_;
   struct Scratch {
     AlignedBuffer<std::uint8_t> aoff;
     AlignedBuffer<std::uint32_t> apairs;
-    PackedBPairs bpairs;
-    AlignedBuffer<std::int8_t> table, bbytes, sstate;
+    AlignedBuffer<std::int8_t> table, sstate;
     AlignedBuffer<std::int32_t> outer;
     AlignedBuffer<std::int16_t> outer16;
   };
@@ -570,9 +578,9 @@ class ByteKernel {
   WorkspacePool<Scratch>::Lease ws_{pool()};
   AlignedBuffer<std::uint8_t>& aoff_ = ws_->aoff;
   AlignedBuffer<std::uint32_t>& apairs_ = ws_->apairs;
-  PackedBPairs& bpairs_ = ws_->bpairs;
+  const AlignedBuffer<std::int8_t>& bbytes_;
+  const PackedBPairs& bpairs_;
   AlignedBuffer<std::int8_t>& table_ = ws_->table;
-  AlignedBuffer<std::int8_t>& bbytes_ = ws_->bbytes;
   AlignedBuffer<std::int32_t>& outer_ = ws_->outer;
   AlignedBuffer<std::int16_t>& outer16_ = ws_->outer16;
   AlignedBuffer<std::int8_t>& sstate_ = ws_->sstate;

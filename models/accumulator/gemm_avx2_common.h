@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "models/accumulator/gemm.h"
+#include "models/common/thread_pool.h"
 
 namespace hdq::detail {
 namespace {

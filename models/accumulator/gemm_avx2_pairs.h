@@ -51,11 +51,25 @@ inline bool make_pair_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
   return true;
 }
 
+// Packs B on up to `threads` threads (vectors split between them).
+inline void pack_pair_shared(GemmShape s, IntOperand b, const AccumulatorConfig& cfg, const PairPlan& plan,
+                             PackedBPairs& out, int threads) {
+  const Tiling tl(s.k, cfg.tile);
+  init_b_pairs(s, tl, out);
+  const int parts = std::clamp(threads, 1, std::max(1, out.nvec));
+  parallel_for(parts, [&](int part) {
+    for (int v = out.nvec * part / parts; v < out.nvec * (part + 1) / parts; ++v)
+      pack_b_pairs(s, b.values.data(), tl, plan.amin, v, out);
+  });
+}
+
 class PairKernel {
  public:
-  PairKernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, const PairPlan& plan, int r0,
-             int r1)
-      : s_(s), a_(a), b_(b), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0) {}
+  // bpairs: B packed by pack_pair_shared (once per GEMM, shared by the row blocks).
+  PairKernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, const PairPlan& plan,
+             const PackedBPairs& bpairs, int r0, int r1)
+      : s_(s), a_(a), b_(b), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0),
+        bpairs_(bpairs) {}
 
   GemmStats run(std::span<std::int32_t> c) {
     const bool clamp_outer = !outer_cannot_overflow(tl_.ntiles, plan_.max_p, cfg_.outer_bits);
@@ -139,8 +153,6 @@ class PairKernel {
   template <bool kClampTile, bool kClampOuter>
   GemmStats run_mode(std::span<std::int32_t> c) {
     pack_a_pairs(s_, a_.values.data(), plan_.amin, tl_, r0_, r1_, apairs_);
-    init_b_pairs(s_, tl_, bpairs_);
-    for (int v = 0; v < bpairs_.nvec; ++v) pack_b_pairs(s_, b_.values.data(), tl_, plan_.amin, v, bpairs_);
     exact16_ = plan_.exact16;
     const AccLimits inner = acc_limits(cfg_.acc_bits, cfg_.range);
     const AccLimits outer = acc_limits(cfg_.outer_bits, AccRange::full);
@@ -176,7 +188,6 @@ class PairKernel {
   bool exact16_ = false, clamp16_ = false;
   struct Scratch {
     AlignedBuffer<std::uint32_t> apairs;
-    PackedBPairs bpairs;
   };
   static WorkspacePool<Scratch>& pool() {
     static WorkspacePool<Scratch> p;
@@ -184,7 +195,7 @@ class PairKernel {
   }
   WorkspacePool<Scratch>::Lease ws_{pool()};
   AlignedBuffer<std::uint32_t>& apairs_ = ws_->apairs;
-  PackedBPairs& bpairs_ = ws_->bpairs;
+  const PackedBPairs& bpairs_;
   __m256i maxabs_{}, maxabs16_{}, tlo_{}, thi_{}, tlo16_{}, thi16_{}, olo_{}, ohi_{};
   std::uint64_t clamped_ = 0, overflows_ = 0;
 };

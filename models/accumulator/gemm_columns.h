@@ -22,7 +22,9 @@ inline std::int64_t operand_max_abs(IntOperand op) {
   return op.is_unsigned ? (std::int64_t{1} << op.bits) - 1 : std::int64_t{1} << (op.bits - 1);
 }
 
-template <AccMode Mode, typename Lane>
+// Lane: the register, product and step-counter lanes; Wide: the exact tile
+// sums (Lane, or int32 when int16 registers would overflow on them).
+template <AccMode Mode, typename Lane, typename Wide = Lane>
 GemmStats column_kernel_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                              std::span<std::int32_t> c, int row_begin, int row_end) {
   constexpr int kBlock = 64;
@@ -34,7 +36,8 @@ GemmStats column_kernel_rows(GemmShape s, IntOperand a, IntOperand b, const Accu
   const int wrap_shift = int(sizeof(Lane)) * 8 - cfg.acc_bits;
 
   GemmStats st;
-  alignas(64) Lane acc[kBlock], exact[kBlock], unchanged[kBlock];
+  alignas(64) Lane acc[kBlock], unchanged[kBlock];
+  alignas(64) Wide exact[kBlock];
   std::int64_t o[kBlock];
   for (int i = row_begin; i < row_end; ++i) {
     const std::int16_t* arow = a.values.data() + std::size_t(i) * s.k;
@@ -50,16 +53,16 @@ GemmStats column_kernel_rows(GemmShape s, IntOperand a, IntOperand b, const Accu
           const Lane av = arow[k];
           const std::int16_t* brow = b.values.data() + std::size_t(k) * s.n + j0;
           for (int j = 0; j < nb; ++j) {
-            const Lane p = av * Lane(brow[j]);
-            exact[j] += p;
+            const Lane p = Lane(av * Lane(brow[j]));
+            exact[j] += Wide(p);
             if constexpr (Mode == AccMode::saturate || Mode == AccMode::wrap) {
-              const Lane sum = acc[j] + p;
+              const Lane sum = Lane(acc[j] + p);
               Lane next;
               if constexpr (Mode == AccMode::saturate)
                 next = std::min(std::max(sum, lo), hi);
               else
                 next = Lane(ULane(sum) << wrap_shift) >> wrap_shift;  // sign-extend the low W bits
-              unchanged[j] += Lane(next == sum);
+              unchanged[j] = Lane(unchanged[j] + Lane(next == sum));
               acc[j] = next;
             }
           }
@@ -87,18 +90,21 @@ GemmStats column_kernel_rows(GemmShape s, IntOperand a, IntOperand b, const Accu
   return st;
 }
 
-template <typename Lane>
+template <typename Lane, typename Wide = Lane>
 GemmStats column_kernel_rows_for_mode(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                                       std::span<std::int32_t> c, int r0, int r1) {
   switch (cfg.mode) {
-    case AccMode::exact: return column_kernel_rows<AccMode::exact, Lane>(s, a, b, cfg, c, r0, r1);
-    case AccMode::clamp_tile: return column_kernel_rows<AccMode::clamp_tile, Lane>(s, a, b, cfg, c, r0, r1);
-    case AccMode::saturate: return column_kernel_rows<AccMode::saturate, Lane>(s, a, b, cfg, c, r0, r1);
-    case AccMode::wrap: return column_kernel_rows<AccMode::wrap, Lane>(s, a, b, cfg, c, r0, r1);
+    case AccMode::exact: return column_kernel_rows<AccMode::exact, Lane, Wide>(s, a, b, cfg, c, r0, r1);
+    case AccMode::clamp_tile: return column_kernel_rows<AccMode::clamp_tile, Lane, Wide>(s, a, b, cfg, c, r0, r1);
+    case AccMode::saturate: return column_kernel_rows<AccMode::saturate, Lane, Wide>(s, a, b, cfg, c, r0, r1);
+    case AccMode::wrap: return column_kernel_rows<AccMode::wrap, Lane, Wide>(s, a, b, cfg, c, r0, r1);
   }
   return {};
 }
 
+// int16 register lanes (int32 exact sums) for saturate / wrap when a register
+// value plus any product fits int16 and a tile's step count does too (twice
+// the lanes of int32 per vector: operands of 5-8 bits with W <= 14); else
 // int32 lanes when neither acc + product (W <= 31) nor an exact tile sum can
 // leave int32; int64 lanes otherwise.
 inline GemmStats column_kernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
@@ -106,6 +112,11 @@ inline GemmStats column_kernel(GemmShape s, IntOperand a, IntOperand b, const Ac
   const std::int64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? s.k : cfg.tile;
   const std::int64_t max_product = operand_max_abs(a) * operand_max_abs(b);
   const bool fits32 = cfg.acc_bits <= 31 && tile * max_product <= std::numeric_limits<std::int32_t>::max() / 2;
+  const bool register_mode = cfg.mode == AccMode::saturate || cfg.mode == AccMode::wrap;
+  constexpr std::int64_t i16max = std::numeric_limits<std::int16_t>::max();
+  const bool fits16 = register_mode && fits32 && cfg.acc_bits <= 15 && tile <= i16max &&
+                      (std::int64_t{1} << (cfg.acc_bits - 1)) + max_product <= i16max;
+  if (fits16) return column_kernel_rows_for_mode<std::int16_t, std::int32_t>(s, a, b, cfg, c, r0, r1);
   return fits32 ? column_kernel_rows_for_mode<std::int32_t>(s, a, b, cfg, c, r0, r1)
                 : column_kernel_rows_for_mode<std::int64_t>(s, a, b, cfg, c, r0, r1);
 }
