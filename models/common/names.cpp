@@ -18,7 +18,8 @@ constexpr Table<AccMode, 4> kAccMode{{{AccMode::exact, "exact"},
                                       {AccMode::saturate, "saturate"},
                                       {AccMode::wrap, "wrap"}}};
 constexpr Table<AccRange, 2> kAccRange{{{AccRange::symmetric, "symmetric"}, {AccRange::full, "full"}}};
-constexpr Table<Rounding, 2> kRounding{{{Rounding::nearest, "nearest"}, {Rounding::stochastic, "stochastic"}}};
+constexpr Table<Rounding, 3> kRounding{
+    {{Rounding::nearest, "nearest"}, {Rounding::stochastic, "stochastic"}, {Rounding::luq, "luq"}}};
 constexpr Table<Signedness, 3> kSignedness{{{Signedness::automatic, "auto"},
                                             {Signedness::is_signed, "signed"},
                                             {Signedness::is_unsigned, "unsigned"}}};

@@ -6,10 +6,20 @@
 
 namespace hdq {
 
-// NUMERICS.md section 7, row by row.
+// NUMERICS.md section 7, row by row; `luq` is `paper` with the Hadamard
+// transform off (max_block = 1: every block is H_1 = [1]) and LUQ rounding
+// (quantizer.h) of the two gradient operands, bwd_g_dx and bwd_g_dw: the
+// HDQT-vs-LUQ comparison on the same integer GEMMs and accumulators.
 HdqtConfig hdqt_preset(std::string_view preset) {
+  if (preset == "luq") {
+    HdqtConfig c = hdqt_preset("paper");
+    c.hadamard = HadamardConfig{.max_block = 1, .pad = false};
+    for (QuantRole r : {QuantRole::bwd_g_dx, QuantRole::bwd_g_dw}) c.q(r).rounding = Rounding::luq;
+    return c;
+  }
   const bool paper = preset == "paper";
-  if (!paper && preset != "npu") throw ConfigError(fmt::format("preset = '{}' is not one of: paper, npu", preset));
+  if (!paper && preset != "npu")
+    throw ConfigError(fmt::format("preset = '{}' is not one of: paper, npu, luq", preset));
   HdqtConfig c;
   for (auto& q : c.quant) {
     q.bits = 4;

@@ -1,6 +1,6 @@
 // Configuration of HDQT training (NUMERICS.md sections 6 and 7): one quantizer
 // per operand role, one accumulator per GEMM, the Hadamard unit and the
-// straight-through estimator. The two presets are the contract's table.
+// straight-through estimator. The presets paper and npu are the contract's table.
 #pragma once
 
 #include <array>
@@ -36,7 +36,8 @@ struct HdqtConfig {
   const AccumulatorConfig& acc(GemmRole r) const { return gemm[int(r)]; }
 };
 
-// "paper" (the authors' code) or "npu" (default hardware); ConfigError otherwise.
+// "paper" (the authors' code), "npu" (default hardware) or "luq" (paper without
+// the Hadamard transform, LUQ rounding of bwd_g_dx and bwd_g_dw); ConfigError otherwise.
 HdqtConfig hdqt_preset(std::string_view name);
 
 // Throws ConfigError naming the first bad knob.

@@ -45,7 +45,11 @@ std::vector<float> hadamard_along_rows_dim(const std::vector<std::int16_t>& a, i
   return out;
 }
 
-IntOperand operand(const QuantizedTensor& t, int bits) { return {t.q, bits, t.params.is_unsigned}; }
+// The GEMM operand of a tensor quantized under `q`: operand_bits(q) wide (the
+// quantizer's bits, or wider for luq, whose integers reach +-2^E).
+IntOperand operand(const QuantizedTensor& t, const QuantConfig& q) {
+  return {t.q, operand_bits(q), t.params.is_unsigned};
+}
 
 }  // namespace
 
@@ -63,8 +67,8 @@ void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float
   for (int o = 0; o < O; ++o)
     for (int i = 0; i < I; ++i) wqt[std::size_t(i) * O + o] = wq.q[std::size_t(o) * I + i];
   std::vector<std::int32_t> acc(std::size_t(B) * O);
-  stats[int(GemmRole::fwd)].merge(gemm({B, O, I}, operand(xq, cfg.q(QuantRole::fwd_x).bits),
-                                       {wqt, cfg.q(QuantRole::fwd_w).bits, wq.params.is_unsigned},
+  stats[int(GemmRole::fwd)].merge(gemm({B, O, I}, operand(xq, cfg.q(QuantRole::fwd_x)),
+                                       {wqt, operand_bits(cfg.q(QuantRole::fwd_w)), wq.params.is_unsigned},
                                        cfg.acc(GemmRole::fwd), acc, best_gemm_path(), ctx.threads));
   y = Matrix(B, O);
   const std::array<float, 2> factors{xq.params.scale, wq.params.scale};
@@ -103,7 +107,7 @@ void backward_gemm(const Matrix& g, const std::vector<std::int16_t>& q, int n, f
   hadamard_rows_f32(gh, R, Kp, h.block);
   const QuantizedTensor ghq = quantize_role(gh, cfg, ctx, g_role);
   std::vector<std::int32_t> acc(std::size_t(R) * n);
-  stats[int(gemm_role)].merge(gemm({R, n, Kp}, operand(ghq, cfg.q(g_role).bits), operand(qh, cfg.q(q_role).bits),
+  stats[int(gemm_role)].merge(gemm({R, n, Kp}, operand(ghq, cfg.q(g_role)), operand(qh, cfg.q(q_role)),
                                    cfg.acc(gemm_role), acc, best_gemm_path(), ctx.threads));
   out = Matrix(R, n);
   const std::array<float, 4> factors{ghq.params.scale, qh.params.scale, q_scale, 1.0f / float(h.block)};

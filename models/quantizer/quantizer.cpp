@@ -12,9 +12,24 @@ namespace hdq {
 
 void validate(const QuantConfig& cfg) {
   require_in_range("bits", cfg.bits, 2, 8);
-  if (cfg.rounding == Rounding::stochastic) require_in_range("sr_bits", cfg.sr_bits, 1, 23);
+  if (cfg.rounding != Rounding::nearest) require_in_range("sr_bits", cfg.sr_bits, 1, 23);
   if (!(cfg.clip > 0.0f && cfg.clip <= 1.0f))
     throw ConfigError(fmt::format("clip = {} is outside the allowed range (0, 1]", cfg.clip));
+  if (cfg.rounding == Rounding::luq && operand_bits(cfg) > 8)
+    throw ConfigError(fmt::format(
+        "bits = {} with rounding = luq gives integers up to +-2^{} (a {}-bit GEMM operand); GEMM operands are 2..8 "
+        "bits, so luq allows bits 2..4",
+        cfg.bits, luq_max_exponent(cfg.bits), operand_bits(cfg)));
+}
+
+int luq_max_exponent(int bits) {
+  require_in_range("bits", bits, 2, 8);
+  return (1 << (bits - 1)) - 2;
+}
+
+int operand_bits(const QuantConfig& cfg) {
+  if (cfg.rounding != Rounding::luq) return cfg.bits;
+  return luq_max_exponent(cfg.bits) + 2;  // +-2^E needs E + 1 magnitude bits and a sign
 }
 
 namespace {
@@ -50,11 +65,18 @@ QuantParams choose_scale(std::span<const float> x, const QuantConfig& cfg, std::
   p.mx = cfg.clip == 1.0f ? m : m * cfg.clip;
   p.is_unsigned = cfg.signedness == Signedness::is_unsigned ||
                   (cfg.signedness == Signedness::automatic && scan.nonnegative);
-  p.qmin = p.is_unsigned ? 0 : -((1 << (cfg.bits - 1)) - 1);
-  p.qmax = p.is_unsigned ? (1 << cfg.bits) - 1 : (1 << (cfg.bits - 1)) - 1;
+  if (cfg.rounding == Rounding::luq) {
+    // LUQ (quantizer.h): levels 2^e, e = 0..E, and zero; the top level 2^E * alpha is mx.
+    const int top = 1 << luq_max_exponent(cfg.bits);
+    p.qmin = p.is_unsigned ? 0 : -top;
+    p.qmax = top;
+  } else {
+    p.qmin = p.is_unsigned ? 0 : -((1 << (cfg.bits - 1)) - 1);
+    p.qmax = p.is_unsigned ? (1 << cfg.bits) - 1 : (1 << (cfg.bits - 1)) - 1;
+  }
   if (p.mx == 0.0f) return p;  // all-zero tensor: s = 0, every q = 0
 
-  p.scale = p.mx / static_cast<float>(p.qmax);
+  p.scale = p.mx / static_cast<float>(p.qmax);  // luq: alpha = mx / 2^E
   if (cfg.scale_mode == ScaleMode::pow2 && p.scale > 0.0f) p.scale = pow2_at_least(p.scale);
   if (p.scale == 0.0f || !std::isfinite(p.scale))
     throw NumericError(fmt::format("tensor '{}': max |x| * clip = {} gives no finite non-zero scale at {} bits",
@@ -70,6 +92,8 @@ int quantize_element(float x, std::uint64_t index, const QuantParams& p, const Q
   int q;
   if (cfg.rounding == Rounding::nearest) {
     q = static_cast<int>(std::nearbyint(v));  // default FP environment: ties to even
+  } else if (cfg.rounding == Rounding::luq) {
+    return detail::luq_round(v, element_random_bits(key, index, cfg.sr_bits), cfg.sr_bits, p.qmin, p.qmax);
   } else {
     const float a = std::fabs(v);
     const float fl = std::floor(a);
@@ -142,6 +166,28 @@ const char* name(QuantPath p) {
   return "?";
 }
 
+int luq_round(float v, std::uint32_t r, int sr_bits, int qmin, int qmax) {
+  const float a = std::fabs(v);
+  std::int64_t magnitude;
+  if (a < 1.0f) {
+    // Stochastic underflow: F = floor(a * 2^r), exact (a power-of-two multiply of a value below 1).
+    const auto f = static_cast<std::uint32_t>(a * std::ldexp(1.0f, sr_bits));  // truncation = floor, a >= 0
+    magnitude = r < f ? 1 : 0;
+  } else if (a >= 0x1p62f) {
+    magnitude = std::int64_t{1} << 62;  // only hand-built params get here; clamps to qmax like 2^e would
+  } else {
+    // 1 <= a < 2^62 is a normal f32: e from the exponent field; m = a / 2^e - 1 in
+    // [0, 1) exactly; F = floor(m * 2^r).
+    const std::uint32_t bits = std::bit_cast<std::uint32_t>(a);
+    const int e = static_cast<int>(bits >> 23) - 127;  // 0..61
+    const float m = a / std::ldexp(1.0f, e) - 1.0f;
+    const auto f = static_cast<std::uint32_t>(m * std::ldexp(1.0f, sr_bits));
+    magnitude = std::int64_t{1} << (e + (r < f ? 1 : 0));  // at most 2^62
+  }
+  const std::int64_t q = v < 0.0f ? -magnitude : magnitude;
+  return static_cast<int>(std::clamp<std::int64_t>(q, qmin, qmax));
+}
+
 ScaleScan scan_reference(std::span<const float> x) {
   ScaleScan r;
   float m = 0.0f, lowest = 0.0f;
@@ -205,9 +251,18 @@ void quantize_span_portable(std::span<const float> x, std::uint64_t first_index,
     }
     return;
   }
-  const float two_r = std::ldexp(1.0f, cfg.sr_bits);  // exact
   const int shift = 64 - cfg.sr_bits;
   std::uint64_t counter = key + (first_index + 1) * kGamma;
+  if (cfg.rounding == Rounding::luq) {
+    // Scalar: luq_round per element with R_i from the running counter (not vectorized).
+    for (std::size_t i = 0; i < n; ++i, counter += kGamma) {
+      const float v = std::min(std::max(xp[i], lo), hi) / s;
+      const auto r = static_cast<std::uint32_t>(mix64(counter) >> shift);
+      qp[i] = static_cast<std::int16_t>(luq_round(v, r, cfg.sr_bits, qmin, qmax));
+    }
+    return;
+  }
+  const float two_r = std::ldexp(1.0f, cfg.sr_bits);  // exact
   for (std::size_t i = 0; i < n; ++i, counter += kGamma) {
     const float v = std::min(std::max(xp[i], lo), hi) / s;
     const float a = std::fabs(v);

@@ -16,6 +16,47 @@
 //               q = sign(v) * (fl + (R < F ? 1 : 0))       (every step exact in f32)
 //   q = clamp(q, qmin, qmax)
 //
+// LUQ (rounding = luq; an option beside the contract's two, docs/numerics-readings.md #13-#18):
+// logarithmic unbiased quantization, B. Chmiel, R. Banner, E. Hoffer, H. Ben-Yaacov,
+// D. Soudry, "Accurate Neural Training with 4-bit Matrix Multiplications at Standard
+// Formats", ICLR 2023 (arXiv 2112.10769), section 4: a sign and an exponent, levels
+// alpha * 2^e; |x| < alpha underflows stochastically to sign * alpha w.p. |x| / alpha,
+// else 0 (Eq. 10); alpha is tied to max|x| so that the top level is max|x| (Eq. 11);
+// between 2^e alpha and 2^(e+1) alpha unbiased stochastic rounding (Eq. 12); q =
+// Q_alpha(T_alpha(x)) (Eq. 15). The paper's text writes alpha = max|x| / 2^(2^(b-1))
+// with b = 3 (5 levels); the LUQ authors' reference code (OpenReview supplement)
+// divides by 2^(2^b - 1) (8 levels + zero: 17 values, more than 4 bits hold).
+// Taken here: k bits = 1 sign bit + (k-1) exponent bits whose all-zero code is 0
+// (standard FP [1,k-1,0] without mantissa), i.e. E = 2^(k-1) - 2 and levels
+// alpha * 2^e, e = 0..E (4 bits: e = 0..6, alpha = max|x| / 64), the same as the
+// `corrected_version` branch of the LUQ baseline in the HDQT authors' code
+// (QuantizedCIL luq/LUQ.py: max|x| / 2^(2^3 - 2)).
+//   Scale:  E = 2^(k-1) - 2; mx as above; [qmin, qmax] = [-2^E, 2^E] (unsigned: [0, 2^E])
+//           s = alpha = mx / 2^E (one f32 division, exact unless s is subnormal);
+//           pow2: the smallest power of two >= that value (as for the other roundings)
+//   Element: v = clamp(x, -mx, mx) / s (unsigned: clamp to [0, mx]; one f32 division)
+//           a = |v|, R = R_i (r = sr_bits random bits, same keying as stochastic)
+//           a < 1:  F = floor(a * 2^r)                     (exact: power-of-two multiply)
+//                   q = sign(v) * (R < F ? 1 : 0)          (stochastic underflow, Eq. 10)
+//           a >= 1: e = floor(log2 a)                      (the f32 exponent field of a, exact)
+//                   m = a / 2^e - 1                        (exact: power-of-two division, then
+//                                                           Sterbenz subtraction; m in [0, 1))
+//                   F = floor(m * 2^r)                     (exact; = the top r bits of a's mantissa)
+//                   q = sign(v) * 2^(e + (R < F ? 1 : 0))  (logarithmic SR, Eq. 12)
+//           q = clamp(q, qmin, qmax)
+//   Over all 2^r values of R: E[q] = sign(v) * F / 2^r (a < 1) or sign(v) * 2^e * (1 + F / 2^r),
+//   so 0 <= |v| - |E[q]| < max(1, 2^e) * 2^-r: unbiased up to r bits of a's own magnitude;
+//   powers of two (and v on the r-bit grid of its binade) are exact in expectation.
+//   Integers out are 0 or +-2^e, e = 0..E; the scale is alpha, so dequantization is
+//   unchanged. The GEMM operand then needs operand_bits(cfg) = E + 2 bits (two's
+//   complement holding +-2^E): 2 -> 2, 3 -> 4, 4 -> 8; k >= 5 needs >= 16 bits and
+//   validate() rejects it (GEMM operands are 2..8 bits).
+//   Signedness: LUQ is meant for signed gradients; `auto` still picks unsigned for a
+//   non-negative tensor, which changes nothing but the clamp range (and forbids negative
+//   values): the levels are the same. `unsigned` on a tensor with negatives clamps them
+//   to 0 first, exactly as for the other roundings. clip c < 1 is allowed (values above
+//   mx are clamped to the top level, which biases them; LUQ itself uses c = 1).
+//
 // Readings of the contract chosen here (also in docs/numerics-readings.md):
 // - NaN or Inf anywhere in x is a NumericError naming the tensor, found while
 //   computing m, before anything is written.
@@ -32,21 +73,30 @@
 
 namespace hdq {
 
-enum class Rounding { nearest, stochastic };
+enum class Rounding { nearest, stochastic, luq };
 enum class Signedness { automatic, is_signed, is_unsigned };
 enum class ScaleMode { f32, pow2 };
 
 struct QuantConfig {
   int bits = 4;                          // k, 2..8
   Rounding rounding = Rounding::nearest;
-  int sr_bits = 16;                      // r, 1..23 (stochastic only)
+  int sr_bits = 16;                      // r, 1..23 (stochastic and luq only)
   float clip = 1.0f;                     // c, in (0, 1]
   Signedness signedness = Signedness::automatic;
   ScaleMode scale_mode = ScaleMode::f32;
 };
 
-// Throws ConfigError naming the field when a knob is out of range.
+// Throws ConfigError naming the field when a knob is out of range (including a
+// luq config whose GEMM operand would exceed 8 bits: field `bits`).
 void validate(const QuantConfig& cfg);
+
+// Bits of the two's-complement GEMM operand (IntOperand::bits) the integers of a
+// tensor quantized under `cfg` need: cfg.bits for nearest and stochastic; for luq
+// E + 2 with E = 2^(bits-1) - 2 (the integers reach +-2^E), e.g. 4-bit LUQ -> 8.
+int operand_bits(const QuantConfig& cfg);
+
+// LUQ's largest exponent E = 2^(bits-1) - 2 (bits 2..8): integers are 0 or +-2^e, e = 0..E.
+int luq_max_exponent(int bits);
 
 // What section 1 decides for a whole tensor before any element is rounded.
 struct QuantParams {

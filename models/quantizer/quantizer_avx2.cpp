@@ -11,6 +11,10 @@
 // - stochastic: a = |v|, fl = vroundps toward -inf (floor), F = truncation of
 //   (a - fl) * 2^r (>= 0, so truncation is floor), R_i from the 64-bit mix
 //   below, magnitude = fl + (R < F), negated where v < 0;
+// - luq (quantizer.h): a = |v|; a < 1: F = truncation of a * 2^r; a >= 1 (< 2^22 on
+//   this path): e = exponent field - 127, F = mantissa field >> (23 - r) (= floor((a / 2^e
+//   - 1) * 2^r), exactly); up = R < F; magnitude = up (a < 1) or 1 << (e + up) (vpsllvd),
+//   negated where v < 0;
 // - clamp to [qmin, qmax] in int32, then narrowed to int16 (|q| <= 255).
 //
 // The random bits R_i = mix64(key + (i + 1) * gamma) >> (64 - r) for 8
@@ -122,6 +126,48 @@ void quantize_span_avx2(const float* x, std::size_t n, std::uint64_t first_index
       __m256i r = _mm256_cvttps_epi32(_mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
       r = _mm256_min_epi32(_mm256_max_epi32(r, qmin), qmax);
       store8_i16(q + i, r);
+    }
+  } else if (cfg.rounding == Rounding::luq) {
+    const Mixer mixer;
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
+    float two_r = 1.0f;
+    for (int b = 0; b < cfg.sr_bits; ++b) two_r *= 2.0f;  // exact: 2^r, r <= 23
+    const __m256 scale_r = _mm256_set1_ps(two_r);
+    const __m128i shift = _mm_cvtsi32_si128(64 - cfg.sr_bits);
+    const __m128i mant_shift = _mm_cvtsi32_si128(23 - cfg.sr_bits);
+    const __m256i mant_mask = _mm256_set1_epi32(0x7fffff), bias = _mm256_set1_epi32(127);
+    const __m256i ones = _mm256_set1_epi32(1), izero = _mm256_setzero_si256();
+    const std::uint64_t c0 = key + (first_index + 1) * kGamma;
+    __m256i even = _mm256_setr_epi64x(static_cast<long long>(c0), static_cast<long long>(c0 + 2 * kGamma),
+                                      static_cast<long long>(c0 + 4 * kGamma), static_cast<long long>(c0 + 6 * kGamma));
+    __m256i odd = _mm256_add_epi64(even, _mm256_set1_epi64x(static_cast<long long>(kGamma)));
+    const __m256i step = _mm256_set1_epi64x(static_cast<long long>(8 * kGamma));
+    for (; i + 8 <= n; i += 8) {
+      const __m256 v = _mm256_div_ps(_mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(x + i), lo), hi), s);
+      const __m256 a = _mm256_and_ps(v, abs_mask);
+      const __m256i below = _mm256_castps_si256(_mm256_cmp_ps(a, one, _CMP_LT_OQ));  // a < 1: -1
+      // a < 1: F = floor(a * 2^r) (truncation of a value >= 0). a >= 1 (< 2^22 here): e and the
+      // 23-bit mantissa field M of a; floor((a / 2^e - 1) * 2^r) = M >> (23 - r).
+      const __m256i f_below = _mm256_cvttps_epi32(_mm256_mul_ps(a, scale_r));
+      const __m256i bits = _mm256_castps_si256(a);
+      const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), bias);
+      const __m256i f_above = _mm256_srl_epi32(_mm256_and_si256(bits, mant_mask), mant_shift);
+      const __m256i f = _mm256_blendv_epi8(f_above, f_below, below);
+      const __m256i r_even = _mm256_srl_epi64(mixer.mix(even), shift);
+      const __m256i r_odd = _mm256_srl_epi64(mixer.mix(odd), shift);
+      const __m256i r = _mm256_blend_epi32(r_even, _mm256_slli_epi64(r_odd, 32), 0xAA);
+      even = _mm256_add_epi64(even, step);
+      odd = _mm256_add_epi64(odd, step);
+      const __m256i up = _mm256_cmpgt_epi32(f, r);  // R < F: -1
+      // Below one: 0 or 1. Above: 2^(e + up), e + up <= 22.
+      const __m256i m_below = _mm256_sub_epi32(izero, up);
+      const __m256i m_above = _mm256_sllv_epi32(ones, _mm256_sub_epi32(e, up));
+      const __m256i magnitude = _mm256_blendv_epi8(m_above, m_below, below);
+      const __m256i negative = _mm256_castps_si256(_mm256_cmp_ps(v, zero, _CMP_LT_OQ));
+      __m256i qv = _mm256_sub_epi32(_mm256_xor_si256(magnitude, negative), negative);
+      qv = _mm256_min_epi32(_mm256_max_epi32(qv, qmin), qmax);
+      store8_i16(q + i, qv);
     }
   } else {
     const Mixer mixer;

@@ -6,10 +6,12 @@
 // public API can pass it, and tests/test_simd_paths.cpp checks that they do:
 //   reference  the per-element loops (quantize_element per element)
 //   portable   plain C++, constants hoisted, one loop per mode (baseline ISA;
-//              the compiler vectorizes the nearest-rounding loop)
+//              the compiler vectorizes the nearest-rounding loop; luq is a scalar
+//              loop over luq_round with the running random-bit counter)
 //   avx2       quantizer_avx2.cpp: 8 elements per step, the 64-bit mix of the
 //              counter-based random bits emulated with 32-bit multiplies
-//              (_mm256_mul_epu32 partial products); only run when the CPU has AVX2
+//              (_mm256_mul_epu32 partial products); only run when the CPU has AVX2.
+//              luq reads e and F off the f32 bit fields (same values as luq_round).
 #pragma once
 
 #include <cstddef>
@@ -45,6 +47,9 @@ ScaleScan scan(std::span<const float> x, QuantPath path);
 // choose_scale makes: mx / s is about qmax) or s == 0; for any other params
 // the dispatcher below runs the reference loop.
 bool fast_paths_apply(const QuantParams& p);
+// LUQ for one element (quantizer.h), v = clamp(x) / s already computed, r = R_i:
+// the one definition every path calls, so the paths cannot differ in it.
+int luq_round(float v, std::uint32_t r, int sr_bits, int qmin, int qmax);
 void quantize_span_reference(std::span<const float> x, std::uint64_t first_index, const QuantParams& p,
                              const QuantConfig& cfg, std::uint64_t key, std::span<std::int16_t> q);
 void quantize_span_portable(std::span<const float> x, std::uint64_t first_index, const QuantParams& p,

@@ -632,6 +632,10 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
 }  // namespace
 
 void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt) {
+  // LUQ integers (+-2^E) are wider than the k-bit fields the quantizer unit packs and the MAC array reads.
+  for (int r = 0; r < kQuantRoles; ++r)
+    if (hdqt.quant[r].rounding == Rounding::luq)
+      throw NpuConfigError(fmt::format("quant.{}: luq rounding is not modelled on the NPU", name(QuantRole(r))));
   for (int r = 0; r < kQuantRoles; ++r)
     if (hdqt.quant[r].bits > npu.mac_array.max_operand_bits)
       throw NpuConfigError(fmt::format("{}: mac_array.max_operand_bits = {}: the {} operands have {} bits", npu.file,
