@@ -1,30 +1,68 @@
-#include "golden/golden.h"
+#include <fmt/format.h>
+
+#include "models/common/errors.h"
 #include "training/engine.h"
 
 namespace hdq {
 
-float FunctionalEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels,
-                                  std::span<const bool> active, std::uint64_t step, MlpGrads& grads) {
-  return hdqt_gradients(p, x, labels, active, run_, step, grads, overflow_, &outputs_);
+namespace {
+
+void check_slot(int slot) {
+  if (slot != kEvalSlot && (slot < 0 || slot >= kTrainSlots))
+    throw ConfigError(fmt::format("engine: slot {} is not kEvalSlot or 0..{}", slot, kTrainSlots - 1));
 }
 
-void FunctionalEngine::logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) {
-  hdqt_logits(p, x, run_, step, out);
+}  // namespace
+
+const std::vector<Matrix>& Engine::forward(const MlpParams&, const Matrix&, const NetCall&) {
+  throw ConfigError(fmt::format("the {} engine runs softmax cross-entropy steps only (methods naive, er, joint)", name()));
 }
 
-float GoldenEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels,
-                              std::span<const bool> active, std::uint64_t, MlpGrads& grads) {
-  golden::Activations saved;
-  Matrix logits, dlogits;
-  golden::forward(p, x, logits, &saved, threads_);
-  const float loss = softmax_cross_entropy(logits, labels, active, &dlogits);
-  golden::backward(p, x, saved, dlogits, grads, threads_);
-  outputs_ = std::move(saved.pre);
+void Engine::backward(const MlpParams&, const NetCall&, const Matrix&, MlpGrads&) {
+  throw ConfigError(fmt::format("the {} engine runs softmax cross-entropy steps only (methods naive, er, joint)", name()));
+}
+
+float Engine::gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
+                        std::uint64_t step, MlpGrads& grads) {
+  const NetCall call{step, 0, 0};
+  Matrix dlogits;
+  const float loss = softmax_cross_entropy(forward(p, x, call).back(), labels, active, &dlogits);
+  backward(p, call, dlogits, grads);
   return loss;
 }
 
-void GoldenEngine::logits(const MlpParams& p, const Matrix& x, std::uint64_t, Matrix& out) {
-  golden::forward(p, x, out, nullptr, threads_);
+void Engine::logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) {
+  out = forward(p, x, {step, 0, kEvalSlot}).back();
+}
+
+const std::vector<Matrix>& FunctionalEngine::forward(const MlpParams& p, const Matrix& x, const NetCall& call) {
+  check_slot(call.slot);
+  const bool training = call.slot != kEvalSlot;
+  HdqtTrace& trace = training ? traces_[std::size_t(call.slot)] : eval_;
+  hdqt_forward(p, x, run_, call.step, call.net, trace, training ? &overflow_ : nullptr);
+  return trace.pre;
+}
+
+void FunctionalEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) {
+  check_slot(call.slot);
+  if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
+  hdqt_backward(p, traces_[std::size_t(call.slot)], dout, run_, call.step, call.net, grads, overflow_);
+}
+
+const std::vector<Matrix>& GoldenEngine::forward(const MlpParams& p, const Matrix& x, const NetCall& call) {
+  check_slot(call.slot);
+  const bool training = call.slot != kEvalSlot;
+  golden::Activations& saved = training ? saved_[std::size_t(call.slot)] : eval_;
+  golden::forward(p, x, logits_, &saved, threads_);
+  if (training) inputs_[std::size_t(call.slot)] = x;
+  return saved.pre;
+}
+
+void GoldenEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) {
+  check_slot(call.slot);
+  if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
+  const auto s = std::size_t(call.slot);
+  golden::backward(p, inputs_[s], saved_[s], dout, grads, threads_);
 }
 
 }  // namespace hdq

@@ -3,7 +3,7 @@
 //
 // One step is exactly what the class-incremental driver does per batch with
 // the functional engine (training/continual.cpp): FunctionalEngine::gradients
-// (hdq::hdqt_gradients: HDQT forward, softmax cross-entropy, HDQT backward)
+// (Engine::gradients: HDQT forward, softmax cross-entropy, HDQT backward)
 // followed by Sgd::step. The batches are real samples of the scenario's data
 // set (load_scenario_data), or, with --synthetic, uniform values in [0, 1) of
 // the same shape. Every class is active (the softmax of the last task). The

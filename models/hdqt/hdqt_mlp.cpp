@@ -1,6 +1,10 @@
 #include "models/hdqt/hdqt_mlp.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
+
+#include "models/common/errors.h"
 
 namespace hdq {
 
@@ -12,60 +16,49 @@ void HdqtOverflow::merge(const HdqtOverflow& o) {
 
 namespace {
 
-struct ForwardPass {
-  std::vector<Matrix> pre;  // pre-activations Y of every layer (the last is the logits)
-  std::vector<HdqtLayerState> states;
-};
+HdqtStepContext context(const HdqtRun& run, std::uint64_t step, int net, int l) {
+  return {run.seed, step, net * kLayersPerNet + l, run.threads};
+}
 
-void forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step, ForwardPass& fp,
-             HdqtOverflow& overflow) {
+}  // namespace
+
+void hdqt_forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step, int net,
+                  HdqtTrace& trace, HdqtOverflow* overflow) {
   const int L = int(p.w.size());
-  fp.pre.resize(L);
-  fp.states.resize(L);
-  if (int(overflow.layers.size()) < L) overflow.layers.resize(L);
+  if (L > kLayersPerNet) throw ConfigError(fmt::format("an HDQT network has at most {} layers", kLayersPerNet));
+  trace.pre.resize(L);
+  trace.states.resize(L);
+  HdqtOverflow ignored;
+  HdqtOverflow& stats = overflow ? *overflow : ignored;
+  if (int(stats.layers.size()) < L) stats.layers.resize(L);
   Matrix act;
   for (int l = 0; l < L; ++l) {
-    const HdqtStepContext ctx{run.seed, step, l, run.threads};
-    hdqt_linear_forward(l == 0 ? x : act, p.w[l], p.b[l], *run.cfg, ctx, fp.pre[l], fp.states[l], overflow.layers[l]);
+    hdqt_linear_forward(l == 0 ? x : act, p.w[l], p.b[l], *run.cfg, context(run, step, net, l), trace.pre[l],
+                        trace.states[l], stats.layers[l]);
     if (l + 1 < L) {
-      act = fp.pre[l];
+      act = trace.pre[l];
       for (float& v : act.v) v = std::max(v, 0.0f);  // ReLU
     }
   }
 }
 
-}  // namespace
-
-float hdqt_gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
-                     const HdqtRun& run, std::uint64_t step, MlpGrads& grads, HdqtOverflow& overflow,
-                     std::vector<Matrix>* layer_outputs) {
+void hdqt_backward(const MlpParams& p, const HdqtTrace& trace, const Matrix& dout, const HdqtRun& run,
+                   std::uint64_t step, int net, MlpGrads& grads, HdqtOverflow& overflow) {
   const int L = int(p.w.size());
-  ForwardPass fp;
-  forward(p, x, run, step, fp, overflow);
-  Matrix g;
-  const float loss = softmax_cross_entropy(fp.pre[L - 1], labels, active, &g);
   if (grads.w.size() != p.w.size()) grads = zeros_like(p);
+  if (int(overflow.layers.size()) < L) overflow.layers.resize(L);
+  Matrix g = dout;
   for (int l = L - 1; l >= 0; --l) {
-    const HdqtStepContext ctx{run.seed, step, l, run.threads};
     Matrix dx;
-    hdqt_linear_backward(g, fp.states[l], *run.cfg, ctx, l > 0 ? &dx : nullptr, grads.w[l], grads.b[l],
-                         overflow.layers[l]);
+    hdqt_linear_backward(g, trace.states[l], *run.cfg, context(run, step, net, l), l > 0 ? &dx : nullptr,
+                         grads.w[l], grads.b[l], overflow.layers[l]);
     if (l > 0) {
-      const Matrix& pre = fp.pre[l - 1];  // ReLU passes the gradient where its input was > 0
+      const Matrix& pre = trace.pre[l - 1];  // ReLU passes the gradient where its input was > 0
       for (std::size_t i = 0; i < dx.v.size(); ++i)
         if (!(pre.v[i] > 0.0f)) dx.v[i] = 0.0f;
       g = std::move(dx);
     }
   }
-  if (layer_outputs) *layer_outputs = std::move(fp.pre);
-  return loss;
-}
-
-void hdqt_logits(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step, Matrix& logits) {
-  ForwardPass fp;
-  HdqtOverflow ignored;
-  forward(p, x, run, step, fp, ignored);
-  logits = std::move(fp.pre.back());
 }
 
 }  // namespace hdq

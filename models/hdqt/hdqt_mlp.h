@@ -1,10 +1,10 @@
 // The MLP trained with HDQT layers (functional engine): every linear layer is
-// an HDQT layer (hdqt_linear.h), ReLU between layers in f32, softmax
-// cross-entropy on the logits (mlp.h).
+// an HDQT layer (hdqt_linear.h), ReLU between layers in f32, no activation
+// after the last layer. Forward and backward are separate so that any loss on
+// the outputs (softmax cross-entropy, distillation, ...) can drive the backward.
 #pragma once
 
 #include <cstdint>
-#include <span>
 #include <vector>
 
 #include "models/hdqt/hdqt_linear.h"
@@ -24,16 +24,27 @@ struct HdqtOverflow {
   void merge(const HdqtOverflow& o);
 };
 
-// Forward and backward of one batch at global step `step`: fills `grads`
-// (dX of layer 0 is not computed: nothing consumes it), adds the GEMM
-// statistics to `overflow`, returns the mean loss. `layer_outputs`, when
-// non-null, receives every layer's forward output Y (the last is the logits).
-float hdqt_gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
-                     const HdqtRun& run, std::uint64_t step, MlpGrads& grads, HdqtOverflow& overflow,
-                     std::vector<Matrix>* layer_outputs = nullptr);
+// What the backward pass needs from the forward pass of one network.
+struct HdqtTrace {
+  std::vector<Matrix> pre;  // Y of every layer (before ReLU); the last is the network's output
+  std::vector<HdqtLayerState> states;
+};
 
-// Forward only (evaluation). Random bits, if a forward role rounds
-// stochastically, use `step`.
-void hdqt_logits(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step, Matrix& logits);
+// Layers per network in the random-stream numbering: layer l of network n is
+// HDQT layer n * kLayersPerNet + l (HdqtStepContext::layer), so networks
+// trained in one step (e.g. DER's extractors and heads) draw independent bits.
+// Network 0 numbers its layers 0, 1, ... as a lone MLP does.
+inline constexpr int kLayersPerNet = 64;
+
+// Forward of network `net` at global step `step`. Adds the GEMM statistics of
+// layer l to overflow->layers[l] when overflow is non-null (training passes).
+void hdqt_forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step, int net,
+                  HdqtTrace& trace, HdqtOverflow* overflow);
+
+// Backward from dout = dL/d(output) (B x widths[L]) through the trace of the
+// forward pass with the same (step, net): fills `grads` (dX of layer 0 is not
+// computed: nothing consumes it) and adds the GEMM statistics to `overflow`.
+void hdqt_backward(const MlpParams& p, const HdqtTrace& trace, const Matrix& dout, const HdqtRun& run,
+                   std::uint64_t step, int net, MlpGrads& grads, HdqtOverflow& overflow);
 
 }  // namespace hdq
