@@ -85,6 +85,18 @@ struct SweepOptions {
 };
 int run_sweep(const SweepOptions& o);
 
+struct CompareOptions {
+  std::string scenario;
+  std::vector<std::string> methods;    // continual.method values (validated by the scenario parser)
+  std::vector<std::string> presets;    // "golden" (float model) or HDQT preset names
+  int seeds = 3;                       // seeds s0, s0+1, ... (s0: the scenario's seed after --set)
+  std::vector<std::string> overrides;  // --set key=value applied to every cell
+  std::string out;                     // default: out/<scenario name>-compare
+  int jobs = 0;                        // cells in parallel (0: one per core)
+  int threads = 0;                     // threads per cell (0: cores / jobs, at least 1)
+};
+int run_compare(const CompareOptions& o);
+
 struct MergeOptions {
   std::vector<std::string> dirs;
   std::string out;

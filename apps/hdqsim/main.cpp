@@ -93,6 +93,24 @@ int main(int argc, char** argv) {
   merge->add_option("dirs", mg.dirs, "sweep folders (shards of one sweep)")->required();
   merge->add_option("--out", mg.out, "merged sweep folder")->required();
 
+  CompareOptions cmp;
+  auto* compare = app.add_subcommand(
+      "compare", "continual-learning methods x presets x seeds of one scenario; resumable; Markdown and CSV table");
+  compare->add_option("--scenario", cmp.scenario, "scenario file")->required()->check(CLI::ExistingFile);
+  compare->add_option("--methods", cmp.methods, "comma-separated continual.method values, e.g. naive,er,lwf")
+      ->required()->delimiter(',');
+  compare->add_option("--presets", cmp.presets,
+                      "comma-separated: golden (the float model) and/or HDQT presets (functional engine), e.g. golden,paper,npu")
+      ->required()->delimiter(',');
+  compare->add_option("--seeds", cmp.seeds, "seeds per cell: s0, s0+1, ..., s0+N-1 with s0 the scenario's seed (after --set); "
+                      "the table gives mean and sample std (n-1) over them")
+      ->capture_default_str()->check(CLI::Range(1, 1000));
+  compare->add_option("--set", cmp.overrides, "override a scenario field in every cell: key=value (not preset or continual.method)");
+  compare->add_option("--out", cmp.out, "output folder (default out/<scenario name>-compare); finished cells there are reused");
+  compare->add_option("-j,--jobs", cmp.jobs, "cells in parallel (default: one per core)")->check(CLI::Range(1, 64));
+  compare->add_option("--threads", cmp.threads, "threads per cell (default: cores / jobs, at least 1; results do not depend on it)")
+      ->check(CLI::Range(1, 256));
+
   CLI11_PARSE(app, argc, argv);
   try {
     if (vectors->parsed()) return run_vectors(vec);
@@ -103,6 +121,7 @@ int main(int argc, char** argv) {
     if (regress->parsed()) return run_regress(rg);
     if (sweep->parsed()) return run_sweep(sw);
     if (merge->parsed()) return run_merge(mg);
+    if (compare->parsed()) return run_compare(cmp);
   } catch (const hdq::ConfigError& e) {
     fmt::print(stderr, "hdqsim: configuration error: {}\n", e.what());
     return 2;
