@@ -117,7 +117,9 @@ LuqScale luq_scale(const std::vector<float>& x, const hdq::QuantConfig& cfg) {
   o.qmin = o.is_unsigned ? 0 : -o.qmax;
   if (o.mx == 0.0f) return o;
   o.s = o.mx / float(o.qmax);
-  if (cfg.scale_mode == hdq::ScaleMode::pow2) {
+  // A quotient that underflows to 0 has no power of two to round up to (the
+  // contract's reading: no finite non-zero scale), so pow2 applies only to s > 0.
+  if (cfg.scale_mode == hdq::ScaleMode::pow2 && o.s > 0.0f) {
     int e = 0;
     const float f = std::frexp(o.s, &e);
     if (f != 0.5f) o.s = std::ldexp(1.0f, e);
