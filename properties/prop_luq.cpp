@@ -14,35 +14,21 @@
 #include "models/quantizer/quantizer.h"
 #include "models/quantizer/quantizer_paths.h"
 #include "properties/prop_common.h"
+#include "properties/prop_exact.h"
 
 namespace {
 
 using boost::multiprecision::cpp_int;
 using boost::multiprecision::cpp_rational;
 using hdqprop::coin;
+using hdqprop::exact_rational;
+using hdqprop::floor_nonneg;
+using hdqprop::pow2;
 using hdqprop::uniform;
 using namespace rc;
 
 // ---------------------------------------------------------------------------
 // Oracles, written from the definition in quantizer.h (nothing from models/ is reused).
-
-cpp_rational exact_rational(float f) {
-  if (f == 0.0f) return cpp_rational(0);
-  int e = 0;
-  const float m = std::frexp(f, &e);
-  const auto mant = static_cast<std::int64_t>(std::ldexp(m, 24));
-  e -= 24;
-  cpp_rational r(mant);
-  if (e >= 0) r *= cpp_rational(cpp_int(1) << e);
-  else r /= cpp_rational(cpp_int(1) << -e);
-  return r;
-}
-
-cpp_int floor_nonneg(const cpp_rational& a) { return numerator(a) / denominator(a); }
-
-cpp_rational pow2(int e) {
-  return e >= 0 ? cpp_rational(cpp_int(1) << e) : cpp_rational(cpp_int(1), cpp_int(1) << -e);
-}
 
 // LUQ of v for one r-bit random value R, in exact rationals:
 //   a < 1:  F = floor(a 2^r), q = sign * (R < F)

@@ -14,32 +14,20 @@
 #include "models/quantizer/quantizer.h"
 #include "models/quantizer/random_bits.h"
 #include "properties/prop_common.h"
+#include "properties/prop_exact.h"
 
 namespace {
 
 using boost::multiprecision::cpp_int;
 using boost::multiprecision::cpp_rational;
 using hdqprop::coin;
+using hdqprop::exact_rational;
+using hdqprop::floor_nonneg;
 using hdqprop::uniform;
 using namespace rc;
 
 // ---------------------------------------------------------------------------
 // Oracles (written from the contract text; nothing from models/ is reused).
-
-// The exact value of a finite float as a rational.
-cpp_rational exact_rational(float f) {
-  if (f == 0.0f) return cpp_rational(0);
-  int e = 0;
-  const float m = std::frexp(f, &e);                              // f = m * 2^e, 0.5 <= |m| < 1
-  const auto mant = static_cast<std::int64_t>(std::ldexp(m, 24));  // exact: 24 significant bits
-  e -= 24;
-  cpp_rational r(mant);
-  if (e >= 0) r *= cpp_rational(cpp_int(1) << e);
-  else r /= cpp_rational(cpp_int(1) << -e);
-  return r;
-}
-
-cpp_int floor_nonneg(const cpp_rational& a) { return numerator(a) / denominator(a); }
 
 // Section 2, stochastic, for one element with its r-bit random integer R
 // given explicitly, in exact rational arithmetic:

@@ -193,8 +193,8 @@ void read_expectations(Reader& r, Scenario& s) {
   }
 }
 
-Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<std::string>& overrides) {
-  if (!root.IsMap()) throw ScenarioError(fmt::format("{}: a scenario is a YAML mapping of fields", file));
+// Applies "a.b.c=value" overrides to the tree; returns the keys set.
+std::set<std::string> apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides) {
   std::set<std::string> overridden;
   for (const auto& o : overrides) {
     const auto eq = o.find('=');
@@ -210,6 +210,29 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
     set_path(root, split_path(key), 0, value);
     overridden.insert(key);
   }
+  return overridden;
+}
+
+nlohmann::json canonical(const YAML::Node& n) {
+  switch (n.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json j = nlohmann::json::object();  // std::map underneath: keys sorted
+      for (const auto& kv : n) j[kv.first.as<std::string>()] = canonical(kv.second);
+      return j;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json j = nlohmann::json::array();
+      for (const auto& e : n) j.push_back(canonical(e));
+      return j;
+    }
+    case YAML::NodeType::Scalar: return n.Scalar();
+    default: return nullptr;
+  }
+}
+
+Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<std::string>& overrides) {
+  if (!root.IsMap()) throw ScenarioError(fmt::format("{}: a scenario is a YAML mapping of fields", file));
+  const std::set<std::string> overridden = apply_overrides(root, overrides);
 
   Reader r(root, file, overridden);
   Scenario s;
@@ -325,6 +348,12 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
   std::stringstream text;
   text << in.rdbuf();
   return parse_scenario(text.str(), file, overrides);
+}
+
+nlohmann::json effective_scenario(const std::string& file, const std::vector<std::string>& overrides) {
+  YAML::Node root = YAML::LoadFile(file);
+  apply_overrides(root, overrides);
+  return canonical(root);
 }
 
 }  // namespace hdq

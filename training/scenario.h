@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "models/common/errors.h"
 #include "models/hdqt/hdqt_config.h"
 #include "models/training/mlp.h"
@@ -104,5 +106,11 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
 // The same from YAML text (for tests); `file` is only used in messages.
 Scenario parse_scenario(const std::string& yaml_text, const std::string& file,
                         const std::vector<std::string>& overrides = {});
+
+// The scenario file's tree after the overrides, as JSON with sorted keys and
+// every scalar as its text: the same document whatever the file's layout,
+// comments or key order (for cache keys). Call after load_scenario accepted
+// the same file and overrides.
+nlohmann::json effective_scenario(const std::string& file, const std::vector<std::string>& overrides = {});
 
 }  // namespace hdq

@@ -16,7 +16,6 @@
 // folder (or delete DIR/cells).
 #include <fmt/format.h>
 #include <fmt/ranges.h>
-#include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <atomic>
@@ -90,35 +89,6 @@ void check_list(const std::string& flag, const std::vector<std::string>& values)
 
 // ---- the scenario hash ----
 
-// The scenario.cpp override semantics: a dotted path, intermediate maps created.
-void set_path(YAML::Node node, const std::vector<std::string>& keys, std::size_t i, const YAML::Node& value) {
-  if (i + 1 == keys.size()) {
-    node[keys[i]] = value;
-    return;
-  }
-  if (!node[keys[i]] || !node[keys[i]].IsMap()) node[keys[i]] = YAML::Node(YAML::NodeType::Map);
-  set_path(node[keys[i]], keys, i + 1, value);
-}
-
-// YAML as JSON with sorted keys and scalars as their text: the same document
-// whatever its layout, comments or key order.
-json canonical(const YAML::Node& n) {
-  switch (n.Type()) {
-    case YAML::NodeType::Map: {
-      json j = json::object();
-      for (const auto& kv : n) j[kv.first.as<std::string>()] = canonical(kv.second);
-      return j;
-    }
-    case YAML::NodeType::Sequence: {
-      json j = json::array();
-      for (const auto& e : n) j.push_back(canonical(e));
-      return j;
-    }
-    case YAML::NodeType::Scalar: return n.Scalar();
-    default: return nullptr;
-  }
-}
-
 std::uint64_t fnv1a64(const std::string& s) {
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a offset basis and prime (64-bit)
   for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
@@ -128,15 +98,7 @@ std::uint64_t fnv1a64(const std::string& s) {
 // Hash of the effective scenario minus the per-cell and non-training fields.
 // Call after load_scenario accepted the same file and overrides.
 std::string scenario_hash(const std::string& file, const std::vector<std::string>& overrides) {
-  YAML::Node root = YAML::LoadFile(file);
-  for (const auto& o : overrides) {
-    const auto eq = o.find('=');
-    std::vector<std::string> keys;
-    std::stringstream ss(o.substr(0, eq));
-    for (std::string k; std::getline(ss, k, '.');) keys.push_back(k);
-    set_path(root, keys, 0, YAML::Load(o.substr(eq + 1)));
-  }
-  json j = canonical(root);
+  json j = effective_scenario(file, overrides);
   for (const char* k : {"name", "description", "label", "expect", "seed", "preset"}) j.erase(k);
   if (j.contains("continual") && j["continual"].is_object()) j["continual"].erase("method");
   return fmt::format("{:016x}", fnv1a64(std::string(kCellFormat) + "\n" + j.dump()));

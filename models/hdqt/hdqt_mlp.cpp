@@ -47,16 +47,17 @@ void hdqt_backward(const MlpParams& p, const HdqtTrace& trace, const Matrix& dou
   const int L = int(p.w.size());
   if (grads.w.size() != p.w.size()) grads = zeros_like(p);
   if (int(overflow.layers.size()) < L) overflow.layers.resize(L);
-  Matrix g = dout;
+  const Matrix* g = &dout;  // dL/dY of layer l
+  Matrix g_below, dx;
   for (int l = L - 1; l >= 0; --l) {
-    Matrix dx;
-    hdqt_linear_backward(g, trace.states[l], *run.cfg, context(run, step, net, l), l > 0 ? &dx : nullptr,
+    hdqt_linear_backward(*g, trace.states[l], *run.cfg, context(run, step, net, l), l > 0 ? &dx : nullptr,
                          grads.w[l], grads.b[l], overflow.layers[l]);
     if (l > 0) {
       const Matrix& pre = trace.pre[l - 1];  // ReLU passes the gradient where its input was > 0
       for (std::size_t i = 0; i < dx.v.size(); ++i)
         if (!(pre.v[i] > 0.0f)) dx.v[i] = 0.0f;
-      g = std::move(dx);
+      std::swap(g_below, dx);
+      g = &g_below;
     }
   }
 }

@@ -60,6 +60,40 @@ struct Mixer {
   }
 };
 
+// The sr_bits-bit random values R_i (random_bits.h element_random_bits) of 8
+// consecutive elements per next(), starting at flat index first_index.
+class RandomBits8 {
+ public:
+  RandomBits8(std::uint64_t key, std::uint64_t first_index, int sr_bits)
+      : shift_(_mm_cvtsi32_si128(64 - sr_bits)) {
+    // Counters of elements 0, 2, 4, 6 (even) and 1, 3, 5, 7 (odd) of the first group of 8.
+    const std::uint64_t c0 = key + (first_index + 1) * kGamma;
+    even_ = _mm256_setr_epi64x(static_cast<long long>(c0), static_cast<long long>(c0 + 2 * kGamma),
+                               static_cast<long long>(c0 + 4 * kGamma), static_cast<long long>(c0 + 6 * kGamma));
+    odd_ = _mm256_add_epi64(even_, _mm256_set1_epi64x(static_cast<long long>(kGamma)));
+  }
+  __m256i next() {
+    const __m256i r_even = _mm256_srl_epi64(mixer_.mix(even_), shift_);
+    const __m256i r_odd = _mm256_srl_epi64(mixer_.mix(odd_), shift_);
+    even_ = _mm256_add_epi64(even_, step_);
+    odd_ = _mm256_add_epi64(odd_, step_);
+    return _mm256_blend_epi32(r_even, _mm256_slli_epi64(r_odd, 32), 0xAA);
+  }
+
+ private:
+  Mixer mixer_;
+  __m128i shift_;
+  __m256i even_, odd_;
+  __m256i step_ = _mm256_set1_epi64x(static_cast<long long>(8 * kGamma));
+};
+
+// 2^r as f32 in every lane (exact, r <= 23).
+inline __m256 pow2_ps(int r) {
+  float two_r = 1.0f;
+  for (int b = 0; b < r; ++b) two_r *= 2.0f;
+  return _mm256_set1_ps(two_r);
+}
+
 // 8 int32 values (each within int16) -> 8 int16 at q.
 inline void store8_i16(std::int16_t* q, __m256i v) {
   const __m128i packed = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
@@ -128,21 +162,13 @@ void quantize_span_avx2(const float* x, std::size_t n, std::uint64_t first_index
       store8_i16(q + i, r);
     }
   } else if (cfg.rounding == Rounding::luq) {
-    const Mixer mixer;
+    RandomBits8 random(key, first_index, cfg.sr_bits);
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 zero = _mm256_setzero_ps(), one = _mm256_set1_ps(1.0f);
-    float two_r = 1.0f;
-    for (int b = 0; b < cfg.sr_bits; ++b) two_r *= 2.0f;  // exact: 2^r, r <= 23
-    const __m256 scale_r = _mm256_set1_ps(two_r);
-    const __m128i shift = _mm_cvtsi32_si128(64 - cfg.sr_bits);
+    const __m256 scale_r = pow2_ps(cfg.sr_bits);
     const __m128i mant_shift = _mm_cvtsi32_si128(23 - cfg.sr_bits);
     const __m256i mant_mask = _mm256_set1_epi32(0x7fffff), bias = _mm256_set1_epi32(127);
     const __m256i ones = _mm256_set1_epi32(1), izero = _mm256_setzero_si256();
-    const std::uint64_t c0 = key + (first_index + 1) * kGamma;
-    __m256i even = _mm256_setr_epi64x(static_cast<long long>(c0), static_cast<long long>(c0 + 2 * kGamma),
-                                      static_cast<long long>(c0 + 4 * kGamma), static_cast<long long>(c0 + 6 * kGamma));
-    __m256i odd = _mm256_add_epi64(even, _mm256_set1_epi64x(static_cast<long long>(kGamma)));
-    const __m256i step = _mm256_set1_epi64x(static_cast<long long>(8 * kGamma));
     for (; i + 8 <= n; i += 8) {
       const __m256 v = _mm256_div_ps(_mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(x + i), lo), hi), s);
       const __m256 a = _mm256_and_ps(v, abs_mask);
@@ -154,11 +180,7 @@ void quantize_span_avx2(const float* x, std::size_t n, std::uint64_t first_index
       const __m256i e = _mm256_sub_epi32(_mm256_srli_epi32(bits, 23), bias);
       const __m256i f_above = _mm256_srl_epi32(_mm256_and_si256(bits, mant_mask), mant_shift);
       const __m256i f = _mm256_blendv_epi8(f_above, f_below, below);
-      const __m256i r_even = _mm256_srl_epi64(mixer.mix(even), shift);
-      const __m256i r_odd = _mm256_srl_epi64(mixer.mix(odd), shift);
-      const __m256i r = _mm256_blend_epi32(r_even, _mm256_slli_epi64(r_odd, 32), 0xAA);
-      even = _mm256_add_epi64(even, step);
-      odd = _mm256_add_epi64(odd, step);
+      const __m256i r = random.next();
       const __m256i up = _mm256_cmpgt_epi32(f, r);  // R < F: -1
       // Below one: 0 or 1. Above: 2^(e + up), e + up <= 22.
       const __m256i m_below = _mm256_sub_epi32(izero, up);
@@ -170,29 +192,16 @@ void quantize_span_avx2(const float* x, std::size_t n, std::uint64_t first_index
       store8_i16(q + i, qv);
     }
   } else {
-    const Mixer mixer;
+    RandomBits8 random(key, first_index, cfg.sr_bits);
     const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
     const __m256 zero = _mm256_setzero_ps();
-    float two_r = 1.0f;
-    for (int b = 0; b < cfg.sr_bits; ++b) two_r *= 2.0f;  // exact: 2^r, r <= 23
-    const __m256 scale_r = _mm256_set1_ps(two_r);
-    const __m128i shift = _mm_cvtsi32_si128(64 - cfg.sr_bits);
-    // Counters of elements 0, 2, 4, 6 (even) and 1, 3, 5, 7 (odd) of the first group of 8.
-    const std::uint64_t c0 = key + (first_index + 1) * kGamma;
-    __m256i even = _mm256_setr_epi64x(static_cast<long long>(c0), static_cast<long long>(c0 + 2 * kGamma),
-                                      static_cast<long long>(c0 + 4 * kGamma), static_cast<long long>(c0 + 6 * kGamma));
-    __m256i odd = _mm256_add_epi64(even, _mm256_set1_epi64x(static_cast<long long>(kGamma)));
-    const __m256i step = _mm256_set1_epi64x(static_cast<long long>(8 * kGamma));
+    const __m256 scale_r = pow2_ps(cfg.sr_bits);
     for (; i + 8 <= n; i += 8) {
       const __m256 v = _mm256_div_ps(_mm256_min_ps(_mm256_max_ps(_mm256_loadu_ps(x + i), lo), hi), s);
       const __m256 a = _mm256_and_ps(v, abs_mask);
       const __m256 fl = _mm256_round_ps(a, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
       const __m256i f = _mm256_cvttps_epi32(_mm256_mul_ps(_mm256_sub_ps(a, fl), scale_r));
-      const __m256i r_even = _mm256_srl_epi64(mixer.mix(even), shift);
-      const __m256i r_odd = _mm256_srl_epi64(mixer.mix(odd), shift);
-      const __m256i r = _mm256_blend_epi32(r_even, _mm256_slli_epi64(r_odd, 32), 0xAA);
-      even = _mm256_add_epi64(even, step);
-      odd = _mm256_add_epi64(odd, step);
+      const __m256i r = random.next();
       const __m256i up = _mm256_cmpgt_epi32(f, r);  // R < F: -1
       const __m256i magnitude = _mm256_sub_epi32(_mm256_cvttps_epi32(fl), up);
       const __m256i negative = _mm256_castps_si256(_mm256_cmp_ps(v, zero, _CMP_LT_OQ));
