@@ -1,13 +1,14 @@
 // Class-incremental training: classes split into tasks (seeded class order),
 // one head over all classes seen so far (inactive logits are masked out of the
-// softmax and the prediction), methods naive fine-tuning, experience replay
-// (reservoir buffer) and joint training (all data of the tasks seen so far).
+// softmax and the prediction), a method (training/methods/: naive, er, joint,
+// lwf, icarl, bic, der) deciding the networks, losses and memory.
 //
 // Everything an engine does not own is fixed here so that two engines given
 // the same scenario see the same initial weights, batches, replay samples and
 // learning rates:
 // - init: init_mlp(widths, seed); a fresh SGD optimizer (momentum buffers) per task;
-// - epoch e of task t visits the task's training samples in a Fisher-Yates
+// - epoch e of task t visits the method's training rows of the task (the
+//   task's samples in dataset order, then any exemplars) in a Fisher-Yates
 //   permutation keyed by (seed, t, e); batches of `batch`, the last one shorter;
 // - lr = lr0 * gamma^(number of milestones <= e), restarting each task;
 // - ER: every step adds replay_batch samples drawn uniformly (with replacement)
@@ -15,11 +16,13 @@
 //   enter the reservoir (Vitter's algorithm R, keyed by (seed, samples seen));
 // - evaluation: test samples of each seen task, in dataset order, in chunks of
 //   `batch` (the quantized forward's scale depends on the chunk), arg-max over
-//   the seen classes.
+//   the seen classes; after every task each of the method's classifiers,
+//   during a task (epoch curve) its head.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -33,6 +36,7 @@ struct EpochRecord {
   int task = 0, epoch = 0;
   std::uint64_t steps = 0;  // global steps done at the end of this epoch
   double mean_loss = 0;
+  double mean_distill_loss = 0;  // unweighted distillation term (lwf, icarl, bic), 0 without one
   double seen_accuracy = 0;  // test accuracy over all classes seen so far, percent
   double lr = 0;
   double elapsed_s = 0;
@@ -58,6 +62,10 @@ struct ContinualResult {
   std::uint64_t signature = 0;               // signature(final weights)
   std::vector<EpochRecord> curve;
   std::vector<AlignmentRecord> alignment;
+  // The method's mechanism records (training/methods/method.h) and its other
+  // classifiers' summaries ("nme_final_avg_accuracy", ...); distill_loss_mean
+  // is the mean distillation term over the epochs of tasks >= 1.
+  std::map<std::string, double> extra_metrics;
   double wall_s = 0;
 };
 

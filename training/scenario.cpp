@@ -1,8 +1,10 @@
 #include "training/scenario.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -270,10 +272,20 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
   r.read_in_range("continual.classes_per_task", c.classes_per_task, 1, 1 << 20);
   r.read("continual.class_order_seed", c.class_order_seed);
   r.read("continual.method", c.method);
-  if (c.method != "naive" && c.method != "er" && c.method != "joint")
-    r.fail("continual.method", fmt::format("'{}' is not one of: naive, er, joint", c.method));
+  if (std::ranges::find(continual_methods(), c.method) == continual_methods().end())
+    r.fail("continual.method", fmt::format("'{}' is not one of: {}", c.method, fmt::join(continual_methods(), ", ")));
   r.read_in_range("continual.replay_capacity", c.replay_capacity, 0, 1 << 30);
   r.read_in_range("continual.replay_batch", c.replay_batch, 0, 1 << 20);
+  // Herding and DER's concatenated representation use the last hidden layer's features.
+  if ((c.method == "icarl" || c.method == "bic" || c.method == "der") && s.hidden.empty())
+    r.fail("network.hidden", fmt::format("method {} needs at least one hidden layer (its features)", c.method));
+  if (r.read("continual.kd_temperature", c.kd_temperature) && !(c.kd_temperature > 0.0f))
+    r.fail("continual.kd_temperature", "must be > 0");
+  if (r.read("continual.lwf_weight", c.lwf_weight) && !(c.lwf_weight >= 0.0f)) r.fail("continual.lwf_weight", "must be >= 0");
+  if (r.read("continual.bic_val_fraction", c.bic_val_fraction) && !(c.bic_val_fraction > 0.0f && c.bic_val_fraction < 1.0f))
+    r.fail("continual.bic_val_fraction", "must be in (0, 1)");
+  r.read_in_range("continual.bic_epochs", c.bic_epochs, 0, 100000);
+  if (r.read("continual.bic_lr", c.bic_lr) && !(c.bic_lr >= 0.0f)) r.fail("continual.bic_lr", "must be >= 0");
 
   TrainSpec& t = s.train;
   r.read_in_range("epochs", t.epochs, 1, 100000);

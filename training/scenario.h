@@ -43,10 +43,21 @@ struct DataSpec {
 struct ContinualSpec {
   int classes_per_task = 2;
   std::uint64_t class_order_seed = 1;
-  std::string method = "er";  // naive | er | joint
-  int replay_capacity = 1000;
-  int replay_batch = 0;  // 0: same as batch
+  std::string method = "er";  // naive | er | joint | lwf | icarl | bic | der
+  int replay_capacity = 1000;    // memory budget in samples: er's reservoir, icarl/bic/der exemplars
+  int replay_batch = 0;          // er: replayed samples per step, 0: same as batch
+  float kd_temperature = 2.0f;   // lwf, icarl, bic: distillation temperature T
+  float lwf_weight = 3.0f;       // lwf: loss = CE(new classes) + lwf_weight * KD(old classes)
+  float bic_val_fraction = 0.1f; // bic: share of each class's exemplar quota held out for the bias layer
+  int bic_epochs = 0;            // bic: epochs of the bias-layer stage, 0: same as epochs
+  float bic_lr = 0.0f;           // bic: learning rate of the bias-layer stage, 0: same as lr
 };
+
+// Every continual.method, in the order tables list them.
+inline const std::vector<std::string>& continual_methods() {
+  static const std::vector<std::string> m{"naive", "er", "joint", "lwf", "icarl", "bic", "der"};
+  return m;
+}
 
 struct TrainSpec {
   int epochs = 5;

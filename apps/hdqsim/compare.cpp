@@ -107,17 +107,18 @@ std::string scenario_hash(const std::string& file, const std::vector<std::string
 // ---- one cell ----
 
 // What a cell contributes to the table. `metrics` are the fixed columns;
-// `extra_metrics` holds what a method reports beyond them (iCaRL: NME and
-// head accuracy). The table gives every extra metric found in the grid its own
-// mean/std column per preset, so when ContinualResult gains
-// `std::map<std::string, double> extra_metrics`, the one line to add here is
-//   for (const auto& [k, v] : r.extra_metrics) extra[k] = v;
+// `extra_metrics` the accuracy summaries of a method's other classifiers
+// (iCaRL: "nme_..." beside the head), each of which gets its own mean/std
+// column per preset; `records` the method's mechanism records (memory sizes,
+// bias-layer values, distillation loss), kept in the cell file only.
 json cell_json(const Cell& c, const Scenario& s, const std::string& engine, int threads, const ContinualResult& r) {
   const json metrics{{"final_avg_accuracy", r.final_avg_accuracy},
                      {"avg_incremental_accuracy", r.avg_incremental_accuracy},
                      {"forgetting", r.forgetting},
                      {"backward_transfer", r.backward_transfer}};
-  json extra = json::object();
+  json extra = json::object(), records = json::object();
+  for (const auto& [k, v] : r.extra_metrics)
+    (k.ends_with("_accuracy") || k.ends_with("_forgetting") ? extra : records)[k] = v;
   return {{"key", c.key},
           {"method", c.method},
           {"preset", c.preset},
@@ -128,6 +129,7 @@ json cell_json(const Cell& c, const Scenario& s, const std::string& engine, int 
           {"overrides", c.overrides},
           {"metrics", metrics},
           {"extra_metrics", extra},
+          {"records", records},
           {"acc", r.acc},
           {"tasks", r.tasks},
           {"steps", r.steps},

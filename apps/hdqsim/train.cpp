@@ -43,6 +43,7 @@ json result_json(const ContinualResult& r) {
           {"tasks", r.tasks},
           {"steps", r.steps},
           {"signature", fmt::format("{:016x}", r.signature)},
+          {"extra_metrics", r.extra_metrics},
           {"wall_s", r.wall_s}};
 }
 
@@ -67,11 +68,11 @@ json alignment_summary(const ContinualResult& r) {
 }
 
 std::string curve_csv(const std::vector<std::pair<std::string, const ContinualResult*>>& runs) {
-  std::string s = "engine,task,epoch,steps,mean_loss,seen_accuracy,lr,elapsed_s\n";
+  std::string s = "engine,task,epoch,steps,mean_loss,mean_distill_loss,seen_accuracy,lr,elapsed_s\n";
   for (const auto& [engine, r] : runs)
     for (const auto& e : r->curve)
-      s += fmt::format("{},{},{},{},{:.6f},{:.4f},{:.6g},{:.3f}\n", engine, e.task, e.epoch, e.steps, e.mean_loss,
-                       e.seen_accuracy, e.lr, e.elapsed_s);
+      s += fmt::format("{},{},{},{},{:.6f},{:.6f},{:.4f},{:.6g},{:.3f}\n", engine, e.task, e.epoch, e.steps, e.mean_loss,
+                       e.mean_distill_loss, e.seen_accuracy, e.lr, e.elapsed_s);
   return s;
 }
 
@@ -112,6 +113,10 @@ void print_table(const Scenario& s, const ContinualResult* hdqt, const Continual
   row("final avg acc", [](const ContinualResult& r) { return r.final_avg_accuracy; });
   row("avg incremental", [](const ContinualResult& r) { return r.avg_incremental_accuracy; });
   row("forgetting", [](const ContinualResult& r) { return r.forgetting; });
+  // The method's other classifiers (iCaRL: the head, the table above being NME).
+  for (const auto& [key, v] : any.extra_metrics)
+    if (key.ends_with("_final_avg_accuracy"))
+      row(key.c_str(), [&, k = key](const ContinualResult& r) { return r.extra_metrics.count(k) ? r.extra_metrics.at(k) : 0.0; });
   if (hdqt) fmt::print("signature (HDQT final weights): {:016x}\n", hdqt->signature);
   if (golden) fmt::print("signature (golden final weights): {:016x}\n", golden->signature);
 }

@@ -69,6 +69,49 @@ float softmax_cross_entropy(const Matrix& logits, std::span<const int> labels, s
   return total / float(batch);
 }
 
+float distillation(const Matrix& student, const Matrix& teacher, std::span<const bool> mask, float temperature,
+                   float weight, Matrix* dstudent) {
+  const int batch = student.rows, classes = student.cols;
+  if (batch == 0) throw ConfigError("distillation: empty batch");
+  if (teacher.rows != batch || teacher.cols != classes || int(mask.size()) != classes)
+    throw ConfigError("distillation: teacher/mask shapes do not match the student logits");
+  if (dstudent && (dstudent->rows != batch || dstudent->cols != classes))
+    throw ConfigError("distillation: gradient shape does not match the student logits");
+  const float T = temperature;
+  const auto n = static_cast<std::size_t>(classes);
+  std::vector<float> zs(n), zt(n);
+  float total = 0.0f;
+  for (int r = 0; r < batch; ++r) {
+    float ms = -INFINITY, mt = -INFINITY;
+    for (int c = 0; c < classes; ++c)
+      if (mask[c]) {
+        zs[c] = student.at(r, c) / T;
+        zt[c] = teacher.at(r, c) / T;
+        ms = std::max(ms, zs[c]);
+        mt = std::max(mt, zt[c]);
+      }
+    float ss = 0.0f, st = 0.0f;
+    for (int c = 0; c < classes; ++c)
+      if (mask[c]) {
+        ss += std::exp(zs[c] - ms);
+        st += std::exp(zt[c] - mt);
+      }
+    const float log_ss = std::log(ss);
+    float row_loss = 0.0f;
+    for (int c = 0; c < classes; ++c) {
+      if (!mask[c]) continue;
+      const float p = std::exp(zt[c] - mt) / st;
+      row_loss -= p * ((zs[c] - ms) - log_ss);
+      if (dstudent) {
+        const float q = std::exp(zs[c] - ms) / ss;
+        dstudent->at(r, c) += weight * ((q - p) / (T * float(batch)));
+      }
+    }
+    total += row_loss;
+  }
+  return total / float(batch);
+}
+
 int predict_class(std::span<const float> logits, std::span<const bool> active) {
   if (active.size() != logits.size())
     throw ConfigError(fmt::format("predict_class: {} active flags for {} logits", active.size(), logits.size()));

@@ -55,6 +55,17 @@ MlpGrads zeros_like(const MlpParams& p);
 float softmax_cross_entropy(const Matrix& logits, std::span<const int> labels, std::span<const bool> active,
                             Matrix* dlogits);
 
+// Knowledge distillation on the classes in `mask` (Hinton et al. 2015, in the
+// form LwF, iCaRL and BiC use in PyCIL, no T^2 factor): per row,
+// p = softmax(teacher / T), log q = log_softmax(student / T),
+// loss_r = -sum_c p_c log q_c; d loss / d student_c = (q_c - p_c) / (T B).
+// Per row in f32, classes ascending: z / T is one division; max, exp-sums and
+// log as in softmax_cross_entropy; loss_r summed left to right. When dstudent
+// is given, weight * gradient is added to it (one multiply, one add, rounded
+// each). Returns the unweighted mean loss (rows in batch order, then / B).
+float distillation(const Matrix& student, const Matrix& teacher, std::span<const bool> mask, float temperature,
+                   float weight, Matrix* dstudent);
+
 // Arg-max over active classes (lowest index wins ties).
 int predict_class(std::span<const float> logits, std::span<const bool> active);
 
