@@ -273,5 +273,18 @@ TEST(Methods, EnginesWithoutPassesAreRefused) {
   }
 }
 
+// An exemplar budget below one sample per class is refused, naming the field.
+TEST(Methods, ExemplarBudgetBelowOnePerClassIsRefused) {
+  const Scenario s = parse_scenario(kSeq, "methods.yaml", {"continual.method=icarl", "continual.replay_capacity=5"});
+  const auto data = load_scenario_data(s);
+  GoldenEngine e(1);
+  try {
+    run_continual(s, data, e);
+    FAIL() << "expected ConfigError";
+  } catch (const ConfigError& err) {
+    EXPECT_NE(std::string(err.what()).find("continual.replay_capacity"), std::string::npos) << err.what();
+  }
+}
+
 }  // namespace
 }  // namespace hdq

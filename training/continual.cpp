@@ -109,7 +109,7 @@ ContinualResult run_continual(const Scenario& s, const data::TrainTest& data, En
   run.spec.widths.push_back(classes);
   run.tasks = data::split_into_tasks(classes, s.continual.classes_per_task, s.continual.class_order_seed);
   const auto method = make_method(run, engine);
-  if (opt.reference) make_method(run, *opt.reference);  // the same check for the reference engine
+  if (opt.reference) check_method(run, *opt.reference);
 
   ContinualResult res;
   res.tasks = run.tasks;

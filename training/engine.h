@@ -65,6 +65,9 @@ class Engine {
   virtual const HdqtOverflow* overflow_stats() const { return nullptr; }
   // Mean cost of a training step so far (hardware models).
   virtual std::optional<StepCost> cost_per_step() const { return std::nullopt; }
+
+ private:
+  Matrix dlogits_;  // gradients(): reused from step to step
 };
 
 // HDQT training, bit-exact (NUMERICS.md). Accumulates GEMM overflow statistics.

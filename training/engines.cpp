@@ -25,9 +25,8 @@ void Engine::backward(const MlpParams&, const NetCall&, const Matrix&, MlpGrads&
 float Engine::gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
                         std::uint64_t step, MlpGrads& grads) {
   const NetCall call{step, 0, 0};
-  Matrix dlogits;
-  const float loss = softmax_cross_entropy(forward(p, x, call).back(), labels, active, &dlogits);
-  backward(p, call, dlogits, grads);
+  const float loss = softmax_cross_entropy(forward(p, x, call).back(), labels, active, &dlogits_);
+  backward(p, call, dlogits_, grads);
   return loss;
 }
 

@@ -2,47 +2,66 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "models/common/errors.h"
 
 namespace hdq {
 namespace {
 
-std::string tensor_name(const HdqtStepContext& ctx, QuantRole r) { return fmt::format("layer{}.{}", ctx.layer, name(r)); }
+// Scratch buffers of one thread's layer passes, reused from call to call so
+// that a training step allocates nothing once they have grown to its shapes
+// (issue 6); no result depends on what they held before.
+struct Scratch {
+  QuantizedTensor xq, wq, qh, ghq;
+  std::vector<std::int16_t> wqt;
+  std::vector<std::int32_t> acc, transposed;
+  std::vector<float> q_hadamard, g_hadamard;
+  Matrix gt;
+};
+thread_local Scratch scratch;
+
+// "layer<l>.<role>" for error messages, formatted without allocating.
+struct TensorName {
+  std::array<char, 40> text{};
+  std::size_t size = 0;
+  std::string_view view() const { return {text.data(), size}; }
+};
+
+TensorName tensor_name(const HdqtStepContext& ctx, QuantRole r) {
+  TensorName n;
+  n.size = std::min(n.text.size(), fmt::format_to_n(n.text.data(), n.text.size(), "layer{}.{}", ctx.layer, name(r)).size);
+  return n;
+}
 
 RandomStream stream(const HdqtStepContext& ctx, QuantRole r) {
   return {ctx.seed, 8 * std::uint64_t(ctx.layer) + std::uint64_t(r), ctx.step};
 }
 
-QuantizedTensor quantize_role(std::span<const float> x, const HdqtConfig& cfg, const HdqtStepContext& ctx,
-                              QuantRole r) {
-  return quantize(x, cfg.q(r), stream(ctx, r), tensor_name(ctx, r));
-}
-
-// Rows x cols int16 -> cols x rows int32, zero-padding the new column count to
-// padded_cols: the layout in which a transform along the old rows is a
-// transform along contiguous rows.
-std::vector<std::int32_t> transpose_padded(const std::vector<std::int16_t>& a, int rows, int cols, int padded_rows) {
-  std::vector<std::int32_t> t(std::size_t(cols) * padded_rows, 0);
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) t[std::size_t(c) * padded_rows + r] = a[std::size_t(r) * cols + c];
-  return t;
+void quantize_role(std::span<const float> x, const HdqtConfig& cfg, const HdqtStepContext& ctx, QuantRole r,
+                   QuantizedTensor& out) {
+  quantize(x, cfg.q(r), stream(ctx, r), tensor_name(ctx, r).view(), out);
 }
 
 // The integer Hadamard transform of the int16 matrix `a` (rows x cols) along
-// its rows dimension, padded to padded_rows; returned as f32 (padded_rows x cols),
-// exact since every value is an integer of at most 24 bits.
-std::vector<float> hadamard_along_rows_dim(const std::vector<std::int16_t>& a, int rows, int cols, int padded_rows,
-                                           int block) {
-  std::vector<std::int32_t> t = transpose_padded(a, rows, cols, padded_rows);  // cols x padded_rows
+// its rows dimension, padded to padded_rows, into `out` as f32 (padded_rows x
+// cols), exact since every value is an integer of at most 24 bits. The
+// transform runs on the transpose (cols x padded_rows, zero-padded), where it
+// is a transform along contiguous rows.
+void hadamard_along_rows_dim(const std::vector<std::int16_t>& a, int rows, int cols, int padded_rows, int block,
+                             std::vector<float>& out) {
+  std::vector<std::int32_t>& t = scratch.transposed;
+  t.assign(std::size_t(cols) * padded_rows, 0);
+  for (int r = 0; r < rows; ++r)
+    for (int c = 0; c < cols; ++c) t[std::size_t(c) * padded_rows + r] = a[std::size_t(r) * cols + c];
   hadamard_rows_i32(t, cols, padded_rows, block);
-  std::vector<float> out(std::size_t(padded_rows) * cols);
+  out.resize(std::size_t(padded_rows) * cols);
   for (int c = 0; c < cols; ++c)
     for (int r = 0; r < padded_rows; ++r) {
       const std::int32_t v = t[std::size_t(c) * padded_rows + r];
       if (v > (1 << 24) || v < -(1 << 24)) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
       out[std::size_t(r) * cols + c] = float(v);
     }
-  return out;
 }
 
 // The GEMM operand of a tensor quantized under `q`: operand_bits(q) wide (the
@@ -59,30 +78,34 @@ void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float
   if (w.cols != I || int(bias.size()) != O)
     throw ConfigError(fmt::format("layer{}: X is {} x {}, W is {} x {}, bias has {}: shapes do not match", ctx.layer, B,
                                   I, w.rows, w.cols, bias.size()));
-  QuantizedTensor xq = quantize_role(x.v, cfg, ctx, QuantRole::fwd_x);
-  QuantizedTensor wq = quantize_role(w.v, cfg, ctx, QuantRole::fwd_w);
+  QuantizedTensor& xq = scratch.xq;
+  QuantizedTensor& wq = scratch.wq;
+  quantize_role(x.v, cfg, ctx, QuantRole::fwd_x, xq);
+  quantize_role(w.v, cfg, ctx, QuantRole::fwd_w, wq);
 
   // Wq^T (I x O) is the right-hand operand.
-  std::vector<std::int16_t> wqt(std::size_t(I) * O);
+  std::vector<std::int16_t>& wqt = scratch.wqt;
+  wqt.resize(std::size_t(I) * O);
   for (int o = 0; o < O; ++o)
     for (int i = 0; i < I; ++i) wqt[std::size_t(i) * O + o] = wq.q[std::size_t(o) * I + i];
-  std::vector<std::int32_t> acc(std::size_t(B) * O);
+  std::vector<std::int32_t>& acc = scratch.acc;
+  acc.resize(std::size_t(B) * O);
   stats[int(GemmRole::fwd)].merge(gemm({B, O, I}, operand(xq, cfg.q(QuantRole::fwd_x)),
                                        {wqt, operand_bits(cfg.q(QuantRole::fwd_w)), wq.params.is_unsigned},
                                        cfg.acc(GemmRole::fwd), acc, best_gemm_path(), ctx.threads));
-  y = Matrix(B, O);
+  y.reshape(B, O);
   const std::array<float, 2> factors{xq.params.scale, wq.params.scale};
   dequantize(acc, factors, y.v);
   for (int r = 0; r < B; ++r)
     for (int o = 0; o < O; ++o) y.at(r, o) = y.at(r, o) + bias[o];
 
   st.batch = B, st.in = I, st.out = O;
-  st.x_clipped.assign(x.v.size(), false);
+  st.x_clipped.resize(x.v.size());
   const float lo = xq.params.is_unsigned ? 0.0f : -xq.params.mx;
   for (std::size_t i = 0; i < x.v.size(); ++i) st.x_clipped[i] = x.v[i] > xq.params.mx || x.v[i] < lo;
-  st.xq = std::move(xq.q);
+  st.xq.assign(xq.q.begin(), xq.q.end());  // copies: the state's buffers keep their layer's size
   st.px = xq.params;
-  st.wq = std::move(wq.q);
+  st.wq.assign(wq.q.begin(), wq.q.end());
   st.pw = wq.params;
 }
 
@@ -101,15 +124,20 @@ void backward_gemm(const Matrix& g, const std::vector<std::int16_t>& q, int n, f
   const int R = g.rows, K = g.cols;
   const HadamardPlan h = plan_hadamard(K, cfg.hadamard);
   const int Kp = h.padded_length;
-  const QuantizedTensor qh = quantize_role(hadamard_along_rows_dim(q, K, n, Kp, h.block), cfg, ctx, q_role);
-  std::vector<float> gh(std::size_t(R) * Kp, 0.0f);
+  QuantizedTensor& qh = scratch.qh;
+  hadamard_along_rows_dim(q, K, n, Kp, h.block, scratch.q_hadamard);
+  quantize_role(scratch.q_hadamard, cfg, ctx, q_role, qh);
+  std::vector<float>& gh = scratch.g_hadamard;
+  gh.assign(std::size_t(R) * Kp, 0.0f);
   for (int r = 0; r < R; ++r) std::copy_n(g.row(r).data(), K, gh.begin() + std::size_t(r) * Kp);
   hadamard_rows_f32(gh, R, Kp, h.block);
-  const QuantizedTensor ghq = quantize_role(gh, cfg, ctx, g_role);
-  std::vector<std::int32_t> acc(std::size_t(R) * n);
+  QuantizedTensor& ghq = scratch.ghq;
+  quantize_role(gh, cfg, ctx, g_role, ghq);
+  std::vector<std::int32_t>& acc = scratch.acc;
+  acc.resize(std::size_t(R) * n);
   stats[int(gemm_role)].merge(gemm({R, n, Kp}, operand(ghq, cfg.q(g_role)), operand(qh, cfg.q(q_role)),
                                    cfg.acc(gemm_role), acc, best_gemm_path(), ctx.threads));
-  out = Matrix(R, n);
+  out.reshape(R, n);
   const std::array<float, 4> factors{ghq.params.scale, qh.params.scale, q_scale, 1.0f / float(h.block)};
   dequantize(acc, factors, out.v);
 }
@@ -132,7 +160,8 @@ void hdqt_linear_backward(const Matrix& g, const HdqtLayerState& st, const HdqtC
   }
 
   // dW (O x I): contraction over B, so G^T (O x B) and Xq (B x I).
-  Matrix gt(O, B);
+  Matrix& gt = scratch.gt;
+  gt.reshape(O, B);
   for (int r = 0; r < B; ++r)
     for (int o = 0; o < O; ++o) gt.at(o, r) = g.at(r, o);
   backward_gemm(gt, st.xq, I, st.px.scale, QuantRole::bwd_g_dw, QuantRole::bwd_x_dw, GemmRole::bwd_dw, cfg, ctx, stats,

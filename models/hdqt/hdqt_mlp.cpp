@@ -31,7 +31,7 @@ void hdqt_forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::
   HdqtOverflow ignored;
   HdqtOverflow& stats = overflow ? *overflow : ignored;
   if (int(stats.layers.size()) < L) stats.layers.resize(L);
-  Matrix act;
+  thread_local Matrix act;  // ReLU output of the layer below, reused (no allocation per step)
   for (int l = 0; l < L; ++l) {
     hdqt_linear_forward(l == 0 ? x : act, p.w[l], p.b[l], *run.cfg, context(run, step, net, l), trace.pre[l],
                         trace.states[l], stats.layers[l]);
@@ -48,7 +48,7 @@ void hdqt_backward(const MlpParams& p, const HdqtTrace& trace, const Matrix& dou
   if (grads.w.size() != p.w.size()) grads = zeros_like(p);
   if (int(overflow.layers.size()) < L) overflow.layers.resize(L);
   const Matrix* g = &dout;  // dL/dY of layer l
-  Matrix g_below, dx;
+  thread_local Matrix g_below, dx;  // reused (no allocation per step)
   for (int l = L - 1; l >= 0; --l) {
     hdqt_linear_backward(*g, trace.states[l], *run.cfg, context(run, step, net, l), l > 0 ? &dx : nullptr,
                          grads.w[l], grads.b[l], overflow.layers[l]);

@@ -113,12 +113,17 @@ void quantize_span(std::span<const float> x, std::uint64_t first_index, const Qu
   detail::quantize_span(x, first_index, p, cfg, key, q, detail::best_quant_path());
 }
 
+void quantize(std::span<const float> x, const QuantConfig& cfg, const RandomStream& rs, std::string_view tensor,
+              QuantizedTensor& out) {
+  out.params = choose_scale(x, cfg, tensor);
+  out.q.resize(x.size());
+  quantize_span(x, 0, out.params, cfg, rs.key(), out.q);
+}
+
 QuantizedTensor quantize(std::span<const float> x, const QuantConfig& cfg, const RandomStream& rs,
                          std::string_view tensor) {
   QuantizedTensor t;
-  t.params = choose_scale(x, cfg, tensor);
-  t.q.resize(x.size());
-  quantize_span(x, 0, t.params, cfg, rs.key(), t.q);
+  quantize(x, cfg, rs, tensor, t);
   return t;
 }
 

@@ -127,7 +127,10 @@ struct QuantizedTensor {
   QuantParams params;
 };
 
-// choose_scale + quantize_span over the whole tensor.
+// choose_scale + quantize_span over the whole tensor, into `out` (its
+// storage reused) or returned.
+void quantize(std::span<const float> x, const QuantConfig& cfg, const RandomStream& rs, std::string_view tensor,
+              QuantizedTensor& out);
 QuantizedTensor quantize(std::span<const float> x, const QuantConfig& cfg, const RandomStream& rs,
                          std::string_view tensor);
 

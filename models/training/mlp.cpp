@@ -48,7 +48,10 @@ float softmax_cross_entropy(const Matrix& logits, std::span<const int> labels, s
   if (batch == 0) throw ConfigError("softmax_cross_entropy: empty batch");
   if (int(labels.size()) != batch || int(active.size()) != classes)
     throw ConfigError("softmax_cross_entropy: labels/active sizes do not match the logits");
-  if (dlogits) *dlogits = Matrix(batch, classes);
+  if (dlogits) {
+    dlogits->reshape(batch, classes);
+    std::fill(dlogits->v.begin(), dlogits->v.end(), 0.0f);
+  }
   float total = 0.0f;
   for (int r = 0; r < batch; ++r) {
     const auto z = logits.row(r);

@@ -17,6 +17,12 @@ struct Matrix {
 
   Matrix() = default;
   Matrix(int r, int c) : rows(r), cols(c), v(std::size_t(r) * std::size_t(c), 0.0f) {}
+  // New shape, contents unspecified (for outputs that are written whole); no
+  // allocation when the storage is large enough already.
+  void reshape(int r, int c) {
+    rows = r, cols = c;
+    v.resize(std::size_t(r) * std::size_t(c));
+  }
   float& at(int r, int c) { return v[std::size_t(r) * cols + c]; }
   float at(int r, int c) const { return v[std::size_t(r) * cols + c]; }
   std::span<float> row(int r) { return {v.data() + std::size_t(r) * cols, std::size_t(cols)}; }

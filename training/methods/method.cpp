@@ -87,14 +87,23 @@ std::vector<std::size_t> Method::memory_rows(const ExemplarMemory& memory) {
   return rows;
 }
 
-std::unique_ptr<Method> make_method(const RunSetup& run, const Engine& e) {
+void check_method(const RunSetup& run, const Engine& e) {
   const std::string& m = run.s.continual.method;
   const bool whole_steps = m == "naive" || m == "er" || m == "joint";
   if (!whole_steps && !e.has_passes())
     throw ConfigError(fmt::format("{}: continual.method {} needs forward/backward passes, which the {} engine does not "
                                   "have (it runs naive, er and joint)",
                                   run.s.file, m, e.name()));
-  if (m == "der") return make_der(run);
+  const int classes = run.spec.widths.back();
+  if ((m == "icarl" || m == "bic" || m == "der") && run.s.continual.replay_capacity < classes)
+    throw ConfigError(fmt::format("{}: continual.replay_capacity = {} is below the {} classes: {} keeps at least one "
+                                  "exemplar per class",
+                                  run.s.file, run.s.continual.replay_capacity, classes, m));
+}
+
+std::unique_ptr<Method> make_method(const RunSetup& run, const Engine& e) {
+  check_method(run, e);
+  if (run.s.continual.method == "der") return make_der(run);
   return make_single_net(run);
 }
 

@@ -116,8 +116,11 @@ class Method {
   static std::vector<std::size_t> memory_rows(const ExemplarMemory& memory);
 };
 
-// The method a scenario names. Methods other than naive/er/joint need an
-// engine with forward/backward passes; `e` is checked here.
+// Throws ConfigError, naming the scenario file and field, when the method
+// cannot run on engine e (methods beyond naive/er/joint need forward/backward
+// passes) or with this run (an exemplar budget below one per class).
+void check_method(const RunSetup& run, const Engine& e);
+// The method a scenario names, after check_method.
 std::unique_ptr<Method> make_method(const RunSetup& run, const Engine& e);
 
 // Keys of the driver's own random choices and the methods' (stream tags keep them apart).

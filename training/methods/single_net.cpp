@@ -198,16 +198,16 @@ class SingleNet final : public Method {
     std::vector<bool> held(run_.train.size(), false);
     if (recipe_.bias_layers && t > 0) {
       const int v = std::max(1, int(run_.s.continual.bic_val_fraction * float(memory_.quota(seen_.count()))));
-      for (const auto& [c, rows] : memory_.classes()) {
-        const std::size_t k = std::min(rows.size() - 1, std::size_t(v));  // keep at least one to train on
-        held_out_.insert(held_out_.end(), rows.end() - std::ptrdiff_t(k), rows.end());
-      }
+      // At most all but one of a class's rows: every class keeps one to train on.
+      const auto share = [v](std::size_t n) { return n > 1 ? std::min(n - 1, std::size_t(v)) : std::size_t(0); };
+      for (const auto& [c, rows] : memory_.classes())
+        held_out_.insert(held_out_.end(), rows.end() - std::ptrdiff_t(share(rows.size())), rows.end());
       for (int c : run_.tasks[std::size_t(t)]) {
         ClassMask one(run_.spec.widths.back());
         one.set(c);
         const auto rows = rows_of(one);
         const auto order = permutation(rows.size(), keyed(run_.s.seed, kHoldOutTag, std::uint64_t(t), std::uint64_t(c)));
-        for (std::size_t i = 0; i < std::min(rows.size() - 1, std::size_t(v)); ++i) held_out_.push_back(rows[order[i]]);
+        for (std::size_t i = 0; i < share(rows.size()); ++i) held_out_.push_back(rows[order[i]]);
       }
       for (std::size_t row : held_out_) held[row] = true;
       std::erase_if(rows_, [&](std::size_t row) { return held[row]; });
