@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "apps/hdqsim/commands.h"
+#include "apps/hdqsim/output.h"
 #include "models/accumulator/gemm.h"
 #include "models/common/errors.h"
 #include "models/common/names.h"
@@ -235,7 +236,8 @@ int run_bench_train(const BenchTrainOptions& o) {
                          {"mean_ms_per_step", mean_ms},
                          {"min_ms_per_step", min_ms},
                          {"last_loss", loss},
-                         {"signature", fmt::format("{:016x}", sig)}};
+                         {"signature", fmt::format("{:016x}", sig)},
+                         {"peak_rss_mib", peak_rss_mib()}};
   bool exact = true;
   if (o.primitives && std::has_single_bit(unsigned(B)) && B >= 32) {
     j["primitives"] = time_primitives(B, dim);

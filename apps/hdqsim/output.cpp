@@ -1,6 +1,7 @@
 #include "apps/hdqsim/output.h"
 
 #include <fmt/format.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -18,6 +19,12 @@ void write_file_atomically(const std::filesystem::path& path, const std::string&
     if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp.string()));
   }
   std::filesystem::rename(tmp, path);
+}
+
+double peak_rss_mib() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return double(u.ru_maxrss) / 1024.0;  // Linux reports KiB
 }
 
 }  // namespace hdq::cli

@@ -198,6 +198,8 @@ int run_train(const TrainOptions& o) {
   if (g) runs.emplace_back("golden", g);
   write_file_atomically(out / "curve.csv", curve_csv(runs));
   if (h) write_file_atomically(out / "alignment.csv", alignment_csv(*h));
+  m["peak_rss_mib"] = peak_rss_mib();
+  fmt::print("peak resident memory: {:.1f} MiB\n", m["peak_rss_mib"].get<double>());
   write_file_atomically(out / "metrics.json", m.dump(2) + "\n");  // last: its presence means the run finished
   fmt::print("wrote {}\n", (out / "metrics.json").string());
   return 0;
