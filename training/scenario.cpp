@@ -12,125 +12,12 @@
 #include <sstream>
 
 #include "models/common/names.h"
+#include "training/yaml_fields.h"
 
 namespace hdq {
 namespace {
 
-std::vector<std::string> split_path(const std::string& path) {
-  std::vector<std::string> keys;
-  std::stringstream ss(path);
-  for (std::string k; std::getline(ss, k, '.');) keys.push_back(k);
-  return keys;
-}
-
-void set_path(YAML::Node node, const std::vector<std::string>& keys, std::size_t i, const YAML::Node& value) {
-  if (i + 1 == keys.size()) {
-    node[keys[i]] = value;
-    return;
-  }
-  if (!node[keys[i]] || !node[keys[i]].IsMap()) node[keys[i]] = YAML::Node(YAML::NodeType::Map);
-  set_path(node[keys[i]], keys, i + 1, value);
-}
-
-// Reads fields by dotted path, remembers which were read (so leftovers are
-// reported as unknown) and turns every problem into "file:line: field: what".
-class Reader {
- public:
-  Reader(YAML::Node root, std::string file, std::set<std::string> overridden)
-      : root_(std::move(root)), file_(std::move(file)), overridden_(std::move(overridden)) {}
-
-  // The node at a dotted path, or nothing when a key on the way is absent.
-  std::optional<YAML::Node> find(const std::string& path) const {
-    YAML::Node n = root_;
-    for (const auto& k : split_path(path)) {
-      if (!n.IsMap()) return std::nullopt;
-      const YAML::Node child = n[k];
-      if (!child) return std::nullopt;
-      n.reset(child);
-    }
-    return n;
-  }
-
-  [[noreturn]] void fail(const std::string& path, const std::string& what) const {
-    if (overridden_.count(path)) throw ScenarioError(fmt::format("{}: --set {}: {}", file_, path, what));
-    const auto n = find(path);
-    const int line = n ? n->Mark().line + 1 : 0;
-    if (line > 0) throw ScenarioError(fmt::format("{}:{}: {}: {}", file_, line, path, what));
-    throw ScenarioError(fmt::format("{}: {}: {}", file_, path, what));
-  }
-
-  // Converts the field when present (leaving `out` as it is otherwise).
-  template <typename T>
-  bool read(const std::string& path, T& out) {
-    used_.insert(path);
-    const auto n = find(path);
-    if (!n) return false;
-    try {
-      out = n->as<T>();
-    } catch (const YAML::Exception&) {
-      fail(path, fmt::format("'{}' is not a valid {}", describe(*n), type_name<T>()));
-    }
-    return true;
-  }
-
-  template <typename T>
-  bool read_in_range(const std::string& path, T& out, long long lo, long long hi) {
-    const bool present = read(path, out);
-    if (present && (static_cast<long long>(out) < lo || static_cast<long long>(out) > hi))
-      fail(path, fmt::format("{} is outside the allowed range {}..{}", out, lo, hi));
-    return present;
-  }
-
-  // A string field turned into an enum by `parse` (which names the allowed values).
-  template <typename E, typename Parse>
-  bool read_enum(const std::string& path, E& out, Parse parse) {
-    std::string s;
-    if (!read(path, s)) return false;
-    try {
-      out = parse(s, path);
-    } catch (const ConfigError& e) {
-      fail(path, e.what());
-    }
-    return true;
-  }
-
-  // Every key in the document must have been read (or be below a read key).
-  void reject_unknown() const { walk(root_, ""); }
-
- private:
-  static std::string describe(const YAML::Node& n) {
-    if (n.IsScalar()) return n.Scalar();
-    if (n.IsNull()) return "(empty)";
-    return n.IsSequence() ? "a list" : "a mapping";
-  }
-  template <typename T>
-  static const char* type_name() {
-    if constexpr (std::is_same_v<T, bool>) return "boolean (true/false)";
-    else if constexpr (std::is_integral_v<T>) return "integer";
-    else if constexpr (std::is_floating_point_v<T>) return "number";
-    else if constexpr (std::is_same_v<T, std::string>) return "string";
-    else return "list of integers";
-  }
-  void walk(const YAML::Node& n, const std::string& prefix) const {
-    if (!n.IsMap()) return;
-    for (const auto& kv : n) {
-      const std::string key = kv.first.as<std::string>();
-      const std::string path = prefix.empty() ? key : prefix + "." + key;
-      if (used_.count(path)) continue;
-      if (!kv.second.IsMap()) {
-        if (overridden_.count(path)) throw ScenarioError(fmt::format("{}: --set {}: unknown field", file_, path));
-        throw ScenarioError(fmt::format("{}:{}: {}: unknown field (see docs/scenarios.md)", file_,
-                                        kv.first.Mark().line + 1, path));
-      }
-      walk(kv.second, path);
-    }
-  }
-
-  YAML::Node root_;
-  std::string file_;
-  std::set<std::string> overridden_;
-  std::set<std::string> used_;
-};
+using Reader = yaml_fields::Reader<ScenarioError>;
 
 void read_accumulator(Reader& r, const std::string& p, AccumulatorConfig& a) {
   r.read_in_range(p + ".acc_bits", a.acc_bits, 2, 32);
@@ -195,26 +82,6 @@ void read_expectations(Reader& r, Scenario& s) {
   }
 }
 
-// Applies "a.b.c=value" overrides to the tree; returns the keys set.
-std::set<std::string> apply_overrides(YAML::Node& root, const std::vector<std::string>& overrides) {
-  std::set<std::string> overridden;
-  for (const auto& o : overrides) {
-    const auto eq = o.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw ScenarioError(fmt::format("--set '{}': expected key=value", o));
-    const std::string key = o.substr(0, eq);
-    YAML::Node value;
-    try {
-      value = YAML::Load(o.substr(eq + 1));
-    } catch (const YAML::Exception& e) {
-      throw ScenarioError(fmt::format("--set {}: value is not valid YAML: {}", key, e.msg));
-    }
-    set_path(root, split_path(key), 0, value);
-    overridden.insert(key);
-  }
-  return overridden;
-}
-
 nlohmann::json canonical(const YAML::Node& n) {
   switch (n.Type()) {
     case YAML::NodeType::Map: {
@@ -234,9 +101,8 @@ nlohmann::json canonical(const YAML::Node& n) {
 
 Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<std::string>& overrides) {
   if (!root.IsMap()) throw ScenarioError(fmt::format("{}: a scenario is a YAML mapping of fields", file));
-  const std::set<std::string> overridden = apply_overrides(root, overrides);
-
-  Reader r(root, file, overridden);
+  auto overridden = yaml_fields::apply_overrides<ScenarioError>(root, overrides);
+  Reader r(root, file, std::move(overridden), "docs/scenarios.md");
   Scenario s;
   s.file = file;
   r.read("name", s.name);
@@ -364,7 +230,7 @@ Scenario load_scenario(const std::string& file, const std::vector<std::string>& 
 
 nlohmann::json effective_scenario(const std::string& file, const std::vector<std::string>& overrides) {
   YAML::Node root = YAML::LoadFile(file);
-  apply_overrides(root, overrides);
+  yaml_fields::apply_overrides<ScenarioError>(root, overrides);
   return canonical(root);
 }
 
