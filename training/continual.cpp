@@ -63,8 +63,21 @@ HdqtLayerStats step_delta(const HdqtLayerStats& after, const HdqtLayerStats& bef
 AlignmentRecord align(Engine& reference, const Engine& engine, Method& method, const Matrix& x, std::span<const int> y,
                       std::uint64_t step, int task, const MlpGrads& grads, std::vector<MlpGrads>& reference_grads,
                       const HdqtOverflow& before) {
+  AlignmentRecord a{step, task, {}, {}, {}, {}};
+  if (const Matrix* dout = engine.last_dout()) {
+    // Before the reference runs: the engine's slot-0 forward is the method's primary network on x.
+    const MlpParams& p = method.primary_network();
+    golden::Activations act{engine.last_layer_outputs(), {}};
+    for (std::size_t l = 0; l + 1 < act.pre.size(); ++l) {
+      act.post.push_back(act.pre[l]);
+      for (float& v : act.post.back().v) v = std::max(v, 0.0f);
+    }
+    MlpGrads float_backward;
+    golden::backward(p, x, act, *dout, float_backward);
+    for (std::size_t l = 0; l < grads.w.size(); ++l)
+      a.backward_grad_cosine.push_back(golden::cosine(grads.w[l].v, float_backward.w[l].v));
+  }
   method.gradients(reference, x, y, step, reference_grads);
-  AlignmentRecord a{step, task, {}, {}, {}};
   if (const HdqtOverflow* after = engine.overflow_stats())
     for (std::size_t l = 0; l < after->layers.size(); ++l)
       a.overflow.push_back(step_delta(after->layers[l], l < before.layers.size() ? before.layers[l] : HdqtLayerStats{}));

@@ -60,6 +60,9 @@ class Engine {
   virtual void logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out);
   // Per-layer forward outputs of the last training forward in slot 0.
   virtual const std::vector<Matrix>& last_layer_outputs() const = 0;
+  // dL/d(output) of the last backward in slot 0, for engines that keep it
+  // (the backward-only gradient comparison of continual.h).
+  virtual const Matrix* last_dout() const { return nullptr; }
   // GEMM overflow statistics accumulated over all training passes (quantized
   // engines); layer l of every network counts in layers[l].
   virtual const HdqtOverflow* overflow_stats() const { return nullptr; }
@@ -80,10 +83,12 @@ class FunctionalEngine final : public Engine {
   const std::vector<Matrix>& forward(const MlpParams& p, const Matrix& x, const NetCall& call) override;
   void backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) override;
   const std::vector<Matrix>& last_layer_outputs() const override { return traces_[0].pre; }
+  const Matrix* last_dout() const override { return &dout_; }
   const HdqtOverflow* overflow_stats() const override { return &overflow_; }
 
  private:
   HdqtConfig cfg_;
+  Matrix dout_;  // slot 0's last dL/d(output)
   HdqtRun run_;
   HdqtOverflow overflow_;
   std::vector<HdqtTrace> traces_;  // per training slot

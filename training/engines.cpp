@@ -45,6 +45,7 @@ const std::vector<Matrix>& FunctionalEngine::forward(const MlpParams& p, const M
 void FunctionalEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) {
   check_slot(call.slot);
   if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
+  if (call.slot == 0) dout_ = dout;  // copy-assign: no allocation once the shape is known
   hdqt_backward(p, traces_[std::size_t(call.slot)], dout, run_, call.step, call.net, grads, overflow_);
 }
 

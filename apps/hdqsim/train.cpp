@@ -47,7 +47,8 @@ json result_json(const ContinualResult& r) {
           {"wall_s", r.wall_s}};
 }
 
-// Per layer and task: mean gradient cosine and mean forward SQNR over the logged steps.
+// Per layer and task: mean gradient cosines (vs float, and vs the float
+// backward of HDQT's own forward) and mean forward SQNR over the logged steps.
 json alignment_summary(const ContinualResult& r) {
   json out = json::array();
   if (r.alignment.empty()) return out;
@@ -55,12 +56,18 @@ json alignment_summary(const ContinualResult& r) {
   for (std::size_t t = 0; t < r.tasks.size(); ++t) {
     json per_layer = json::array();
     for (std::size_t l = 0; l < layers; ++l) {
-      double cos = 0, sqnr = 0;
+      double cos = 0, backward_cos = 0, sqnr = 0;
       int n = 0;
       for (const auto& a : r.alignment)
-        if (a.task == int(t) && std::isfinite(a.output_sqnr_db[l])) cos += a.weight_grad_cosine[l], sqnr += a.output_sqnr_db[l], ++n;
-      per_layer.push_back({{"layer", l}, {"samples", n}, {"mean_weight_grad_cosine", n ? cos / n : 0.0},
-                           {"mean_output_sqnr_db", n ? sqnr / n : 0.0}});
+        if (a.task == int(t) && std::isfinite(a.output_sqnr_db[l])) {
+          cos += a.weight_grad_cosine[l], sqnr += a.output_sqnr_db[l], ++n;
+          if (l < a.backward_grad_cosine.size()) backward_cos += a.backward_grad_cosine[l];
+        }
+      json entry{{"layer", l}, {"samples", n}, {"mean_weight_grad_cosine", n ? cos / n : 0.0},
+                 {"mean_output_sqnr_db", n ? sqnr / n : 0.0}};
+      if (!r.alignment.front().backward_grad_cosine.empty())
+        entry["mean_backward_grad_cosine"] = n ? backward_cos / n : 0.0;
+      per_layer.push_back(entry);
     }
     out.push_back({{"task", t}, {"layers", per_layer}});
   }
@@ -77,11 +84,13 @@ std::string curve_csv(const std::vector<std::pair<std::string, const ContinualRe
 }
 
 std::string alignment_csv(const ContinualResult& r) {
-  std::string s = "step,task,layer,weight_grad_cosine,output_sqnr_db,fwd_inner_event_rate,bwd_dx_inner_event_rate,"
-                  "bwd_dw_inner_event_rate,outer_overflows\n";
+  std::string s = "step,task,layer,weight_grad_cosine,backward_grad_cosine,output_sqnr_db,fwd_inner_event_rate,"
+                  "bwd_dx_inner_event_rate,bwd_dw_inner_event_rate,outer_overflows\n";
   for (const auto& a : r.alignment)
     for (std::size_t l = 0; l < a.weight_grad_cosine.size(); ++l) {
-      s += fmt::format("{},{},{},{:.6f},{:.3f}", a.step, a.task, l, a.weight_grad_cosine[l], a.output_sqnr_db[l]);
+      const std::string backward = l < a.backward_grad_cosine.size() ? fmt::format("{:.6f}", a.backward_grad_cosine[l]) : "";
+      s += fmt::format("{},{},{},{:.6f},{},{:.3f}", a.step, a.task, l, a.weight_grad_cosine[l], backward,
+                       a.output_sqnr_db[l]);
       if (l < a.overflow.size()) {
         const auto& o = a.overflow[l];
         s += fmt::format(",{:.6g},{:.6g},{:.6g},{}\n", o[0].inner_event_rate(), o[1].inner_event_rate(),

@@ -127,6 +127,8 @@ class Der final : public Method {
     if (!new_.w.empty()) add(out, columns(e.forward(new_, x, {step, 0, kEvalSlot}).back(), 0, classes));
   }
 
+  const MlpParams& primary_network() const override { return new_; }
+
   std::uint64_t signature() const override {
     std::uint64_t h = 0;
     for (const auto& p : extractors_) h = mix64(h ^ hdq::signature(p));

@@ -88,6 +88,8 @@ class Method {
   virtual void scores(Engine& e, const Matrix& x, std::uint64_t step, int classifier, Matrix& out) = 0;
   // Signature of every trained parameter (final weights).
   virtual std::uint64_t signature() const = 0;
+  // The network whose gradients come first from gradients() (it runs in slot 0 on the batch x).
+  virtual const MlpParams& primary_network() const = 0;
 
   std::span<const bool> seen() const { return seen_.span(); }
   // Mechanism records (memory size, loss terms, bias-layer values) for reports and tests.

@@ -153,6 +153,7 @@ class SingleNet final : public Method {
   }
 
   std::uint64_t signature() const override { return hdq::signature(params_); }
+  const MlpParams& primary_network() const override { return params_; }
 
  private:
   Recipe recipe_;
