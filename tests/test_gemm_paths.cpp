@@ -6,7 +6,9 @@
 // reference's on the same inputs, exhaustively over a grid of small shapes,
 // tiles, modes, ranges, widths and operand kinds, on random inputs and on
 // inputs at the extremes (so that saturation, wraps, tile clamps and outer
-// overflows happen), with 1 and 2 threads.
+// overflows happen), with 1 and 2 threads. Every path of
+// available_gemm_paths() is checked, so on a CPU with AVX-512 F/BW/VL that
+// includes both the AVX2 and the AVX-512 kernels.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "models/accumulator/gemm.h"
+#include "models/common/errors.h"
 #include "models/common/thread_pool.h"
 
 namespace hdq {
@@ -83,6 +86,7 @@ std::string path_name(GemmPath p) {
     case GemmPath::reference: return "reference";
     case GemmPath::portable: return "portable";
     case GemmPath::avx2: return "avx2";
+    case GemmPath::avx512: return "avx512";
   }
   return "?";
 }
@@ -387,6 +391,29 @@ TEST(GemmPaths, ConcurrentAndNestedCallsGiveTheSameBits) {
   for (auto& th : callers) th.join();
   parallel_for(3, [&](int) { check(best_gemm_path(), 2); });
   EXPECT_EQ(mismatches.load(), 0);
+}
+
+// On a CPU with AVX-512 F, BW and VL the AVX-512 path is available, chosen by
+// default, and (by the tests above) equal to the reference; elsewhere it is
+// refused.
+TEST(GemmPaths, Avx512PathOnAvx512Cpus) {
+#if defined(__x86_64__) || defined(__i386__)
+  const bool has_avx512 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("avx512f") &&
+                          __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
+#else
+  const bool has_avx512 = false;
+#endif
+  const std::vector<GemmPath> paths = available_gemm_paths();
+  const bool listed = std::find(paths.begin(), paths.end(), GemmPath::avx512) != paths.end();
+  if (!has_avx512) {
+    EXPECT_FALSE(listed);
+    std::vector<std::int16_t> a(4, 1), b(4, 1);
+    std::vector<std::int32_t> c(4);
+    EXPECT_THROW(gemm({2, 2, 2}, {a, 4, false}, {b, 4, false}, {}, c, GemmPath::avx512), ConfigError);
+    GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL: the AVX-512 path is not run";
+  }
+  EXPECT_TRUE(listed);
+  EXPECT_EQ(best_gemm_path(), GemmPath::avx512);
 }
 
 // The pool itself: every task index runs exactly once per call, for any task

@@ -6,9 +6,10 @@
 // (fast_gmacs is the --threads figure).
 // `--mode all`: every mode (saturate full and symmetric, clamp_tile, wrap,
 // exact; --range is ignored), each with its own reference timing, the fast
-// path on 1 and max(2, --threads) threads; a table, then one JSON line with a
-// row per mode and thread count. Exit status 1 when any result differs from
-// the reference.
+// path (without --path: every vector path of this CPU, e.g. avx2 and avx512,
+// to compare them in one run) on 1 and max(2, --threads) threads; a table,
+// then one JSON line with a row per path, mode and thread count. Exit status
+// 1 when any result differs from the reference.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -59,6 +60,7 @@ std::vector<std::int16_t> random_signed(std::size_t n, int bits, std::uint64_t s
 namespace {
 
 struct Row {
+  GemmPath path = GemmPath::reference;
   std::string mode, range;
   int threads = 1;
   double ref_s = 0, fast_s = 0;
@@ -67,9 +69,10 @@ struct Row {
   std::uint64_t inner_events = 0, outer_overflows = 0;
 };
 
-// Times the reference once and the fast path at each thread count for one config.
+// Times the reference once and each fast path at each thread count for one config.
 std::vector<Row> measure(const BenchGemmOptions& o, const std::string& mode, const std::string& range,
-                         const std::vector<int>& threads, GemmPath fast, const IntOperand& ao, const IntOperand& bo) {
+                         const std::vector<int>& threads, const std::vector<GemmPath>& fast, const IntOperand& ao,
+                         const IntOperand& bo) {
   const GemmShape shape{o.m, o.n, o.k};
   const AccumulatorConfig cfg{o.acc_bits, o.tile, parse_acc_mode(mode, "--mode"), parse_acc_range(range, "--range"),
                               32};
@@ -78,13 +81,14 @@ std::vector<Row> measure(const BenchGemmOptions& o, const std::string& mode, con
   const Timing ref =
       time_median([&] { s_ref = gemm(shape, ao, bo, cfg, c_ref, GemmPath::reference, 1); }, o.min_seconds);
   std::vector<Row> rows;
-  for (const int t : threads) {
-    GemmStats s_fast;
-    std::fill(c_fast.begin(), c_fast.end(), 0x5a5a5a5a);
-    const Timing fst = time_median([&] { s_fast = gemm(shape, ao, bo, cfg, c_fast, fast, t); }, o.min_seconds);
-    rows.push_back({mode, range, t, ref.median_s, fst.median_s, ref.reps, fst.reps, c_ref == c_fast && s_ref == s_fast,
-                    s_ref.inner_events(), s_ref.outer_overflows});
-  }
+  for (const GemmPath path : fast)
+    for (const int t : threads) {
+      GemmStats s_fast;
+      std::fill(c_fast.begin(), c_fast.end(), 0x5a5a5a5a);
+      const Timing fst = time_median([&] { s_fast = gemm(shape, ao, bo, cfg, c_fast, path, t); }, o.min_seconds);
+      rows.push_back({path, mode, range, t, ref.median_s, fst.median_s, ref.reps, fst.reps,
+                      c_ref == c_fast && s_ref == s_fast, s_ref.inner_events(), s_ref.outer_overflows});
+    }
   return rows;
 }
 
@@ -101,28 +105,37 @@ int run_bench_gemm(const BenchGemmOptions& o) {
   const auto gmacs = [&](double s) { return macs / s * 1e-9; };
 
   if (o.mode == "all") {
+    std::vector<GemmPath> paths{fast};
+    if (o.path.empty()) {
+      paths.clear();
+      for (const GemmPath p : available_gemm_paths())
+        if (p != GemmPath::reference && p != GemmPath::portable) paths.push_back(p);
+      if (paths.empty()) paths.push_back(fast);
+    }
     const std::pair<const char*, const char*> configs[] = {
         {"saturate", "full"}, {"saturate", "symmetric"}, {"clamp_tile", "full"}, {"wrap", "full"}, {"exact", "full"}};
     const std::vector<int> threads{1, std::max(2, o.threads)};
-    fmt::print("gemm {}x{}x{} t={} W={} int{} operands, fast path {}; medians, reference on 1 thread in the same run\n",
-               o.m, o.n, o.k, o.tile, o.acc_bits, o.operand_bits, name(fast));
-    fmt::print("  {:<10} {:<9} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "mode", "range", "threads", "ref GMAC/s",
-               "GMAC/s", "ratio", "vs sat", "bit-exact");
+    fmt::print("gemm {}x{}x{} t={} W={} int{} operands; medians, reference on 1 thread in the same run\n", o.m, o.n,
+               o.k, o.tile, o.acc_bits, o.operand_bits);
+    fmt::print("  {:<8} {:<10} {:<9} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9}\n", "path", "mode", "range", "threads",
+               "ref GMAC/s", "GMAC/s", "ratio", "vs sat", "bit-exact");
     std::vector<Row> all;
     for (const auto& [mode, range] : configs)
-      for (const Row& r : measure(o, mode, range, threads, fast, ao, bo)) all.push_back(r);
+      for (const Row& r : measure(o, mode, range, threads, paths, ao, bo)) all.push_back(r);
     bool ok = true;
     nlohmann::json rows = nlohmann::json::array();
     for (const Row& r : all) {
-      // Speed relative to saturate/full at the same thread count (the "within 1.5x").
+      // Speed relative to saturate/full on the same path and thread count (the "within 1.5x").
       double sat = 0;
       for (const Row& q : all)
-        if (q.mode == "saturate" && q.range == "full" && q.threads == r.threads) sat = gmacs(q.fast_s);
-      fmt::print("  {:<10} {:<9} {:>7} {:>10.2f} {:>10.2f} {:>8.1f}x {:>8.2f}x {:>9}\n", r.mode, r.range, r.threads,
-                 gmacs(r.ref_s), gmacs(r.fast_s), r.ref_s / r.fast_s, gmacs(r.fast_s) / sat,
+        if (q.path == r.path && q.mode == "saturate" && q.range == "full" && q.threads == r.threads)
+          sat = gmacs(q.fast_s);
+      fmt::print("  {:<8} {:<10} {:<9} {:>7} {:>10.2f} {:>10.2f} {:>8.1f}x {:>8.2f}x {:>9}\n", name(r.path), r.mode,
+                 r.range, r.threads, gmacs(r.ref_s), gmacs(r.fast_s), r.ref_s / r.fast_s, gmacs(r.fast_s) / sat,
                  r.bit_exact ? "yes" : "NO");
       ok = ok && r.bit_exact;
-      rows.push_back({{"mode", r.mode},
+      rows.push_back({{"path", name(r.path)},
+                      {"mode", r.mode},
                       {"range", r.range},
                       {"threads", r.threads},
                       {"reference_median_s", r.ref_s},
@@ -141,7 +154,7 @@ int run_bench_gemm(const BenchGemmOptions& o) {
 
   std::vector<int> threads{1};
   if (o.threads != 1) threads.push_back(o.threads);
-  const std::vector<Row> rows = measure(o, o.mode, o.range, threads, fast, ao, bo);
+  const std::vector<Row> rows = measure(o, o.mode, o.range, threads, {fast}, ao, bo);
   const Row& main_row = rows.back();
   fmt::print("gemm {}x{}x{} t={} W={} {} {} int{} operands\n", o.m, o.n, o.k, o.tile, o.acc_bits, o.mode, o.range,
              o.operand_bits);

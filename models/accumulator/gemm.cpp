@@ -38,6 +38,16 @@ bool cpu_has_avx2() {
 #endif
 }
 
+// Every extension gemm_avx512.cpp is compiled for (it also runs AVX2 code).
+bool cpu_has_avx512() {
+#if defined(__x86_64__) || defined(__i386__)
+  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512vl");
+#else
+  return false;
+#endif
+}
+
 // Checks the operand's size and value range; returns its actual min / max.
 detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t rows, std::size_t cols) {
   require_in_range(fmt::format("{}.bits", name).c_str(), op.bits, 2, 8);
@@ -68,6 +78,7 @@ detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t r
 std::vector<GemmPath> available_gemm_paths() {
   std::vector<GemmPath> paths{GemmPath::reference, GemmPath::portable};
   if (cpu_has_avx2()) paths.push_back(GemmPath::avx2);
+  if (cpu_has_avx512()) paths.push_back(GemmPath::avx512);
   return paths;
 }
 
@@ -85,13 +96,17 @@ GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig&
   if (c.size() != std::size_t(s.m) * s.n)
     throw ConfigError(fmt::format("gemm: output has {} values, expected {} x {}", c.size(), s.m, s.n));
   if (path == GemmPath::avx2 && !cpu_has_avx2()) throw ConfigError("gemm: path avx2 requested on a CPU without AVX2");
+  if (path == GemmPath::avx512 && !cpu_has_avx512())
+    throw ConfigError("gemm: path avx512 requested on a CPU without AVX-512 F, BW and VL");
 
   const std::uint64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(cfg.tile);
   const std::uint64_t tiles_per_output = tile ? (std::uint64_t(s.k) + tile - 1) / tile : 0;
   const std::uint64_t tile_results = std::uint64_t(s.m) * std::uint64_t(s.n) * tiles_per_output;
   threads = std::min(threads, std::max(s.m, 1));
   GemmStats total;
-  if (path == GemmPath::avx2) {
+  if (path == GemmPath::avx512) {
+    total = detail::gemm_avx512(s, a, b, cfg, c, threads, ra, rb);
+  } else if (path == GemmPath::avx2) {
     total = detail::gemm_avx2(s, a, b, cfg, c, threads, ra, rb);
   } else {
     auto run_rows = [&](int r0, int r1) {

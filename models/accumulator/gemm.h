@@ -64,11 +64,13 @@ enum class GemmPath {
   reference,  // scalar triple loop, int64 arithmetic: the definition
   portable,   // plain C++ vectorized across output columns, baseline ISA
   avx2,       // AVX2 kernels (x86-64 with AVX2 only)
+  avx512,     // AVX-512 kernels (x86-64 with AVX2, AVX-512 F, BW and VL only)
 };
 
-// The paths this machine can run, reference first.
+// The paths this machine can run, reference first, each faster than the one
+// before: the single place that decides which paths the CPU supports.
 std::vector<GemmPath> available_gemm_paths();
-// The fastest available path.
+// The fastest available path (the last of available_gemm_paths()).
 GemmPath best_gemm_path();
 
 // C = A B under `cfg`; checks shapes, sizes and operand ranges first (ConfigError).
@@ -93,6 +95,9 @@ ValueBounds value_bounds_avx2(std::span<const std::int16_t> v);
 // the operands' value_bounds.
 GemmStats gemm_avx2(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
                     int threads, ValueBounds ra, ValueBounds rb);
+// The same with the AVX-512 kernels (the cases they do not cover run gemm_avx2).
+GemmStats gemm_avx512(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+                      std::span<std::int32_t> c, int threads, ValueBounds ra, ValueBounds rb);
 }  // namespace detail
 
 }  // namespace hdq

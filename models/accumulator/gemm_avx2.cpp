@@ -21,26 +21,6 @@ namespace hdq::detail {
 
 namespace {
 
-// Row blocks of about equal size, multiples of 4 rows (the kernels' row
-// groups) except the last; block i covers [row_block(i), row_block(i + 1)).
-int row_block(int m, int blocks, int i) {
-  if (i >= blocks) return m;
-  const std::int64_t groups = (std::int64_t(m) + 3) / 4;
-  return int(std::min<std::int64_t>(m, 4 * (groups * i / blocks)));
-}
-
-template <typename Kernel>
-GemmStats run_blocks(GemmShape s, int threads, Kernel kernel) {
-  threads = std::clamp(threads, 1, std::max(1, (s.m + 3) / 4));
-  std::vector<GemmStats> parts(static_cast<std::size_t>(threads));
-  parallel_for(threads, [&](int t) {
-    parts[std::size_t(t)] = kernel(row_block(s.m, threads, t), row_block(s.m, threads, t + 1));
-  });
-  GemmStats total;
-  for (const GemmStats& p : parts) total.merge(p);
-  return total;
-}
-
 struct SharedB {
   ByteShared bytes;
   PackedBPairs pairs;

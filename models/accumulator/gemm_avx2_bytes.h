@@ -1,5 +1,6 @@
 // The AVX2 byte kernel for `saturate` and `wrap` with W <= 8 (NUMERICS.md
-// section 5). Include only from gemm_avx2.cpp.
+// section 5). Include only from gemm_avx2.cpp (and, for the plan, from
+// gemm_avx512_bytes.h).
 //
 // Lanes are 32 output columns of one row held as int8; k walks in ascending
 // order inside each tile, so the order-dependent register rule is applied
@@ -143,6 +144,51 @@ struct ByteStepOp {
   }
 };
 
+// A tile's k range inside one chunk (segments of a tile longer than a chunk
+// carry the register state from one chunk to the next).
+struct ByteSegment {
+  int k0, k1, tau;
+  bool starts, ends;
+};
+// A range of k sharing one product table: segments seg0 .. seg1 - 1.
+struct ByteChunk {
+  int k0, k1, seg0, seg1;
+};
+
+// Chunks of at most `chunk` k (one product table each) made of whole tiles,
+// or of pieces of one tile when tiles are longer.
+inline void plan_byte_chunks(const Tiling& tl, int chunk, std::vector<ByteSegment>& segs,
+                             std::vector<ByteChunk>& chunks) {
+  if (tl.t <= chunk) {
+    const int per = std::max(1, chunk / tl.t);
+    for (int tau = 0; tau < tl.ntiles; tau += per) {
+      ByteChunk c{tl.begin(tau), 0, int(segs.size()), 0};
+      for (int u = tau; u < std::min(tl.ntiles, tau + per); ++u)
+        segs.push_back({tl.begin(u), tl.end(u), u, true, true});
+      c.k1 = segs.back().k1;
+      c.seg1 = int(segs.size());
+      chunks.push_back(c);
+    }
+  } else {
+    for (int tau = 0; tau < tl.ntiles; ++tau)
+      for (int k = tl.begin(tau); k < tl.end(tau); k += chunk) {
+        const int k1 = std::min(k + chunk, tl.end(tau));
+        segs.push_back({k, k1, tau, k == tl.begin(tau), k1 == tl.end(tau)});
+        chunks.push_back({k, k1, int(segs.size()) - 1, int(segs.size())});
+      }
+  }
+}
+
+// The most register events a lane may have had in a tile for its |exact tile
+// sum| to be known <= max_abs (see the top of this file); at most 254, so that
+// a saturated uint8 event count (255) always exceeds it.
+inline int event_threshold(const BytePlan& plan, std::int64_t max_abs) {
+  const std::int64_t half = std::int64_t{1} << (plan.acc_bits - 1);
+  std::int64_t n = 0;
+  if (max_abs >= half) n = (max_abs - half) / std::max<std::int64_t>(plan.event_size, 1);
+  return int(std::min<std::int64_t>(n, 254));
+}
+
 enum class OuterKind {
   i16,       // no outer sum can leave the Wo range nor int16: int16 lanes, no clamp
   i32,       // no outer sum can leave the Wo range: int32 lanes, no clamp
@@ -210,38 +256,10 @@ class ByteKernel {
 
  private:
   static constexpr int kRows = 4;  // rows advanced together (independent chains)
+  using Segment = ByteSegment;
+  using Chunk = ByteChunk;
 
-  struct Segment {
-    int k0, k1, tau;
-    bool starts, ends;
-  };
-  struct Chunk {
-    int k0, k1, seg0, seg1;
-  };
-
-  // Chunks of at most plan_.chunk k (one product table each) made of whole
-  // tiles, or of pieces of one tile when tiles are longer.
-  void plan_chunks() {
-    const int ch = plan_.chunk;
-    if (tl_.t <= ch) {
-      const int per = std::max(1, ch / tl_.t);
-      for (int tau = 0; tau < tl_.ntiles; tau += per) {
-        Chunk c{tl_.begin(tau), 0, int(segs_.size()), 0};
-        for (int u = tau; u < std::min(tl_.ntiles, tau + per); ++u)
-          segs_.push_back({tl_.begin(u), tl_.end(u), u, true, true});
-        c.k1 = segs_.back().k1;
-        c.seg1 = int(segs_.size());
-        chunks_.push_back(c);
-      }
-    } else {
-      for (int tau = 0; tau < tl_.ntiles; ++tau)
-        for (int k = tl_.begin(tau); k < tl_.end(tau); k += ch) {
-          const int k1 = std::min(k + ch, tl_.end(tau));
-          segs_.push_back({k, k1, tau, k == tl_.begin(tau), k1 == tl_.end(tau)});
-          chunks_.push_back({k, k1, int(segs_.size()) - 1, int(segs_.size())});
-        }
-    }
-  }
+  void plan_chunks() { plan_byte_chunks(tl_, plan_.chunk, segs_, chunks_); }
 
   void pack() {
     const std::size_t K = std::size_t(s_.k);
@@ -309,12 +327,7 @@ class ByteKernel {
     }
   }
 
-  void update_threshold() {
-    const std::int64_t half = std::int64_t{1} << (plan_.acc_bits - 1);
-    std::int64_t n = 0;
-    if (max_abs_ >= half) n = (max_abs_ - half) / std::max<std::int64_t>(plan_.event_size, 1);
-    nthr_ = _mm256_set1_epi8(static_cast<char>(std::min<std::int64_t>(n, 254)));
-  }
+  void update_threshold() { nthr_ = _mm256_set1_epi8(static_cast<char>(event_threshold(plan_, max_abs_))); }
 
   // Exact tile sums of R rows (local indices li0..) for vector v, tile tau:
   // raises max_abs_ to their largest |.|.

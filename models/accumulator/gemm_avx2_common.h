@@ -1,8 +1,9 @@
 // Shared pieces of the AVX2 GEMM kernels (NUMERICS.md section 5): operand
 // ranges, tile geometry, packed layouts and the outer (Wo-bit) accumulator.
 //
-// Include only from gemm_avx2.cpp: everything here is compiled with -mavx2
-// and lives in an anonymous namespace of that one translation unit.
+// Include only from gemm_avx2.cpp and gemm_avx512.cpp (which reuses the
+// width-independent pieces): everything here lives in an anonymous namespace
+// of the including translation unit, compiled with its ISA flags.
 #pragma once
 
 #include <immintrin.h>
@@ -87,6 +88,29 @@ class WorkspacePool {
   std::mutex mu_;
   std::vector<std::unique_ptr<W>> free_;
 };
+
+// ---------------------------------------------------------------- threads
+// Row blocks of about equal size, multiples of 4 rows (the kernels' row
+// groups) except the last; block i covers [row_block(i), row_block(i + 1)).
+inline int row_block(int m, int blocks, int i) {
+  if (i >= blocks) return m;
+  const std::int64_t groups = (std::int64_t(m) + 3) / 4;
+  return int(std::min<std::int64_t>(m, 4 * (groups * i / blocks)));
+}
+
+// kernel(r0, r1) on each row block, one per thread of the pool; the
+// statistics merged in block order.
+template <typename Kernel>
+GemmStats run_blocks(GemmShape s, int threads, Kernel kernel) {
+  threads = std::clamp(threads, 1, std::max(1, (s.m + 3) / 4));
+  std::vector<GemmStats> parts(static_cast<std::size_t>(threads));
+  parallel_for(threads, [&](int t) {
+    parts[std::size_t(t)] = kernel(row_block(s.m, threads, t), row_block(s.m, threads, t + 1));
+  });
+  GemmStats total;
+  for (const GemmStats& p : parts) total.merge(p);
+  return total;
+}
 
 // ---------------------------------------------------------------- values
 struct ValueRange {

@@ -1,5 +1,5 @@
 // The AVX2 pair kernel for `exact` and `clamp_tile` (NUMERICS.md section 5).
-// Include only from gemm_avx2.cpp.
+// Include only from gemm_avx2.cpp (and, for the plan, from gemm_avx512_pairs.h).
 //
 // Both modes need only the exact tile sums, whose value does not depend on the
 // order of the k inside a tile, so k is taken two at a time: vpmaddubsw

@@ -24,8 +24,10 @@ constexpr Table<Signedness, 3> kSignedness{{{Signedness::automatic, "auto"},
                                             {Signedness::is_signed, "signed"},
                                             {Signedness::is_unsigned, "unsigned"}}};
 constexpr Table<ScaleMode, 2> kScaleMode{{{ScaleMode::f32, "float"}, {ScaleMode::pow2, "pow2"}}};
-constexpr Table<GemmPath, 3> kGemmPath{
-    {{GemmPath::reference, "reference"}, {GemmPath::portable, "portable"}, {GemmPath::avx2, "avx2"}}};
+constexpr Table<GemmPath, 4> kGemmPath{{{GemmPath::reference, "reference"},
+                                        {GemmPath::portable, "portable"},
+                                        {GemmPath::avx2, "avx2"},
+                                        {GemmPath::avx512, "avx512"}}};
 
 template <typename E, std::size_t N>
 std::string_view lookup(const Table<E, N>& t, E v) {
