@@ -82,7 +82,10 @@ std::vector<GemmPath> available_gemm_paths() {
   return paths;
 }
 
-GemmPath best_gemm_path() { return available_gemm_paths().back(); }
+GemmPath best_gemm_path() {
+  static const GemmPath best = available_gemm_paths().back();  // the CPU does not change
+  return best;
+}
 
 GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
                GemmPath path, int threads) {
@@ -113,8 +116,11 @@ GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig&
       return path == GemmPath::reference ? detail::gemm_reference_rows(s, a, b, cfg, c, r0, r1)
                                          : detail::gemm_portable_rows(s, a, b, cfg, c, r0, r1);
     };
-    // Row blocks on the persistent pool; statistics merged in block order.
-    std::vector<GemmStats> parts(static_cast<std::size_t>(threads));
+    // Row blocks on the persistent pool; statistics merged in block order
+    // (the calling thread's buffer, reused: no allocation per GEMM).
+    thread_local std::vector<GemmStats> parts_of_this_thread;
+    std::vector<GemmStats>& parts = parts_of_this_thread;
+    parts.assign(static_cast<std::size_t>(threads), GemmStats{});
     parallel_for(threads, [&](int t) {
       const int r0 = int(std::int64_t(s.m) * t / threads), r1 = int(std::int64_t(s.m) * (t + 1) / threads);
       parts[std::size_t(t)] = run_rows(r0, r1);

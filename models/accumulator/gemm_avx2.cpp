@@ -45,23 +45,23 @@ GemmStats gemm_avx2(GemmShape s, IntOperand a, IntOperand b, const AccumulatorCo
   // The plan comes from the ranges of all of A and B, so every row block runs
   // the same kernel (any kernel gives the same bits).
   const ValueRange ra{ba.lo, ba.hi}, rb{bb.lo, bb.hi};
-  WorkspacePool<SharedB>::Lease shared(shared_pool());
+  SharedB& shared = shared_pool().of_this_thread();
   if (BytePlan plan; make_byte_plan(s, cfg, ra, rb, plan)) {
-    pack_byte_shared(s, b, cfg, plan, shared->bytes, threads);
+    pack_byte_shared(s, b, cfg, plan, shared.bytes, threads);
     return run_blocks(s, threads, [&](int r0, int r1) {
-      return r0 < r1 ? ByteKernel(s, a, b, cfg, plan, shared->bytes, r0, r1).run(c) : GemmStats{};
+      return r0 < r1 ? ByteKernel(s, a, b, cfg, plan, shared.bytes, r0, r1).run(c) : GemmStats{};
     });
   }
   if (PairPlan plan; make_pair_plan(s, cfg, ra, rb, plan)) {
-    pack_pair_shared(s, b, cfg, plan, shared->pairs, threads);
+    pack_pair_shared(s, b, cfg, plan, shared.pairs, threads);
     return run_blocks(s, threads, [&](int r0, int r1) {
-      return r0 < r1 ? PairKernel(s, a, b, cfg, plan, shared->pairs, r0, r1).run(c) : GemmStats{};
+      return r0 < r1 ? PairKernel(s, a, b, cfg, plan, shared.pairs, r0, r1).run(c) : GemmStats{};
     });
   }
   if (WordPlan plan; make_word_plan(s, cfg, ra, rb, plan)) {
-    pack_word_shared(s, b, cfg, shared->words);
+    pack_word_shared(s, b, cfg, shared.words);
     return run_blocks(s, threads, [&](int r0, int r1) {
-      return r0 < r1 ? run_word_kernel(s, a, cfg, plan, shared->words, r0, r1, c) : GemmStats{};
+      return r0 < r1 ? run_word_kernel(s, a, cfg, plan, shared.words, r0, r1, c) : GemmStats{};
     });
   }
   return run_blocks(s, threads, [&](int r0, int r1) { return column_kernel(s, a, b, cfg, c, r0, r1); });

@@ -13,10 +13,12 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "models/accumulator/gemm.h"
@@ -53,40 +55,36 @@ class AlignedBuffer {
   std::size_t n_ = 0, cap_ = 0;
 };
 
-// Scratch that outlives a call: kernels take a W from the pool and give it
-// back, so repeated GEMMs (and the threads gemm() starts per call) reuse the
-// packed-operand buffers instead of allocating and faulting in new pages.
+// Which row block of which calling thread's GEMM this thread is running
+// (set by run_blocks around each block's kernel).
+struct BlockId {
+  std::thread::id caller;
+  int block = -1;  // -1: the caller's own work outside the row blocks (packing B)
+};
+inline thread_local BlockId current_block;
+
+// Scratch that outlives a call, one W per (calling thread, row block): block t
+// of every GEMM a thread runs gets the same W whichever pool thread executes
+// it, so each W sees the same shapes every training step and stops growing
+// after the first (no allocation per step), and GEMMs of different calling
+// threads never share one.
 template <typename W>
 class WorkspacePool {
  public:
-  class Lease {
-   public:
-    explicit Lease(WorkspacePool& pool) : pool_(pool), w_(pool.take()) {}
-    ~Lease() { pool_.give(std::move(w_)); }
-    Lease(const Lease&) = delete;
-    Lease& operator=(const Lease&) = delete;
-    W& operator*() { return *w_; }
-    W* operator->() { return w_.get(); }
-
-   private:
-    WorkspacePool& pool_;
-    std::unique_ptr<W> w_;
-  };
+  W& get(const BlockId& id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_ptr<W>& w = slots_[{id.caller, id.block}];
+    if (!w) w = std::make_unique<W>();
+    return *w;
+  }
+  // The workspace of the block the current thread runs.
+  W& current() { return get(current_block); }
+  // The calling thread's own one (outside the row blocks).
+  W& of_this_thread() { return get({std::this_thread::get_id(), -1}); }
 
  private:
-  std::unique_ptr<W> take() {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (free_.empty()) return std::make_unique<W>();
-    std::unique_ptr<W> w = std::move(free_.back());
-    free_.pop_back();
-    return w;
-  }
-  void give(std::unique_ptr<W> w) {
-    std::lock_guard<std::mutex> lock(mu_);
-    if (free_.size() < 4) free_.push_back(std::move(w));
-  }
   std::mutex mu_;
-  std::vector<std::unique_ptr<W>> free_;
+  std::map<std::pair<std::thread::id, int>, std::unique_ptr<W>> slots_;
 };
 
 // ---------------------------------------------------------------- threads
@@ -103,9 +101,16 @@ inline int row_block(int m, int blocks, int i) {
 template <typename Kernel>
 GemmStats run_blocks(GemmShape s, int threads, Kernel kernel) {
   threads = std::clamp(threads, 1, std::max(1, (s.m + 3) / 4));
-  std::vector<GemmStats> parts(static_cast<std::size_t>(threads));
+  // The calling thread's buffer, reused (no allocation per GEMM); bound to a
+  // reference because the workers must write the caller's instance.
+  thread_local std::vector<GemmStats> parts_of_this_thread;
+  std::vector<GemmStats>& parts = parts_of_this_thread;
+  parts.assign(static_cast<std::size_t>(threads), GemmStats{});
+  const std::thread::id caller = std::this_thread::get_id();
   parallel_for(threads, [&](int t) {
+    current_block = {caller, t};
     parts[std::size_t(t)] = kernel(row_block(s.m, threads, t), row_block(s.m, threads, t + 1));
+    current_block = {};
   });
   GemmStats total;
   for (const GemmStats& p : parts) total.merge(p);

@@ -265,9 +265,9 @@ class WordKernel {
     static WorkspacePool<Scratch> p;
     return p;
   }
-  typename WorkspacePool<Scratch>::Lease ws_{pool()};
-  AlignedBuffer<std::uint32_t>& aw_ = ws_->aw;
-  AlignedBuffer<std::uint32_t>& ap_ = ws_->ap;
+  Scratch& ws_ = pool().current();
+  AlignedBuffer<std::uint32_t>& aw_ = ws_.aw;
+  AlignedBuffer<std::uint32_t>& ap_ = ws_.ap;
   __m256i lo16_{}, hi16_{}, lo32_{}, hi32_{}, olo_{}, ohi_{}, maxabs_{}, changed_{};
   __m128i shift_{};
   std::uint64_t clamped_ = 0, overflows_ = 0;

@@ -43,17 +43,17 @@ GemmStats gemm_avx512(GemmShape s, IntOperand a, IntOperand b, const Accumulator
     // the same kernel (any kernel gives the same bits).
     const ValueRange ra{ba.lo, ba.hi}, rb{bb.lo, bb.hi};
     if (BytePlan plan; make_byte_plan(s, cfg, ra, rb, plan)) {
-      WorkspacePool<SharedB>::Lease shared(shared_pool());
-      avx512::pack_byte_shared(s, b, cfg, plan, shared->bytes, threads);
+      SharedB& shared = shared_pool().of_this_thread();
+      avx512::pack_byte_shared(s, b, cfg, plan, shared.bytes, threads);
       return run_blocks(s, threads, [&](int r0, int r1) {
-        return r0 == r1 ? GemmStats{} : avx512::ByteKernel(s, a, cfg, plan, shared->bytes, r0, r1).run(c);
+        return r0 == r1 ? GemmStats{} : avx512::ByteKernel(s, a, cfg, plan, shared.bytes, r0, r1).run(c);
       });
     }
     if (PairPlan plan; make_pair_plan(s, cfg, ra, rb, plan)) {
-      WorkspacePool<SharedB>::Lease shared(shared_pool());
-      avx512::pack_pair_shared(s, b, cfg, plan, shared->pairs, threads);
+      SharedB& shared = shared_pool().of_this_thread();
+      avx512::pack_pair_shared(s, b, cfg, plan, shared.pairs, threads);
       return run_blocks(s, threads, [&](int r0, int r1) {
-        return r0 == r1 ? GemmStats{} : avx512::PairKernel(s, a, cfg, plan, shared->pairs, r0, r1).run(c);
+        return r0 == r1 ? GemmStats{} : avx512::PairKernel(s, a, cfg, plan, shared.pairs, r0, r1).run(c);
       });
     }
   }

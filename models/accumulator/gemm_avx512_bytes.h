@@ -415,9 +415,9 @@ class ByteKernel {
   int r0_, r1_, rows_;
   bool exact16_ = false, apacked_ = false;
   int block_ = 1;
-  std::vector<ByteSegment> segs_;
-  std::vector<ByteChunk> chunks_;
   struct Scratch {
+    std::vector<ByteSegment> segs;
+    std::vector<ByteChunk> chunks;
     AlignedBuffer<std::uint8_t> aoff;
     AlignedBuffer<std::uint32_t> apairs;
     AlignedBuffer<std::int8_t> table, sstate;
@@ -428,15 +428,17 @@ class ByteKernel {
     static WorkspacePool<Scratch> p;
     return p;
   }
-  WorkspacePool<Scratch>::Lease ws_{pool()};
-  AlignedBuffer<std::uint8_t>& aoff_ = ws_->aoff;
-  AlignedBuffer<std::uint32_t>& apairs_ = ws_->apairs;
+  Scratch& ws_ = pool().current();
+  std::vector<ByteSegment>& segs_ = ws_.segs;
+  std::vector<ByteChunk>& chunks_ = ws_.chunks;
+  AlignedBuffer<std::uint8_t>& aoff_ = ws_.aoff;
+  AlignedBuffer<std::uint32_t>& apairs_ = ws_.apairs;
   const AlignedBuffer<std::int8_t>& bbytes_;
   const PackedBPairs& bpairs_;
-  AlignedBuffer<std::int8_t>& table_ = ws_->table;
-  AlignedBuffer<std::int32_t>& outer_ = ws_->outer;
-  AlignedBuffer<std::int16_t>& outer16_ = ws_->outer16;
-  AlignedBuffer<std::int8_t>& sstate_ = ws_->sstate;
+  AlignedBuffer<std::int8_t>& table_ = ws_.table;
+  AlignedBuffer<std::int32_t>& outer_ = ws_.outer;
+  AlignedBuffer<std::int16_t>& outer16_ = ws_.outer16;
+  AlignedBuffer<std::int8_t>& sstate_ = ws_.sstate;
   GemmStats stats_;
   __m512i changed_{}, nochange_max_{}, nthr_{}, olo_{}, ohi_{};
   std::int64_t max_abs_ = 0, half_ = 0;

@@ -149,8 +149,8 @@ class PairKernel {
     static WorkspacePool<Scratch> p;
     return p;
   }
-  WorkspacePool<Scratch>::Lease ws_{pool()};
-  AlignedBuffer<std::uint32_t>& apairs_ = ws_->apairs;
+  Scratch& ws_ = pool().current();
+  AlignedBuffer<std::uint32_t>& apairs_ = ws_.apairs;
   const PackedBPairs& bpairs_;
   __m512i maxabs_{}, maxabs16_{}, tlo_{}, thi_{}, tlo16_{}, thi16_{}, olo_{}, ohi_{};
   std::uint64_t clamped_ = 0, overflows_ = 0;
