@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <vector>
 
 #include "models/common/errors.h"
@@ -58,6 +59,28 @@ TEST(Hadamard, RowsTransformIndependently) {
                               0, 0, 0, 2};  // row 1 -> 2 * column 3 of H_4 = [2, -2, -2, 2]
   hadamard_rows_i32(m, 2, 4, 4);
   EXPECT_EQ(m, (std::vector<std::int32_t>{1, 1, 1, 1, 2, -2, -2, 2}));
+}
+
+// Along columns = transpose, along rows, transpose back: integer sums are
+// exact, so the two give the same integers for every block size.
+TEST(Hadamard, ColumnsEqualRowsOfTheTranspose) {
+  const int rows = 32, cols = 5;
+  std::vector<std::int32_t> x(std::size_t(rows) * cols);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = std::int32_t((i * 2654435761u) % 31) - 15;
+  for (int block : {1, 2, 8, 32}) {
+    std::vector<std::int32_t> by_columns = x, t(x.size());
+    hadamard_columns_i32(by_columns, rows, cols, block);
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c) t[std::size_t(c) * rows + r] = x[std::size_t(r) * cols + c];
+    hadamard_rows_i32(t, cols, rows, block);
+    for (int r = 0; r < rows; ++r)
+      for (int c = 0; c < cols; ++c)
+        ASSERT_EQ(by_columns[std::size_t(r) * cols + c], t[std::size_t(c) * rows + r]) << block << " " << r << "," << c;
+  }
+  // max |x| * block beyond int32 could overflow: refused before any change.
+  std::vector<std::int32_t> big(4, 1 << 30);
+  EXPECT_THROW(hadamard_columns_i32(big, 4, 1, 4), NumericError);
+  EXPECT_EQ(big[0], 1 << 30);
 }
 
 TEST(Hadamard, IntegerOverflowIsANumericError) {

@@ -46,6 +46,14 @@ void fwht_i32(std::span<std::int32_t> x, int block);
 void hadamard_rows_f32(std::span<float> x, int rows, int cols, int block);
 void hadamard_rows_i32(std::span<std::int32_t> x, int rows, int cols, int block);
 
+// In place along each column of a row-major rows x cols matrix (the
+// transformed dimension is rows, a multiple of block): the same integers as
+// transposing, hadamard_rows_i32 and transposing back (integer sums are exact
+// in any order), but each butterfly adds two contiguous rows, so nothing is
+// transposed. NumericError when max|x| * block exceeds int32 (an
+// intermediate could overflow).
+void hadamard_columns_i32(std::span<std::int32_t> x, int rows, int cols, int block);
+
 // Entry (r, c) of the Sylvester matrix H_n (n a power of two): (-1)^popcount(r & c).
 constexpr int sylvester_entry(std::uint32_t r, std::uint32_t c) {
   return (__builtin_popcount(r & c) & 1) ? -1 : 1;

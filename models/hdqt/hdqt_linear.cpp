@@ -15,7 +15,7 @@ namespace {
 struct Scratch {
   QuantizedTensor xq, wq, qh, ghq;
   std::vector<std::int16_t> wqt;
-  std::vector<std::int32_t> acc, transposed;
+  std::vector<std::int32_t> acc, widened;
   std::vector<float> q_hadamard, g_hadamard;
   Matrix gt;
 };
@@ -44,24 +44,35 @@ void quantize_role(std::span<const float> x, const HdqtConfig& cfg, const HdqtSt
 }
 
 // The integer Hadamard transform of the int16 matrix `a` (rows x cols) along
-// its rows dimension, padded to padded_rows, into `out` as f32 (padded_rows x
-// cols), exact since every value is an integer of at most 24 bits. The
-// transform runs on the transpose (cols x padded_rows, zero-padded), where it
-// is a transform along contiguous rows.
+// its rows dimension, zero-padded to padded_rows, into `out` as f32
+// (padded_rows x cols), exact since every value is an integer of at most 24 bits.
 void hadamard_along_rows_dim(const std::vector<std::int16_t>& a, int rows, int cols, int padded_rows, int block,
                              std::vector<float>& out) {
-  std::vector<std::int32_t>& t = scratch.transposed;
-  t.assign(std::size_t(cols) * padded_rows, 0);
-  for (int r = 0; r < rows; ++r)
-    for (int c = 0; c < cols; ++c) t[std::size_t(c) * padded_rows + r] = a[std::size_t(r) * cols + c];
-  hadamard_rows_i32(t, cols, padded_rows, block);
-  out.resize(std::size_t(padded_rows) * cols);
-  for (int c = 0; c < cols; ++c)
-    for (int r = 0; r < padded_rows; ++r) {
-      const std::int32_t v = t[std::size_t(c) * padded_rows + r];
-      if (v > (1 << 24) || v < -(1 << 24)) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
-      out[std::size_t(r) * cols + c] = float(v);
-    }
+  std::vector<std::int32_t>& t = scratch.widened;
+  const std::size_t filled = std::size_t(rows) * cols, total = std::size_t(padded_rows) * cols;
+  t.resize(total);
+  std::copy(a.begin(), a.begin() + std::ptrdiff_t(filled), t.begin());
+  std::fill(t.begin() + std::ptrdiff_t(filled), t.end(), 0);
+  hadamard_columns_i32(t, padded_rows, cols, block);
+  out.resize(total);
+  bool exact = true;
+  for (std::size_t i = 0; i < total; ++i) {
+    exact &= t[i] <= (1 << 24) && t[i] >= -(1 << 24);
+    out[i] = float(t[i]);
+  }
+  if (!exact) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
+}
+
+// out (cols x rows) = in (rows x cols) transposed, in 16 x 16 blocks (both
+// sides touch a few cache lines per block instead of one per element).
+template <typename T>
+void transpose(const T* in, int rows, int cols, T* out) {
+  constexpr int kBlock = 16;
+  for (int r0 = 0; r0 < rows; r0 += kBlock)
+    for (int c0 = 0; c0 < cols; c0 += kBlock)
+      for (int r = r0; r < std::min(rows, r0 + kBlock); ++r)
+        for (int c = c0; c < std::min(cols, c0 + kBlock); ++c)
+          out[std::size_t(c) * rows + r] = in[std::size_t(r) * cols + c];
 }
 
 // The GEMM operand of a tensor quantized under `q`: operand_bits(q) wide (the
@@ -86,8 +97,7 @@ void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float
   // Wq^T (I x O) is the right-hand operand.
   std::vector<std::int16_t>& wqt = scratch.wqt;
   wqt.resize(std::size_t(I) * O);
-  for (int o = 0; o < O; ++o)
-    for (int i = 0; i < I; ++i) wqt[std::size_t(i) * O + o] = wq.q[std::size_t(o) * I + i];
+  transpose(wq.q.data(), O, I, wqt.data());
   std::vector<std::int32_t>& acc = scratch.acc;
   acc.resize(std::size_t(B) * O);
   stats[int(GemmRole::fwd)].merge(gemm({B, O, I}, operand(xq, cfg.q(QuantRole::fwd_x)),
@@ -162,8 +172,7 @@ void hdqt_linear_backward(const Matrix& g, const HdqtLayerState& st, const HdqtC
   // dW (O x I): contraction over B, so G^T (O x B) and Xq (B x I).
   Matrix& gt = scratch.gt;
   gt.reshape(O, B);
-  for (int r = 0; r < B; ++r)
-    for (int o = 0; o < O; ++o) gt.at(o, r) = g.at(r, o);
+  transpose(g.v.data(), B, O, gt.v.data());
   backward_gemm(gt, st.xq, I, st.px.scale, QuantRole::bwd_g_dw, QuantRole::bwd_x_dw, GemmRole::bwd_dw, cfg, ctx, stats,
                 dw);
 

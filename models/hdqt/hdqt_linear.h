@@ -34,7 +34,7 @@ struct HdqtLayerState {
   QuantParams px;
   std::vector<std::int16_t> wq;  // O x I
   QuantParams pw;
-  std::vector<bool> x_clipped;  // B x I: the fwd_x clamp changed X (for the clipped STE)
+  std::vector<std::uint8_t> x_clipped;  // B x I, 0/1: the fwd_x clamp changed X (for the clipped STE)
 };
 
 // Overflow statistics of the three GEMMs of one layer.
