@@ -155,6 +155,18 @@ struct ByteChunk {
   int k0, k1, seg0, seg1;
 };
 
+// The buffers a byte kernel (AVX2 or AVX-512) keeps per (calling thread,
+// row block) in a WorkspacePool: chunk plan, packed A, product tables, state.
+struct ByteScratch {
+  std::vector<ByteSegment> segs;
+  std::vector<ByteChunk> chunks;
+  AlignedBuffer<std::uint8_t> aoff;
+  AlignedBuffer<std::uint32_t> apairs;
+  AlignedBuffer<std::int8_t> table, sstate;
+  AlignedBuffer<std::int32_t> outer;
+  AlignedBuffer<std::int16_t> outer16;
+};
+
 // Chunks of at most `chunk` k (one product table each) made of whole tiles,
 // or of pieces of one tile when tiles are longer. Replaces the vectors'
 // contents (their storage is reused from call to call).
@@ -578,15 +590,7 @@ class ByteKernel {
   int r0_, r1_, rows_;
   bool exact16_ = false, apacked_ = false;
   int block_ = 1;
-  struct Scratch {
-    std::vector<ByteSegment> segs;
-    std::vector<ByteChunk> chunks;
-    AlignedBuffer<std::uint8_t> aoff;
-    AlignedBuffer<std::uint32_t> apairs;
-    AlignedBuffer<std::int8_t> table, sstate;
-    AlignedBuffer<std::int32_t> outer;
-    AlignedBuffer<std::int16_t> outer16;
-  };
+  using Scratch = ByteScratch;
   static WorkspacePool<Scratch>& pool() {
     static WorkspacePool<Scratch> p;
     return p;

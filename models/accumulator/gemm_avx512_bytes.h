@@ -415,15 +415,7 @@ class ByteKernel {
   int r0_, r1_, rows_;
   bool exact16_ = false, apacked_ = false;
   int block_ = 1;
-  struct Scratch {
-    std::vector<ByteSegment> segs;
-    std::vector<ByteChunk> chunks;
-    AlignedBuffer<std::uint8_t> aoff;
-    AlignedBuffer<std::uint32_t> apairs;
-    AlignedBuffer<std::int8_t> table, sstate;
-    AlignedBuffer<std::int32_t> outer;
-    AlignedBuffer<std::int16_t> outer16;
-  };
+  using Scratch = ByteScratch;
   static WorkspacePool<Scratch>& pool() {
     static WorkspacePool<Scratch> p;
     return p;
