@@ -1,4 +1,4 @@
-// GEMM path throughput (NUMERICS.md section 5): GMAC/s of every path on the
+// GEMM path throughput (docs/contract.md §5): GMAC/s of every path on the
 // issue's reference problem, 256 x 256 x 256, t = 32, W = 8, 4-bit signed
 // operands, per accumulator mode and range, 1 and 2 threads.
 //
@@ -46,7 +46,7 @@ const std::vector<std::int16_t>& operand(int which, Data data) {
 
 // args: path, mode, range, threads, data
 void BM_Gemm(benchmark::State& state) {
-  const auto path = static_cast<GemmPath>(state.range(0));
+  const auto path = static_cast<KernelPath>(state.range(0));
   AccumulatorConfig cfg;
   cfg.acc_bits = 8;
   cfg.tile = 32;
@@ -78,9 +78,9 @@ void Args(benchmark::internal::Benchmark* b) {
     for (const AccMode mode : modes) {
       for (const AccRange range : {AccRange::full, AccRange::symmetric}) {
         if (mode != AccMode::saturate && range == AccRange::symmetric) continue;
-        b->Args({int(GemmPath::reference), int(mode), int(range), 1, data});
-        b->Args({int(GemmPath::portable), int(mode), int(range), 1, data});
-        for (const int threads : {1, 2}) b->Args({int(GemmPath::avx2), int(mode), int(range), threads, data});
+        b->Args({int(KernelPath::reference), int(mode), int(range), 1, data});
+        b->Args({int(KernelPath::portable), int(mode), int(range), 1, data});
+        for (const int threads : {1, 2}) b->Args({int(KernelPath::avx2), int(mode), int(range), threads, data});
       }
     }
   }

@@ -1,4 +1,4 @@
-// The float golden model: the MLP of models/training/mlp.h (linear layers,
+// The float golden model: the MLP of models/nn/mlp.h (linear layers,
 // ReLU between them, none after the last) trained in plain f32 with no
 // quantization, no Hadamard transform and no integer GEMM. It shares with the
 // quantized engines only the f32 pieces of mlp.h (init, softmax
@@ -31,7 +31,7 @@
 #include <span>
 #include <vector>
 
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 
 namespace hdq::golden {
 

@@ -19,6 +19,7 @@
 
 #include "golden/matmul_kernel.h"
 #include "models/common/errors.h"
+#include "models/common/names.h"
 
 namespace hdq::golden {
 
@@ -42,17 +43,9 @@ struct Kernel {
   void (*fn)(int, const float*, const float*, float*, long, bool);
 };
 
-Kernel kernel_for(MatmulIsa isa) {
-  if (isa == MatmulIsa::avx2) return {6, 16, detail::kernel_avx2};
+Kernel kernel_for(KernelPath path) {
+  if (path == KernelPath::avx2) return {6, 16, detail::kernel_avx2};
   return {4, 8, kernel_portable};
-}
-
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2");
-#else
-  return false;
-#endif
 }
 
 // Pack a K x w block S(k, j) = src[k * sk + j * sj] (j < width valid, the
@@ -113,13 +106,13 @@ inline int chunk(int n, int t, int parts) { return int((long long)n * t / parts)
 
 }  // namespace
 
-bool matmul_isa_available(MatmulIsa isa) {
-  if (isa == MatmulIsa::portable) return true;
-  return detail::avx2_kernel_compiled() && cpu_has_avx2();
+std::vector<KernelPath> available_matmul_paths() {
+  if (!detail::avx2_kernel_compiled()) return {KernelPath::portable};
+  return runnable_paths({KernelPath::portable, KernelPath::avx2});
 }
 
-MatmulIsa best_matmul_isa() {
-  static const MatmulIsa best = matmul_isa_available(MatmulIsa::avx2) ? MatmulIsa::avx2 : MatmulIsa::portable;
+KernelPath best_matmul_path() {
+  static const KernelPath best = available_matmul_paths().back();  // the CPU does not change
   return best;
 }
 
@@ -141,17 +134,19 @@ void matmul_reference(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc) {
     }
 }
 
-void matmul(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc, int threads, MatmulIsa isa) {
+void matmul(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc, int threads, KernelPath path) {
   check_shapes("matmul", a, b, ldc);
   require_in_range("threads", threads, 1, 256);
-  if (!matmul_isa_available(isa)) throw ConfigError("matmul: isa avx2 requested but not available on this CPU/build");
+  const std::vector<KernelPath> paths = available_matmul_paths();
+  if (std::find(paths.begin(), paths.end(), path) == paths.end())
+    throw ConfigError(fmt::format("matmul: path {} is not available on this CPU/build", name(path)));
   const int M = a.rows, N = b.cols, K = a.cols;
   if (M == 0 || N == 0) return;
   if (K == 0) {
     for (int m = 0; m < M; ++m) std::fill(c + m * ldc, c + m * ldc + N, 0.0f);
     return;
   }
-  const Kernel kern = kernel_for(isa);
+  const Kernel kern = kernel_for(path);
   const int mr = kern.mr, nr = kern.nr;
   const int mp = (M + mr - 1) / mr, np = (N + nr - 1) / nr;
   // Packing buffers of the calling thread, kept between calls (no page faults

@@ -5,8 +5,10 @@
 #pragma once
 
 #include <cstddef>
+#include <vector>
 
-#include "models/training/mlp.h"
+#include "models/common/kernel_path.h"
+#include "models/nn/mlp.h"
 
 namespace hdq::golden {
 
@@ -23,12 +25,11 @@ struct ConstView {
 inline ConstView view(const Matrix& m) { return {m.v.data(), m.rows, m.cols, m.cols, 1}; }
 inline ConstView transposed(const Matrix& m) { return {m.v.data(), m.cols, m.rows, 1, m.cols}; }
 
-// Instruction sets the micro-kernel is compiled for. The result bits do not
-// depend on the choice (see matmul()).
-enum class MatmulIsa { portable, avx2 };
-
-bool matmul_isa_available(MatmulIsa isa);
-MatmulIsa best_matmul_isa();  // avx2 when compiled in and the CPU has it, else portable
+// The micro-kernel's paths (models/common/kernel_path.h): portable, and avx2
+// when it is compiled in and the CPU has it. The result bits do not depend on
+// the choice (see matmul()); matmul_reference() below is the definition.
+std::vector<KernelPath> available_matmul_paths();
+KernelPath best_matmul_path();  // the last of available_matmul_paths()
 
 // C = A B, A is M x K, B is K x N, C is M x N row-major with row stride ldc
 // (ldc >= N); C is overwritten.
@@ -39,9 +40,9 @@ MatmulIsa best_matmul_isa();  // avx2 when compiled in and the CPU has it, else 
 // -ffp-contract=off and no -mfma, so no FMA). K = 0 gives +0.
 // The fast path vectorizes across independent outputs n and splits the output
 // blocks (never a reduction) between threads, so the bits are the same for
-// every thread count and every MatmulIsa.
+// every thread count and every KernelPath.
 void matmul(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc, int threads = 1,
-            MatmulIsa isa = best_matmul_isa());
+            KernelPath path = best_matmul_path());
 
 // The definition above as a plain triple loop (slow; for tests).
 void matmul_reference(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc);

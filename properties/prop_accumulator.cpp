@@ -1,4 +1,4 @@
-// Properties of NUMERICS.md section 5 (integer GEMM with narrow tiled
+// Properties of docs/contract.md §5 (integer GEMM with narrow tiled
 // accumulation), against an exact oracle in boost::multiprecision::cpp_int.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -131,7 +131,7 @@ GemmCase gemm_case_gen(std::vector<hdq::AccMode> modes) {
   return g;
 }
 
-hdq::GemmStats run(const GemmCase& g, std::vector<std::int32_t>& c, hdq::GemmPath path, int threads = 1) {
+hdq::GemmStats run(const GemmCase& g, std::vector<std::int32_t>& c, hdq::KernelPath path, int threads = 1) {
   c.assign(std::size_t(g.m) * g.n, -12345);
   return hdq::gemm({g.m, g.n, g.k}, {g.a, g.a_bits, g.a_unsigned}, {g.b, g.b_bits, g.b_unsigned}, g.cfg, c, path,
                    threads);
@@ -151,7 +151,7 @@ RC_GTEST_PROP(Accumulator, ReferenceGemmEqualsExactCppIntOracle, ()) {
   const GemmCase g = gemm_case_gen(
       {hdq::AccMode::exact, hdq::AccMode::clamp_tile, hdq::AccMode::saturate, hdq::AccMode::wrap});
   std::vector<std::int32_t> c;
-  const hdq::GemmStats st = run(g, c, hdq::GemmPath::reference);
+  const hdq::GemmStats st = run(g, c, hdq::KernelPath::reference);
   const OracleResult o = oracle_gemm(g.m, g.n, g.k, g.a, g.b, g.cfg);
   RC_CLASSIFY(o.clamped_tiles + o.changed_steps > 0, "inner overflow");
   RC_CLASSIFY(o.outer_overflows > 0, "outer overflow");
@@ -180,7 +180,7 @@ RC_GTEST_PROP(Accumulator, TiledEqualsExactProductWheneverNoOverflowIsReported, 
         exact[std::size_t(i) * g.n + j] +=
             cpp_int(g.a[std::size_t(i) * g.k + kk]) * cpp_int(g.b[std::size_t(kk) * g.n + j]);
   bool any_reported = false, any_differs = false;
-  for (hdq::GemmPath path : hdq::available_gemm_paths()) {
+  for (hdq::KernelPath path : hdq::available_gemm_paths()) {
     std::vector<std::int32_t> c;
     const hdq::GemmStats st = run(g, c, path);
     const bool reported = st.inner_events() > 0 || st.outer_overflows > 0;

@@ -1,5 +1,5 @@
 // Shared generators and the contract's random-bit formula for the property
-// tests of NUMERICS.md.
+// tests of docs/contract.md.
 //
 // Nothing here calls into models/: every expected value in properties/ is
 // computed from the contract text, independently of the code under test.
@@ -34,7 +34,7 @@ inline rc::Gen<bool> coin() { return rc::gen::element(false, true); }
 // Any 64-bit value (seeds, keys).
 inline rc::Gen<std::uint64_t> any_u64() { return rc::gen::resize(100, rc::gen::arbitrary<std::uint64_t>()); }
 
-// NUMERICS.md section 3, typed in again from the text (not from random_bits.h).
+// docs/contract.md §3, typed in again from the text (not from random_bits.h).
 inline std::uint64_t contract_mix(std::uint64_t z) {
   z ^= z >> 30;
   z *= 0xbf58476d1ce4e5b9ULL;

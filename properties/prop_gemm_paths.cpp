@@ -1,4 +1,4 @@
-// Properties of NUMERICS.md section 5 across implementations: every GEMM path
+// Properties of docs/contract.md §5 across implementations: every GEMM path
 // (and thread count) must give the reference's bits.
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
@@ -118,7 +118,7 @@ PathCase path_case_gen() {
   return g;
 }
 
-hdq::GemmStats run(const PathCase& g, std::vector<std::int32_t>& c, hdq::GemmPath path, int threads) {
+hdq::GemmStats run(const PathCase& g, std::vector<std::int32_t>& c, hdq::KernelPath path, int threads) {
   c.assign(std::size_t(g.m) * g.n, -12345);
   return hdq::gemm({g.m, g.n, g.k}, {g.a, g.a_bits, g.a_unsigned}, {g.b, g.b_bits, g.b_unsigned}, g.cfg, c, path,
                    threads);
@@ -136,10 +136,10 @@ RC_GTEST_PROP(GemmPaths, EveryPathAndThreadCountEqualsReference, ()) {
   const PathCase g = path_case_gen();
   const int extra_threads = *gen::element(2, 2, 3, 5);
   std::vector<std::int32_t> ref_c;
-  const hdq::GemmStats ref = run(g, ref_c, hdq::GemmPath::reference, 1);
-  for (hdq::GemmPath path : hdq::available_gemm_paths()) {
+  const hdq::GemmStats ref = run(g, ref_c, hdq::KernelPath::reference, 1);
+  for (hdq::KernelPath path : hdq::available_gemm_paths()) {
     for (int threads : {1, extra_threads}) {
-      if (path == hdq::GemmPath::reference && threads == 1) continue;
+      if (path == hdq::KernelPath::reference && threads == 1) continue;
       std::vector<std::int32_t> c;
       const hdq::GemmStats st = run(g, c, path, threads);
       RC_LOG() << "path " << hdq::name(path) << ", threads " << threads << "\n";

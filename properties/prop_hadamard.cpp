@@ -1,4 +1,4 @@
-// Properties of NUMERICS.md section 4 (Hadamard transform).
+// Properties of docs/contract.md §4 (Hadamard transform).
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 

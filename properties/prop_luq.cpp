@@ -1,5 +1,5 @@
 // Properties of LUQ rounding (models/quantizer/quantizer.h, "LUQ"; Chmiel et
-// al., ICLR 2023, section 4, Eqs. 10-12 and 15; docs/numerics-readings.md #13-#18).
+// al., ICLR 2023, section 4, Eqs. 10-12 and 15; docs/contract.md §8, R13-R18).
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 
@@ -270,7 +270,7 @@ RC_GTEST_PROP(Luq, EveryPathAndTilingGivesTheElementReferenceBits, ()) {
   for (std::size_t i = 0; i < x.size(); ++i)
     ref[i] = static_cast<std::int16_t>(hdq::quantize_element(x[i], first + i, p, cfg, rs.key()));
   const std::size_t chunk = *uniform<std::size_t>(1, x.size());
-  for (hdq::detail::QuantPath path : hdq::detail::available_quant_paths()) {
+  for (hdq::KernelPath path : hdq::detail::available_quant_paths()) {
     std::vector<std::int16_t> whole(x.size()), tiled(x.size());
     hdq::detail::quantize_span(x, first, p, cfg, rs.key(), whole, path);
     RC_ASSERT(whole == ref);

@@ -1,4 +1,4 @@
-// Properties of NUMERICS.md section 3 (counter-based random bits).
+// Properties of docs/contract.md §3 (counter-based random bits).
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 

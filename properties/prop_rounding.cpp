@@ -1,4 +1,4 @@
-// Properties of NUMERICS.md sections 1 (scale) and 2 (rounding).
+// Properties of docs/contract.md §1 (scale) and 2 (rounding).
 #include <gtest/gtest.h>
 #include <rapidcheck/gtest.h>
 

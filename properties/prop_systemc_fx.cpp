@@ -1,4 +1,4 @@
-// Properties of NUMERICS.md section 5 against a third-party oracle: SystemC's
+// Properties of docs/contract.md §5 against a third-party oracle: SystemC's
 // fixed-point datatypes (IEEE 1666 sc_fix / sc_fixed) model W-bit registers
 // with saturating (SC_SAT), symmetric saturating (SC_SAT_SYM) and wrapping
 // (SC_WRAP) overflow. An integer register is a fixed-point type with word
@@ -42,7 +42,7 @@ std::vector<Step> library_steps(const std::vector<std::int16_t>& a, const std::v
     const hdq::GemmStats st =
         hdq::gemm({1, 1, int(s)}, {std::span<const std::int16_t>(a).first(s), a_bits, a_unsigned},
                   {std::span<const std::int16_t>(b).first(s), b_bits, b_unsigned}, cfg, std::span<std::int32_t>(&c, 1),
-                  hdq::GemmPath::reference);
+                  hdq::KernelPath::reference);
     steps.push_back({c, st.changed_steps != changed_before, false});
     changed_before = st.changed_steps;
   }
@@ -153,7 +153,7 @@ void check_against(const SequenceCase& g, const std::vector<Step>& sc) {
 // bit operands, extremes and same-sign runs so the register overflows often)
 // every step's register value, whether the step changed the value, and
 // SystemC's overflow_flag for that assignment agree with the library (hdq::gemm
-// with GemmPath::reference, read step by step through prefix GEMMs).
+// with KernelPath::reference, read step by step through prefix GEMMs).
 RC_GTEST_PROP(SystemCOracle, RegisterStepsMatchScFixAnyWidth, ()) {
   const SequenceCase g = sequence_case_gen(hdqprop::acc_bits_gen());
   check_against(g, sc_fix_steps(g.products, g.cfg.acc_bits, g.sc_mode));

@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(
-  build-essential cmake ninja-build pkg-config
+  build-essential cmake ninja-build pkg-config ccache
   libsystemc-dev            # SystemC 2.3.4 + TLM-2.0 (NPU model, sc_fixed oracle)
   libboost-dev              # Boost.Multiprecision (exact oracles in properties/)
   librapidcheck-dev         # property-based tests

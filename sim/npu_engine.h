@@ -20,7 +20,7 @@
 #include "sim/config/npu_config.h"
 #include "sim/cost/ledger.h"
 #include "sim/host/step_program.h"
-#include "training/engine.h"
+#include "engines/engine.h"
 
 namespace hdq::npu {
 

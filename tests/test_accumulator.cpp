@@ -35,7 +35,7 @@ struct Dot {
   std::vector<std::int16_t> a, b;
   int bits = 4;
   GemmStats stats = {};
-  std::int32_t run(AccumulatorConfig cfg, GemmPath path = GemmPath::reference) {
+  std::int32_t run(AccumulatorConfig cfg, KernelPath path = KernelPath::reference) {
     std::vector<std::int32_t> c(1);
     const int k = int(a.size());
     stats = gemm({1, 1, k}, {a, bits, false}, {b, bits, false}, cfg, c, path);
@@ -112,7 +112,7 @@ TEST(Accumulator, OuterOverflowIsCountedAndClamped) {
 
 // Every available path agrees on these hand cases too.
 TEST(Accumulator, HandCasesOnEveryPath) {
-  for (GemmPath path : available_gemm_paths()) {
+  for (KernelPath path : available_gemm_paths()) {
     Dot d{{7, 7, 7, -7}, {7, 7, 7, 7}};
     EXPECT_EQ(d.run(cfg(AccMode::saturate), path), 78) << name(path);
     // Wrap: 49, 98, 147 -> -109, -109 - 49 = -158 -> 98. Modular arithmetic

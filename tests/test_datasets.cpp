@@ -1,4 +1,4 @@
-// Unit tests of the data layer (data/datasets.h, data/idx.h, data/synthetic.h).
+// Unit tests of the data layer (datasets/datasets.h, datasets/idx.h, datasets/synthetic.h).
 // Every fixture is written by the test into its own temporary directory.
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -17,13 +17,13 @@
 #include <string>
 #include <vector>
 
-#include "data/datasets.h"
-#include "data/idx.h"
-#include "data/splitmix64.h"
-#include "data/synthetic.h"
+#include "datasets/datasets.h"
+#include "datasets/idx.h"
+#include "models/common/splitmix64.h"
+#include "datasets/synthetic.h"
 #include "models/common/errors.h"
 
-namespace hdq::data {
+namespace hdq::datasets {
 namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<std::uint8_t>;
@@ -61,7 +61,7 @@ void write_gzip(const fs::path& p, const Bytes& b) {
   ASSERT_EQ(gzclose(f), Z_OK);
 }
 
-// An IDX file written byte by byte as data/idx.h describes it: 00 00, type,
+// An IDX file written byte by byte as datasets/idx.h describes it: 00 00, type,
 // number of dims, big-endian u32 dims, then the payload.
 Bytes idx_file(std::uint8_t type, const std::vector<std::uint32_t>& dims, const Bytes& payload) {
   Bytes b = {0, 0, type, static_cast<std::uint8_t>(dims.size())};
@@ -821,4 +821,4 @@ TEST(DatasetType, ValidateCatchesInconsistency) {
 }
 
 }  // namespace
-}  // namespace hdq::data
+}  // namespace hdq::datasets

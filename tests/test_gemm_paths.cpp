@@ -1,6 +1,6 @@
-// Every GEMM path against the reference (NUMERICS.md section 5).
+// Every GEMM path against the reference (docs/contract.md §5).
 //
-// Every expected value in this file is the one GemmPath::reference computes:
+// Every expected value in this file is the one KernelPath::reference computes:
 // the tests only ever compare another path's C and GemmStats (products,
 // clamped_tiles, changed_steps, outer_overflows, max_abs_tile_sum) with the
 // reference's on the same inputs, exhaustively over a grid of small shapes,
@@ -81,12 +81,12 @@ std::string describe(const Case& c) {
   return os.str();
 }
 
-std::string path_name(GemmPath p) {
+std::string path_name(KernelPath p) {
   switch (p) {
-    case GemmPath::reference: return "reference";
-    case GemmPath::portable: return "portable";
-    case GemmPath::avx2: return "avx2";
-    case GemmPath::avx512: return "avx512";
+    case KernelPath::reference: return "reference";
+    case KernelPath::portable: return "portable";
+    case KernelPath::avx2: return "avx2";
+    case KernelPath::avx512: return "avx512";
   }
   return "?";
 }
@@ -105,9 +105,9 @@ std::string compare_paths(const Case& c, bool two_threads = true) {
   const std::size_t nc = std::size_t(c.shape.m) * c.shape.n;
   const IntOperand a{c.a, c.ka.bits, c.ka.is_unsigned}, b{c.b, c.kb.bits, c.kb.is_unsigned};
   std::vector<std::int32_t> want(nc, 0x5a5a5a5a);
-  const GemmStats want_st = gemm(c.shape, a, b, c.cfg, want, GemmPath::reference, 1);
-  for (const GemmPath path : available_gemm_paths()) {
-    if (path == GemmPath::reference) continue;
+  const GemmStats want_st = gemm(c.shape, a, b, c.cfg, want, KernelPath::reference, 1);
+  for (const KernelPath path : available_gemm_paths()) {
+    if (path == KernelPath::reference) continue;
     for (const int threads : {1, 2}) {
       if (threads == 2 && (!two_threads || c.shape.m < 2)) continue;
       std::vector<std::int32_t> got(nc, 0x3c3c3c3c);
@@ -354,8 +354,8 @@ TEST(GemmPaths, EveryThreadCountGivesTheSameBits) {
     const Case c = make_case(rng, cs.shape, cs.ka, cs.kb, cs.cfg, Fill::extremes, Fill::uniform);
     const IntOperand a{c.a, c.ka.bits, c.ka.is_unsigned}, b{c.b, c.kb.bits, c.kb.is_unsigned};
     std::vector<std::int32_t> want(std::size_t(c.shape.m) * c.shape.n);
-    const GemmStats want_st = gemm(c.shape, a, b, c.cfg, want, GemmPath::reference, 1);
-    for (const GemmPath path : available_gemm_paths())
+    const GemmStats want_st = gemm(c.shape, a, b, c.cfg, want, KernelPath::reference, 1);
+    for (const KernelPath path : available_gemm_paths())
       for (const int threads : {1, 2, 3, 4, 7, 64}) {
         std::vector<std::int32_t> got(want.size(), -1);
         const GemmStats got_st = gemm(c.shape, a, b, c.cfg, got, path, threads);
@@ -376,9 +376,9 @@ TEST(GemmPaths, ConcurrentAndNestedCallsGiveTheSameBits) {
   const IntOperand a{c.a, 4, false}, b{c.b, 4, false};
   const std::size_t nc = std::size_t(c.shape.m) * c.shape.n;
   std::vector<std::int32_t> want(nc);
-  const GemmStats want_st = gemm(c.shape, a, b, cfg, want, GemmPath::reference, 1);
+  const GemmStats want_st = gemm(c.shape, a, b, cfg, want, KernelPath::reference, 1);
   std::atomic<int> mismatches{0};
-  auto check = [&](GemmPath path, int threads) {
+  auto check = [&](KernelPath path, int threads) {
     std::vector<std::int32_t> got(nc, -1);
     const GemmStats st = gemm(c.shape, a, b, cfg, got, path, threads);
     if (got != want || st != want_st) ++mismatches;
@@ -403,17 +403,17 @@ TEST(GemmPaths, Avx512PathOnAvx512Cpus) {
 #else
   const bool has_avx512 = false;
 #endif
-  const std::vector<GemmPath> paths = available_gemm_paths();
-  const bool listed = std::find(paths.begin(), paths.end(), GemmPath::avx512) != paths.end();
+  const std::vector<KernelPath> paths = available_gemm_paths();
+  const bool listed = std::find(paths.begin(), paths.end(), KernelPath::avx512) != paths.end();
   if (!has_avx512) {
     EXPECT_FALSE(listed);
     std::vector<std::int16_t> a(4, 1), b(4, 1);
     std::vector<std::int32_t> c(4);
-    EXPECT_THROW(gemm({2, 2, 2}, {a, 4, false}, {b, 4, false}, {}, c, GemmPath::avx512), ConfigError);
+    EXPECT_THROW(gemm({2, 2, 2}, {a, 4, false}, {b, 4, false}, {}, c, KernelPath::avx512), ConfigError);
     GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL: the AVX-512 path is not run";
   }
   EXPECT_TRUE(listed);
-  EXPECT_EQ(best_gemm_path(), GemmPath::avx512);
+  EXPECT_EQ(best_gemm_path(), KernelPath::avx512);
 }
 
 // The pool itself: every task index runs exactly once per call, for any task

@@ -23,7 +23,7 @@
 #include "golden/golden.h"
 #include "golden/matmul.h"
 #include "models/common/errors.h"
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 
 namespace hdq::golden {
 namespace {
@@ -54,9 +54,8 @@ bool same_bits(const MlpGrads& a, const MlpGrads& b) {
   return true;
 }
 
-std::vector<MatmulIsa> isas() {
-  std::vector<MatmulIsa> v{MatmulIsa::portable};
-  if (matmul_isa_available(MatmulIsa::avx2)) v.push_back(MatmulIsa::avx2);
+std::vector<KernelPath> isas() {
+  std::vector<KernelPath> v = available_matmul_paths();
   return v;
 }
 
@@ -78,7 +77,7 @@ TEST(GoldenMatmul, OrderIsKAscendingAcrossKBlocks) {
   a.at(0, 0) = 16777216.0f;
   for (int m = 1; m < M; ++m) a.at(m, K - 1) = 16777216.0f;
   std::fill(b.v.begin(), b.v.end(), 1.0f);
-  for (MatmulIsa isa : isas())
+  for (KernelPath isa : isas())
     for (int threads : {1, 2}) {
       Matrix c(M, N);
       matmul(view(a), view(b), c.v.data(), N, threads, isa);
@@ -117,7 +116,7 @@ TEST(GoldenMatmul, FastPathsEqualReferenceBitForBit) {
         const std::ptrdiff_t ldc = N + 3;  // a row stride wider than N: the gap must stay untouched
         std::vector<float> ref(std::size_t(std::max(M, 1)) * ldc, 42.0f);
         matmul_reference(a, b, ref.data(), ldc);
-        for (MatmulIsa isa : isas())
+        for (KernelPath isa : isas())
           for (int threads : {1, 2, 3}) {
             std::vector<float> c(ref.size(), 42.0f);
             matmul(a, b, c.data(), ldc, threads, isa);
@@ -495,8 +494,8 @@ TEST(GoldenTiming, DISABLED_StepTiming) {
   std::array<bool, 10> active{};
   active.fill(true);
   MlpGrads g;
-  for (MatmulIsa isa : isas())
-    std::printf("isa available: %s\n", isa == MatmulIsa::avx2 ? "avx2" : "portable");
+  for (KernelPath isa : isas())
+    std::printf("isa available: %s\n", isa == KernelPath::avx2 ? "avx2" : "portable");
   auto cpu_now = [] {  // CPU time of the whole process (all threads), ms
     timespec ts{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);

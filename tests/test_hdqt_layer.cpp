@@ -1,4 +1,4 @@
-// The HDQT layer against a second, naive composition of NUMERICS.md section 6
+// The HDQT layer against a second, naive composition of docs/contract.md §6
 // (dense Sylvester matrices for the integer transforms, explicit padding and
 // index arithmetic, the reference GEMM), and against float on fine settings.
 #include <gtest/gtest.h>
@@ -32,7 +32,7 @@ struct Naive {
                                int n, int k, GemmRole g) const {
     std::vector<std::int32_t> c(std::size_t(m) * n);
     gemm({m, n, k}, {a.q, cfg.q(ra).bits, a.params.is_unsigned}, {b.q, cfg.q(rb).bits, b.params.is_unsigned},
-         cfg.acc(g), c, GemmPath::reference);
+         cfg.acc(g), c, KernelPath::reference);
     return c;
   }
   // Dense transform along dimension 0 of an int matrix (rows x cols), padded to `padded` rows:

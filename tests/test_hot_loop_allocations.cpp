@@ -8,7 +8,8 @@
 #include <cstdlib>
 #include <new>
 
-#include "training/engine.h"
+#include "engines/engine.h"
+#include "engines/functional_engine.h"
 
 namespace {
 std::atomic<long> allocations{0};

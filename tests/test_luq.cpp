@@ -1,4 +1,4 @@
-// LUQ rounding (quantizer.h, docs/numerics-readings.md #13-#18): hand-derived
+// LUQ rounding (quantizer.h, docs/contract.md §8, R13-R18): hand-derived
 // cases, the operand width, config checks, the `luq` preset, and the HDQT
 // layer's use of the wider operand.
 #include <gtest/gtest.h>
@@ -156,10 +156,10 @@ TEST(Luq, EveryPathMatchesTheReference) {
         const QuantConfig c = luq(4, r);
         const QuantParams p = choose_scale(x, c, "x");
         std::vector<std::int16_t> ref(x.size()), got(x.size());
-        detail::quantize_span(x, 11, p, c, kKey, ref, detail::QuantPath::reference);
-        for (detail::QuantPath path : detail::available_quant_paths()) {
+        detail::quantize_span(x, 11, p, c, kKey, ref, KernelPath::reference);
+        for (KernelPath path : detail::available_quant_paths()) {
           detail::quantize_span(x, 11, p, c, kKey, got, path);
-          EXPECT_EQ(got, ref) << detail::name(path) << " n=" << n << " r=" << r;
+          EXPECT_EQ(got, ref) << name(path) << " n=" << n << " r=" << r;
         }
       }
 }

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <set>
 
+#include "engines/functional_engine.h"
+#include "engines/golden_engine.h"
 #include "models/common/errors.h"
 #include "training/continual.h"
 #include "training/exemplars.h"
@@ -143,7 +145,7 @@ TEST(Methods, IcarlReportsNmeAndHead) {
 // A method fixture driven by hand: the golden engine, the scenario's data.
 struct Driven {
   Scenario s;
-  data::TrainTest data;
+  datasets::TrainTest data;
   RunSetup run;
   GoldenEngine engine{1};
   std::unique_ptr<Method> method;
@@ -151,7 +153,7 @@ struct Driven {
       : s(parse_scenario(kSeq, "methods.yaml", {"continual.method=" + m})),
         data(load_scenario_data(s)),
         run{s, data.train, MlpSpec{{int(data.train.dim()), 16, 6}},
-            data::split_into_tasks(6, 2, s.continual.class_order_seed)},
+            datasets::split_into_tasks(6, 2, s.continual.class_order_seed)},
         method(make_method(run, engine)) {}
   void batch(std::span<const std::size_t> rows, Matrix& x, std::vector<int>& y) const {
     x = Matrix(int(rows.size()), int(data.train.dim()));

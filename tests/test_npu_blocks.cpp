@@ -7,7 +7,7 @@
 
 #include "models/hadamard/hadamard.h"
 #include "models/hdqt/hdqt_config.h"
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 #include "sim/blocks/hadamard_unit.h"
 #include "sim/blocks/mac_array.h"
 #include "sim/blocks/quantizer_unit.h"
@@ -141,7 +141,7 @@ TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
         for (int k = 0; k < K; ++k)
           for (int j = 0; j < nc; ++j) bt[k * nc + j] = b[k * N + j0 + j];
         std::vector<std::int32_t> ct(mr * nc);
-        folds.merge(gemm({mr, nc, K}, {at, 4, false}, {bt, 4, false}, acc, ct, GemmPath::reference));
+        folds.merge(gemm({mr, nc, K}, {at, 4, false}, {bt, 4, false}, acc, ct, KernelPath::reference));
         for (int i = 0; i < mr; ++i)
           for (int j = 0; j < nc; ++j) want[(i0 + i) * N + j0 + j] = ct[i * nc + j];
       }
@@ -183,7 +183,7 @@ TEST(NpuMacArray, TransposedBLayout) {
   core.run(d, sram);
   std::vector<std::int32_t> c(M * N), want(M * N);
   sram.read_values<std::int32_t>(1024, c);
-  gemm({M, N, K}, {a, 4, true}, {b, 4, false}, exact, want, GemmPath::reference);
+  gemm({M, N, K}, {a, 4, true}, {b, 4, false}, exact, want, KernelPath::reference);
   EXPECT_EQ(c, want);
 }
 

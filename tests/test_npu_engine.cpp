@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engines/functional_engine.h"
 #include "sim/npu_engine.h"
 #include "tests/test_npu_recorder.h"
 #include "training/continual.h"

@@ -5,6 +5,7 @@
 // engine as on the functional engine, step by step.
 #include <gtest/gtest.h>
 
+#include "engines/functional_engine.h"
 #include "sim/npu_engine.h"
 #include "tests/test_npu_recorder.h"
 #include "training/continual.h"
@@ -16,7 +17,7 @@
 namespace hdq::npu {
 namespace {
 
-void run_steps(const Scenario& s, const data::TrainTest& data, Recorder& r) {
+void run_steps(const Scenario& s, const datasets::TrainTest& data, Recorder& r) {
   try {
     run_continual(s, data, r);
     FAIL() << "the scenario ended before the step limit";

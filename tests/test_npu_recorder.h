@@ -10,7 +10,7 @@
 #include <span>
 #include <vector>
 
-#include "training/engine.h"
+#include "engines/engine.h"
 
 namespace hdq::npu {
 

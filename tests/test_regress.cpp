@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "engines/functional_engine.h"
+#include "engines/golden_engine.h"
 #include "training/regress.h"
 
 namespace hdq {

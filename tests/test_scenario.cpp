@@ -102,6 +102,7 @@ TEST(Scenario, MissingFileIsAnError) {
 #include <cmath>
 
 #include "training/continual.h"
+#include "engines/functional_engine.h"
 
 namespace hdq {
 namespace {

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "models/common/errors.h"
+#include "models/common/names.h"
 #include "models/hadamard/hadamard.h"
 #include "models/hadamard/hadamard_paths.h"
 #include "models/quantizer/quantizer.h"
@@ -28,9 +29,6 @@
 
 namespace hdq {
 namespace {
-
-using detail::HadamardPath;
-using detail::QuantPath;
 
 std::vector<std::size_t> test_sizes() {
   std::vector<std::size_t> sizes;
@@ -95,8 +93,8 @@ std::string describe(const QuantConfig& c, std::size_t n, std::uint64_t first) {
 std::uint32_t bits_of(float f) { return std::bit_cast<std::uint32_t>(f); }
 
 TEST(SimdPaths, ReferenceIsAlwaysAvailableAndFirst) {
-  EXPECT_EQ(detail::available_quant_paths().front(), QuantPath::reference);
-  EXPECT_EQ(detail::available_hadamard_paths().front(), HadamardPath::reference);
+  EXPECT_EQ(detail::available_quant_paths().front(), KernelPath::reference);
+  EXPECT_EQ(detail::available_hadamard_paths().front(), KernelPath::reference);
   EXPECT_EQ(detail::best_quant_path(), detail::available_quant_paths().back());
   EXPECT_EQ(detail::best_hadamard_path(), detail::available_hadamard_paths().back());
 }
@@ -108,11 +106,11 @@ TEST(SimdPaths, ScaleScanEqualsReference) {
     for (Fill fill : {Fill::normal, Fill::nonnegative, Fill::relu, Fill::zeros, Fill::huge_spread}) {
       const std::vector<float> x = make_values(rng, n, fill);
       const detail::ScaleScan ref = detail::scan_reference(x);
-      for (QuantPath path : detail::available_quant_paths()) {
+      for (KernelPath path : detail::available_quant_paths()) {
         const detail::ScaleScan got = detail::scan(x, path);
-        ASSERT_EQ(bits_of(got.max_abs), bits_of(ref.max_abs)) << detail::name(path) << " n " << n;
-        ASSERT_EQ(got.nonnegative, ref.nonnegative) << detail::name(path) << " n " << n;
-        ASSERT_EQ(got.first_nonfinite, ref.first_nonfinite) << detail::name(path) << " n " << n;
+        ASSERT_EQ(bits_of(got.max_abs), bits_of(ref.max_abs)) << name(path) << " n " << n;
+        ASSERT_EQ(got.nonnegative, ref.nonnegative) << name(path) << " n " << n;
+        ASSERT_EQ(got.first_nonfinite, ref.first_nonfinite) << name(path) << " n " << n;
       }
     }
 }
@@ -127,8 +125,8 @@ TEST(SimdPaths, ScaleScanFindsTheFirstNonFiniteElement) {
         std::vector<float> x = make_values(rng, n, Fill::normal);
         x[at] = special;
         if (at + 3 < n) x[at + 3] = specials[0];  // a later one must not be reported
-        for (QuantPath path : detail::available_quant_paths()) {
-          EXPECT_EQ(detail::scan(x, path).first_nonfinite, at) << detail::name(path) << " n " << n << " at " << at;
+        for (KernelPath path : detail::available_quant_paths()) {
+          EXPECT_EQ(detail::scan(x, path).first_nonfinite, at) << name(path) << " n " << n << " at " << at;
         }
         // The public API: a NumericError naming the element, whichever path runs.
         try {
@@ -159,11 +157,11 @@ TEST(SimdPaths, QuantizeSpanEqualsReference) {
       const std::uint64_t first = (s % 3 == 0) ? 0 : (s % 3 == 1) ? rng() % 1000 : (std::uint64_t{1} << 40) + rng() % 99991;
       const std::uint64_t key = rng();
       std::vector<std::int16_t> ref(n, -999);
-      detail::quantize_span(x, first, p, cfg, key, ref, QuantPath::reference);
-      for (QuantPath path : detail::available_quant_paths()) {
+      detail::quantize_span(x, first, p, cfg, key, ref, KernelPath::reference);
+      for (KernelPath path : detail::available_quant_paths()) {
         std::vector<std::int16_t> got(n, -999);
         detail::quantize_span(x, first, p, cfg, key, got, path);
-        ASSERT_EQ(got, ref) << detail::name(path) << ": " << describe(cfg, n, first);
+        ASSERT_EQ(got, ref) << name(path) << ": " << describe(cfg, n, first);
       }
       ++cases;
     }
@@ -190,11 +188,11 @@ TEST(SimdPaths, StochasticRoundingEveryFractionAndLane) {
     ASSERT_EQ(p.scale, 1.0f);
     for (std::uint64_t first : {std::uint64_t{0}, std::uint64_t{5}, std::uint64_t{0xffffffffffULL}}) {
       std::vector<std::int16_t> ref(n);
-      detail::quantize_span(x, first, p, cfg, 0x1234567887654321ULL, ref, QuantPath::reference);
-      for (QuantPath path : detail::available_quant_paths()) {
+      detail::quantize_span(x, first, p, cfg, 0x1234567887654321ULL, ref, KernelPath::reference);
+      for (KernelPath path : detail::available_quant_paths()) {
         std::vector<std::int16_t> got(n);
         detail::quantize_span(x, first, p, cfg, 0x1234567887654321ULL, got, path);
-        ASSERT_EQ(got, ref) << detail::name(path) << " r " << r << " first " << first;
+        ASSERT_EQ(got, ref) << name(path) << " r " << r << " first " << first;
       }
     }
   }
@@ -234,10 +232,10 @@ TEST(SimdPaths, OutOfDomainParamsFallBackToTheReference) {
   std::vector<float> x{0.0f, 1e-12f, -1e-12f, 2e-9f, -2e-9f, 1e-10f, 3e-9f, 0.5e-9f, 1.5e-9f};
   std::vector<std::int16_t> ref(x.size()), got(x.size());
   QuantConfig cfg;
-  detail::quantize_span(x, 0, p, cfg, 1, ref, QuantPath::reference);
-  for (QuantPath path : detail::available_quant_paths()) {
+  detail::quantize_span(x, 0, p, cfg, 1, ref, KernelPath::reference);
+  for (KernelPath path : detail::available_quant_paths()) {
     detail::quantize_span(x, 0, p, cfg, 1, got, path);
-    EXPECT_EQ(got, ref) << detail::name(path);
+    EXPECT_EQ(got, ref) << name(path);
   }
 }
 
@@ -273,14 +271,14 @@ TEST(SimdPaths, FwhtF32EqualsReference) {
       std::vector<float> x = make_values(rng, n, block % 3 ? Fill::huge_spread : Fill::normal);
       if (blocks == 5 && n > 4) x[n / 3] = std::numeric_limits<float>::infinity(), x[n / 2] = -x[n / 3];
       std::vector<float> ref = x;
-      detail::fwht_f32(ref.data(), n, block, HadamardPath::reference);
-      for (HadamardPath path : detail::available_hadamard_paths()) {
+      detail::fwht_f32(ref.data(), n, block, KernelPath::reference);
+      for (KernelPath path : detail::available_hadamard_paths()) {
         std::vector<float> got = x;
         detail::fwht_f32(got.data(), n, block, path);
         for (std::size_t i = 0; i < n; ++i) {
           const bool both_nan = std::isnan(got[i]) && std::isnan(ref[i]);
           ASSERT_TRUE(both_nan || bits_of(got[i]) == bits_of(ref[i]))
-              << detail::name(path) << " block " << block << " n " << n << " i " << i << ": " << got[i] << " vs " << ref[i];
+              << name(path) << " block " << block << " n " << n << " i " << i << ": " << got[i] << " vs " << ref[i];
         }
       }
       // The public entry points take the fastest path.
@@ -312,11 +310,11 @@ TEST(SimdPaths, FwhtI32EqualsReferenceAndOverflowsTheSameWay) {
         std::vector<std::int32_t> ref = x;
         bool ref_threw = false;
         try {
-          detail::fwht_i32(ref.data(), n, block, HadamardPath::reference);
+          detail::fwht_i32(ref.data(), n, block, KernelPath::reference);
         } catch (const NumericError&) {
           ref_threw = true;
         }
-        for (HadamardPath path : detail::available_hadamard_paths()) {
+        for (KernelPath path : detail::available_hadamard_paths()) {
           std::vector<std::int32_t> got = x;
           bool threw = false;
           try {
@@ -324,9 +322,9 @@ TEST(SimdPaths, FwhtI32EqualsReferenceAndOverflowsTheSameWay) {
           } catch (const NumericError&) {
             threw = true;
           }
-          ASSERT_EQ(threw, ref_threw) << detail::name(path) << " block " << block << " n " << n;
+          ASSERT_EQ(threw, ref_threw) << name(path) << " block " << block << " n " << n;
           if (!threw) {
-            ASSERT_EQ(got, ref) << detail::name(path) << " block " << block << " n " << n;
+            ASSERT_EQ(got, ref) << name(path) << " block " << block << " n " << n;
           }
         }
       }
@@ -338,20 +336,20 @@ TEST(SimdPaths, FwhtI32ExtremeValues) {
     // is 2^31, one past INT32_MAX: every path throws; at c = 2^31 / block - 1 none does.
     const std::int32_t c = std::int32_t((std::int64_t{1} << 31) / block);
     for (std::int32_t sign : {1, -1}) {
-      for (HadamardPath path : detail::available_hadamard_paths()) {
+      for (KernelPath path : detail::available_hadamard_paths()) {
         std::vector<std::int32_t> over(std::size_t(block) * 3, c);
         over[std::size_t(block)] = sign * c;  // the second block too, whatever its sign
         EXPECT_THROW(detail::fwht_i32(over.data(), over.size(), block, path), NumericError)
-            << detail::name(path) << " block " << block;
+            << name(path) << " block " << block;
       }
       std::vector<std::int32_t> fits(std::size_t(block) * 3, sign * (c - 1));
       std::vector<std::int32_t> ref = fits;
-      detail::fwht_i32(ref.data(), ref.size(), block, HadamardPath::reference);
+      detail::fwht_i32(ref.data(), ref.size(), block, KernelPath::reference);
       EXPECT_EQ(ref[0], sign * block * (c - 1));
-      for (HadamardPath path : detail::available_hadamard_paths()) {
+      for (KernelPath path : detail::available_hadamard_paths()) {
         std::vector<std::int32_t> y = fits;
         detail::fwht_i32(y.data(), y.size(), block, path);
-        EXPECT_EQ(y, ref) << detail::name(path) << " block " << block;
+        EXPECT_EQ(y, ref) << name(path) << " block " << block;
       }
     }
   }
@@ -360,19 +358,19 @@ TEST(SimdPaths, FwhtI32ExtremeValues) {
     std::vector<std::int32_t> x(std::size_t(block) * 2, 0);
     x[0] = INT32_MIN;
     x[1] = 1;
-    for (HadamardPath path : detail::available_hadamard_paths()) {
+    for (KernelPath path : detail::available_hadamard_paths()) {
       std::vector<std::int32_t> y = x;
-      EXPECT_THROW(detail::fwht_i32(y.data(), y.size(), block, path), NumericError) << detail::name(path);
+      EXPECT_THROW(detail::fwht_i32(y.data(), y.size(), block, path), NumericError) << name(path);
     }
     // The largest magnitude the fast path accepts: max |x| * block == 2^31 - 1 is not reachable
     // exactly for block > 1; (2^31 - 1) / block in every element is, and fits.
     std::vector<std::int32_t> z(std::size_t(block) * 2, std::int32_t(0x7fffffff / block));
     std::vector<std::int32_t> ref = z;
-    detail::fwht_i32(ref.data(), ref.size(), block, HadamardPath::reference);
-    for (HadamardPath path : detail::available_hadamard_paths()) {
+    detail::fwht_i32(ref.data(), ref.size(), block, KernelPath::reference);
+    for (KernelPath path : detail::available_hadamard_paths()) {
       std::vector<std::int32_t> y = z;
       detail::fwht_i32(y.data(), y.size(), block, path);
-      EXPECT_EQ(y, ref) << detail::name(path);
+      EXPECT_EQ(y, ref) << name(path);
     }
   }
 }

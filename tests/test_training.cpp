@@ -1,6 +1,8 @@
 // Class-incremental runs end to end on small synthetic data.
 #include <gtest/gtest.h>
 
+#include "engines/functional_engine.h"
+#include "engines/golden_engine.h"
 #include "training/continual.h"
 
 namespace hdq {

@@ -7,14 +7,15 @@
 #include <memory>
 #include <numeric>
 
-#include "data/synthetic.h"
+#include "datasets/synthetic.h"
 #include "golden/compare.h"
+#include "golden/golden.h"
 #include "training/methods/method.h"
 
 namespace hdq {
 namespace {
 
-void gather(const data::Dataset& ds, std::span<const std::size_t> rows, Matrix& x, std::vector<int>& y) {
+void gather(const datasets::Dataset& ds, std::span<const std::size_t> rows, Matrix& x, std::vector<int>& y) {
   const std::size_t d = ds.dim();
   x = Matrix(int(rows.size()), int(d));
   y.resize(rows.size());
@@ -26,7 +27,7 @@ void gather(const data::Dataset& ds, std::span<const std::size_t> rows, Matrix& 
 }
 
 // Test accuracy (%) of one classifier of the method over the seen classes.
-double accuracy(Engine& e, Method& method, int classifier, const data::Dataset& test, int batch, std::uint64_t step) {
+double accuracy(Engine& e, Method& method, int classifier, const datasets::Dataset& test, int batch, std::uint64_t step) {
   if (test.size() == 0) return 0.0;
   std::size_t correct = 0;
   Matrix x, scores;
@@ -112,7 +113,7 @@ Summary summarize(const std::vector<std::vector<double>>& acc) {
 
 }  // namespace
 
-ContinualResult run_continual(const Scenario& s, const data::TrainTest& data, Engine& engine,
+ContinualResult run_continual(const Scenario& s, const datasets::TrainTest& data, Engine& engine,
                               const ContinualOptions& opt) {
   const auto t0 = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -120,15 +121,15 @@ ContinualResult run_continual(const Scenario& s, const data::TrainTest& data, En
   RunSetup run{s, data.train, MlpSpec{{int(data.train.dim())}}, {}};
   for (int h : s.hidden) run.spec.widths.push_back(h);
   run.spec.widths.push_back(classes);
-  run.tasks = data::split_into_tasks(classes, s.continual.classes_per_task, s.continual.class_order_seed);
+  run.tasks = datasets::split_into_tasks(classes, s.continual.classes_per_task, s.continual.class_order_seed);
   const auto method = make_method(run, engine);
   if (opt.reference) check_method(run, *opt.reference);
 
   ContinualResult res;
   res.tasks = run.tasks;
   const int T = int(res.tasks.size());
-  std::vector<data::Dataset> test_of(T);
-  for (int t = 0; t < T; ++t) test_of[t] = data::subset_by_classes(data.test, res.tasks[t]);
+  std::vector<datasets::Dataset> test_of(T);
+  for (int t = 0; t < T; ++t) test_of[t] = datasets::subset_by_classes(data.test, res.tasks[t]);
   const int B = s.train.batch;
   std::uint64_t total_steps = 0;
   for (int t = 0; t < T; ++t) total_steps += std::uint64_t(s.train.epochs) * ((method->planned_rows(t) + B - 1) / B);
@@ -212,15 +213,15 @@ ContinualResult run_continual(const Scenario& s, const data::TrainTest& data, En
   return res;
 }
 
-data::TrainTest load_scenario_data(const Scenario& s) {
-  data::TrainTest d;
+datasets::TrainTest load_scenario_data(const Scenario& s) {
+  datasets::TrainTest d;
   const DataSpec& spec = s.data;
   if (spec.dataset == "fashion-mnist") {
-    d = spec.path.empty() ? data::load_fashion_mnist("/usr/share/datasets/fashion-mnist", spec.limit_train, spec.limit_test)
-                          : data::load_fashion_mnist(spec.path, spec.limit_train, spec.limit_test);
+    d = spec.path.empty() ? datasets::load_fashion_mnist("/usr/share/datasets/fashion-mnist", spec.limit_train, spec.limit_test)
+                          : datasets::load_fashion_mnist(spec.path, spec.limit_train, spec.limit_test);
   } else if (spec.dataset == "synthetic") {
     const SyntheticSpec& y = spec.synthetic;
-    data::SyntheticSpec g;
+    datasets::SyntheticSpec g;
     g.classes = y.classes;
     g.channels = y.channels;
     g.steps = y.steps;
@@ -228,14 +229,14 @@ data::TrainTest load_scenario_data(const Scenario& s) {
     g.test_per_class = y.test_per_class;
     g.noise = y.noise;
     g.seed = s.seed;
-    d = data::make_synthetic(g);
+    d = datasets::make_synthetic(g);
   } else if (spec.dataset == "uci-har") {
-    d = data::load_uci_har(spec.path);
+    d = datasets::load_uci_har(spec.path);
   } else {
-    d = data::load_csv_pair(spec.path, spec.test_path);
+    d = datasets::load_csv_pair(spec.path, spec.test_path);
   }
   // Limits for the formats whose loader does not take them: keep the first samples.
-  auto limit = [](data::Dataset& ds, int n) {
+  auto limit = [](datasets::Dataset& ds, int n) {
     if (n <= 0 || std::size_t(n) >= ds.size()) return;
     ds.features.resize(std::size_t(n) * ds.dim());
     ds.labels.resize(std::size_t(n));
@@ -244,7 +245,7 @@ data::TrainTest load_scenario_data(const Scenario& s) {
     limit(d.train, spec.limit_train);
     limit(d.test, spec.limit_test);
   }
-  if (spec.standardize) data::standardize(d);
+  if (spec.standardize) datasets::standardize(d);
   return d;
 }
 

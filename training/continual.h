@@ -26,8 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "data/datasets.h"
-#include "training/engine.h"
+#include "datasets/datasets.h"
+#include "engines/engine.h"
 #include "training/scenario.h"
 
 namespace hdq {
@@ -78,10 +78,10 @@ struct ContinualOptions {
   std::function<void(const EpochRecord&, std::uint64_t total_steps)> on_epoch;  // progress
 };
 
-ContinualResult run_continual(const Scenario& s, const data::TrainTest& data, Engine& engine,
+ContinualResult run_continual(const Scenario& s, const datasets::TrainTest& data, Engine& engine,
                               const ContinualOptions& opt = {});
 
 // The data a scenario names, loaded and (if configured) standardized.
-data::TrainTest load_scenario_data(const Scenario& s);
+datasets::TrainTest load_scenario_data(const Scenario& s);
 
 }  // namespace hdq

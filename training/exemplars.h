@@ -9,7 +9,7 @@
 #include <map>
 #include <vector>
 
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 
 namespace hdq {
 

@@ -53,7 +53,7 @@ RegressOutcome regress_scenario(const Scenario& s, const EngineFactory& make_eng
   RegressOutcome out{s.file, s.name, s.label, {}, {}, 0};
   try {
     if (s.expect.empty()) throw ConfigError("the scenario has no `expect` section");
-    const data::TrainTest data = load_scenario_data(s);
+    const datasets::TrainTest data = load_scenario_data(s);
     bool need_golden = false;
     for (const auto& e : s.expect) need_golden |= e.engine == "golden" || !e.gap_to_golden.empty();
     std::optional<ContinualResult> golden;

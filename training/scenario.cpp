@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "models/common/names.h"
-#include "training/yaml_fields.h"
+#include "models/common/yaml_fields.h"
 
 namespace hdq {
 namespace {

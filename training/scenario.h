@@ -13,7 +13,7 @@
 
 #include "models/common/errors.h"
 #include "models/hdqt/hdqt_config.h"
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 
 namespace hdq {
 

@@ -60,7 +60,7 @@ std::vector<std::int16_t> random_signed(std::size_t n, int bits, std::uint64_t s
 namespace {
 
 struct Row {
-  GemmPath path = GemmPath::reference;
+  KernelPath path = KernelPath::reference;
   std::string mode, range;
   int threads = 1;
   double ref_s = 0, fast_s = 0;
@@ -71,7 +71,7 @@ struct Row {
 
 // Times the reference once and each fast path at each thread count for one config.
 std::vector<Row> measure(const BenchGemmOptions& o, const std::string& mode, const std::string& range,
-                         const std::vector<int>& threads, const std::vector<GemmPath>& fast, const IntOperand& ao,
+                         const std::vector<int>& threads, const std::vector<KernelPath>& fast, const IntOperand& ao,
                          const IntOperand& bo) {
   const GemmShape shape{o.m, o.n, o.k};
   const AccumulatorConfig cfg{o.acc_bits, o.tile, parse_acc_mode(mode, "--mode"), parse_acc_range(range, "--range"),
@@ -79,9 +79,9 @@ std::vector<Row> measure(const BenchGemmOptions& o, const std::string& mode, con
   std::vector<std::int32_t> c_ref(std::size_t(o.m) * o.n), c_fast(c_ref.size());
   GemmStats s_ref;
   const Timing ref =
-      time_median([&] { s_ref = gemm(shape, ao, bo, cfg, c_ref, GemmPath::reference, 1); }, o.min_seconds);
+      time_median([&] { s_ref = gemm(shape, ao, bo, cfg, c_ref, KernelPath::reference, 1); }, o.min_seconds);
   std::vector<Row> rows;
-  for (const GemmPath path : fast)
+  for (const KernelPath path : fast)
     for (const int t : threads) {
       GemmStats s_fast;
       std::fill(c_fast.begin(), c_fast.end(), 0x5a5a5a5a);
@@ -95,7 +95,7 @@ std::vector<Row> measure(const BenchGemmOptions& o, const std::string& mode, con
 }  // namespace
 
 int run_bench_gemm(const BenchGemmOptions& o) {
-  const GemmPath fast = o.path.empty() ? best_gemm_path() : parse_gemm_path(o.path, "--path");
+  const KernelPath fast = o.path.empty() ? best_gemm_path() : parse_kernel_path(o.path, "--path");
   require_in_range("--operand-bits", o.operand_bits, 2, 8);
   require_in_range("--threads", o.threads, 1, 256);
   const auto a = random_signed(std::size_t(o.m) * o.k, o.operand_bits, 1);
@@ -105,11 +105,11 @@ int run_bench_gemm(const BenchGemmOptions& o) {
   const auto gmacs = [&](double s) { return macs / s * 1e-9; };
 
   if (o.mode == "all") {
-    std::vector<GemmPath> paths{fast};
+    std::vector<KernelPath> paths{fast};
     if (o.path.empty()) {
       paths.clear();
-      for (const GemmPath p : available_gemm_paths())
-        if (p != GemmPath::reference && p != GemmPath::portable) paths.push_back(p);
+      for (const KernelPath p : available_gemm_paths())
+        if (p != KernelPath::reference && p != KernelPath::portable) paths.push_back(p);
       if (paths.empty()) paths.push_back(fast);
     }
     const std::pair<const char*, const char*> configs[] = {

@@ -23,6 +23,8 @@
 
 #include "apps/hdqsim/commands.h"
 #include "apps/hdqsim/output.h"
+#include "engines/engine.h"
+#include "engines/functional_engine.h"
 #include "models/accumulator/gemm.h"
 #include "models/common/errors.h"
 #include "models/common/names.h"
@@ -30,7 +32,6 @@
 #include "models/quantizer/quantizer_paths.h"
 #include "models/quantizer/random_bits.h"
 #include "training/continual.h"
-#include "training/engine.h"
 
 namespace hdq::cli {
 namespace {
@@ -84,8 +85,8 @@ nlohmann::json time_primitives(int rows, int cols) {
   const std::size_t n = std::size_t(rows) * std::size_t(cols);
   std::vector<float> x(n);
   for (std::size_t i = 0; i < n; ++i) x[i] = float(std::int64_t(mix64(i + 7) >> 40) - (std::int64_t{1} << 23)) * 0x1p-30f;
-  const QuantPath qfast = best_quant_path();
-  const HadamardPath hfast = best_hadamard_path();
+  const KernelPath qfast = best_quant_path();
+  const KernelPath hfast = best_hadamard_path();
   nlohmann::json out = nlohmann::json::object();
   fmt::print("primitives (scalar reference = the loops before the fast paths; same inputs, same run):\n");
   for (const Rounding rounding : {Rounding::nearest, Rounding::stochastic}) {
@@ -96,13 +97,13 @@ nlohmann::json time_primitives(int rows, int cols) {
     const std::string what = rounding == Rounding::nearest ? "quantize_nearest" : "quantize_stochastic";
     out[what] = time_primitive(
         fmt::format("quantize {} {}x{}", rounding == Rounding::nearest ? "nearest" : "stochastic", rows, cols),
-        name(qfast), n, [&] { quantize_span(x, 0, p, cfg, 12345, q_ref, QuantPath::reference); },
+        std::string(name(qfast)), n, [&] { quantize_span(x, 0, p, cfg, 12345, q_ref, KernelPath::reference); },
         [&] { quantize_span(x, 0, p, cfg, 12345, q_fast, qfast); }, [&] { return q_ref == q_fast; });
   }
   {
     ScaleScan a, b;
     out["scale_scan"] = time_primitive(
-        fmt::format("scale scan (max |x|) {}x{}", rows, cols), name(qfast), n, [&] { a = scan(x, QuantPath::reference); },
+        fmt::format("scale scan (max |x|) {}x{}", rows, cols), std::string(name(qfast)), n, [&] { a = scan(x, KernelPath::reference); },
         [&] { b = scan(x, qfast); },
         [&] { return a.max_abs == b.max_abs && a.nonnegative == b.nonnegative && a.first_nonfinite == b.first_nonfinite; });
   }
@@ -111,12 +112,12 @@ nlohmann::json time_primitives(int rows, int cols) {
     const std::vector<float> src(x.begin(), x.begin() + std::ptrdiff_t(m));
     std::vector<float> h_ref = src, h_fast = src;
     out[fmt::format("fwht_f32_block{}", block)] = time_primitive(
-        fmt::format("fwht f32 block {} {}x{}", block, rows, rows), name(hfast), m,
-        [&] { fwht_f32(h_ref.data(), m, block, HadamardPath::reference); },
+        fmt::format("fwht f32 block {} {}x{}", block, rows, rows), std::string(name(hfast)), m,
+        [&] { fwht_f32(h_ref.data(), m, block, KernelPath::reference); },
         [&] { fwht_f32(h_fast.data(), m, block, hfast); },
         [&] {
           h_ref = src, h_fast = src;
-          fwht_f32(h_ref.data(), m, block, HadamardPath::reference);
+          fwht_f32(h_ref.data(), m, block, KernelPath::reference);
           fwht_f32(h_fast.data(), m, block, hfast);
           return h_ref == h_fast;
         },
@@ -127,12 +128,12 @@ nlohmann::json time_primitives(int rows, int cols) {
     for (std::size_t i = 0; i < n; ++i) src[i] = std::int32_t(mix64(i) % 15) - 7;
     std::vector<std::int32_t> i_ref = src, i_fast = src;
     out[fmt::format("fwht_i32_block{}", rows)] = time_primitive(
-        fmt::format("fwht i32 block {} {}x{}", rows, cols, rows), name(hfast), n,
-        [&] { fwht_i32(i_ref.data(), n, rows, HadamardPath::reference); },
+        fmt::format("fwht i32 block {} {}x{}", rows, cols, rows), std::string(name(hfast)), n,
+        [&] { fwht_i32(i_ref.data(), n, rows, KernelPath::reference); },
         [&] { fwht_i32(i_fast.data(), n, rows, hfast); },
         [&] {
           i_ref = src, i_fast = src;
-          fwht_i32(i_ref.data(), n, rows, HadamardPath::reference);
+          fwht_i32(i_ref.data(), n, rows, KernelPath::reference);
           fwht_i32(i_fast.data(), n, rows, hfast);
           return i_ref == i_fast;
         },
@@ -161,7 +162,7 @@ int run_bench_train(const BenchTrainOptions& o) {
     if (s.data.dataset == "fashion-mnist") {
       dim = 28 * 28, classes = 10;
     } else {
-      const data::TrainTest d = load_scenario_data(s);
+      const datasets::TrainTest d = load_scenario_data(s);
       dim = int(d.train.dim()), classes = d.train.num_classes;
     }
     const std::size_t rows = std::size_t(B) * 8;
@@ -171,7 +172,7 @@ int run_bench_train(const BenchTrainOptions& o) {
     for (std::size_t i = 0; i < rows; ++i) labels[i] = int(mix64(~i) % std::uint64_t(classes));
     data_name = "synthetic";
   } else {
-    const data::TrainTest d = load_scenario_data(s);
+    const datasets::TrainTest d = load_scenario_data(s);
     dim = int(d.train.dim()), classes = d.train.num_classes;
     features = d.train.features;
     labels.assign(d.train.labels.begin(), d.train.labels.end());

@@ -140,7 +140,7 @@ json cell_json(const Cell& c, const Scenario& s, const std::string& engine, int 
 
 json run_cell(const std::string& file, const Cell& c, int threads) {
   const Scenario s = load_scenario(file, c.overrides);
-  const data::TrainTest data = load_scenario_data(s);
+  const datasets::TrainTest data = load_scenario_data(s);
   const std::string engine = c.preset == kGolden ? "golden" : "functional";
   const auto e = make_engine(s, engine, threads);
   return cell_json(c, s, engine, threads, run_continual(s, data, *e));

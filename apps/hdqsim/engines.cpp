@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 
 #include "sim/npu_engine.h"
+#include "engines/functional_engine.h"
+#include "engines/golden_engine.h"
 
 namespace hdq::cli {
 

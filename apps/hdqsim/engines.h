@@ -4,7 +4,7 @@
 #include <memory>
 #include <string>
 
-#include "training/engine.h"
+#include "engines/engine.h"
 #include "training/scenario.h"
 
 namespace hdq::cli {

@@ -26,11 +26,11 @@ int run_estimate(const EstimateOptions& o) {
   const npu::SplitOverrides overrides = npu::split_overrides(o.overrides);
   const Scenario s = load_scenario(o.scenario, overrides.scenario);
   const npu::NpuConfig cfg = npu::npu_config_or_default(o.npu, overrides.npu);
-  const data::TrainTest data = load_scenario_data(s);
+  const datasets::TrainTest data = load_scenario_data(s);
 
   const int classes = data.train.num_classes;
-  const auto tasks = data::split_into_tasks(classes, s.continual.classes_per_task, s.continual.class_order_seed);
-  const data::Dataset task = data::subset_by_classes(data.train, tasks.front());
+  const auto tasks = datasets::split_into_tasks(classes, s.continual.classes_per_task, s.continual.class_order_seed);
+  const datasets::Dataset task = datasets::subset_by_classes(data.train, tasks.front());
   if (task.size() == 0) throw ConfigError(fmt::format("{}: the first task has no training samples", s.file));
   const int replay = s.continual.method == "er" ? (s.continual.replay_batch ? s.continual.replay_batch : s.train.batch) : 0;
   const int B = s.train.batch + replay;

@@ -37,7 +37,7 @@ json run_point(const SweepSpec& spec, const SweepPoint& p, int threads) {
   std::vector<std::string> overrides = spec.overrides;
   for (const auto& o : p.overrides()) overrides.push_back(o);
   const Scenario s = load_scenario(spec.scenario, overrides);
-  const data::TrainTest data = load_scenario_data(s);
+  const datasets::TrainTest data = load_scenario_data(s);
   const auto engine = make_engine(s, spec.engine, threads);
   const ContinualResult r = run_continual(s, data, *engine);
   json m{{"final_avg_accuracy", r.final_avg_accuracy}, {"avg_incremental_accuracy", r.avg_incremental_accuracy},

@@ -9,6 +9,8 @@
 
 #include "apps/hdqsim/commands.h"
 #include "apps/hdqsim/output.h"
+#include "engines/functional_engine.h"
+#include "engines/golden_engine.h"
 #include "sim/npu_engine.h"
 #include "sim/report/estimate.h"
 #include "training/continual.h"
@@ -139,7 +141,7 @@ int run_train(const TrainOptions& o) {
     throw ConfigError(fmt::format("--engine = '{}' is not one of: functional, golden, npu", o.engine));
   if (o.engine != "npu" && (!o.npu.empty() || !o.vcd.empty() || !overrides.npu.empty()))
     throw ConfigError("--npu, --vcd and --set npu.<key> apply to --engine npu only");
-  const data::TrainTest data = load_scenario_data(s);
+  const datasets::TrainTest data = load_scenario_data(s);
   fmt::print(stderr, "scenario {}: {} train / {} test samples, {} features, {} classes, {} engine, {} threads\n", s.name,
              data.train.size(), data.test.size(), data.train.dim(), data.train.num_classes, o.engine, o.threads);
   const int tasks = int((data.train.num_classes + s.continual.classes_per_task - 1) / s.continual.classes_per_task);

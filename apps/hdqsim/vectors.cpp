@@ -1,7 +1,7 @@
 #include <fmt/format.h>
 
 #include "apps/hdqsim/commands.h"
-#include "vectors/test_vectors.h"
+#include "vectors/rtl_vectors.h"
 
 namespace hdq::cli {
 

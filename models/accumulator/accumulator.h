@@ -1,4 +1,4 @@
-// Narrow accumulator rules (NUMERICS.md section 5), as small pure functions.
+// Narrow accumulator rules (docs/contract.md §5), as small pure functions.
 //
 // Accumulator bits W (2..32); range
 //   symmetric: [-(2^(W-1) - 1), 2^(W-1) - 1]
@@ -16,10 +16,9 @@
 #include <algorithm>
 #include <cstdint>
 
-namespace hdq {
+#include "models/common/knobs.h"  // AccMode, AccRange
 
-enum class AccMode { exact, clamp_tile, saturate, wrap };
-enum class AccRange { symmetric, full };
+namespace hdq {
 
 struct AccLimits {
   std::int64_t lo;

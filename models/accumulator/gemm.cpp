@@ -30,24 +30,6 @@ double GemmStats::inner_event_rate() const {
 
 namespace {
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2");
-#else
-  return false;
-#endif
-}
-
-// Every extension gemm_avx512.cpp is compiled for (it also runs AVX2 code).
-bool cpu_has_avx512() {
-#if defined(__x86_64__) || defined(__i386__)
-  return cpu_has_avx2() && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-         __builtin_cpu_supports("avx512vl");
-#else
-  return false;
-#endif
-}
-
 // Checks the operand's size and value range; returns its actual min / max.
 detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t rows, std::size_t cols) {
   require_in_range(fmt::format("{}.bits", name).c_str(), op.bits, 2, 8);
@@ -57,7 +39,7 @@ detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t r
   const int lo = op.is_unsigned ? 0 : -(1 << (op.bits - 1));
   const int hi = op.is_unsigned ? (1 << op.bits) - 1 : (1 << (op.bits - 1)) - 1;
   detail::ValueBounds r;
-  if (cpu_has_avx2()) {
+  if (cpu_supports(KernelPath::avx2)) {
     r = detail::value_bounds_avx2(op.values);
   } else if (!op.values.empty()) {
     // A branch-free min/max pass (it vectorizes).
@@ -75,20 +57,17 @@ detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t r
 
 }  // namespace
 
-std::vector<GemmPath> available_gemm_paths() {
-  std::vector<GemmPath> paths{GemmPath::reference, GemmPath::portable};
-  if (cpu_has_avx2()) paths.push_back(GemmPath::avx2);
-  if (cpu_has_avx512()) paths.push_back(GemmPath::avx512);
-  return paths;
+std::vector<KernelPath> available_gemm_paths() {
+  return runnable_paths({KernelPath::reference, KernelPath::portable, KernelPath::avx2, KernelPath::avx512});
 }
 
-GemmPath best_gemm_path() {
-  static const GemmPath best = available_gemm_paths().back();  // the CPU does not change
+KernelPath best_gemm_path() {
+  static const KernelPath best = available_gemm_paths().back();  // the CPU does not change
   return best;
 }
 
 GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
-               GemmPath path, int threads) {
+               KernelPath path, int threads) {
   validate(cfg);
   require_in_range("m", s.m, 0, INT32_MAX);
   require_in_range("n", s.n, 0, INT32_MAX);
@@ -98,8 +77,8 @@ GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig&
   const detail::ValueBounds rb = check_operand("b", b, s.k, s.n);
   if (c.size() != std::size_t(s.m) * s.n)
     throw ConfigError(fmt::format("gemm: output has {} values, expected {} x {}", c.size(), s.m, s.n));
-  if (path == GemmPath::avx2 && !cpu_has_avx2()) throw ConfigError("gemm: path avx2 requested on a CPU without AVX2");
-  if (path == GemmPath::avx512 && !cpu_has_avx512())
+  if (path == KernelPath::avx2 && !cpu_supports(KernelPath::avx2)) throw ConfigError("gemm: path avx2 requested on a CPU without AVX2");
+  if (path == KernelPath::avx512 && !cpu_supports(KernelPath::avx512))
     throw ConfigError("gemm: path avx512 requested on a CPU without AVX-512 F, BW and VL");
 
   const std::uint64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(cfg.tile);
@@ -107,13 +86,13 @@ GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig&
   const std::uint64_t tile_results = std::uint64_t(s.m) * std::uint64_t(s.n) * tiles_per_output;
   threads = std::min(threads, std::max(s.m, 1));
   GemmStats total;
-  if (path == GemmPath::avx512) {
+  if (path == KernelPath::avx512) {
     total = detail::gemm_avx512(s, a, b, cfg, c, threads, ra, rb);
-  } else if (path == GemmPath::avx2) {
+  } else if (path == KernelPath::avx2) {
     total = detail::gemm_avx2(s, a, b, cfg, c, threads, ra, rb);
   } else {
     auto run_rows = [&](int r0, int r1) {
-      return path == GemmPath::reference ? detail::gemm_reference_rows(s, a, b, cfg, c, r0, r1)
+      return path == KernelPath::reference ? detail::gemm_reference_rows(s, a, b, cfg, c, r0, r1)
                                          : detail::gemm_portable_rows(s, a, b, cfg, c, r0, r1);
     };
     // Row blocks on the persistent pool; statistics merged in block order

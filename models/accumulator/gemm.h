@@ -1,4 +1,4 @@
-// Integer GEMM with narrow tiled accumulation (NUMERICS.md section 5).
+// Integer GEMM with narrow tiled accumulation (docs/contract.md §5).
 //
 // C = A B, A (M x K) and B (K x N) row-major integer operands, C (M x N) the
 // Wo-bit outer accumulator values. The accumulation rules are in
@@ -6,7 +6,7 @@
 // bit; `reference` is the obviously-correct triple loop the others are tested
 // against.
 //
-// Readings of the contract chosen here (docs/numerics-readings.md):
+// Readings of the contract chosen here (docs/contract.md, readings R5-R10 of §5):
 // - tile = 0 means one tile of length K; a tile longer than K is also one tile.
 // - Operands hold two's-complement values of `bits` bits, [-2^(bits-1),
 //   2^(bits-1) - 1], or [0, 2^bits - 1] when unsigned; a value outside is a
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "models/accumulator/accumulator.h"
+#include "models/common/kernel_path.h"
 
 namespace hdq {
 
@@ -60,24 +61,19 @@ struct IntOperand {
   bool is_unsigned = false;
 };
 
-enum class GemmPath {
-  reference,  // scalar triple loop, int64 arithmetic: the definition
-  portable,   // plain C++ vectorized across output columns, baseline ISA
-  avx2,       // AVX2 kernels (x86-64 with AVX2 only)
-  avx512,     // AVX-512 kernels (x86-64 with AVX2, AVX-512 F, BW and VL only)
-};
-
-// The paths this machine can run, reference first, each faster than the one
-// before: the single place that decides which paths the CPU supports.
-std::vector<GemmPath> available_gemm_paths();
+// GEMM paths (models/common/kernel_path.h): reference is the scalar triple
+// loop in int64 arithmetic, the definition; portable is plain C++ vectorized
+// across output columns; avx2 and avx512 are the SIMD kernels.
+// The paths this machine can run, reference first, each faster than the one before.
+std::vector<KernelPath> available_gemm_paths();
 // The fastest available path (the last of available_gemm_paths()).
-GemmPath best_gemm_path();
+KernelPath best_gemm_path();
 
 // C = A B under `cfg`; checks shapes, sizes and operand ranges first (ConfigError).
 // `threads` splits rows of C over a persistent thread pool (threads - 1
 // workers and the caller); results do not depend on it.
 GemmStats gemm(GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
-               GemmPath path = best_gemm_path(), int threads = 1);
+               KernelPath path = best_gemm_path(), int threads = 1);
 
 namespace detail {
 // Path entry points: arguments already validated; compute rows [row_begin, row_end).

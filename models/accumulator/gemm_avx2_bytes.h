@@ -1,4 +1,4 @@
-// The AVX2 byte kernel for `saturate` and `wrap` with W <= 8 (NUMERICS.md
+// The AVX2 byte kernel for `saturate` and `wrap` with W <= 8 (docs/contract.md
 // section 5). Include only from gemm_avx2.cpp (and, for the plan, from
 // gemm_avx512_bytes.h).
 //

@@ -1,4 +1,4 @@
-// Shared pieces of the AVX2 GEMM kernels (NUMERICS.md section 5): operand
+// Shared pieces of the AVX2 GEMM kernels (docs/contract.md §5): operand
 // ranges, tile geometry, packed layouts and the outer (Wo-bit) accumulator.
 //
 // Include only from gemm_avx2.cpp and gemm_avx512.cpp (which reuses the

@@ -1,4 +1,4 @@
-// The AVX2 pair kernel for `exact` and `clamp_tile` (NUMERICS.md section 5).
+// The AVX2 pair kernel for `exact` and `clamp_tile` (docs/contract.md §5).
 // Include only from gemm_avx2.cpp (and, for the plan, from gemm_avx512_pairs.h).
 //
 // Both modes need only the exact tile sums, whose value does not depend on the

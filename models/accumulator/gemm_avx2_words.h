@@ -1,4 +1,4 @@
-// The AVX2 word kernel for wider operands (NUMERICS.md section 5): every mode,
+// The AVX2 word kernel for wider operands (docs/contract.md §5): every mode,
 // when a and b fit int8 and every product, and a register value plus any
 // product, fit int16 (e.g. 5-8-bit signed operands with W <= 14). Include only
 // from gemm_avx2.cpp.

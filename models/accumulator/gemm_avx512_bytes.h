@@ -1,4 +1,4 @@
-// The AVX-512 byte kernel for `saturate` and `wrap` with W <= 8 (NUMERICS.md
+// The AVX-512 byte kernel for `saturate` and `wrap` with W <= 8 (docs/contract.md
 // section 5): the algorithm of gemm_avx2_bytes.h (plan, product tables, step
 // rules, event bounds for the headroom statistic) on 64 output columns per
 // register. Include only from gemm_avx512.cpp.

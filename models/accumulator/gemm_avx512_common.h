@@ -1,4 +1,4 @@
-// Shared pieces of the AVX-512 GEMM kernels (NUMERICS.md section 5): the
+// Shared pieces of the AVX-512 GEMM kernels (docs/contract.md §5): the
 // 64-column forms of the packed B pairs, exact tile sums and the outer
 // (Wo-bit) accumulator. The width-independent pieces (buffers, ranges,
 // tiling, the A pair packing) come from gemm_avx2_common.h.

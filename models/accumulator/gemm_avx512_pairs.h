@@ -1,4 +1,4 @@
-// The AVX-512 pair kernel for `exact` and `clamp_tile` (NUMERICS.md section
+// The AVX-512 pair kernel for `exact` and `clamp_tile` (docs/contract.md section
 // 5): the algorithm and plan of gemm_avx2_pairs.h (vpmaddubsw over k-pairs,
 // biased A, int16 or int32 exact tile sums, tile clamp, outer accumulator) on
 // 64 output columns per register, with clamps counted from mask compares.

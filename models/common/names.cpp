@@ -24,10 +24,10 @@ constexpr Table<Signedness, 3> kSignedness{{{Signedness::automatic, "auto"},
                                             {Signedness::is_signed, "signed"},
                                             {Signedness::is_unsigned, "unsigned"}}};
 constexpr Table<ScaleMode, 2> kScaleMode{{{ScaleMode::f32, "float"}, {ScaleMode::pow2, "pow2"}}};
-constexpr Table<GemmPath, 4> kGemmPath{{{GemmPath::reference, "reference"},
-                                        {GemmPath::portable, "portable"},
-                                        {GemmPath::avx2, "avx2"},
-                                        {GemmPath::avx512, "avx512"}}};
+constexpr Table<KernelPath, 4> kKernelPath{{{KernelPath::reference, "reference"},
+                                            {KernelPath::portable, "portable"},
+                                            {KernelPath::avx2, "avx2"},
+                                            {KernelPath::avx512, "avx512"}}};
 
 template <typename E, std::size_t N>
 std::string_view lookup(const Table<E, N>& t, E v) {
@@ -53,13 +53,13 @@ std::string_view name(AccRange v) { return lookup(kAccRange, v); }
 std::string_view name(Rounding v) { return lookup(kRounding, v); }
 std::string_view name(Signedness v) { return lookup(kSignedness, v); }
 std::string_view name(ScaleMode v) { return lookup(kScaleMode, v); }
-std::string_view name(GemmPath v) { return lookup(kGemmPath, v); }
+std::string_view name(KernelPath v) { return lookup(kKernelPath, v); }
 
 AccMode parse_acc_mode(std::string_view s, std::string_view f) { return parse(kAccMode, s, f); }
 AccRange parse_acc_range(std::string_view s, std::string_view f) { return parse(kAccRange, s, f); }
 Rounding parse_rounding(std::string_view s, std::string_view f) { return parse(kRounding, s, f); }
 Signedness parse_signedness(std::string_view s, std::string_view f) { return parse(kSignedness, s, f); }
 ScaleMode parse_scale_mode(std::string_view s, std::string_view f) { return parse(kScaleMode, s, f); }
-GemmPath parse_gemm_path(std::string_view s, std::string_view f) { return parse(kGemmPath, s, f); }
+KernelPath parse_kernel_path(std::string_view s, std::string_view f) { return parse(kKernelPath, s, f); }
 
 }  // namespace hdq

@@ -6,9 +6,8 @@
 #include <string>
 #include <string_view>
 
-#include "models/accumulator/accumulator.h"
-#include "models/accumulator/gemm.h"
-#include "models/quantizer/quantizer.h"
+#include "models/common/kernel_path.h"
+#include "models/common/knobs.h"
 
 namespace hdq {
 
@@ -17,7 +16,7 @@ std::string_view name(AccRange v);
 std::string_view name(Rounding v);
 std::string_view name(Signedness v);
 std::string_view name(ScaleMode v);
-std::string_view name(GemmPath v);
+std::string_view name(KernelPath v);
 
 // `field` names the setting in the error message.
 AccMode parse_acc_mode(std::string_view s, std::string_view field = "acc_mode");
@@ -25,6 +24,6 @@ AccRange parse_acc_range(std::string_view s, std::string_view field = "acc_range
 Rounding parse_rounding(std::string_view s, std::string_view field = "rounding");
 Signedness parse_signedness(std::string_view s, std::string_view field = "signedness");
 ScaleMode parse_scale_mode(std::string_view s, std::string_view field = "scale_mode");
-GemmPath parse_gemm_path(std::string_view s, std::string_view field = "path");
+KernelPath parse_kernel_path(std::string_view s, std::string_view field = "path");
 
 }  // namespace hdq

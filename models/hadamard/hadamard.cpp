@@ -60,32 +60,21 @@ namespace detail {
 
 namespace {
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2");
-#else
-  return false;
-#endif
-}
-
 void require_avx2() {
-  if (!cpu_has_avx2()) throw ConfigError("hadamard: path avx2 requested on a CPU without AVX2");
+  if (!cpu_supports(KernelPath::avx2)) throw ConfigError("hadamard: path avx2 requested on a CPU without AVX2");
 }
 
 }  // namespace
 
-std::vector<HadamardPath> available_hadamard_paths() {
-  std::vector<HadamardPath> paths{HadamardPath::reference};
-  if (cpu_has_avx2()) paths.push_back(HadamardPath::avx2);
-  return paths;
+std::vector<KernelPath> available_hadamard_paths() {
+  return runnable_paths({KernelPath::reference, KernelPath::avx2});
 }
 
-HadamardPath best_hadamard_path() {
-  static const HadamardPath best = available_hadamard_paths().back();
+KernelPath best_hadamard_path() {
+  static const KernelPath best = available_hadamard_paths().back();
   return best;
 }
 
-const char* name(HadamardPath p) { return p == HadamardPath::avx2 ? "avx2" : "reference"; }
 
 void fwht_f32_reference(float* x, std::size_t n, int block) {
   for (std::size_t base = 0; base < n; base += block) {
@@ -115,16 +104,16 @@ void fwht_i32_reference(std::int32_t* x, std::size_t n, int block) {
   }
 }
 
-void fwht_f32(float* x, std::size_t n, int block, HadamardPath path) {
-  if (path == HadamardPath::avx2) {
+void fwht_f32(float* x, std::size_t n, int block, KernelPath path) {
+  if (path == KernelPath::avx2) {
     require_avx2();
     return fwht_f32_avx2(x, n, block);
   }
   fwht_f32_reference(x, n, block);
 }
 
-void fwht_i32(std::int32_t* x, std::size_t n, int block, HadamardPath path) {
-  if (path == HadamardPath::avx2) {
+void fwht_i32(std::int32_t* x, std::size_t n, int block, KernelPath path) {
+  if (path == KernelPath::avx2) {
     require_avx2();
     return fwht_i32_avx2(x, n, block);
   }

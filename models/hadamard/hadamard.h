@@ -1,4 +1,4 @@
-// Hadamard transform (NUMERICS.md section 4).
+// Hadamard transform (docs/contract.md §4).
 //
 // Sylvester matrices, unnormalized: H_1 = [1], H_2n = [[H_n, H_n], [H_n, -H_n]].
 // Block size for a dimension of length d:

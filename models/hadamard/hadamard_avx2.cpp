@@ -2,7 +2,7 @@
 // with -mavx2 and only called when the CPU has AVX2; raw pointers and
 // intrinsics only, everything else goes to the reference loops.
 //
-// The contract's order (NUMERICS.md section 4) computes, at stage h, for every
+// The contract's order (docs/contract.md §4) computes, at stage h, for every
 // pair (j, j + h): x[j] = u + w, x[j + h] = u - w with (u, w) = (x[j], x[j + h])
 // of the previous stage. Here, per block of b elements:
 // - stages h = 1, 2, 4 inside each 8-lane register: y = the register with the

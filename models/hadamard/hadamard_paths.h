@@ -1,6 +1,6 @@
 // The Hadamard transform's loops, one function per path (internal to models/;
 // hadamard.h's fwht_* and hadamard_rows_* dispatch to the fastest path this
-// CPU runs). `reference` is the definition (NUMERICS.md section 4: the
+// CPU runs). `reference` is the definition (docs/contract.md §4: the
 // in-place iterative FWHT in the contract's order); tests/test_simd_paths.cpp
 // checks that every other path gives the same bits.
 //   avx2 (hadamard_avx2.cpp): stages h = 1, 2, 4 inside one 8-lane register
@@ -14,20 +14,19 @@
 #include <cstdint>
 #include <vector>
 
+#include "models/common/kernel_path.h"
+
 namespace hdq::detail {
 
-enum class HadamardPath { reference, avx2 };
-
 // The paths this machine can run, reference first; the last is the fastest.
-std::vector<HadamardPath> available_hadamard_paths();
-HadamardPath best_hadamard_path();
-const char* name(HadamardPath p);
+std::vector<KernelPath> available_hadamard_paths();
+KernelPath best_hadamard_path();
 
 // In place over n elements (n a multiple of block, block a power of two >= 1;
 // the callers check both).
 void fwht_f32_reference(float* x, std::size_t n, int block);
 void fwht_f32_avx2(float* x, std::size_t n, int block);
-void fwht_f32(float* x, std::size_t n, int block, HadamardPath path);
+void fwht_f32(float* x, std::size_t n, int block, KernelPath path);
 
 // The reference checks every add and subtract and throws NumericError on an
 // int32 overflow (x is then partly transformed). The avx2 path first bounds
@@ -35,6 +34,6 @@ void fwht_f32(float* x, std::size_t n, int block, HadamardPath path);
 // it runs the reference instead (same result, same exception).
 void fwht_i32_reference(std::int32_t* x, std::size_t n, int block);
 void fwht_i32_avx2(std::int32_t* x, std::size_t n, int block);
-void fwht_i32(std::int32_t* x, std::size_t n, int block, HadamardPath path);
+void fwht_i32(std::int32_t* x, std::size_t n, int block, KernelPath path);
 
 }  // namespace hdq::detail

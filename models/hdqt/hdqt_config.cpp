@@ -6,7 +6,7 @@
 
 namespace hdq {
 
-// NUMERICS.md section 7, row by row; `luq` is `paper` with the Hadamard
+// docs/contract.md §7, row by row; `luq` is `paper` with the Hadamard
 // transform off (max_block = 1: every block is H_1 = [1]) and LUQ rounding
 // (quantizer.h) of the two gradient operands, bwd_g_dx and bwd_g_dw: the
 // HDQT-vs-LUQ comparison on the same integer GEMMs and accumulators.

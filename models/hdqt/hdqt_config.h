@@ -1,4 +1,4 @@
-// Configuration of HDQT training (NUMERICS.md sections 6 and 7): one quantizer
+// Configuration of HDQT training (docs/contract.md §6 and 7): one quantizer
 // per operand role, one accumulator per GEMM, the Hadamard unit and the
 // straight-through estimator. The presets paper and npu are the contract's table.
 #pragma once

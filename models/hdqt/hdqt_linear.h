@@ -1,4 +1,4 @@
-// One HDQT linear layer, one training step (NUMERICS.md section 6).
+// One HDQT linear layer, one training step (docs/contract.md §6).
 //
 // Layer l has X (B x I), W (O x I), bias (O). With Q(.; role) the quantizer of
 // that role (random stream 8 * l + role, step = global optimizer step):
@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "models/hdqt/hdqt_config.h"
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 
 namespace hdq {
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "models/hdqt/hdqt_linear.h"
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 
 namespace hdq {
 

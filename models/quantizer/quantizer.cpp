@@ -139,36 +139,17 @@ namespace detail {
 
 namespace {
 
-bool cpu_has_avx2() {
-#if defined(__x86_64__) || defined(__i386__)
-  return __builtin_cpu_supports("avx2");
-#else
-  return false;
-#endif
-}
-
 constexpr std::uint64_t kGamma = 0x9e3779b97f4a7c15ULL;  // random_bits.h: R_i = mix(key + (i + 1) * gamma) >> (64 - r)
 
 }  // namespace
 
-std::vector<QuantPath> available_quant_paths() {
-  std::vector<QuantPath> paths{QuantPath::reference, QuantPath::portable};
-  if (cpu_has_avx2()) paths.push_back(QuantPath::avx2);
-  return paths;
+std::vector<KernelPath> available_quant_paths() {
+  return runnable_paths({KernelPath::reference, KernelPath::portable, KernelPath::avx2});
 }
 
-QuantPath best_quant_path() {
-  static const QuantPath best = available_quant_paths().back();
+KernelPath best_quant_path() {
+  static const KernelPath best = available_quant_paths().back();
   return best;
-}
-
-const char* name(QuantPath p) {
-  switch (p) {
-    case QuantPath::reference: return "reference";
-    case QuantPath::portable: return "portable";
-    case QuantPath::avx2: return "avx2";
-  }
-  return "?";
 }
 
 int luq_round(float v, std::uint32_t r, int sr_bits, int qmin, int qmax) {
@@ -210,9 +191,9 @@ ScaleScan scan_reference(std::span<const float> x) {
   return r;
 }
 
-ScaleScan scan(std::span<const float> x, QuantPath path) {
-  if (path == QuantPath::avx2) {
-    if (!cpu_has_avx2()) throw ConfigError("quantizer: path avx2 requested on a CPU without AVX2");
+ScaleScan scan(std::span<const float> x, KernelPath path) {
+  if (path == KernelPath::avx2) {
+    if (!cpu_supports(KernelPath::avx2)) throw ConfigError("quantizer: path avx2 requested on a CPU without AVX2");
     return scan_avx2(x.data(), x.size());
   }
   return scan_reference(x);  // the reference loop is also the portable one
@@ -281,14 +262,14 @@ void quantize_span_portable(std::span<const float> x, std::uint64_t first_index,
 }
 
 void quantize_span(std::span<const float> x, std::uint64_t first_index, const QuantParams& p, const QuantConfig& cfg,
-                   std::uint64_t key, std::span<std::int16_t> q, QuantPath path) {
+                   std::uint64_t key, std::span<std::int16_t> q, KernelPath path) {
   if (q.size() != x.size())
     throw ConfigError(fmt::format("quantize_span: output size {} != input size {}", q.size(), x.size()));
   switch (path) {
-    case QuantPath::reference: return quantize_span_reference(x, first_index, p, cfg, key, q);
-    case QuantPath::portable: return quantize_span_portable(x, first_index, p, cfg, key, q);
-    case QuantPath::avx2:
-      if (!cpu_has_avx2()) throw ConfigError("quantizer: path avx2 requested on a CPU without AVX2");
+    case KernelPath::reference: return quantize_span_reference(x, first_index, p, cfg, key, q);
+    case KernelPath::portable: return quantize_span_portable(x, first_index, p, cfg, key, q);
+    case KernelPath::avx2:
+      if (!cpu_supports(KernelPath::avx2)) throw ConfigError("quantizer: path avx2 requested on a CPU without AVX2");
       if (!fast_paths_apply(p)) return quantize_span_reference(x, first_index, p, cfg, key, q);
       return quantize_span_avx2(x.data(), x.size(), first_index, p, cfg, key, q.data());
   }

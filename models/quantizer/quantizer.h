@@ -1,4 +1,4 @@
-// Per-tensor quantizer (NUMERICS.md sections 1 and 2).
+// Per-tensor quantizer (docs/contract.md §1 and 2).
 //
 // Scale (section 1):
 //   m  = max |x_i|                        (exact in f32)
@@ -16,7 +16,7 @@
 //               q = sign(v) * (fl + (R < F ? 1 : 0))       (every step exact in f32)
 //   q = clamp(q, qmin, qmax)
 //
-// LUQ (rounding = luq; an option beside the contract's two, docs/numerics-readings.md #13-#18):
+// LUQ (rounding = luq; an option beside the contract's two, docs/contract.md §8, R13-R18):
 // logarithmic unbiased quantization, B. Chmiel, R. Banner, E. Hoffer, H. Ben-Yaacov,
 // D. Soudry, "Accurate Neural Training with 4-bit Matrix Multiplications at Standard
 // Formats", ICLR 2023 (arXiv 2112.10769), section 4: a sign and an exponent, levels
@@ -57,7 +57,7 @@
 //   to 0 first, exactly as for the other roundings. clip c < 1 is allowed (values above
 //   mx are clamped to the top level, which biases them; LUQ itself uses c = 1).
 //
-// Readings of the contract chosen here (also in docs/numerics-readings.md):
+// Readings of the contract chosen here (docs/contract.md, readings of §1 and §2):
 // - NaN or Inf anywhere in x is a NumericError naming the tensor, found while
 //   computing m, before anything is written.
 // - If mx > 0 but s is 0 (mx / qmax underflows) or Inf (pow2 of a value
@@ -69,13 +69,10 @@
 #include <string_view>
 #include <vector>
 
+#include "models/common/knobs.h"  // Rounding, Signedness, ScaleMode
 #include "models/quantizer/random_bits.h"
 
 namespace hdq {
-
-enum class Rounding { nearest, stochastic, luq };
-enum class Signedness { automatic, is_signed, is_unsigned };
-enum class ScaleMode { f32, pow2 };
 
 struct QuantConfig {
   int bits = 4;                          // k, 2..8

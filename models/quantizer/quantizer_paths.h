@@ -1,7 +1,7 @@
 // The quantizer's loops, one function per path (internal to models/; the
 // public API in quantizer.h dispatches to the fastest path this CPU runs).
 //
-// `reference` is the definition (NUMERICS.md sections 1-3 written out element
+// `reference` is the definition (docs/contract.md §1-§3 written out element
 // by element); every other path must give the same bits for every input the
 // public API can pass it, and tests/test_simd_paths.cpp checks that they do:
 //   reference  the per-element loops (quantize_element per element)
@@ -21,14 +21,13 @@
 
 #include "models/quantizer/quantizer.h"
 
+#include "models/common/kernel_path.h"
+
 namespace hdq::detail {
 
-enum class QuantPath { reference, portable, avx2 };
-
 // The paths this machine can run, reference first; the last is the fastest.
-std::vector<QuantPath> available_quant_paths();
-QuantPath best_quant_path();
-const char* name(QuantPath p);
+std::vector<KernelPath> available_quant_paths();
+KernelPath best_quant_path();
 
 // Section 1's pass over the tensor: m = max |x_i| (0 for an empty tensor),
 // whether every x_i >= 0, and the index of the first NaN or Inf (x.size() when
@@ -40,7 +39,7 @@ struct ScaleScan {
 };
 ScaleScan scan_reference(std::span<const float> x);
 ScaleScan scan_avx2(const float* x, std::size_t n);
-ScaleScan scan(std::span<const float> x, QuantPath path);
+ScaleScan scan(std::span<const float> x, KernelPath path);
 
 // Section 2 over x (finite values; q.size() == x.size()), flat indices from first_index.
 // The fast paths hold for QuantParams with fl(mx / s) < 2^22 (every scale
@@ -57,7 +56,7 @@ void quantize_span_portable(std::span<const float> x, std::uint64_t first_index,
 void quantize_span_avx2(const float* x, std::size_t n, std::uint64_t first_index, const QuantParams& p,
                         const QuantConfig& cfg, std::uint64_t key, std::int16_t* q);
 void quantize_span(std::span<const float> x, std::uint64_t first_index, const QuantParams& p, const QuantConfig& cfg,
-                   std::uint64_t key, std::span<std::int16_t> q, QuantPath path);
+                   std::uint64_t key, std::span<std::int16_t> q, KernelPath path);
 
 // Dequantization, y = (((f32)o * f0) * f1) * ...: the per-element loop over the
 // factors (reference) and one fixed-length loop per factor count (portable).

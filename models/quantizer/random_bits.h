@@ -1,4 +1,4 @@
-// Counter-based random bits (NUMERICS.md section 3).
+// Counter-based random bits (docs/contract.md §3).
 //
 //   mix(z):  z ^= z >> 30; z *= 0xbf58476d1ce4e5b9; z ^= z >> 27;
 //            z *= 0x94d049bb133111eb; z ^= z >> 31          (64-bit wrap-around)
@@ -12,16 +12,9 @@
 
 #include <cstdint>
 
-namespace hdq {
+#include "models/common/splitmix64.h"  // mix64
 
-constexpr std::uint64_t mix64(std::uint64_t z) {
-  z ^= z >> 30;
-  z *= 0xbf58476d1ce4e5b9ULL;
-  z ^= z >> 27;
-  z *= 0x94d049bb133111ebULL;
-  z ^= z >> 31;
-  return z;
-}
+namespace hdq {
 
 // Identifies one rounded tensor: whose random bits these are.
 struct RandomStream {

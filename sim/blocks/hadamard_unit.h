@@ -2,7 +2,7 @@
 // pipelined butterfly stages) on f32 data, which also carries the exact
 // integer transforms of quantized operands (|values| < 2^24 are exact in f32).
 // Blocks larger than the unit take more passes, stage by stage, so every f32
-// result is the contract's (NUMERICS.md section 4: one rounding per stage).
+// result is the contract's (docs/contract.md §4: one rounding per stage).
 //
 // Opcodes (descriptor: src, dst, record, rows, cols, padded, block, bits):
 //   kHadamardRows    f32 rows x cols -> rows x padded (zeros appended), each

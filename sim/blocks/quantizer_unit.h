@@ -1,5 +1,5 @@
 // Quantizer unit: per-tensor max-reduce, scale, and nearest or stochastic
-// rounding with the counter-based random bits (NUMERICS.md sections 1-3),
+// rounding with the counter-based random bits (docs/contract.md §1-§3),
 // over chunks of a tensor that the DMA streams through SRAM.
 //
 // A tensor is quantized in two passes over its row chunks:
@@ -34,7 +34,7 @@ inline constexpr std::uint32_t kQuantReduce = 1, kQuantFinalize = 2, kQuantRound
 struct QuantRecord {
   float max_abs = 0.0f;        // running max |x|
   std::uint32_t negative = 0;  // some x < 0 so far
-  float scale = 0.0f;          // the finalized QuantParams (NUMERICS.md section 1)
+  float scale = 0.0f;          // the finalized QuantParams (docs/contract.md §1)
   float mx = 0.0f;
   std::int32_t qmin = 0, qmax = 0;
   std::uint32_t is_unsigned = 0;

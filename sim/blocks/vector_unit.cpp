@@ -7,7 +7,7 @@
 
 #include "models/common/errors.h"
 #include "models/quantizer/quantizer.h"
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 #include "sim/blocks/quantizer_unit.h"
 #include "sim/cost/cycles.h"
 

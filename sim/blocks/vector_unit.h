@@ -2,7 +2,7 @@
 // cycle: dequantization and the GEMM epilogues, softmax cross-entropy, the
 // bias gradient and the SGD update. Each operation calls, or repeats
 // operation for operation, the functional engine's f32 code, so the bits are
-// the same (NUMERICS.md sections 5-6, models/training/mlp.h).
+// the same (docs/contract.md §5-§6, models/nn/mlp.h).
 //
 // Opcodes (descriptor fields in use):
 //   kVecDequant   src int32 rows x cols -> dst f32 (may alias src):

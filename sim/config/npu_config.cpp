@@ -6,7 +6,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "training/yaml_fields.h"
+#include "models/common/yaml_fields.h"
 
 namespace hdq::npu {
 namespace {

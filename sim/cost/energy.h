@@ -25,7 +25,7 @@ inline double mac_array_energy_pj(std::uint64_t macs, std::uint64_t tile_results
          double(tile_results) * e.add_pj(acc.outer_bits);
 }
 
-// f32 operations per element of the quantizer unit (NUMERICS.md sections 1-2),
+// f32 operations per element of the quantizer unit (docs/contract.md §1-§2),
 // compares and the floor counted as adds, the division as a multiply:
 //   max-reduce: |x| compare with the running max and x with the running min
 //   nearest: clamp (2 compares), divide, round

@@ -4,7 +4,7 @@
 // data, run by the host module (sim/host/host.h).
 //
 // The decomposition follows the functional engine operation for operation
-// (models/hdqt/hdqt_linear.cpp, hdqt_mlp.cpp; NUMERICS.md section 6), so the
+// (models/hdqt/hdqt_linear.cpp, hdqt_mlp.cpp; docs/contract.md §6), so the
 // NPU produces the same bits:
 //   forward, per layer l:  Q(X; fwd_x) [+ clip mask], Q(W; fwd_w),
 //                          GEMM_fwd with the dequantize + bias (+ ReLU) epilogue

@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "data/datasets.h"
-#include "training/engine.h"
+#include "datasets/datasets.h"
+#include "engines/engine.h"
 #include "training/exemplars.h"
 #include "training/scenario.h"
 
@@ -30,7 +30,7 @@ namespace hdq {
 // What the driver fixes for a run and shares with the method.
 struct RunSetup {
   const Scenario& s;
-  const data::Dataset& train;              // the whole training split
+  const datasets::Dataset& train;              // the whole training split
   MlpSpec spec;                            // {inputs, hidden..., classes}
   std::vector<std::vector<int>> tasks;     // class ids of each task
 };

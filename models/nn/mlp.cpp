@@ -1,4 +1,4 @@
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 
 #include <bit>
 #include <cmath>

@@ -2,8 +2,8 @@
 //
 //   next():  state += 0x9e3779b97f4a7c15; return mix64(state)
 //
-// with mix64 the SplitMix64 finalizer already used by the numeric contract
-// (models/quantizer/random_bits.h). The k-th output (k = 1, 2, ...) is
+// with mix64 the SplitMix64 finalizer below, which the numeric contract's
+// random bits also use (models/quantizer/random_bits.h). The k-th output (k = 1, 2, ...) is
 // mix64(seed + k * 0x9e3779b97f4a7c15 mod 2^64): a counter stream, defined by
 // integer arithmetic alone, hence identical on every platform.
 #pragma once
@@ -11,9 +11,18 @@
 #include <cstdint>
 #include <limits>
 
-#include "models/quantizer/random_bits.h"
+namespace hdq {
 
-namespace hdq::data {
+// The SplitMix64 finalizer: a bijective 64-bit mix (wrap-around arithmetic).
+// It is also the numeric contract's mix(z) (docs/contract.md section 3).
+constexpr std::uint64_t mix64(std::uint64_t z) {
+  z ^= z >> 30;
+  z *= 0xbf58476d1ce4e5b9ULL;
+  z ^= z >> 27;
+  z *= 0x94d049bb133111ebULL;
+  z ^= z >> 31;
+  return z;
+}
 
 struct SplitMix64 {
   std::uint64_t state;
@@ -42,4 +51,4 @@ constexpr double uniform_closed_open(SplitMix64& g) { return static_cast<double>
 // Uniform double in (0, 1]: (top 53 bits + 1) times 2^-53 (exact, never 0).
 constexpr double uniform_open_closed(SplitMix64& g) { return static_cast<double>((g.next() >> 11) + 1) * 0x1p-53; }
 
-}  // namespace hdq::data
+}  // namespace hdq

@@ -1,4 +1,4 @@
-#include "training/yaml_fields.h"
+#include "models/common/yaml_fields.h"
 
 #include <sstream>
 

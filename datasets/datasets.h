@@ -20,7 +20,7 @@
 #include <string>
 #include <vector>
 
-namespace hdq::data {
+namespace hdq::datasets {
 
 struct DataError : std::runtime_error {
   using std::runtime_error::runtime_error;
@@ -123,7 +123,7 @@ FeatureStats standardize(TrainTest& split);
 Dataset subset_by_classes(const Dataset& ds, const std::vector<int>& classes);
 
 // A seeded permutation of 0..num_classes-1: Fisher-Yates on SplitMix64 with
-// state = seed (data/splitmix64.h): for i = num_classes-1 down to 1,
+// state = seed (models/common/splitmix64.h): for i = num_classes-1 down to 1,
 // j = uniform_below(i + 1), swap(order[i], order[j]).
 std::vector<int> class_order(int num_classes, std::uint64_t seed);
 
@@ -133,4 +133,4 @@ std::vector<int> class_order(int num_classes, std::uint64_t seed);
 // appears in exactly one task. num_classes >= 1, classes_per_task >= 1.
 std::vector<std::vector<int>> split_into_tasks(int num_classes, int classes_per_task, std::uint64_t seed);
 
-}  // namespace hdq::data
+}  // namespace hdq::datasets

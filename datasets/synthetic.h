@@ -5,7 +5,7 @@
 //   f[k][c]     = 1 + (fmax - 1) * u      cycles per window, fmax = max(1, T / 4)
 //   a[k][c]     = 0.5 + u                 amplitude in [0.5, 1.5)
 //   theta[k][c] = u                       base phase in turns, [0, 1)
-// (u = uniform_closed_open, data/splitmix64.h). A class does not depend on K,
+// (u = uniform_closed_open, models/common/splitmix64.h). A class does not depend on K,
 // so adding classes leaves the existing ones unchanged.
 //
 // Sample i of a split (split tag s = 1 train, 2 test) has label k = i % K
@@ -36,9 +36,9 @@
 
 #include <cstdint>
 
-#include "data/datasets.h"
+#include "datasets/datasets.h"
 
-namespace hdq::data {
+namespace hdq::datasets {
 
 struct SyntheticSpec {
   int classes = 10;            // K >= 1
@@ -63,4 +63,4 @@ double cos_turns(double x);
 double log_portable(double u);
 }  // namespace detail
 
-}  // namespace hdq::data
+}  // namespace hdq::datasets

@@ -19,7 +19,7 @@
 #include <string>
 #include <vector>
 
-namespace hdq::data {
+namespace hdq::datasets {
 
 struct IdxArray {
   std::uint8_t type_code = 0;          // byte 2 of the magic
@@ -48,4 +48,4 @@ IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& where);
 // read_file_maybe_gzip + parse_idx.
 IdxArray read_idx(const std::filesystem::path& path);
 
-}  // namespace hdq::data
+}  // namespace hdq::datasets

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <set>
 
-#include "vectors/test_vectors.h"
+#include "vectors/rtl_vectors.h"
 
 namespace hdq::vectors {
 namespace {

@@ -1,5 +1,5 @@
 // The "synthetic" sensor-window generator (definition in data/synthetic.h).
-#include "data/synthetic.h"
+#include "datasets/synthetic.h"
 
 #include <fmt/format.h>
 
@@ -7,10 +7,10 @@
 #include <cmath>
 #include <numbers>
 
-#include "data/splitmix64.h"
+#include "models/common/splitmix64.h"
 #include "models/common/errors.h"
 
-namespace hdq::data {
+namespace hdq::datasets {
 namespace detail {
 namespace {
 
@@ -148,4 +148,4 @@ TrainTest make_synthetic(const SyntheticSpec& p) {
   return TrainTest{make(1, p.train_per_class), make(2, p.test_per_class)};
 }
 
-}  // namespace hdq::data
+}  // namespace hdq::datasets

@@ -1,5 +1,5 @@
 // IDX reading (format in data/idx.h) and the IDX-based loaders.
-#include "data/idx.h"
+#include "datasets/idx.h"
 
 #include <fmt/format.h>
 #include <zlib.h>
@@ -11,10 +11,10 @@
 #include <string_view>
 #include <system_error>
 
-#include "data/datasets.h"
+#include "datasets/datasets.h"
 #include "models/common/errors.h"
 
-namespace hdq::data {
+namespace hdq::datasets {
 namespace fs = std::filesystem;
 
 std::size_t idx_element_size(std::uint8_t type_code) {
@@ -225,4 +225,4 @@ TrainTest load_fashion_mnist(const fs::path& dir, std::size_t limit_train, std::
   return tt;
 }
 
-}  // namespace hdq::data
+}  // namespace hdq::datasets

@@ -7,11 +7,11 @@
 #include <functional>
 #include <numeric>
 
-#include "data/datasets.h"
-#include "data/splitmix64.h"
+#include "datasets/datasets.h"
+#include "models/common/splitmix64.h"
 #include "models/common/errors.h"
 
-namespace hdq::data {
+namespace hdq::datasets {
 
 std::size_t Dataset::dim() const {
   return std::accumulate(shape.begin(), shape.end(), std::size_t{1}, std::multiplies<>());
@@ -121,4 +121,4 @@ std::vector<std::vector<int>> split_into_tasks(int num_classes, int classes_per_
   return tasks;
 }
 
-}  // namespace hdq::data
+}  // namespace hdq::datasets

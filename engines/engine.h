@@ -1,9 +1,9 @@
-// What the continual-learning driver needs from a training engine: forward
+// What the continual-learning driver (training/) needs from a training engine: forward
 // and backward passes of MLPs (linear layers, ReLU between them), from which
 // every method builds its loss, and logits for evaluation. The optimizer (f32
-// SGD) is shared and applied by the driver. Engines: functional (HDQT,
-// models/hdqt/), golden (float, golden/) and the NPU model (sim/), which runs
-// whole cross-entropy steps only.
+// SGD) is shared and applied by the driver. Three peer engines implement it:
+// functional (HDQT, engines/functional_engine.h), golden (float,
+// engines/golden_engine.h) and the NPU model (sim/npu_engine.h).
 #pragma once
 
 #include <cstdint>
@@ -12,9 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "golden/golden.h"
 #include "models/hdqt/hdqt_mlp.h"
-#include "models/training/mlp.h"
+#include "models/nn/mlp.h"
 
 namespace hdq {
 
@@ -36,6 +35,8 @@ struct NetCall {
 };
 inline constexpr int kEvalSlot = -1;
 inline constexpr int kTrainSlots = 8;
+// Throws ConfigError unless `slot` is kEvalSlot or a training slot.
+void check_slot(int slot);
 
 class Engine {
  public:
@@ -71,46 +72,6 @@ class Engine {
 
  private:
   Matrix dlogits_;  // gradients(): reused from step to step
-};
-
-// HDQT training, bit-exact (NUMERICS.md). Accumulates GEMM overflow statistics.
-class FunctionalEngine final : public Engine {
- public:
-  FunctionalEngine(const HdqtConfig& cfg, std::uint64_t seed, int threads)
-      : cfg_(cfg), run_{&cfg_, seed, threads}, traces_(kTrainSlots) {}
-  std::string name() const override { return "functional"; }
-  bool has_passes() const override { return true; }
-  const std::vector<Matrix>& forward(const MlpParams& p, const Matrix& x, const NetCall& call) override;
-  void backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) override;
-  const std::vector<Matrix>& last_layer_outputs() const override { return traces_[0].pre; }
-  const Matrix* last_dout() const override { return &dout_; }
-  const HdqtOverflow* overflow_stats() const override { return &overflow_; }
-
- private:
-  HdqtConfig cfg_;
-  Matrix dout_;  // slot 0's last dL/d(output)
-  HdqtRun run_;
-  HdqtOverflow overflow_;
-  std::vector<HdqtTrace> traces_;  // per training slot
-  HdqtTrace eval_;
-};
-
-// Float training of the same network (golden/): no quantization at all.
-class GoldenEngine final : public Engine {
- public:
-  explicit GoldenEngine(int threads) : threads_(threads), saved_(kTrainSlots), inputs_(kTrainSlots) {}
-  std::string name() const override { return "golden"; }
-  bool has_passes() const override { return true; }
-  const std::vector<Matrix>& forward(const MlpParams& p, const Matrix& x, const NetCall& call) override;
-  void backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) override;
-  const std::vector<Matrix>& last_layer_outputs() const override { return saved_[0].pre; }
-
- private:
-  int threads_;
-  std::vector<golden::Activations> saved_;  // per training slot
-  std::vector<Matrix> inputs_;              // per training slot: x of the forward (backward needs it)
-  golden::Activations eval_;
-  Matrix logits_;
 };
 
 }  // namespace hdq

@@ -10,9 +10,9 @@
 #include <string_view>
 #include <system_error>
 
-#include "data/datasets.h"
+#include "datasets/datasets.h"
 
-namespace hdq::data {
+namespace hdq::datasets {
 namespace fs = std::filesystem;
 namespace {
 
@@ -278,4 +278,4 @@ TrainTest load_csv_pair(const fs::path& train, const fs::path& test) {
   return tt;
 }
 
-}  // namespace hdq::data
+}  // namespace hdq::datasets

@@ -1,0 +1,33 @@
+// The functional engine: HDQT training on the numeric core (models/hdqt/).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "engines/engine.h"
+
+namespace hdq {
+
+// HDQT training, bit-exact (docs/contract.md). Accumulates GEMM overflow statistics.
+class FunctionalEngine final : public Engine {
+ public:
+  FunctionalEngine(const HdqtConfig& cfg, std::uint64_t seed, int threads)
+      : cfg_(cfg), run_{&cfg_, seed, threads}, traces_(kTrainSlots) {}
+  std::string name() const override { return "functional"; }
+  bool has_passes() const override { return true; }
+  const std::vector<Matrix>& forward(const MlpParams& p, const Matrix& x, const NetCall& call) override;
+  void backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) override;
+  const std::vector<Matrix>& last_layer_outputs() const override { return traces_[0].pre; }
+  const Matrix* last_dout() const override { return &dout_; }
+  const HdqtOverflow* overflow_stats() const override { return &overflow_; }
+
+ private:
+  HdqtConfig cfg_;
+  Matrix dout_;  // slot 0's last dL/d(output)
+  HdqtRun run_;
+  HdqtOverflow overflow_;
+  std::vector<HdqtTrace> traces_;  // per training slot
+  HdqtTrace eval_;
+};
+
+}  // namespace hdq
