@@ -65,8 +65,8 @@ TEST(NpuConfig, ImpossibleValuesNameFileLineAndField) {
   EXPECT_EQ(error_of("clock_mhz: -5\n"), "t.yaml:1: clock_mhz: -5 must be > 0");
   EXPECT_EQ(error_of("hadamard_unit:\n  points: 24\n"), "t.yaml:2: hadamard_unit.points: 24 is not a power of two");
   EXPECT_EQ(error_of("sram: {banks: lots}\n"), "t.yaml:1: sram.banks: 'lots' is not a valid integer");
-  EXPECT_EQ(error_of("mac_array: {dataflow: weight_stationary}\n"),
-            "t.yaml:1: mac_array.dataflow: 'weight_stationary' is not modelled (supported: output_stationary)");
+  EXPECT_EQ(error_of("mac_array: {dataflow: row_stationary}\n"),
+            "t.yaml:1: mac_array.dataflow: 'row_stationary' is not one of: output_stationary, weight_stationary, auto");
   // 2 banks x 8 B = 16 B/cycle cannot feed 16 + 16 operand bytes per cycle.
   EXPECT_EQ(error_of("sram: {banks: 2, size_bytes: 4096}\n"),
             "t.yaml:1: sram.banks: 2 banks x 8 B = 16 B/cycle cannot feed the 16 x 16 array (needs 32 B/cycle)");

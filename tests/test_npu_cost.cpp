@@ -44,6 +44,7 @@ std::vector<std::int32_t> run_gemm(const NpuConfig& cfg, int M, int N, int K, co
   m.a = sa, m.b = sb, m.c = sc, m.a_record = m.b_record = 0, m.stats = 512, m.init_stats = 1;
   m.m = std::uint32_t(M), m.n = std::uint32_t(N), m.k = std::uint32_t(K);
   m.set_accumulator(acc);
+  m.dataflow = choose_dataflow(cfg.mac_array.dataflow, M, N, K, cfg.mac_array.rows, cfg.mac_array.cols);
   job.commands.push_back(Command::make(Unit::mac_array, Phase::forward, 0, kMacGemm, m));
   dma(Space::sram, sc, Space::dram, c_at, 4 * c.size());
   for (std::size_t i = 0; i < job.commands.size(); ++i) job.commands[i].header.id = std::uint32_t(i);
@@ -58,19 +59,24 @@ std::vector<std::int32_t> run_gemm(const NpuConfig& cfg, int M, int N, int K, co
   return c;
 }
 
-// Random GEMM shapes (sizes around powers of two, +-1) on random array sizes:
-// the MAC array's busy cycles are, per output tile (fold) of R x C outputs,
-// fill (R + C - 2: the skewed wavefront reaches the far corner PE) + K
-// (streaming) + drain (R: the results shift out of the rows) -- SCALE-Sim's
-// 2R + C + T - 2 per fold -- summed over the tiles; and C equals the numeric
-// core's GEMM.
-TEST(NpuCost, MacArrayCyclesAreTheOutputStationaryClosedForm) {
+// Random GEMM shapes (sizes around powers of two, +-1) on random array sizes,
+// both dataflows: the MAC array's busy cycles are SCALE-Sim's (see
+// sim/cost/dataflow.h; tests/test_npu_dataflow.cpp compares with SCALE-Sim's
+// own output). Output stationary, per R x C output tile (fold): K operand
+// cycles + C - 1 drain cycles, skewed over R rows (+ R - 1). Weight
+// stationary, per fold of R values of K and C columns: R cycles to load the
+// weights + M rows of A + C - 1 drain, skewed (+ R - 1). The folds run back to
+// back and, like SCALE-Sim, the count is one less than the demand lines. And
+// C equals the numeric core's GEMM whatever the dataflow.
+TEST(NpuCost, MacArrayCyclesAreScaleSimsForBothDataflows) {
   std::mt19937 g(11);
   std::uniform_int_distribution<int> val(-7, 7), arr(1, 24), pick(0, 6);
   const int sizes[] = {1, 7, 8, 9, 31, 32, 33};
-  for (int trial = 0; trial < 12; ++trial) {
+  for (int trial = 0; trial < 24; ++trial) {
     const int R = arr(g), C = arr(g), M = sizes[pick(g)] + trial, N = sizes[pick(g)], K = sizes[pick(g)] * 3;
-    const NpuConfig cfg = default_npu_config({fmt::format("mac_array.rows={}", R), fmt::format("mac_array.cols={}", C)});
+    const bool ws = trial % 2 == 1;
+    const NpuConfig cfg = default_npu_config({fmt::format("mac_array.rows={}", R), fmt::format("mac_array.cols={}", C),
+                                              ws ? "mac_array.dataflow=weight_stationary" : "mac_array.dataflow=output_stationary"});
     std::vector<std::int16_t> a(std::size_t(M) * K), b(std::size_t(K) * N);
     for (auto& v : a) v = std::int16_t(val(g));
     for (auto& v : b) v = std::int16_t(val(g));
@@ -79,10 +85,17 @@ TEST(NpuCost, MacArrayCyclesAreTheOutputStationaryClosedForm) {
     const std::vector<std::int32_t> c = run_gemm(cfg, M, N, K, a, b, acc, ledger);
 
     std::uint64_t want = 0;
-    for (int i0 = 0; i0 < M; i0 += R)
-      for (int j0 = 0; j0 < N; j0 += C) want += std::uint64_t((R + C - 2) + K + R);
+    if (!ws) {
+      for (int i0 = 0; i0 < M; i0 += R)
+        for (int j0 = 0; j0 < N; j0 += C) want += std::uint64_t(K + (C - 1) + (R - 1));
+    } else {
+      for (int k0 = 0; k0 < K; k0 += R)
+        for (int j0 = 0; j0 < N; j0 += C) want += std::uint64_t(R + M + (C - 1) + (R - 1));
+    }
+    want -= 1;  // cycles 0 .. lines - 1
     const CostCell t = ledger.total();
-    EXPECT_EQ(t.unit_cycles[int(Unit::mac_array)], want) << M << "x" << N << "x" << K << " on " << R << "x" << C;
+    EXPECT_EQ(t.unit_cycles[int(Unit::mac_array)], want)
+        << (ws ? "ws " : "os ") << M << "x" << N << "x" << K << " on " << R << "x" << C;
     EXPECT_EQ(t.macs, std::uint64_t(M) * N * K);
     std::vector<std::int32_t> ref(c.size());
     gemm({M, N, K}, {a, 4, false}, {b, 4, false}, acc, ref, KernelPath::reference);
@@ -95,7 +108,7 @@ TEST(NpuCost, MacArrayCyclesAreTheOutputStationaryClosedForm) {
 // inputs from DRAM once and writes its outputs once), times the table.
 TEST(NpuCost, StepEnergyIsCountsFromLayerShapesTimesTheTable) {
   const HdqtConfig h = hdqt_preset("npu");
-  const NpuConfig cfg = default_npu_config();
+  const NpuConfig cfg = default_npu_config({"mac_array.dataflow=output_stationary"});
   const EnergyTable& e = cfg.energy;
   const std::vector<int> widths{20, 12, 6};
   const int L = 2, B = 8, classes = 6;
@@ -118,7 +131,7 @@ TEST(NpuCost, StepEnergyIsCountsFromLayerShapesTimesTheTable) {
     const double tile = a.tile == 0 || a.tile > k ? k : a.tile;
     const double tiles = m * n * std::ceil(k / tile);
     mac += m * n * k * (e.mul_pj(h.q(qa).bits, h.q(qb).bits) + e.add_pj(a.acc_bits)) + tiles * e.add_pj(a.outer_bits);
-    mac_cycles += std::ceil(m / R) * std::ceil(n / C) * (2 * R + C + k - 2);
+    mac_cycles += std::ceil(m / R) * std::ceil(n / C) * (k + R + C - 2) - 1;  // one command per GEMM: one "- 1"
   };
   auto quantize = [&](double n, QuantRole role) {
     const QuantConfig& q = h.q(role);

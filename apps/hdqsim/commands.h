@@ -59,6 +59,10 @@ struct EstimateOptions {
   int steps = 3;                       // training steps simulated
   std::string out;                     // write estimate.json and estimate.csv here
   std::string vcd;                     // --vcd FILE: block activity
+  // SCALE-Sim interop: a GEMM topology instead of a scenario.
+  std::string topology;  // --topology FILE.csv
+  std::string array;     // --array RxC (default: the NPU config's)
+  std::string dataflow;  // --dataflow os|ws (default: the NPU config's; `auto` picks per layer)
 };
 int run_estimate(const EstimateOptions& o);
 

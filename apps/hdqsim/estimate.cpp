@@ -18,11 +18,46 @@
 #include "apps/hdqsim/output.h"
 #include "sim/npu_engine.h"
 #include "sim/report/estimate.h"
+#include "sim/report/topology.h"
 #include "training/continual.h"
 
 namespace hdq::cli {
 
+namespace {
+
+// --topology: SCALE-Sim's GEMM topology through the MAC array's timing model.
+int run_topology(const EstimateOptions& o) {
+  const npu::SplitOverrides overrides = npu::split_overrides(o.overrides);
+  if (!overrides.scenario.empty())
+    throw ConfigError(fmt::format("--set {}: with --topology only npu.<key> overrides apply", overrides.scenario.front()));
+  const npu::NpuConfig cfg = npu::npu_config_or_default(o.npu, overrides.npu);
+  int rows = cfg.mac_array.rows, cols = cfg.mac_array.cols;
+  if (!o.array.empty()) npu::parse_array_size(o.array, "--array", rows, cols);
+  const std::vector<npu::TopologyGemm> layers = npu::load_topology(o.topology);
+  npu::Dataflow d = npu::Dataflow::output_stationary;
+  if (!o.dataflow.empty()) {
+    d = npu::parse_dataflow(o.dataflow, "--dataflow");
+  } else if (cfg.mac_array.dataflow == "auto") {
+    throw ConfigError(fmt::format(
+        "--topology: the NPU config's mac_array.dataflow is auto; name one with --dataflow os|ws (a SCALE-Sim run has one)"));
+  } else {
+    d = npu::parse_dataflow(cfg.mac_array.dataflow == "weight_stationary" ? "ws" : "os", "mac_array.dataflow");
+  }
+  const std::string csv = npu::compute_report_csv(layers, d, rows, cols);
+  fmt::print("topology {} ({} layers) on a {} x {} array, dataflow {}:\n\n{}", o.topology, layers.size(), rows, cols,
+             npu::short_name(d), csv);
+  if (!o.out.empty()) {
+    const std::filesystem::path out = std::filesystem::path(o.out) / "COMPUTE_REPORT.csv";
+    write_file_atomically(out, csv);
+    fmt::print("wrote {}\n", out.string());
+  }
+  return 0;
+}
+
+}  // namespace
+
 int run_estimate(const EstimateOptions& o) {
+  if (!o.topology.empty()) return run_topology(o);
   const npu::SplitOverrides overrides = npu::split_overrides(o.overrides);
   const Scenario s = load_scenario(o.scenario, overrides.scenario);
   const npu::NpuConfig cfg = npu::npu_config_or_default(o.npu, overrides.npu);

@@ -59,7 +59,11 @@ int main(int argc, char** argv) {
 
   EstimateOptions es;
   auto* estimate = app.add_subcommand("estimate", "simulate a few training steps on the NPU model; cycles and energy per step by layer x phase x block");
-  estimate->add_option("--scenario", es.scenario, "scenario file (YAML)")->required()->check(CLI::ExistingFile);
+  auto* es_scenario = estimate->add_option("--scenario", es.scenario, "scenario file (YAML)")->check(CLI::ExistingFile);
+  auto* es_topology = estimate->add_option("--topology", es.topology, "SCALE-Sim GEMM topology (Layer name, M, N, K): per-layer compute cycles and utilization, DIR/COMPUTE_REPORT.csv")->check(CLI::ExistingFile);
+  es_scenario->excludes(es_topology);
+  estimate->add_option("--array", es.array, "with --topology: array size RxC (default: the NPU config's)")->needs(es_topology);
+  estimate->add_option("--dataflow", es.dataflow, "with --topology: os or ws (default: the NPU config's mac_array.dataflow)")->needs(es_topology);
   estimate->add_option("--npu", es.npu, "NPU config file (default: the built-in sim/configs/edge-npu.yaml; fields in docs/npu.md)")->check(CLI::ExistingFile);
   estimate->add_option("--set", es.overrides, "override a scenario field key=value, or an NPU config field npu.key=value");
   estimate->add_option("--steps", es.steps, "training steps to simulate")->capture_default_str()->check(CLI::Range(1, 100000));
@@ -117,7 +121,10 @@ int main(int argc, char** argv) {
     if (bench_gemm->parsed()) return run_bench_gemm(bg);
     if (bench_train->parsed()) return run_bench_train(bt);
     if (train->parsed()) return run_train(tr);
-    if (estimate->parsed()) return run_estimate(es);
+    if (estimate->parsed()) {
+      if (es.scenario.empty() && es.topology.empty()) throw hdq::ConfigError("estimate: give --scenario FILE or --topology FILE.csv");
+      return run_estimate(es);
+    }
     if (regress->parsed()) return run_regress(rg);
     if (sweep->parsed()) return run_sweep(sw);
     if (merge->parsed()) return run_merge(mg);

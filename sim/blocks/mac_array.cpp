@@ -66,8 +66,10 @@ std::uint64_t MacArray::execute(const Command& c) {
   const GemmStats s = core_.run(d, sram_port_);
 
   // Operand streams: the core moved each panel and C once; later folds re-read.
-  const OsTraffic t = os_traffic(d.m, d.n, packed_pitch(d.k, d.a_bits), cfg.mac_array.rows, cfg.mac_array.cols,
-                                 [&](std::uint64_t j0, std::uint64_t j1) {
+  const AccumulatorConfig acc = d.accumulator();
+  const ArrayTraffic t = array_traffic(d.dataflow, d.m, d.n, d.k, packed_pitch(d.k, d.a_bits), cfg.mac_array.rows,
+                                       cfg.mac_array.cols, acc.acc_bits, acc.outer_bits,
+                                       [&](std::uint64_t j0, std::uint64_t j1) {
                                    return d.b_layout == BLayout::n_by_k
                                               ? (j1 - j0) * packed_pitch(d.k, d.b_bits)
                                               : std::uint64_t(d.k) * (packed_pitch(j1, d.b_bits) - (j0 * d.b_bits) / 8);
@@ -77,8 +79,8 @@ std::uint64_t MacArray::execute(const Command& c) {
   CostCell& cell = ctx_.cell();
   cell.macs += s.products;
   cell.energy_pj[int(EnergyKind::mac_array)] +=
-      mac_array_energy_pj(s.products, s.tile_results, d.a_bits, d.b_bits, d.accumulator(), cfg.energy);
-  return os_gemm_cycles(d.m, d.n, d.k, cfg.mac_array.rows, cfg.mac_array.cols);
+      mac_array_energy_pj(s.products, s.tile_results, d.a_bits, d.b_bits, acc, cfg.energy);
+  return compute_cycles(d.dataflow, d.m, d.n, d.k, cfg.mac_array.rows, cfg.mac_array.cols);
 }
 
 }  // namespace hdq::npu

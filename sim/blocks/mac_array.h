@@ -1,18 +1,20 @@
 // MAC array: R x C PEs, int-k x int-k multipliers, W-bit tile accumulators and
-// Wo-bit outer accumulators, output-stationary dataflow.
+// Wo-bit outer accumulators, output- or weight-stationary (sim/cost/dataflow.h).
 //
 // One command computes C (m x n, int32) = A (m x k) B (k x n) for operand
-// panels resident in SRAM, as ceil(m/R) * ceil(n/C) folds: each fold is an
-// R x C output tile whose PEs keep their tile and outer accumulators for the
-// whole k while A's rows stream from the left and B's columns from the top.
+// panels resident in SRAM, as the folds of its dataflow (sim/cost/dataflow.h:
+// output-stationary folds are R x C output tiles whose PEs keep their tile
+// and outer accumulators for the whole k; weight-stationary folds hold R x C
+// weights while A's rows stream through and partial sums flow down).
 // Numerics: every output depends only on its row of A and column of B, so the
 // folds of a command are exactly hdq::gemm over the command's panels (one
 // call; tests check it against a call per fold); the GemmStats of the
 // command are merged into the GEMM's statistics record (sums, max via max).
-// Cost: os_gemm_cycles (sim/cost/cycles.h); energy per MAC (multiply at the
-// operands' bits, tile add at W) and per tile result (outer add at Wo), and
-// SRAM traffic of the operand streams (os_traffic): the model moves each
-// panel through TLM once and charges the re-streams of later folds.
+// Cost: compute_cycles of the command's dataflow; energy per MAC (multiply at
+// the operands' bits, tile add at W) and per tile result (outer add at Wo),
+// and SRAM traffic of the operand streams (array_traffic): the model moves
+// each panel through TLM once and charges the re-streams of later folds and
+// the partial sums a weight-stationary fold of K leaves for the next.
 //
 // Descriptor (opcode kMacGemm = 1): a, b, c SRAM addresses; a_record,
 // b_record the operands' QuantRecords (signedness); stats the
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "models/accumulator/gemm.h"
+#include "sim/cost/dataflow.h"
 #include "sim/blocks/block_module.h"
 
 namespace hdq::npu {
@@ -41,6 +44,7 @@ struct MacDescriptor {
   BLayout b_layout = BLayout::k_by_n;
   std::uint8_t acc_mode = 0, acc_range = 0, acc_bits = 8, outer_bits = 32;
   std::uint8_t init_stats = 0;  // the GEMM's first command: the record starts at zero
+  Dataflow dataflow = Dataflow::output_stationary;  // timing and SRAM streams only; the bits are the same
 
   AccumulatorConfig accumulator() const;
   void set_accumulator(const AccumulatorConfig& a);

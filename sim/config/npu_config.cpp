@@ -36,8 +36,9 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
   r.read_in_range("mac_array.rows", m.rows, 1, 4096);
   r.read_in_range("mac_array.cols", m.cols, 1, 4096);
   r.read("mac_array.dataflow", m.dataflow);
-  if (m.dataflow != "output_stationary")
-    r.fail("mac_array.dataflow", fmt::format("'{}' is not modelled (supported: output_stationary)", m.dataflow));
+  if (m.dataflow != "output_stationary" && m.dataflow != "weight_stationary" && m.dataflow != "auto")
+    r.fail("mac_array.dataflow",
+           fmt::format("'{}' is not one of: output_stationary, weight_stationary, auto", m.dataflow));
   r.read_in_range("mac_array.max_operand_bits", m.max_operand_bits, 2, 8);
   r.read_in_range("mac_array.max_acc_bits", m.max_acc_bits, 2, 32);
   r.read_in_range("mac_array.max_outer_bits", m.max_outer_bits, 2, 32);

@@ -57,7 +57,9 @@ struct NpuConfig {
   struct MacArray {
     int rows = 16;  // R
     int cols = 16;  // C
-    std::string dataflow = "output_stationary";  // the only one modelled so far
+    // output_stationary | weight_stationary | auto: per GEMM the dataflow
+    // with fewer cycles (sim/cost/dataflow.h), output_stationary on a tie.
+    std::string dataflow = "output_stationary";
     int max_operand_bits = 8;
     int max_acc_bits = 32;    // widest tile accumulator the PEs have
     int max_outer_bits = 32;  // widest outer accumulator

@@ -6,51 +6,12 @@
 #include <cstdint>
 
 #include "sim/config/npu_config.h"
+#include "sim/cost/dataflow.h"  // ceil_div
 
 namespace hdq::npu {
 
-inline std::uint64_t ceil_div(std::uint64_t a, std::uint64_t b) { return (a + b - 1) / b; }
-
-// Output-stationary GEMM C (m x n) = A (m x k) B (k x n) on an R x C array.
-// Folds: ceil(m / R) * ceil(n / C) output tiles, one after the other; each PE
-// keeps its output's accumulators for the whole k. Per fold (SCALE-Sim's
-// analytical model, A. Samajdar et al., "A Systematic Methodology for
-// Characterizing Scalability of DNN Accelerators using SCALE-Sim", ISPASS 2020,
-// section IV, with S_R = m, S_C = n, T = k for the OS dataflow):
-//   cycles per fold = 2R + C + T - 2
-// = (R + C - 2) skewed fill until the farthest PE gets its first operands
-// + T cycles of streaming + R cycles to shift the R x C results out of the rows.
-// Partial folds at the edges cost a full fold (the formula uses R and C).
-inline std::uint64_t os_folds(std::uint64_t m, std::uint64_t n, int rows, int cols) {
-  return ceil_div(m, std::uint64_t(rows)) * ceil_div(n, std::uint64_t(cols));
-}
-inline std::uint64_t os_gemm_cycles(std::uint64_t m, std::uint64_t n, std::uint64_t k, int rows, int cols) {
-  if (m == 0 || n == 0 || k == 0) return 0;
-  return os_folds(m, n, rows, cols) * (2 * std::uint64_t(rows) + std::uint64_t(cols) + k - 2);
-}
-
-// SRAM bytes the array streams for that GEMM: every fold reads its R rows of A
-// (i <= R rows of `a_row_bytes`) and its C columns of B (k rows of the column
-// slice) and writes its outputs as int32.
-struct OsTraffic {
-  std::uint64_t a_bytes = 0, b_bytes = 0, c_bytes = 0;
-  std::uint64_t total() const { return a_bytes + b_bytes + c_bytes; }
-};
-// a_row_bytes: one packed row of A (k operands); b_col_bytes(j0, j1): bytes of
-// columns [j0, j1) of B over all k rows; the caller's layout decides them.
-template <typename BColBytes>
-OsTraffic os_traffic(std::uint64_t m, std::uint64_t n, std::uint64_t a_row_bytes, int rows, int cols,
-                     BColBytes b_col_bytes) {
-  OsTraffic t;
-  const std::uint64_t row_folds = ceil_div(m, std::uint64_t(rows));
-  for (std::uint64_t j0 = 0; j0 < n; j0 += std::uint64_t(cols)) {
-    const std::uint64_t j1 = j0 + cols < n ? j0 + cols : n;
-    t.b_bytes += row_folds * b_col_bytes(j0, j1);  // B's columns once per row fold
-    t.a_bytes += m * a_row_bytes;                  // all of A once per column fold
-  }
-  t.c_bytes = m * n * 4;
-  return t;
-}
+// The MAC array's cycles and SRAM streams depend on the dataflow:
+// sim/cost/dataflow.h.
 
 // One DMA transfer of `bytes`: set-up latency (plus the DRAM's when DRAM is
 // an end), then the bytes at the narrower of the DMA and memory bandwidths.

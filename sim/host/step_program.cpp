@@ -256,6 +256,7 @@ class Builder {
     mac.b_bits = std::uint8_t(g.b.bits);
     mac.b_layout = g.b_layout;
     mac.set_accumulator(hdqt_.acc(g.role));
+    mac.dataflow = choose_dataflow(cfg_.mac_array.dataflow, g.m, g.n, g.k, R, C);
     VectorDescriptor v;
     v.factors = std::uint8_t(g.factors.size());
     for (std::size_t i = 0; i < g.factors.size(); ++i) {
