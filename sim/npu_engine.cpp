@@ -16,9 +16,12 @@ NpuEngine::NpuEngine(NpuConfig npu, const HdqtConfig& cfg, std::uint64_t seed, S
 NpuEngine::~NpuEngine() = default;
 
 std::optional<StepCost> NpuEngine::cost_per_step() const {
-  if (steps_ == 0) return std::nullopt;
-  const CostCell t = train_.total();
-  return StepCost{double(t.cycles()) / double(steps_), t.energy() / double(steps_)};
+  // Steady-state steps; a run of warm-up steps only reports those.
+  const bool steady = steps_ > 0;
+  const std::uint64_t n = steady ? steps_ : warmup_steps_;
+  if (n == 0) return std::nullopt;
+  const CostCell t = (steady ? train_ : warmup_).total();
+  return StepCost{double(t.cycles()) / double(n), t.energy() / double(n)};
 }
 
 void NpuEngine::trace_vcd(const std::string& path) {
@@ -51,10 +54,10 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
   const StepSettings s{&npu_, &cfg_, seed_, sgd_, first_update_, keep_device_params_};
   StepResults& res = results_;
   Job job = build_training_step(s, p, x, labels, active, step, res);
-  run(job, train_, true);
+  run(job, first_update_ ? warmup_ : train_, true);
   decode_records(res);
+  ++(first_update_ ? warmup_steps_ : steps_);
   first_update_ = false;
-  ++steps_;
   std::swap(grads, res.grads);  // the caller's previous buffers are reused next step
   std::swap(outputs_, res.outputs);
   if (keep_device_params_) device_params_ = std::move(res.device_params);

@@ -36,14 +36,20 @@ class NpuEngine final : public Engine {
   void logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) override;
   const std::vector<Matrix>& last_layer_outputs() const override { return outputs_; }
   const HdqtOverflow* overflow_stats() const override { return &overflow_; }
-  // Mean cycles and energy of the training steps so far (nullopt before the first).
+  // Mean cycles and energy of the steady-state training steps so far (those of
+  // warm-up steps only while there is no other; nullopt before the first).
   std::optional<StepCost> cost_per_step() const override;
 
   const NpuConfig& config() const { return npu_; }
-  // Cycles and energy of all gradients() calls (training steps) and of all logits() calls.
+  // Cycles and energy of the gradients() calls (training steps) in steady
+  // state, of the warm-up steps apart (a first update after the device's
+  // momentum buffers were (re)initialized: it reads no momentum), and of all
+  // logits() calls.
   const Ledger& train_costs() const { return train_; }
-  const Ledger& eval_costs() const { return eval_; }
   std::uint64_t train_steps() const { return steps_; }
+  const Ledger& warmup_costs() const { return warmup_; }
+  std::uint64_t warmup_steps() const { return warmup_steps_; }
+  const Ledger& eval_costs() const { return eval_; }
 
   // Dumps block activity of every following call into a VCD file, finished by close_vcd().
   void trace_vcd(const std::string& path);
@@ -66,8 +72,8 @@ class NpuEngine final : public Engine {
   std::vector<Matrix> outputs_;
   StepResults results_;  // buffers the next step's results land in
   MlpParams device_params_;
-  Ledger train_, eval_;
-  std::uint64_t steps_ = 0;
+  Ledger train_, warmup_, eval_;
+  std::uint64_t steps_ = 0, warmup_steps_ = 0;
   std::unique_ptr<VcdWriter> vcd_;
 };
 

@@ -11,6 +11,8 @@
 #include "sim/blocks/dma.h"
 #include "sim/blocks/mac_array.h"
 #include "sim/blocks/quantizer_unit.h"
+#include "sim/cost/area.h"
+#include "sim/cost/energy.h"
 #include "sim/npu.h"
 #include "sim/npu_engine.h"
 
@@ -120,7 +122,8 @@ TEST(NpuCost, StepEnergyIsCountsFromLayerShapesTimesTheTable) {
   NpuEngine npu(cfg, h, 5, {});
   MlpGrads grads;
   npu.gradients(p, x, y, active, 0, grads);
-  const CostCell t = npu.train_costs().total();
+  ASSERT_EQ(npu.warmup_steps(), 1u);  // the first step: the device's momentum is not read yet
+  const CostCell t = npu.warmup_costs().total();
 
   auto P = [&](double r, double c, QuantRole role) { return r * std::ceil(c * h.q(role).bits / 8.0); };  // packed bytes
   auto F = [](double r, double c) { return 4 * r * c; };                                                 // f32 bytes
@@ -130,7 +133,11 @@ TEST(NpuCost, StepEnergyIsCountsFromLayerShapesTimesTheTable) {
     const AccumulatorConfig& a = h.acc(role);
     const double tile = a.tile == 0 || a.tile > k ? k : a.tile;
     const double tiles = m * n * std::ceil(k / tile);
-    mac += m * n * k * (e.mul_pj(h.q(qa).bits, h.q(qb).bits) + e.add_pj(a.acc_bits)) + tiles * e.add_pj(a.outer_bits);
+    // Output stationary (the config above): per MAC multiply, W-bit add and
+    // register, a + b bits of operand registers; per tile result the Wo-bit add and register.
+    const int ab = h.q(qa).bits, bb = h.q(qb).bits;
+    mac += m * n * k * (e.mul_pj(ab, bb) + e.add_pj(a.acc_bits) + e.reg_pj(a.acc_bits) + e.reg_pj(ab + bb)) +
+           tiles * (e.add_pj(a.outer_bits) + e.reg_pj(a.outer_bits));
     mac_cycles += std::ceil(m / R) * std::ceil(n / C) * (k + R + C - 2) - 1;  // one command per GEMM: one "- 1"
   };
   auto quantize = [&](double n, QuantRole role) {
@@ -208,6 +215,58 @@ TEST(NpuCost, StepEnergyIsCountsFromLayerShapesTimesTheTable) {
   // The engine's mean per step is the ledger's total for one step.
   ASSERT_TRUE(npu.cost_per_step());
   EXPECT_EQ(npu.cost_per_step()->cycles, double(t.cycles()));
+}
+
+}  // namespace
+}  // namespace hdq::npu
+
+namespace hdq::npu {
+namespace {
+
+// The MAC array's energy per MAC for operand bits k and accumulator W = 2k,
+// output stationary, t = 32 (one outer add and register per 32 MACs), Wo = 32,
+// saturating accumulators, the default table.
+double mac_pj_per_mac(int k, int w, Dataflow d = Dataflow::output_stationary) {
+  AccumulatorConfig acc;
+  acc.acc_bits = w;
+  const std::uint64_t macs = 32 * 1024, tiles = macs / 32;
+  return mac_array_energy_pj(d, macs, tiles, 0, k, k, acc, default_npu_config().energy) / double(macs);
+}
+
+TEST(NpuCost, MacEnergyOfOperandAndAccumulatorWidthsFollowsThePapersCostModel) {
+  // PAPER.md: the authors' cost model gives 0.1412 at 4/8 and 0.4208 at 8/16,
+  // a ratio of 2.98. Ours, from the default table: 4/8 per MAC = multiply
+  // 0.2*16/64 = 0.05 + 8-bit add 0.03 + 8 register bits 0.0304 + 8 operand
+  // register bits 0.0304 + (32-bit add 0.1 + 32 register bits 0.1216) / 32
+  // = 0.1477 pJ; 8/16 = 0.2 + 0.0533 + 0.0608 + 0.0608 + 0.0069 = 0.3819 pJ:
+  // 2.59, 13% under 2.98 (registers and the outer accumulator do not grow
+  // with the operands as the multiplier does).
+  const double ratio = mac_pj_per_mac(8, 16) / mac_pj_per_mac(4, 8);
+  EXPECT_NEAR(ratio, 2.98, 0.15 * 2.98);
+  EXPECT_NEAR(mac_pj_per_mac(4, 8), 0.05 + 0.03 + 0.0304 + 0.0304 + (0.1 + 0.1216) / 32, 1e-12);
+}
+
+TEST(NpuCost, AccumulatorWidthAloneRaisesMacEnergyThroughAdderAndRegister) {
+  // 4-bit operands, W = 8, 16, 32: each step adds (add(W') - add(W)) + (W' - W) register bits per MAC.
+  const EnergyTable e = default_npu_config().energy;
+  const double e8 = mac_pj_per_mac(4, 8), e16 = mac_pj_per_mac(4, 16), e32 = mac_pj_per_mac(4, 32);
+  EXPECT_LT(e8, e16);
+  EXPECT_LT(e16, e32);
+  EXPECT_NEAR(e16 - e8, (e.add_pj(16) - e.add_pj(8)) + e.reg_pj(8), 1e-12);
+  EXPECT_NEAR(e32 - e16, (e.add_pj(32) - e.add_pj(16)) + e.reg_pj(16), 1e-12);
+  // Weight stationary moves the (W, Wo) pair down every MAC instead of B: also rising with W.
+  EXPECT_LT(mac_pj_per_mac(4, 8, Dataflow::weight_stationary), mac_pj_per_mac(4, 16, Dataflow::weight_stationary));
+}
+
+TEST(NpuCost, AreaOfThePeGrowsWithOperandAndAccumulatorWidths) {
+  const NpuConfig cfg = default_npu_config();
+  // 4/8, Wo = 32: multiply 282 * 16/64 = 70.5, 8-bit add 36, 32-bit add 137,
+  // registers (8 + 32 + 4 + 4) * 4.522 = 217.056: 460.556 um^2.
+  EXPECT_NEAR(pe_um2(cfg.area, {4, 4, 8, 32}), 70.5 + 36 + 137 + 48 * 4.522, 1e-9);
+  EXPECT_LT(pe_um2(cfg.area, {4, 4, 8, 32}), pe_um2(cfg.area, {4, 4, 16, 32}));
+  EXPECT_LT(pe_um2(cfg.area, {4, 4, 8, 32}), pe_um2(cfg.area, {8, 8, 8, 32}));
+  // 512 KiB of 0.346 um^2 cells at 70% efficiency: 4194304 * 0.346 / 0.7 um^2 = 2.073 mm^2.
+  EXPECT_NEAR(block_areas(cfg, {}).sram, 4194304.0 * 0.346 / 0.7, 1e-6);
 }
 
 }  // namespace

@@ -2,7 +2,8 @@
 // prints cycles and energy per step by layer x phase x block and, with
 // --out, writes estimate.json (totals at the top level) and estimate.csv.
 //
-// The steps are steady-state steps of the scenario's first task: `batch` new
+// One warm-up step (reported apart: the device's first update reads no
+// momentum), then steady-state steps of the scenario's first task: `batch` new
 // samples plus, with experience replay, `replay_batch` replayed ones (taken
 // from the same task here; the NPU's costs depend on shapes, not values),
 // the first task's classes active, the weights updated by SGD between steps
@@ -16,6 +17,9 @@
 
 #include "apps/hdqsim/commands.h"
 #include "apps/hdqsim/output.h"
+#include "sim/cost/area.h"
+#include "sim/cost/dram_floor.h"
+#include "sim/cost/energy.h"
 #include "sim/npu_engine.h"
 #include "sim/report/estimate.h"
 #include "sim/report/topology.h"
@@ -84,7 +88,9 @@ int run_estimate(const EstimateOptions& o) {
   MlpGrads grads;
   std::size_t next = 0;
   const auto t0 = std::chrono::steady_clock::now();
-  for (int step = 0; step < o.steps; ++step) {
+  // One warm-up step first (the device's first update reads no momentum),
+  // reported apart; then o.steps steady-state steps.
+  for (int step = 0; step < o.steps + 1; ++step) {
     for (int r = 0; r < B; ++r, next = (next + 1) % task.size()) {
       const auto row = task.row(next);
       std::copy(row.begin(), row.end(), x.row(r).begin());
@@ -102,11 +108,50 @@ int run_estimate(const EstimateOptions& o) {
              cfg.name, cfg.file, cfg.mac_array.rows, cfg.mac_array.cols, cfg.clock_mhz, cfg.sram.size_bytes / 1024,
              s.hdqt.q(QuantRole::fwd_x).bits, s.hdqt.acc(GemmRole::fwd).acc_bits, s.hdqt.acc(GemmRole::bwd_dx).acc_bits,
              s.hdqt.acc(GemmRole::bwd_dw).acc_bits);
-  fmt::print("{} training steps simulated in {:.2f} s; per step:\n\n", o.steps, wall_s);
+  fmt::print("{} steady-state training steps (after 1 warm-up step) simulated in {:.2f} s; per step:\n\n", o.steps,
+             wall_s);
   fmt::print("{}", npu::estimate_table(engine.train_costs(), engine.train_steps(), cfg));
+
+  // The architect's headline figures (docs/npu.md, "Estimates").
+  const npu::CostCell total = engine.train_costs().total();
+  const double steps = double(engine.train_steps());
+  npu::PeWidths pe;
+  for (int r = 0; r < kQuantRoles; ++r) pe.a_bits = std::max(pe.a_bits, operand_bits(s.hdqt.q(QuantRole(r))));
+  pe.b_bits = pe.a_bits;
+  pe.acc_bits = pe.outer_bits = 0;
+  for (int g = 0; g < kGemmRoles; ++g) {
+    pe.acc_bits = std::max(pe.acc_bits, npu::tile_add_bits(s.hdqt.acc(GemmRole(g))));
+    pe.outer_bits = std::max(pe.outer_bits, s.hdqt.acc(GemmRole(g)).outer_bits);
+  }
+  const npu::BlockAreas area = npu::block_areas(cfg, pe);
+  const npu::DramFloor floor = npu::dram_floor({spec.widths, std::uint64_t(B), pe.a_bits,
+                                                npu::record_area_bytes(spec.widths), cfg.sram.size_bytes});
+  const double dram = double(total.dram_bytes) / steps, mac_pj = total.energy_pj[int(npu::EnergyKind::mac_array)] / steps;
+  fmt::print("whole step {:.1f} nJ, MAC array {:.1f} nJ ({:.1f}%); DRAM {:.0f} bytes per step, {:.2f}x the compulsory floor "
+             "of {:.0f} ({}); area {:.3f} mm^2 (PEs built for {}x{}-bit operands, W = {}, Wo = {})\n",
+             total.energy() / steps / 1e3, mac_pj / 1e3, 100.0 * mac_pj / (total.energy() / steps), dram,
+             dram / double(floor.total()), double(floor.total()),
+             floor.state_on_chip ? "state on chip" : "state through DRAM", area.total() / 1e6, pe.a_bits, pe.b_bits,
+             pe.acc_bits, pe.outer_bits);
 
   if (!o.out.empty()) {
     nlohmann::json j = npu::estimate_json(engine.train_costs(), engine.train_steps(), cfg);
+    j["mac_array_energy_pj_per_step"] = mac_pj;
+    j["dram_bytes_per_step"] = dram;
+    j["dram_floor_bytes_per_step"] = floor.total();
+    j["dram_floor"] = {{"inputs", floor.inputs}, {"records", floor.records}, {"state", floor.state},
+                       {"weight_rereads", floor.weight_rereads}, {"state_on_chip", floor.state_on_chip}};
+    j["area_mm2"] = area.total() / 1e6;
+    j["area_mm2_by_block"] = {{"mac_array", area.mac_array / 1e6}, {"hadamard", area.hadamard / 1e6},
+                              {"quantizer", area.quantizer / 1e6}, {"vector", area.vector / 1e6},
+                              {"sram", area.sram / 1e6}};
+    j["pe_widths"] = {{"a_bits", pe.a_bits}, {"b_bits", pe.b_bits}, {"acc_bits", pe.acc_bits},
+                      {"outer_bits", pe.outer_bits}};
+    const npu::CostCell warm = engine.warmup_costs().total();
+    j["warmup"] = {{"steps", engine.warmup_steps()},
+                   {"cycles_per_step", double(warm.cycles()) / double(engine.warmup_steps())},
+                   {"energy_pj_per_step", warm.energy() / double(engine.warmup_steps())},
+                   {"dram_bytes_per_step", double(warm.dram_bytes) / double(engine.warmup_steps())}};
     j["scenario"] = s.name;
     j["scenario_file"] = s.file;
     j["preset"] = s.preset;

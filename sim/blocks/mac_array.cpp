@@ -79,7 +79,8 @@ std::uint64_t MacArray::execute(const Command& c) {
   CostCell& cell = ctx_.cell();
   cell.macs += s.products;
   cell.energy_pj[int(EnergyKind::mac_array)] +=
-      mac_array_energy_pj(s.products, s.tile_results, d.a_bits, d.b_bits, acc, cfg.energy);
+      mac_array_energy_pj(d.dataflow, s.products, s.tile_results, std::uint64_t(d.k) * d.n, d.a_bits, d.b_bits, acc,
+                          cfg.energy);
   return compute_cycles(d.dataflow, d.m, d.n, d.k, cfg.mac_array.rows, cfg.mac_array.cols);
 }
 

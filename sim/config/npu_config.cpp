@@ -88,7 +88,22 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
   read_positive(r, "energy.dram_pj_per_byte", e.dram_pj_per_byte, true);
   read_positive(r, "energy.random_bit_pj", e.random_bit_pj, true);
   read_positive(r, "energy.hadamard_add_pj", e.hadamard_add_pj, true);
+  read_positive(r, "energy.reg_bit_pj", e.reg_bit_pj, true);
   read_positive(r, "energy.leakage_pj_per_cycle", e.leakage_pj_per_cycle, true);
+
+  NpuConfig::Area& a = c.area;
+  read_positive(r, "area.int_mul_8b_um2", a.int_mul_8b_um2);
+  read_positive(r, "area.int_add_8b_um2", a.int_add_8b_um2);
+  read_positive(r, "area.int_add_32b_um2", a.int_add_32b_um2);
+  if (a.int_add_32b_um2 < a.int_add_8b_um2)
+    r.fail("area.int_add_32b_um2", fmt::format("{} is below area.int_add_8b_um2 = {}", a.int_add_32b_um2, a.int_add_8b_um2));
+  read_positive(r, "area.f32_add_um2", a.f32_add_um2);
+  read_positive(r, "area.f32_mul_um2", a.f32_mul_um2);
+  read_positive(r, "area.reg_bit_um2", a.reg_bit_um2);
+  read_positive(r, "area.sram_bit_um2", a.sram_bit_um2);
+  read_positive(r, "area.sram_array_efficiency", a.sram_array_efficiency);
+  if (a.sram_array_efficiency > 1)
+    r.fail("area.sram_array_efficiency", fmt::format("{} is above 1", a.sram_array_efficiency));
 
   r.reject_unknown();
   return c;

@@ -23,6 +23,7 @@ struct NpuConfigError : ConfigError {
 // here and documented in the YAML file:
 //   multiply of a x b bits: int_mul_8b_pj * (a * b) / 64  (array multiplier area ~ a*b)
 //   add of w bits: linear in w through (8, int_add_8b_pj) and (32, int_add_32b_pj)
+//   register of w bits written: w * reg_bit_pj
 struct EnergyTable {
   double technology_nm = 45;
   double dynamic_scale = 1.0;
@@ -35,12 +36,14 @@ struct EnergyTable {
   double dram_pj_per_byte = 162.5;
   double random_bit_pj = 1.6;
   double hadamard_add_pj = 0.9;
+  double reg_bit_pj = 0.0038;
   double leakage_pj_per_cycle = 10.0;
 
   double mul_pj(int a_bits, int b_bits) const { return dynamic_scale * int_mul_8b_pj * double(a_bits * b_bits) / 64.0; }
   double add_pj(int bits) const {
     return dynamic_scale * (int_add_8b_pj + (int_add_32b_pj - int_add_8b_pj) * double(bits - 8) / 24.0);
   }
+  double reg_pj(int bits) const { return dynamic_scale * reg_bit_pj * double(bits); }
   double f32_add() const { return dynamic_scale * f32_add_pj; }
   double f32_mul() const { return dynamic_scale * f32_mul_pj; }
   double sram_byte() const { return dynamic_scale * sram_pj_per_byte; }
@@ -101,6 +104,19 @@ struct NpuConfig {
   } simulation;
 
   EnergyTable energy;
+
+  // Silicon area of the blocks' building parts, um^2 at energy.technology_nm
+  // (sim/cost/area.h composes the blocks; sources in the YAML file).
+  struct Area {
+    double int_mul_8b_um2 = 282;   // 8 x 8-bit multiply; a x b bits scale by a * b / 64
+    double int_add_8b_um2 = 36;    // w-bit adds: linear in w through 8 and 32 bits
+    double int_add_32b_um2 = 137;
+    double f32_add_um2 = 4184;
+    double f32_mul_um2 = 7700;
+    double reg_bit_um2 = 4.522;    // one flip-flop
+    double sram_bit_um2 = 0.346;   // one 6T cell
+    double sram_array_efficiency = 0.7;  // cells / (cells + periphery)
+  } area;
 
   double cycle_ns() const { return 1000.0 / clock_mhz; }
 };

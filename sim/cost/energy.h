@@ -9,6 +9,7 @@
 #include "models/accumulator/gemm.h"
 #include "models/quantizer/quantizer.h"
 #include "sim/config/npu_config.h"
+#include "sim/cost/dataflow.h"
 
 namespace hdq::npu {
 
@@ -17,12 +18,26 @@ namespace hdq::npu {
 // authors' emulation of a W-bit accumulator and is charged as one.)
 inline int tile_add_bits(const AccumulatorConfig& acc) { return acc.mode == AccMode::exact ? acc.outer_bits : acc.acc_bits; }
 
-// MAC array: one a x b-bit multiply and one tile-accumulator add per MAC, one
-// Wo-bit outer add per tile result.
-inline double mac_array_energy_pj(std::uint64_t macs, std::uint64_t tile_results, int a_bits, int b_bits,
-                                  const AccumulatorConfig& acc, const EnergyTable& e) {
-  return double(macs) * (e.mul_pj(a_bits, b_bits) + e.add_pj(tile_add_bits(acc))) +
-         double(tile_results) * e.add_pj(acc.outer_bits);
+// MAC array, per PE event (widths: operands a and b bits, tile accumulator
+// W = tile_add_bits, outer accumulator Wo):
+//   every MAC: an a x b-bit multiply, a W-bit add and its W-bit register write;
+//     output stationary: the operand pipeline registers, a + b bits (A moves
+//     right, B moves down);
+//     weight stationary: A's a bits move right and the (tile, outer) pair
+//     moves down, W + Wo bits;
+//   every tile result: a Wo-bit add; output stationary also writes the Wo-bit
+//     register (in ws the pair moving down is that register, counted above);
+//   weight stationary: each weight latched once, b bits (`weights_loaded`).
+// So the accumulator widths move energy through adders and registers both.
+inline double mac_array_energy_pj(Dataflow d, std::uint64_t macs, std::uint64_t tile_results,
+                                  std::uint64_t weights_loaded, int a_bits, int b_bits, const AccumulatorConfig& acc,
+                                  const EnergyTable& e) {
+  const int w = tile_add_bits(acc), wo = acc.outer_bits;
+  const bool os = d == Dataflow::output_stationary;
+  const double per_mac = e.mul_pj(a_bits, b_bits) + e.add_pj(w) + e.reg_pj(w) + e.reg_pj(os ? a_bits + b_bits : a_bits + w + wo);
+  const double per_tile = e.add_pj(wo) + (os ? e.reg_pj(wo) : 0.0);
+  return double(macs) * per_mac + double(tile_results) * per_tile +
+         (os ? 0.0 : double(weights_loaded) * e.reg_pj(b_bits));
 }
 
 // f32 operations per element of the quantizer unit (docs/contract.md §1-§2),

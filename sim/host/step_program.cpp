@@ -652,6 +652,13 @@ void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt) {
   }
 }
 
+std::uint64_t record_area_bytes(std::span<const int> widths) {
+  const std::uint64_t layers = widths.size() - 1;
+  std::uint64_t at = layers * kQuantRoles * sizeof(QuantRecord) + layers * kGemmRoles * sizeof(GemmStatsRecord) + 16;
+  for (std::size_t l = 1; l < widths.size(); ++l) at += align_up(4 * std::uint64_t(widths[l]), 16);
+  return align_up(at, kAlign);
+}
+
 Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
                         std::span<const bool> active, std::uint64_t step, StepResults& res) {
   const HdqtConfig& cfg = *s.hdqt;

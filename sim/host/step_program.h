@@ -82,6 +82,11 @@ struct StepSettings {
   bool read_device_params = false;  // read the updated weights back (tests)
 };
 
+// Bytes of a training step's record area in SRAM (quantizer and GEMM records,
+// loss, bias-gradient accumulators) for an MLP of these widths; one DMA
+// writes it back to DRAM at the end of the step.
+std::uint64_t record_area_bytes(std::span<const int> widths);
+
 // Throws ConfigError naming the NPU config field when the HDQT config needs
 // what the NPU lacks (operand or accumulator bits beyond the array's).
 void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt);
