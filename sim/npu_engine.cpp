@@ -51,7 +51,8 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
                            std::span<const bool> active, std::uint64_t step, MlpGrads& grads) {
   const auto lock = Npu::instance().acquire();
   if (!Npu::instance().last_owner_is(this)) first_update_ = true;  // another engine used the device's buffers
-  const StepSettings s{&npu_, &cfg_, seed_, sgd_, first_update_, keep_device_params_};
+  StepSettings s{&npu_, &cfg_, seed_, sgd_, first_update_, keep_device_params_};
+  s.dram_base = live_top(kEvalSlot);  // above forward passes kept for their backward
   StepResults& res = results_;
   Job job = build_training_step(s, p, x, labels, active, step, res);
   run(job, first_update_ ? warmup_ : train_, true);
@@ -61,20 +62,81 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
   std::swap(grads, res.grads);  // the caller's previous buffers are reused next step
   std::swap(outputs_, res.outputs);
   if (keep_device_params_) device_params_ = std::move(res.device_params);
-  const std::size_t L = p.w.size();
-  if (overflow_.layers.size() < L) overflow_.layers.resize(L);
-  for (std::size_t l = 0; l < L; ++l)
-    for (int g = 0; g < kGemmRoles; ++g) overflow_.layers[l][g].merge(res.stats[l * kGemmRoles + std::size_t(g)]);
+  merge_overflow(res.stats, GemmRole::fwd, GemmRole::bwd_dw);
   return res.loss;
 }
 
 void NpuEngine::logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) {
+  out = forward(p, x, {step, 0, kEvalSlot}).back();
+}
+
+std::uint64_t NpuEngine::live_top(int except_slot) const {
+  std::uint64_t top = 0;
+  for (std::size_t i = 0; i < slots_.size(); ++i)
+    if (int(i) != except_slot && slots_[i].saved) top = std::max(top, saved_top(*slots_[i].saved));
+  return top;
+}
+
+const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& x, const NetCall& call) {
+  check_slot(call.slot);
   const auto lock = Npu::instance().acquire();
-  const StepSettings s{&npu_, &cfg_, seed_, sgd_, first_update_, false};
-  Matrix logits;
-  Job job = build_forward(s, p, x, step, logits);
-  run(job, eval_, false);
-  out = std::move(logits);
+  if (!Npu::instance().last_owner_is(this))
+    for (Slot& s : slots_) s.saved.reset();  // another engine's jobs may have used that DRAM
+  slots_.resize(kTrainSlots);
+  const bool training = call.slot != kEvalSlot;
+  StepSettings s{&npu_, &cfg_, seed_, sgd_, false, false};
+  s.net = call.net;
+  s.dram_base = live_top(call.slot);
+  StepResults res;
+  if (!training) {
+    Job job = build_forward(s, p, x, call.step, false, res, nullptr);
+    run(job, eval_, false);
+    eval_outputs_ = std::move(res.outputs);
+    return eval_outputs_;
+  }
+  Slot& slot = slots_[std::size_t(call.slot)];
+  slot.saved.reset();
+  SavedForwardPtr saved;
+  Job job = build_forward(s, p, x, call.step, true, res, &saved);
+  run(job, train_, true);
+  decode_records(res);
+  if (!last_pass_step_ || *last_pass_step_ != call.step) ++steps_;
+  last_pass_step_ = call.step;
+  slot.saved = std::move(saved);
+  slot.step = call.step;
+  slot.net = call.net;
+  slot.outputs = std::move(res.outputs);
+  merge_overflow(res.stats, GemmRole::fwd, GemmRole::fwd);
+  if (call.slot == 0) outputs_ = slot.outputs;
+  return slot.outputs;
+}
+
+void NpuEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) {
+  check_slot(call.slot);
+  if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
+  const auto lock = Npu::instance().acquire();
+  Slot* slot = std::size_t(call.slot) < slots_.size() ? &slots_[std::size_t(call.slot)] : nullptr;
+  if (!slot || !slot->saved || slot->step != call.step || slot->net != call.net || !Npu::instance().last_owner_is(this))
+    throw ConfigError(fmt::format("npu: backward of step {}, network {}, slot {} has no training forward kept for it",
+                                  call.step, call.net, call.slot));
+  StepSettings s{&npu_, &cfg_, seed_, sgd_, false, false};
+  s.net = call.net;
+  s.dram_base = live_top(kEvalSlot);
+  StepResults res;
+  res.grads = std::move(grads);  // reuse the caller's buffers when they fit
+  Job job = build_backward(s, p, *slot->saved, dout, call.step, res);
+  run(job, train_, true);
+  decode_records(res);
+  slot->saved.reset();  // its DRAM is free again
+  merge_overflow(res.stats, GemmRole::bwd_dx, GemmRole::bwd_dw);
+  grads = std::move(res.grads);
+}
+
+void NpuEngine::merge_overflow(const std::vector<GemmStats>& stats, GemmRole first, GemmRole last) {
+  const std::size_t L = stats.size() / kGemmRoles;
+  if (overflow_.layers.size() < L) overflow_.layers.resize(L);
+  for (std::size_t l = 0; l < L; ++l)
+    for (int g = int(first); g <= int(last); ++g) overflow_.layers[l][g].merge(stats[l * kGemmRoles + std::size_t(g)]);
 }
 
 }  // namespace hdq::npu

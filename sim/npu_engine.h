@@ -31,6 +31,12 @@ class NpuEngine final : public Engine {
   NpuEngine(NpuConfig npu, const HdqtConfig& cfg, std::uint64_t seed, SgdConfig sgd);
   ~NpuEngine() override;
   std::string name() const override { return "npu"; }
+  // The passes run as separate jobs (step_program.h build_forward /
+  // build_backward): every method runs on the NPU. gradients() stays one
+  // fused job with the device's own SGD update.
+  bool has_passes() const override { return true; }
+  const std::vector<Matrix>& forward(const MlpParams& p, const Matrix& x, const NetCall& call) override;
+  void backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) override;
   float gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
                   std::uint64_t step, MlpGrads& grads) override;
   void logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) override;
@@ -61,6 +67,8 @@ class NpuEngine final : public Engine {
 
  private:
   void run(Job& job, Ledger& total, bool training);
+  // Adds the statistics of GEMM roles first..last of every layer.
+  void merge_overflow(const std::vector<GemmStats>& stats, GemmRole first, GemmRole last);
 
   NpuConfig npu_;
   HdqtConfig cfg_;
@@ -74,6 +82,18 @@ class NpuEngine final : public Engine {
   MlpParams device_params_;
   Ledger train_, warmup_, eval_;
   std::uint64_t steps_ = 0, warmup_steps_ = 0;
+
+  // Training forward passes kept for their backward, per slot.
+  struct Slot {
+    SavedForwardPtr saved;
+    std::uint64_t step = 0;
+    int net = 0;
+    std::vector<Matrix> outputs;
+  };
+  std::vector<Slot> slots_;
+  std::vector<Matrix> eval_outputs_;
+  std::optional<std::uint64_t> last_pass_step_;  // steps of pass-based training, counted once each
+  std::uint64_t live_top(int except_slot) const;   // DRAM above every kept forward but `except_slot`'s
   std::unique_ptr<VcdWriter> vcd_;
 };
 

@@ -97,6 +97,8 @@ class Builder {
     // DRAM: the device's momentum buffers first (they persist across steps).
     for (const auto& w : p.w) momentum_w_.push_back(dram(std::uint64_t(w.rows), std::uint64_t(w.cols), Fmt::f32));
     for (const auto& b : p.b) momentum_b_.push_back(dram(1, b.size(), Fmt::f32));
+    // Above the tensors of forward passes kept for their backward (NpuEngine's slots).
+    dram_top_ = std::max(dram_top_, s.dram_base);
   }
 
   // ---- placement
@@ -142,7 +144,9 @@ class Builder {
     d.set_config(q);
     d.role = std::uint8_t(role);
     d.record = record(layer_, role);
-    d.key = RandomStream{s_.seed, 8 * std::uint64_t(layer_) + std::uint64_t(role), step_}.key();
+    // Layer l of network n is HDQT layer n * kLayersPerNet + l (hdqt_mlp.h).
+    const std::uint64_t hdqt_layer = std::uint64_t(s_.net) * kLayersPerNet + std::uint64_t(layer_);
+    d.key = RandomStream{s_.seed, 8 * hdqt_layer + std::uint64_t(role), step_}.key();
     d.cols = std::uint32_t(src.cols);
     d.write_mask = mask != nullptr;
     const std::uint64_t in_row = src.pitch(), out_row = dst.pitch(), mask_row = mask ? mask->pitch() : 0;
@@ -444,6 +448,11 @@ class Builder {
   }
 
   // The record area (scales, statistics, loss, bias gradients) to DRAM.
+  // Copies a record area saved by an earlier job (its forward pass) into SRAM.
+  void restore_records(const Tensor& saved) {
+    dma(Space::dram, saved.addr, scalars_bytes_, Space::sram, 0, scalars_bytes_, 1, scalars_bytes_);
+  }
+
   Tensor save_records() {
     const Tensor t = dram(1, scalars_bytes_, Fmt::bytes);
     dma(Space::sram, 0, scalars_bytes_, Space::dram, t.addr, scalars_bytes_, 1, scalars_bytes_);
@@ -630,71 +639,12 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
   return f;
 }
 
-}  // namespace
-
-void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt) {
-  // LUQ integers (+-2^E) are wider than the k-bit fields the quantizer unit packs and the MAC array reads.
-  for (int r = 0; r < kQuantRoles; ++r)
-    if (hdqt.quant[r].rounding == Rounding::luq)
-      throw NpuConfigError(fmt::format("quant.{}: luq rounding is not modelled on the NPU", name(QuantRole(r))));
-  for (int r = 0; r < kQuantRoles; ++r)
-    if (hdqt.quant[r].bits > npu.mac_array.max_operand_bits)
-      throw NpuConfigError(fmt::format("{}: mac_array.max_operand_bits = {}: the {} operands have {} bits", npu.file,
-                                       npu.mac_array.max_operand_bits, name(QuantRole(r)), hdqt.quant[r].bits));
-  for (int g = 0; g < kGemmRoles; ++g) {
-    const AccumulatorConfig& a = hdqt.gemm[g];
-    if (a.acc_bits > npu.mac_array.max_acc_bits)
-      throw NpuConfigError(fmt::format("{}: mac_array.max_acc_bits = {}: GEMM {} needs {}-bit tile accumulators",
-                                       npu.file, npu.mac_array.max_acc_bits, name(GemmRole(g)), a.acc_bits));
-    if (a.outer_bits > npu.mac_array.max_outer_bits)
-      throw NpuConfigError(fmt::format("{}: mac_array.max_outer_bits = {}: GEMM {} needs {}-bit outer accumulators",
-                                       npu.file, npu.mac_array.max_outer_bits, name(GemmRole(g)), a.outer_bits));
-  }
-}
-
-std::uint64_t record_area_bytes(std::span<const int> widths) {
-  const std::uint64_t layers = widths.size() - 1;
-  std::uint64_t at = layers * kQuantRoles * sizeof(QuantRecord) + layers * kGemmRoles * sizeof(GemmStatsRecord) + 16;
-  for (std::size_t l = 1; l < widths.size(); ++l) at += align_up(4 * std::uint64_t(widths[l]), 16);
-  return align_up(at, kAlign);
-}
-
-Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
-                        std::span<const bool> active, std::uint64_t step, StepResults& res) {
-  const HdqtConfig& cfg = *s.hdqt;
+// The backward pass of every layer from g = dL/dY of the last layer: dX
+// (layers > 0), dW into `dw` (f32, DRAM) and db in the record area.
+void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const ForwardTensors& f, Tensor g,
+              std::uint64_t B, std::vector<Tensor>& dw) {
   const int L = int(p.w.size());
-  const std::uint64_t B = std::uint64_t(x.rows);
-  if (labels.size() != B) throw ConfigError(fmt::format("npu: {} labels for a batch of {}", labels.size(), B));
-  Job job;
-  Builder bld(s, step, p, job);
-  // Host-side bytes: labels as int32, active classes as one byte each.
-  job.staging.resize(4 * B + active.size());
-  for (std::uint64_t i = 0; i < B; ++i) {
-    const std::int32_t v = labels[i];
-    std::memcpy(job.staging.data() + 4 * i, &v, 4);
-  }
-  for (std::size_t c = 0; c < active.size(); ++c) job.staging[4 * B + c] = active[c];
-
-  ForwardTensors f = forward(bld, cfg, p, x, true);
-  const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
-  bld.load(labels_t, job.staging.data());
-  bld.load(active_t, job.staging.data() + 4 * B);
-
-  // Results land in res's buffers, reused from an earlier step when the shapes match.
-  bool same = res.grads.w.size() == p.w.size();
-  for (int l = 0; same && l < L; ++l)
-    same = res.grads.w[l].rows == p.w[l].rows && res.grads.w[l].cols == p.w[l].cols && res.grads.b[l].size() == p.b[l].size();
-  if (!same) res.grads = zeros_like(p);
-  res.outputs.resize(std::size_t(L));
-  for (int l = 0; l < L; ++l)
-    if (res.outputs[l].rows != int(B) || res.outputs[l].cols != p.w[l].rows) res.outputs[l] = Matrix(int(B), p.w[l].rows);
-  std::vector<Tensor> dw(p.w.size());
-
-  bld.tag(L - 1, Phase::forward);
-  const std::uint64_t O_last = std::uint64_t(p.w[L - 1].rows);
-  Tensor g = bld.dram(B, O_last, Fmt::f32);
-  bld.softmax(f.pre[L - 1], labels_t, active_t, g);
-
+  dw.assign(p.w.size(), Tensor{});
   for (int l = L - 1; l >= 0; --l) {
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
     Tensor dx;
@@ -751,6 +701,94 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     bld.column_sum(g);
     if (l > 0) g = dx;
   }
+}
+
+}  // namespace
+
+void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt) {
+  // LUQ integers (+-2^E) are wider than the k-bit fields the quantizer unit packs and the MAC array reads.
+  for (int r = 0; r < kQuantRoles; ++r)
+    if (hdqt.quant[r].rounding == Rounding::luq)
+      throw NpuConfigError(fmt::format("quant.{}: luq rounding is not modelled on the NPU", name(QuantRole(r))));
+  for (int r = 0; r < kQuantRoles; ++r)
+    if (hdqt.quant[r].bits > npu.mac_array.max_operand_bits)
+      throw NpuConfigError(fmt::format("{}: mac_array.max_operand_bits = {}: the {} operands have {} bits", npu.file,
+                                       npu.mac_array.max_operand_bits, name(QuantRole(r)), hdqt.quant[r].bits));
+  for (int g = 0; g < kGemmRoles; ++g) {
+    const AccumulatorConfig& a = hdqt.gemm[g];
+    if (a.acc_bits > npu.mac_array.max_acc_bits)
+      throw NpuConfigError(fmt::format("{}: mac_array.max_acc_bits = {}: GEMM {} needs {}-bit tile accumulators",
+                                       npu.file, npu.mac_array.max_acc_bits, name(GemmRole(g)), a.acc_bits));
+    if (a.outer_bits > npu.mac_array.max_outer_bits)
+      throw NpuConfigError(fmt::format("{}: mac_array.max_outer_bits = {}: GEMM {} needs {}-bit outer accumulators",
+                                       npu.file, npu.mac_array.max_outer_bits, name(GemmRole(g)), a.outer_bits));
+  }
+}
+
+std::uint64_t record_area_bytes(std::span<const int> widths) {
+  const std::uint64_t layers = widths.size() - 1;
+  std::uint64_t at = layers * kQuantRoles * sizeof(QuantRecord) + layers * kGemmRoles * sizeof(GemmStatsRecord) + 16;
+  for (std::size_t l = 1; l < widths.size(); ++l) at += align_up(4 * std::uint64_t(widths[l]), 16);
+  return align_up(at, kAlign);
+}
+
+namespace {
+
+// Result buffers of a pass: reused when the shapes match.
+void size_results(const MlpParams& p, std::uint64_t B, bool grads, StepResults& res) {
+  const int L = int(p.w.size());
+  res.outputs.resize(std::size_t(L));
+  for (int l = 0; l < L; ++l)
+    if (res.outputs[l].rows != int(B) || res.outputs[l].cols != p.w[l].rows) res.outputs[l] = Matrix(int(B), p.w[l].rows);
+  if (!grads) return;
+  bool same = res.grads.w.size() == p.w.size();
+  for (int l = 0; same && l < L; ++l)
+    same = res.grads.w[l].rows == p.w[l].rows && res.grads.w[l].cols == p.w[l].cols && res.grads.b[l].size() == p.b[l].size();
+  if (!same) res.grads = zeros_like(p);
+}
+
+void read_records(Builder& bld, const Tensor& records, const MlpParams& p, StepResults& res) {
+  res.records.resize(records.bytes());
+  bld.read_back(records.addr, res.records.data(), records.bytes());
+  res.stats_offset = bld.stats(0, GemmRole::fwd);
+  res.loss_offset = bld.loss();
+  res.db_offsets.clear();
+  for (std::size_t l = 0; l < p.w.size(); ++l) res.db_offsets.push_back(bld.db(int(l)));
+}
+
+}  // namespace
+
+Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                        std::span<const bool> active, std::uint64_t step, StepResults& res) {
+  const HdqtConfig& cfg = *s.hdqt;
+  const int L = int(p.w.size());
+  const std::uint64_t B = std::uint64_t(x.rows);
+  if (labels.size() != B) throw ConfigError(fmt::format("npu: {} labels for a batch of {}", labels.size(), B));
+  Job job;
+  Builder bld(s, step, p, job);
+  // Host-side bytes: labels as int32, active classes as one byte each.
+  job.staging.resize(4 * B + active.size());
+  for (std::uint64_t i = 0; i < B; ++i) {
+    const std::int32_t v = labels[i];
+    std::memcpy(job.staging.data() + 4 * i, &v, 4);
+  }
+  for (std::size_t c = 0; c < active.size(); ++c) job.staging[4 * B + c] = active[c];
+
+  ForwardTensors f = forward(bld, cfg, p, x, true);
+  const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
+  bld.load(labels_t, job.staging.data());
+  bld.load(active_t, job.staging.data() + 4 * B);
+
+  // Results land in res's buffers, reused from an earlier step when the shapes match.
+  size_results(p, B, true, res);
+  std::vector<Tensor> dw;
+
+  bld.tag(L - 1, Phase::forward);
+  const std::uint64_t O_last = std::uint64_t(p.w[L - 1].rows);
+  Tensor g = bld.dram(B, O_last, Fmt::f32);
+  bld.softmax(f.pre[L - 1], labels_t, active_t, g);
+
+  backward(bld, cfg, p, f, g, B, dw);
 
   for (int l = 0; l < L; ++l) {
     bld.tag(l, Phase::update);
@@ -761,12 +799,11 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
   const Tensor records = bld.save_records();
 
   // Read-backs: gradients, forward outputs, the record area, updated weights.
-  res.records.resize(records.bytes());
   for (int l = 0; l < L; ++l) {
     bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
     bld.read_back(f.pre[l].addr, res.outputs[l].v.data(), f.pre[l].bytes());
   }
-  bld.read_back(records.addr, res.records.data(), records.bytes());
+  read_records(bld, records, p, res);
   if (s.read_device_params) {
     res.device_params = p;
     for (int l = 0; l < L; ++l) {
@@ -774,16 +811,12 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
       bld.read_back(f.b[l].addr, res.device_params.b[l].data(), f.b[l].bytes());
     }
   }
-  res.stats_offset = bld.stats(0, GemmRole::fwd);
-  res.loss_offset = bld.loss();
-  res.db_offsets.clear();
-  for (int l = 0; l < L; ++l) res.db_offsets.push_back(bld.db(l));
   bld.finish();
   return job;
 }
 
 void decode_records(StepResults& r) {
-  const std::size_t L = r.grads.w.size();
+  const std::size_t L = r.db_offsets.size();
   std::memcpy(&r.loss, r.records.data() + r.loss_offset, 4);
   r.stats.resize(L * kGemmRoles);
   for (std::size_t i = 0; i < L * kGemmRoles; ++i) {
@@ -791,16 +824,61 @@ void decode_records(StepResults& r) {
     std::memcpy(&s, r.records.data() + r.stats_offset + i * sizeof(GemmStatsRecord), sizeof s);
     r.stats[i] = s.stats();
   }
-  for (std::size_t l = 0; l < L; ++l)
-    std::memcpy(r.grads.b[l].data(), r.records.data() + r.db_offsets[l], 4 * r.grads.b[l].size());
+  if (r.grads.b.size() == L)
+    for (std::size_t l = 0; l < L; ++l)
+      std::memcpy(r.grads.b[l].data(), r.records.data() + r.db_offsets[l], 4 * r.grads.b[l].size());
 }
 
-Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& logits) {
+struct SavedForward {
+  ForwardTensors f;
+  Tensor records;
+  std::uint64_t batch = 0, top = 0;
+};
+void SavedForwardDeleter::operator()(SavedForward* p) const { delete p; }
+std::uint64_t saved_top(const SavedForward& saved) { return saved.top; }
+
+Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step, bool train,
+                  StepResults& res, SavedForwardPtr* saved) {
   Job job;
   Builder bld(s, step, p, job);
-  const ForwardTensors f = forward(bld, *s.hdqt, p, x, false);
-  logits = Matrix(x.rows, p.w.back().rows);
-  bld.read_back(f.pre.back().addr, logits.v.data(), f.pre.back().bytes());
+  ForwardTensors f = forward(bld, *s.hdqt, p, x, train);
+  size_results(p, std::uint64_t(x.rows), false, res);
+  for (std::size_t l = 0; l < p.w.size(); ++l)
+    bld.read_back(f.pre[l].addr, res.outputs[l].v.data(), f.pre[l].bytes());
+  if (train) {
+    bld.tag(0, Phase::forward);
+    const Tensor records = bld.save_records();
+    read_records(bld, records, p, res);
+    bld.finish();
+    *saved = SavedForwardPtr(new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.queue_addr});
+    return job;
+  }
+  res.records.clear();
+  res.db_offsets.clear();
+  bld.finish();
+  return job;
+}
+
+Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward& saved, const Matrix& dout,
+                   std::uint64_t step, StepResults& res) {
+  const std::uint64_t B = saved.batch;
+  if (std::uint64_t(dout.rows) != B || dout.cols != p.w.back().rows)
+    throw ConfigError(fmt::format("npu: backward needs dL/dY of {} x {}, got {} x {}", B, p.w.back().rows, dout.rows,
+                                  dout.cols));
+  Job job;
+  Builder bld(s, step, p, job);
+  const int L = int(p.w.size());
+  bld.tag(L - 1, Phase::backward_dw);
+  bld.restore_records(saved.records);
+  const Tensor g = bld.dram(B, std::uint64_t(dout.cols), Fmt::f32);
+  bld.load(g, dout.v.data());
+  size_results(p, B, true, res);
+  std::vector<Tensor> dw;
+  backward(bld, *s.hdqt, p, saved.f, g, B, dw);
+  bld.tag(0, Phase::backward_dw);
+  const Tensor records = bld.save_records();
+  for (int l = 0; l < L; ++l) bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
+  read_records(bld, records, p, res);
   bld.finish();
   return job;
 }

@@ -20,6 +20,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -70,7 +71,8 @@ struct StepResults {
   std::vector<std::uint64_t> db_offsets;
 };
 
-// Fills loss, stats and the bias gradients from the record area.
+// Fills loss, stats (3 per layer of db_offsets) and, when grads are sized,
+// the bias gradients from the record area.
 void decode_records(StepResults& r);
 
 struct StepSettings {
@@ -80,6 +82,8 @@ struct StepSettings {
   SgdConfig sgd;
   bool first_update = true;        // the device's momentum buffers are not yet initialized
   bool read_device_params = false;  // read the updated weights back (tests)
+  int net = 0;                      // network id of the random streams (hdqt_mlp.h kLayersPerNet)
+  std::uint64_t dram_base = 0;      // the job's tensors start at or above this DRAM address
 };
 
 // Bytes of a training step's record area in SRAM (quantizer and GEMM records,
@@ -97,7 +101,27 @@ void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt);
 Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
                         std::span<const bool> active, std::uint64_t step, StepResults& results);
 
-// Forward only (evaluation): the logits land in `logits`.
-Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& logits);
+// The engine passes (Engine::forward / backward) as separate jobs, for the
+// methods that build their own losses. A training forward pass keeps in DRAM
+// what its backward pass needs (packed Xq and Wq, clip masks, pre-activations)
+// and its record area (the forward scales); `saved` describes them and
+// `saved.top` is the end of its DRAM region, which later jobs must stay above
+// (StepSettings::dram_base) until the backward pass has run. Results: the
+// forward output Y of every layer, and the forward GEMMs' statistics when
+// training. An evaluation pass (train = false) keeps nothing.
+struct SavedForward;
+struct SavedForwardDeleter {
+  void operator()(SavedForward* p) const;
+};
+using SavedForwardPtr = std::unique_ptr<SavedForward, SavedForwardDeleter>;
+std::uint64_t saved_top(const SavedForward& saved);
+
+Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step, bool train,
+                  StepResults& results, SavedForwardPtr* saved);
+// The backward pass from dout = dL/dY of the last layer: gradients of every
+// parameter (dX of layer 0 is not computed) and the backward GEMMs'
+// statistics. No update: the driver applies the optimizer.
+Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward& saved, const Matrix& dout,
+                   std::uint64_t step, StepResults& results);
 
 }  // namespace hdq::npu
