@@ -95,13 +95,7 @@ void hdqt_conv_forward(const ConvGeometry& g, const Matrix& x, const Matrix& w, 
       }
 
   st.geometry = g, st.batch = N, st.has_bias = !bias.empty();
-  st.x_clipped.resize(x.v.size());
-  const float lo = xq.params.is_unsigned ? 0.0f : -xq.params.mx;
-  for (std::size_t i = 0; i < x.v.size(); ++i) st.x_clipped[i] = x.v[i] > xq.params.mx || x.v[i] < lo;
-  st.xq.assign(xq.q.begin(), xq.q.end());  // copies: the state's buffers keep their layer's size
-  st.px = xq.params;
-  st.wq.assign(wq.q.begin(), wq.q.end());
-  st.pw = wq.params;
+  detail::keep_forward_operands(x.v, xq, wq, st);
 }
 
 namespace {

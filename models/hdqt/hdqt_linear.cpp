@@ -55,13 +55,7 @@ void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float
     for (int o = 0; o < O; ++o) y.at(r, o) = y.at(r, o) + bias[o];
 
   st.batch = B, st.in = I, st.out = O;
-  st.x_clipped.resize(x.v.size());
-  const float lo = xq.params.is_unsigned ? 0.0f : -xq.params.mx;
-  for (std::size_t i = 0; i < x.v.size(); ++i) st.x_clipped[i] = x.v[i] > xq.params.mx || x.v[i] < lo;
-  st.xq.assign(xq.q.begin(), xq.q.end());  // copies: the state's buffers keep their layer's size
-  st.px = xq.params;
-  st.wq.assign(wq.q.begin(), wq.q.end());
-  st.pw = wq.params;
+  detail::keep_forward_operands(x.v, xq, wq, st);
 }
 
 namespace {

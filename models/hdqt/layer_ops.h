@@ -53,6 +53,21 @@ void transpose(const T* in, int rows, int cols, T* out) {
           out[std::size_t(c) * rows + r] = in[std::size_t(r) * cols + c];
 }
 
+// Keeps in `st` (HdqtLayerState or HdqtConvState) what the backward needs of
+// the forward's quantized operands: copies of xq and wq with their scales
+// (copies, so the state's buffers keep their layer's size) and the 0/1 mask of
+// the elements of x the fwd_x clamp changed (for the clipped STE).
+template <typename State>
+void keep_forward_operands(std::span<const float> x, const QuantizedTensor& xq, const QuantizedTensor& wq, State& st) {
+  st.x_clipped.resize(x.size());
+  const float lo = xq.params.is_unsigned ? 0.0f : -xq.params.mx;
+  for (std::size_t i = 0; i < x.size(); ++i) st.x_clipped[i] = x[i] > xq.params.mx || x[i] < lo;
+  st.xq.assign(xq.q.begin(), xq.q.end());
+  st.px = xq.params;
+  st.wq.assign(wq.q.begin(), wq.q.end());
+  st.pw = wq.params;
+}
+
 // The GEMM operand of a tensor quantized under `q`: operand_bits(q) wide (the
 // quantizer's bits, or wider for luq, whose integers reach +-2^E).
 inline IntOperand operand(const QuantizedTensor& t, const QuantConfig& q) {
