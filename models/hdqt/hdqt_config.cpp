@@ -49,6 +49,7 @@ HdqtConfig hdqt_preset(std::string_view preset) {
   }
   c.hadamard = paper ? HadamardConfig{} : HadamardConfig{.max_block = 32, .pad = true};
   c.ste = paper ? Ste::identity : Ste::clipped;
+  c.conv_mapping = paper ? ConvMapping::per_sample : ConvMapping::whole_batch;
   return c;
 }
 
@@ -87,6 +88,14 @@ Ste parse_ste(std::string_view s, std::string_view field) {
   if (s == "clipped") return Ste::clipped;
   if (s == "identity") return Ste::identity;
   throw ConfigError(fmt::format("{} = '{}' is not one of: identity, clipped", field, s));
+}
+
+std::string_view name(ConvMapping m) { return m == ConvMapping::per_sample ? "per_sample" : "whole_batch"; }
+
+ConvMapping parse_conv_mapping(std::string_view s, std::string_view field) {
+  if (s == "per_sample") return ConvMapping::per_sample;
+  if (s == "whole_batch") return ConvMapping::whole_batch;
+  throw ConfigError(fmt::format("{} = '{}' is not one of: per_sample, whole_batch", field, s));
 }
 
 }  // namespace hdq

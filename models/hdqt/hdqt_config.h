@@ -24,11 +24,19 @@ inline constexpr int kGemmRoles = 3;
 // role fwd_x changed X; `identity` passes dX unchanged.
 enum class Ste { identity, clipped };
 
+// How a convolution's backward is grouped and scaled (docs/contract.md §9):
+// per_sample (the authors' code: dX and dW GEMMs per sample, gradient-side
+// scales per sample, dW summed over samples in f32) or whole_batch (one GEMM
+// per phase, every scale per tensor: what the NPU executes). Linear layers
+// ignore it.
+enum class ConvMapping { per_sample, whole_batch };
+
 struct HdqtConfig {
   std::array<QuantConfig, kQuantRoles> quant;
   std::array<AccumulatorConfig, kGemmRoles> gemm;
   HadamardConfig hadamard;
   Ste ste = Ste::clipped;
+  ConvMapping conv_mapping = ConvMapping::whole_batch;
 
   QuantConfig& q(QuantRole r) { return quant[int(r)]; }
   const QuantConfig& q(QuantRole r) const { return quant[int(r)]; }
@@ -38,6 +46,7 @@ struct HdqtConfig {
 
 // "paper" (the authors' code), "npu" (default hardware) or "luq" (paper without
 // the Hadamard transform, LUQ rounding of bwd_g_dx and bwd_g_dw); ConfigError otherwise.
+// conv_mapping: per_sample for paper and luq, whole_batch for npu (§7).
 HdqtConfig hdqt_preset(std::string_view name);
 
 // Throws ConfigError naming the first bad knob.
@@ -47,5 +56,7 @@ std::string_view name(QuantRole r);
 std::string_view name(GemmRole r);
 std::string_view name(Ste s);
 Ste parse_ste(std::string_view s, std::string_view field = "ste");
+std::string_view name(ConvMapping m);
+ConvMapping parse_conv_mapping(std::string_view s, std::string_view field = "conv_mapping");
 
 }  // namespace hdq

@@ -5,9 +5,14 @@
 #include <algorithm>
 
 #include "models/common/errors.h"
+#include "models/hdqt/layer_ops.h"
 
 namespace hdq {
 namespace {
+
+using detail::operand;
+using detail::quantize_role;
+using detail::transpose;
 
 // Scratch buffers of one thread's layer passes, reused from call to call so
 // that a training step allocates nothing once they have grown to its shapes
@@ -20,66 +25,6 @@ struct Scratch {
   Matrix gt;
 };
 thread_local Scratch scratch;
-
-// "layer<l>.<role>" for error messages, formatted without allocating.
-struct TensorName {
-  std::array<char, 40> text{};
-  std::size_t size = 0;
-  std::string_view view() const { return {text.data(), size}; }
-};
-
-TensorName tensor_name(const HdqtStepContext& ctx, QuantRole r) {
-  TensorName n;
-  n.size = std::min(n.text.size(), fmt::format_to_n(n.text.data(), n.text.size(), "layer{}.{}", ctx.layer, name(r)).size);
-  return n;
-}
-
-RandomStream stream(const HdqtStepContext& ctx, QuantRole r) {
-  return {ctx.seed, 8 * std::uint64_t(ctx.layer) + std::uint64_t(r), ctx.step};
-}
-
-void quantize_role(std::span<const float> x, const HdqtConfig& cfg, const HdqtStepContext& ctx, QuantRole r,
-                   QuantizedTensor& out) {
-  quantize(x, cfg.q(r), stream(ctx, r), tensor_name(ctx, r).view(), out);
-}
-
-// The integer Hadamard transform of the int16 matrix `a` (rows x cols) along
-// its rows dimension, zero-padded to padded_rows, into `out` as f32
-// (padded_rows x cols), exact since every value is an integer of at most 24 bits.
-void hadamard_along_rows_dim(const std::vector<std::int16_t>& a, int rows, int cols, int padded_rows, int block,
-                             std::vector<float>& out) {
-  std::vector<std::int32_t>& t = scratch.widened;
-  const std::size_t filled = std::size_t(rows) * cols, total = std::size_t(padded_rows) * cols;
-  t.resize(total);
-  std::copy(a.begin(), a.begin() + std::ptrdiff_t(filled), t.begin());
-  std::fill(t.begin() + std::ptrdiff_t(filled), t.end(), 0);
-  hadamard_columns_i32(t, padded_rows, cols, block);
-  out.resize(total);
-  bool exact = true;
-  for (std::size_t i = 0; i < total; ++i) {
-    exact &= t[i] <= (1 << 24) && t[i] >= -(1 << 24);
-    out[i] = float(t[i]);
-  }
-  if (!exact) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
-}
-
-// out (cols x rows) = in (rows x cols) transposed, in 16 x 16 blocks (both
-// sides touch a few cache lines per block instead of one per element).
-template <typename T>
-void transpose(const T* in, int rows, int cols, T* out) {
-  constexpr int kBlock = 16;
-  for (int r0 = 0; r0 < rows; r0 += kBlock)
-    for (int c0 = 0; c0 < cols; c0 += kBlock)
-      for (int r = r0; r < std::min(rows, r0 + kBlock); ++r)
-        for (int c = c0; c < std::min(cols, c0 + kBlock); ++c)
-          out[std::size_t(c) * rows + r] = in[std::size_t(r) * cols + c];
-}
-
-// The GEMM operand of a tensor quantized under `q`: operand_bits(q) wide (the
-// quantizer's bits, or wider for luq, whose integers reach +-2^E).
-IntOperand operand(const QuantizedTensor& t, const QuantConfig& q) {
-  return {t.q, operand_bits(q), t.params.is_unsigned};
-}
 
 }  // namespace
 
@@ -110,13 +55,7 @@ void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float
     for (int o = 0; o < O; ++o) y.at(r, o) = y.at(r, o) + bias[o];
 
   st.batch = B, st.in = I, st.out = O;
-  st.x_clipped.resize(x.v.size());
-  const float lo = xq.params.is_unsigned ? 0.0f : -xq.params.mx;
-  for (std::size_t i = 0; i < x.v.size(); ++i) st.x_clipped[i] = x.v[i] > xq.params.mx || x.v[i] < lo;
-  st.xq.assign(xq.q.begin(), xq.q.end());  // copies: the state's buffers keep their layer's size
-  st.px = xq.params;
-  st.wq.assign(wq.q.begin(), wq.q.end());
-  st.pw = wq.params;
+  detail::keep_forward_operands(x.v, xq, wq, st);
 }
 
 namespace {
@@ -135,7 +74,7 @@ void backward_gemm(const Matrix& g, const std::vector<std::int16_t>& q, int n, f
   const HadamardPlan h = plan_hadamard(K, cfg.hadamard);
   const int Kp = h.padded_length;
   QuantizedTensor& qh = scratch.qh;
-  hadamard_along_rows_dim(q, K, n, Kp, h.block, scratch.q_hadamard);
+  detail::hadamard_along_rows_dim(q, K, n, Kp, h.block, scratch.widened, scratch.q_hadamard);
   quantize_role(scratch.q_hadamard, cfg, ctx, q_role, qh);
   std::vector<float>& gh = scratch.g_hadamard;
   gh.assign(std::size_t(R) * Kp, 0.0f);
