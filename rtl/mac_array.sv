@@ -14,9 +14,11 @@
 //
 // fold_done is high for one cycle, R + C - 1 cycles after the last feed
 // cycle, once PE (R-1, C-1) has taken its last step. Drain: while drain is
-// high, every O moves one PE to the right per cycle and c_out[i] shows O of
-// PE (i, C-1); C cycles drain a fold (c_out first shows column C-1, then C-2,
-// ...). A fold therefore takes K + R + C - 1 cycles plus C to drain.
+// high, every O moves one PE down per cycle and c_out[j] shows O of PE
+// (R-1, j); R cycles drain a fold (c_out first shows row R-1, then R-2, ...).
+// A fold therefore takes K + R + C - 2 cycles (feed, then fill until
+// fold_done) plus R to drain: K + 2R + C - 2, the cost model's fold formula
+// (sim/cost/cycles.h, os_gemm_cycles).
 //
 // Statistics (NUMERICS.md section 5; readings 9 and 10), over every enabled
 // PE, until rst or stats_clear:
@@ -59,7 +61,7 @@ module mac_array #(
     output logic                           fold_done,
     // drain
     input  logic                           drain,
-    output logic [R-1:0][OUT_BITS-1:0]     c_out,
+    output logic [C-1:0][OUT_BITS-1:0]     c_out,
     // statistics
     input  logic                           stats_clear,
     output logic [CNT_BITS-1:0]            cnt_products,
@@ -119,25 +121,27 @@ module mac_array #(
 
   // ---------------------------------------------------------------- PE grid
   // Horizontal links [i][j] enter PE (i, j) from the left; vertical [i][j]
-  // enter from the top. The last column's and last row's outgoing links have
-  // no reader: they are the grid's edge.
+  // enter from the top. The last column's and last row's outgoing operand
+  // links have no reader: they are the grid's edge. O drains downwards.
   /* verilator lint_off UNUSEDSIGNAL */
   logic [A_BITS-1:0]   h_a   [R][C+1];
   logic [3:0]          h_f   [R][C+1];  // step, k_first, t_start, t_last
   logic [B_BITS-1:0]   v_b   [R+1][C];
   /* verilator lint_on UNUSEDSIGNAL */
-  logic [OUT_BITS-1:0] h_o   [R][C+1];
+  logic [OUT_BITS-1:0] v_o   [R+1][C];
   logic                e_mac [R][C], e_chg [R][C], e_tile [R][C], e_clp [R][C], e_ovf [R][C];
   logic [EXACT_BITS-1:0] e_mag [R][C];
 
   for (genvar i = 0; i < R; i++) begin : g_row
     assign h_a[i][0] = a_sk[i][AF-1:4];
     assign h_f[i][0] = a_sk[i][3:0];
-    assign h_o[i][0] = '0;
-    assign c_out[i]  = h_o[i][C];
     for (genvar j = 0; j < C; j++) begin : g_col
       if (i == 0) begin : g_top
         assign v_b[0][j] = b_sk[j];
+        assign v_o[0][j] = '0;
+      end
+      if (i == R - 1) begin : g_bottom
+        assign c_out[j] = v_o[R][j];
       end
       pe #(
           .A_BITS(A_BITS), .B_BITS(B_BITS), .PROD_BITS(PROD_BITS), .ACC_BITS(ACC_BITS),
@@ -151,7 +155,7 @@ module mac_array #(
           .a_out(h_a[i][j+1]), .b_out(v_b[i+1][j]),
           .step_out(h_f[i][j+1][3]), .k_first_out(h_f[i][j+1][2]), .t_start_out(h_f[i][j+1][1]),
           .t_last_out(h_f[i][j+1][0]),
-          .drain, .o_in(h_o[i][j]), .o_out(h_o[i][j+1]),
+          .drain, .o_in(v_o[i][j]), .o_out(v_o[i+1][j]),
           .ev_mac(e_mac[i][j]), .ev_changed_step(e_chg[i][j]), .ev_tile(e_tile[i][j]),
           .ev_clamped_tile(e_clp[i][j]), .ev_outer_ovf(e_ovf[i][j]), .tile_mag(e_mag[i][j])
       );

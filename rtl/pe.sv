@@ -62,7 +62,7 @@ module pe #(
     output logic                  k_first_out,
     output logic                  t_start_out,
     output logic                  t_last_out,
-    // drain: O shifts one PE to the right per cycle
+    // drain: O shifts one PE down per cycle (o_in from the PE above)
     input  logic                  drain,
     input  logic [OUT_BITS-1:0]   o_in,
     output logic [OUT_BITS-1:0]   o_out,

@@ -5,9 +5,10 @@
 //   gemm_vectors_tb DIR [--verbose]
 //
 // Prints each failing case's first mismatching element (i, j, expected, got)
-// and the cycle it was drained, or the first differing statistic; then a
-// coverage line (what the set exercised, read from the files) and, last,
-// exactly "N cases, M mismatches" (M = cases with at least one difference).
+// and the cycle it was drained, or else the first differing statistic, or a
+// fold that did not take K + 2R + C - 2 cycles; then a coverage line (what the
+// set exercised, read from the files) and, last, exactly
+// "N cases, M mismatches" (M = cases with at least one difference).
 // Exit 0 only when every GEMM case matches (and there was at least one).
 //
 // This is the RTL side of the check, so it is deliberately independent of
@@ -232,13 +233,13 @@ std::string run_case(Array& arr, const GemmCase& gc, std::uint64_t* cycles) {
       if (waited != kR + kC - 2 && first_error.empty())
         first_error = "fold_done after " + std::to_string(gc.k + waited) + " cycles, expected K + R + C - 2 = " +
                       std::to_string(gc.k + kR + kC - 2);
-      // Drain: c_out shows column C-1 first, then C-2, ...
-      for (int d = 0; d < kC; ++d) {
-        const int c = kC - 1 - d;
-        for (int r = 0; r < kR; ++r) {
+      // Drain: c_out shows row R-1 first, then R-2, ...
+      for (int d = 0; d < kR; ++d) {
+        const int r = kR - 1 - d;
+        for (int c = 0; c < kC; ++c) {
           const int i = fi * kR + r, j = fj * kC + c;
           if (i >= gc.m || j >= gc.n) continue;
-          const std::int64_t v = sign_extend(get_field(io.c_out, r, 32), 32);
+          const std::int64_t v = sign_extend(get_field(io.c_out, c, 32), 32);
           const std::int64_t want = gc.c[std::size_t(i) * gc.n + j];
           got[std::size_t(i) * gc.n + j] = v;
           if (v != want && first_error.empty()) {
@@ -255,6 +256,13 @@ std::string run_case(Array& arr, const GemmCase& gc, std::uint64_t* cycles) {
     }
   if (cycles) *cycles = arr.cycle() - start;
   if (!first_error.empty()) return first_error;
+  // Timing: every fold takes K + 2R + C - 2 cycles (feed, fill, drain), the
+  // cost model's fold formula (sim/cost/cycles.h); plus the reset cycle.
+  const std::uint64_t folds = std::uint64_t((gc.m + kR - 1) / kR) * std::uint64_t((gc.n + kC - 1) / kC);
+  const std::uint64_t want_cycles = 1 + folds * std::uint64_t(gc.k + 2 * kR + kC - 2);
+  if (arr.cycle() - start != want_cycles)
+    return "took " + std::to_string(arr.cycle() - start) + " cycles, expected 1 + folds * (K + 2R + C - 2) = " +
+           std::to_string(want_cycles);
 
   const std::pair<const char*, std::uint64_t> stats[] = {
       {"products", io.cnt_products},
