@@ -131,6 +131,10 @@ module mac_array #(
   logic [OUT_BITS-1:0] v_o   [R+1][C];
   logic                e_mac [R][C], e_chg [R][C], e_tile [R][C], e_clp [R][C], e_ovf [R][C];
   logic [EXACT_BITS-1:0] e_mag [R][C];
+  localparam int P_BITS = (EXACT_BITS > ACC_BITS) ? EXACT_BITS : ACC_BITS;
+  /* verilator lint_off UNUSEDSIGNAL */
+  logic [P_BITS-1:0]     e_p   [R][C];  // tile results: observable in simulation, not used by the array
+  /* verilator lint_on UNUSEDSIGNAL */
 
   for (genvar i = 0; i < R; i++) begin : g_row
     assign h_a[i][0] = a_sk[i][AF-1:4];
@@ -157,7 +161,8 @@ module mac_array #(
           .t_last_out(h_f[i][j+1][0]),
           .drain, .o_in(v_o[i][j]), .o_out(v_o[i+1][j]),
           .ev_mac(e_mac[i][j]), .ev_changed_step(e_chg[i][j]), .ev_tile(e_tile[i][j]),
-          .ev_clamped_tile(e_clp[i][j]), .ev_outer_ovf(e_ovf[i][j]), .tile_mag(e_mag[i][j])
+          .ev_clamped_tile(e_clp[i][j]), .ev_outer_ovf(e_ovf[i][j]), .tile_mag(e_mag[i][j]),
+          .tile_p_out(e_p[i][j])
       );
     end
   end

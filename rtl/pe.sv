@@ -38,7 +38,9 @@ module pe #(
     // 0: correct. 1: the saturate upper bound is one too low (2^(W-1) - 2).
     // 2: the saturate lower bound is one too high. 3: the outer (Wo) clamp's
     // upper bound is one too low.
-    parameter int BUG = 0
+    parameter int BUG = 0,
+    // derived, do not override: width of the tile result output
+    parameter int P_BITS = (EXACT_BITS > ACC_BITS) ? EXACT_BITS : ACC_BITS
 ) (
     input  logic                  clk,
     // configuration, held during a GEMM
@@ -72,7 +74,8 @@ module pe #(
     output logic                  ev_tile,          // a tile result went into O
     output logic                  ev_clamped_tile,  // clamp_tile changed the tile sum
     output logic                  ev_outer_ovf,     // the Wo clamp changed O + P
-    output logic [EXACT_BITS-1:0] tile_mag          // |exact tile sum| (valid with ev_tile), whatever the mode
+    output logic [EXACT_BITS-1:0] tile_mag,         // |exact tile sum| (valid with ev_tile), whatever the mode
+    output logic [P_BITS-1:0]     tile_p_out        // the tile result P (valid with ev_tile)
 );
   localparam logic [1:0] M_EXACT = 2'd0, M_CLAMP = 2'd1, M_SAT = 2'd2, M_WRAP = 2'd3;
   localparam int MAX_AP = (ACC_BITS > PROD_BITS) ? ACC_BITS : PROD_BITS;
@@ -142,6 +145,7 @@ module pe #(
   assign ev_clamped_tile = ev_tile & (cfg_mode == M_CLAMP) & (eclamp != esum_l);
   assign ev_outer_ovf    = ev_tile & (onext != osum);
   assign tile_mag        = esum[EXACT_BITS-1] ? -esum : esum;
+  assign tile_p_out      = P_BITS'(tile_p);
 
   // ---------------------------------------------------------------- state
   always_ff @(posedge clk) begin

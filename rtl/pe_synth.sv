@@ -12,6 +12,10 @@
 // wrap then carry no exact tile sum register (it is statistics hardware, not
 // datapath); exact and clamp_tile need it anyway. The overflow event outputs
 // (one gate each) are always there.
+//
+// OUTER = 0 leaves the outer accumulator out (its register, adder, clamp and
+// drain path become unobserved and are removed) and puts the tile result P on
+// tile_p instead: the area of the multiplier and the tile accumulator alone.
 module pe_synth #(
     parameter int A_BITS = 4,
     parameter int B_BITS = 4,
@@ -22,7 +26,12 @@ module pe_synth #(
     parameter int FULL_RANGE = 1,  // 1 full, 0 symmetric
     parameter int OUT_BITS = 32,   // Wo
     parameter int TILE_MAX = 32,
-    parameter int HEADROOM = 0
+    parameter int HEADROOM = 0,
+    parameter int OUTER = 1,
+    // derived, do not override
+    parameter int PROD_BITS = A_BITS + B_BITS + ((A_SIGNED == 0 && B_SIGNED == 0) ? 1 : 0),
+    parameter int EXACT_BITS = PROD_BITS + $clog2(TILE_MAX),
+    parameter int P_BITS = (EXACT_BITS > ACC_BITS) ? EXACT_BITS : ACC_BITS
 ) (
     input  logic                  clk,
     input  logic                  en,
@@ -46,15 +55,20 @@ module pe_synth #(
     output logic                  ev_tile,
     output logic                  ev_clamped_tile,
     output logic                  ev_outer_ovf,
-    output logic [EXACT_BITS-1:0] tile_mag
+    output logic [EXACT_BITS-1:0] tile_mag,
+    output logic [P_BITS-1:0]     tile_p
 );
-  localparam int PROD_BITS = A_BITS + B_BITS + ((A_SIGNED == 0 && B_SIGNED == 0) ? 1 : 0);
-  localparam int EXACT_BITS = PROD_BITS + $clog2(TILE_MAX);
-
+  // Unread when HEADROOM = 0 / OUTER = 1 / OUTER = 0 respectively.
   /* verilator lint_off UNUSEDSIGNAL */
-  logic [EXACT_BITS-1:0] mag;  // unread when HEADROOM = 0
+  logic [EXACT_BITS-1:0] mag;
+  logic [P_BITS-1:0]     p;
+  logic [OUT_BITS-1:0]   o;
+  logic                  ovf;
   /* verilator lint_on UNUSEDSIGNAL */
-  assign tile_mag = (HEADROOM != 0) ? mag : '0;
+  assign tile_mag     = (HEADROOM != 0) ? mag : '0;
+  assign tile_p       = (OUTER == 0) ? p : '0;
+  assign o_out        = (OUTER != 0) ? o : '0;
+  assign ev_outer_ovf = (OUTER != 0) ? ovf : 1'b0;
 
   pe #(
       .A_BITS(A_BITS), .B_BITS(B_BITS), .PROD_BITS(PROD_BITS), .ACC_BITS(ACC_BITS),
@@ -65,7 +79,7 @@ module pe_synth #(
       .cfg_full_range(FULL_RANGE != 0), .cfg_acc_bits(6'(ACC_BITS)), .cfg_outer_bits(6'(OUT_BITS)),
       .en, .a_in, .b_in, .step_in, .k_first_in, .t_start_in, .t_last_in,
       .a_out, .b_out, .step_out, .k_first_out, .t_start_out, .t_last_out,
-      .drain, .o_in, .o_out,
-      .ev_mac, .ev_changed_step, .ev_tile, .ev_clamped_tile, .ev_outer_ovf, .tile_mag(mag)
+      .drain, .o_in, .o_out(o),
+      .ev_mac, .ev_changed_step, .ev_tile, .ev_clamped_tile, .ev_outer_ovf(ovf), .tile_mag(mag), .tile_p_out(p)
   );
 endmodule

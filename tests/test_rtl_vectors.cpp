@@ -80,6 +80,20 @@ TEST(RtlVectors, TwoHundredRandomCasesMatchBitForBit) {
   EXPECT_GT(std::stoi(m[1]), 0);
 }
 
+// The same RTL with narrow widths (4-bit operand ports, W <= 8, 16-bit exact
+// tile sums), near what scripts/synth_area.sh synthesizes: the cases that fit.
+TEST(RtlVectors, NarrowArrayMatchesTheCasesItHolds) {
+  TempDir dir("narrow");
+  write_vectors(dir.path, 200);
+  const Proc tb = run(std::string(RTL_TB_NARROW_EXE) + " " + dir.path.string());
+  EXPECT_EQ(tb.status, 0) << tb.output;
+  std::smatch m;
+  const std::string last = last_line(tb.output);
+  ASSERT_TRUE(std::regex_match(last, m, std::regex("([0-9]+) cases, 0 mismatches"))) << tb.output;
+  EXPECT_GE(std::stoi(m[1]), 20) << tb.output;
+  EXPECT_NE(tb.output.find("skipped"), std::string::npos) << tb.output;
+}
+
 TEST(RtlVectors, BrokenRtlIsCaught) {
   TempDir dir("broken");
   write_vectors(dir.path, 200);
