@@ -56,12 +56,12 @@ module mac_array #(
     input  logic [C-1:0]                   col_en,
     // operands
     input  logic                           in_valid,
-    input  logic [R-1:0][A_BITS-1:0]       a_col,
-    input  logic [C-1:0][B_BITS-1:0]       b_row,
+    input  logic [R*A_BITS-1:0]            a_col,  // row i at [i*A_BITS +: A_BITS]
+    input  logic [C*B_BITS-1:0]            b_row,  // column j at [j*B_BITS +: B_BITS]
     output logic                           fold_done,
     // drain
     input  logic                           drain,
-    output logic [C-1:0][OUT_BITS-1:0]     c_out,
+    output logic [C*OUT_BITS-1:0]          c_out,  // column j at [j*OUT_BITS +: OUT_BITS]
     // statistics
     input  logic                           stats_clear,
     output logic [CNT_BITS-1:0]            cnt_products,
@@ -104,7 +104,7 @@ module mac_array #(
   logic [B_BITS-1:0] b_sk [C];
   for (genvar i = 0; i < R; i++) begin : g_askew
     logic [AF-1:0] sr [i+1];
-    assign sr[0] = {a_col[i], in_valid, f_k_first & in_valid, f_t_start & in_valid, f_t_last & in_valid};
+    assign sr[0] = {a_col[i*A_BITS +: A_BITS], in_valid, f_k_first & in_valid, f_t_start & in_valid, f_t_last & in_valid};
     for (genvar d = 1; d <= i; d++) begin : g_d
       always_ff @(posedge clk) sr[d] <= sr[d-1];
     end
@@ -112,7 +112,7 @@ module mac_array #(
   end
   for (genvar j = 0; j < C; j++) begin : g_bskew
     logic [B_BITS-1:0] sr [j+1];
-    assign sr[0] = b_row[j];
+    assign sr[0] = b_row[j*B_BITS +: B_BITS];
     for (genvar d = 1; d <= j; d++) begin : g_d
       always_ff @(posedge clk) sr[d] <= sr[d-1];
     end
@@ -145,7 +145,7 @@ module mac_array #(
         assign v_o[0][j] = '0;
       end
       if (i == R - 1) begin : g_bottom
-        assign c_out[j] = v_o[R][j];
+        assign c_out[j*OUT_BITS +: OUT_BITS] = v_o[R][j];
       end
       pe #(
           .A_BITS(A_BITS), .B_BITS(B_BITS), .PROD_BITS(PROD_BITS), .ACC_BITS(ACC_BITS),
