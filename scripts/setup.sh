@@ -19,6 +19,8 @@ packages=(
   chromium                  # headless rendering check of the sweep report
   zlib1g-dev                # gzip IDX files
   dataset-fashion-mnist     # real data for training runs
+  verilator                 # RTL co-simulation: rtl/ vector testbench (Verilator 5.006)
+  yosys                     # RTL area: scripts/synth_area.sh (Yosys 0.23)
 )
 
 missing=()
