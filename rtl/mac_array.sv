@@ -9,8 +9,8 @@
 // zero-extended to the port width; cfg_a_signed / cfg_b_signed say which.
 //
 // Tiles: a controller counts k and cuts it into tiles of cfg_tile steps
-// (cfg_tile = 0, or > cfg_k, means one tile of K, docs/numerics-readings.md
-// reading 5); the tile flags travel with A through the same skew.
+// (cfg_tile = 0, or > cfg_k, means one tile of K: docs/contract.md, reading
+// R5); the tile flags travel with A through the same skew.
 //
 // fold_done is high for one cycle, R + C - 1 cycles after the last feed
 // cycle, once PE (R-1, C-1) has taken its last step. Drain: while drain is
