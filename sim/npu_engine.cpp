@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "sim/npu.h"
 #include "sim/report/vcd.h"
 
@@ -52,9 +54,11 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
   const auto lock = Npu::instance().acquire();
   if (!Npu::instance().last_owner_is(this)) first_update_ = true;  // another engine used the device's buffers
   StepSettings s{&npu_, &cfg_, seed_, sgd_, first_update_, keep_device_params_};
-  s.dram_base = live_top(kEvalSlot);  // above forward passes kept for their backward
   StepResults& res = results_;
-  Job job = build_training_step(s, p, x, labels, active, step, res);
+  Job job = place(kEvalSlot, [&](std::uint64_t base) {  // clear of forward passes kept for their backward
+    s.dram_base = base;
+    return build_training_step(s, p, x, labels, active, step, res);
+  });
   run(job, first_update_ ? warmup_ : train_, true);
   decode_records(res);
   ++(first_update_ ? warmup_steps_ : steps_);
@@ -70,11 +74,20 @@ void NpuEngine::logits(const MlpParams& p, const Matrix& x, std::uint64_t step, 
   out = forward(p, x, {step, 0, kEvalSlot}).back();
 }
 
-std::uint64_t NpuEngine::live_top(int except_slot) const {
-  std::uint64_t top = 0;
+Job NpuEngine::place(int free_slot, const std::function<Job(std::uint64_t)>& build) const {
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> live;
   for (std::size_t i = 0; i < slots_.size(); ++i)
-    if (int(i) != except_slot && slots_[i].saved) top = std::max(top, saved_top(*slots_[i].saved));
-  return top;
+    if (int(i) != free_slot && slots_[i].saved) live.emplace_back(saved_lo(*slots_[i].saved), saved_top(*slots_[i].saved));
+  std::vector<std::uint64_t> bases{0};
+  for (const auto& r : live) bases.push_back(r.second);
+  std::sort(bases.begin(), bases.end());
+  for (std::size_t i = 0;; ++i) {
+    Job job = build(bases[i]);
+    const bool clear = std::none_of(live.begin(), live.end(), [&](const auto& r) {
+      return job.tensors_addr < r.second && r.first < job.dram_bytes;
+    });
+    if (clear || i + 1 == bases.size()) return job;  // above every kept pass nothing overlaps
+  }
 }
 
 const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& x, const NetCall& call) {
@@ -86,10 +99,12 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
   const bool training = call.slot != kEvalSlot;
   StepSettings s{&npu_, &cfg_, seed_, sgd_, false, false};
   s.net = call.net;
-  s.dram_base = live_top(call.slot);
   StepResults res;
   if (!training) {
-    Job job = build_forward(s, p, x, call.step, false, res, nullptr);
+    Job job = place(kEvalSlot, [&](std::uint64_t base) {
+      s.dram_base = base;
+      return build_forward(s, p, x, call.step, false, res, nullptr);
+    });
     run(job, eval_, false);
     eval_outputs_ = std::move(res.outputs);
     return eval_outputs_;
@@ -97,7 +112,10 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
   Slot& slot = slots_[std::size_t(call.slot)];
   slot.saved.reset();
   SavedForwardPtr saved;
-  Job job = build_forward(s, p, x, call.step, true, res, &saved);
+  Job job = place(call.slot, [&](std::uint64_t base) {
+    s.dram_base = base;
+    return build_forward(s, p, x, call.step, true, res, &saved);
+  });
   run(job, train_, true);
   decode_records(res);
   if (!last_pass_step_ || *last_pass_step_ != call.step) ++steps_;
@@ -121,10 +139,12 @@ void NpuEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& 
                                   call.step, call.net, call.slot));
   StepSettings s{&npu_, &cfg_, seed_, sgd_, false, false};
   s.net = call.net;
-  s.dram_base = live_top(kEvalSlot);
   StepResults res;
   res.grads = std::move(grads);  // reuse the caller's buffers when they fit
-  Job job = build_backward(s, p, *slot->saved, dout, call.step, res);
+  Job job = place(kEvalSlot, [&](std::uint64_t base) {
+    s.dram_base = base;
+    return build_backward(s, p, *slot->saved, dout, call.step, res);
+  });
   run(job, train_, true);
   decode_records(res);
   slot->saved.reset();  // its DRAM is free again

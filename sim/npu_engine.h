@@ -14,6 +14,7 @@
 // against hdq::Sgd.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -93,7 +94,10 @@ class NpuEngine final : public Engine {
   std::vector<Slot> slots_;
   std::vector<Matrix> eval_outputs_;
   std::optional<std::uint64_t> last_pass_step_;  // steps of pass-based training, counted once each
-  std::uint64_t live_top(int except_slot) const;   // DRAM above every kept forward but `except_slot`'s
+  // Builds a job with build(dram_base) at the lowest base where its tensors
+  // overlap no kept forward pass but `free_slot`'s: first fit over the gaps
+  // between them (a job's size is known once built; building is cheap).
+  Job place(int free_slot, const std::function<Job(std::uint64_t)>& build) const;
   std::unique_ptr<VcdWriter> vcd_;
 };
 

@@ -55,6 +55,45 @@ TEST(NpuEngine, BitExactWithTheFunctionalEngineOnBothPresets) {
 
 // The device's SGD program equals hdq::Sgd bit for bit on the first two
 // steps of a task (same lr, momentum from the first step on).
+// The passes every other method builds its loss from, in the pattern of LwF
+// (a student forward in slot 0, a teacher forward in slot 1 of network 1 that
+// no backward follows, the student's backward) and an evaluation forward:
+// the NPU's outputs and gradients equal the functional engine's at every
+// step, and the kept forward passes do not creep up the DRAM: 40 steps run
+// in 1 MiB of DRAM (placing every pass above the other kept one, as a first
+// version did, ran out of it within the 40 steps).
+TEST(NpuEngine, PassesEqualTheFunctionalEngineAndReuseDram) {
+  for (const char* preset : {"paper", "npu"}) {
+    const Scenario s = parse_scenario(kTiny, "tiny.yaml", {std::string("preset=") + preset});
+    FunctionalEngine functional(s.hdqt, s.seed, 1);
+    NpuEngine npu(default_npu_config({"dram.size_bytes=1048576"}), s.hdqt, s.seed, s.train.sgd);
+    const MlpParams student = init_mlp({{36, 40, 20, 4}}, 5), teacher = init_mlp({{36, 40, 20, 4}}, 6);
+    Matrix x(24, 36), dout(24, 4);
+    for (std::size_t i = 0; i < x.v.size(); ++i) x.v[i] = float(int(i * 7 % 23) - 11) / 9.0f;
+    for (std::size_t i = 0; i < dout.v.size(); ++i) dout.v[i] = float(int(i * 5 % 13) - 6) / 50.0f;
+    MlpGrads gf, gn;
+    for (std::uint64_t step = 0; step < 40; ++step) {
+      const std::string what = std::string(preset) + " step " + std::to_string(step);
+      ASSERT_EQ(npu.forward(student, x, {step, 0, 0}).back().v, functional.forward(student, x, {step, 0, 0}).back().v) << what;
+      ASSERT_EQ(npu.forward(teacher, x, {step, 1, 1}).back().v, functional.forward(teacher, x, {step, 1, 1}).back().v) << what;
+      ASSERT_NO_THROW(npu.backward(student, {step, 0, 0}, dout, gn)) << what;
+      functional.backward(student, {step, 0, 0}, dout, gf);
+      for (std::size_t l = 0; l < gf.w.size(); ++l) {
+        ASSERT_EQ(gn.w[l].v, gf.w[l].v) << what << " layer " << l;
+        ASSERT_EQ(gn.b[l], gf.b[l]) << what << " layer " << l;
+      }
+      ASSERT_EQ(npu.forward(student, x, {step, 0, kEvalSlot}).back().v,
+                functional.forward(student, x, {step, 0, kEvalSlot}).back().v) << what;
+    }
+    for (std::size_t l = 0; l < 3; ++l)
+      for (int g = 0; g < kGemmRoles; ++g)
+        EXPECT_EQ(npu.overflow_stats()->layers[l][g], functional.overflow_stats()->layers[l][g]) << preset << " " << l << " " << g;
+    EXPECT_EQ(npu.train_steps(), 40u);  // one step per distinct step number, however many passes
+    // A backward needs its training forward.
+    EXPECT_THROW(npu.backward(student, {99, 0, 0}, dout, gn), ConfigError);
+  }
+}
+
 TEST(NpuEngine, DeviceUpdateEqualsHostSgd) {
   const Scenario s = parse_scenario(kTiny, "tiny.yaml", {"weight_decay=0.01"});
   const auto data = load_scenario_data(s);

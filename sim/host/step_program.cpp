@@ -99,6 +99,7 @@ class Builder {
     for (const auto& b : p.b) momentum_b_.push_back(dram(1, b.size(), Fmt::f32));
     // Above the tensors of forward passes kept for their backward (NpuEngine's slots).
     dram_top_ = std::max(dram_top_, s.dram_base);
+    job_.tensors_addr = align_up(dram_top_, kAlign);
   }
 
   // ---- placement
@@ -832,9 +833,10 @@ void decode_records(StepResults& r) {
 struct SavedForward {
   ForwardTensors f;
   Tensor records;
-  std::uint64_t batch = 0, top = 0;
+  std::uint64_t batch = 0, lo = 0, top = 0;
 };
 void SavedForwardDeleter::operator()(SavedForward* p) const { delete p; }
+std::uint64_t saved_lo(const SavedForward& saved) { return saved.lo; }
 std::uint64_t saved_top(const SavedForward& saved) { return saved.top; }
 
 Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step, bool train,
@@ -850,7 +852,7 @@ Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, st
     const Tensor records = bld.save_records();
     read_records(bld, records, p, res);
     bld.finish();
-    *saved = SavedForwardPtr(new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.queue_addr});
+    *saved = SavedForwardPtr(new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.tensors_addr, job.queue_addr});
     return job;
   }
   res.records.clear();

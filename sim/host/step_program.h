@@ -48,6 +48,9 @@ struct Job {
   std::vector<Command> commands;
   std::uint64_t queue_addr = 0;
   std::uint64_t dram_bytes = 0;  // DRAM footprint of the job
+  // [tensors_addr, dram_bytes): the job's own tensors and queue, above the
+  // device's persistent momentum buffers (which every job places alike).
+  std::uint64_t tensors_addr = 0;
   std::vector<HostRead> reads;
   std::vector<std::uint8_t> staging;  // host-side bytes the loads point into (labels, active classes)
 
@@ -114,6 +117,8 @@ struct SavedForwardDeleter {
   void operator()(SavedForward* p) const;
 };
 using SavedForwardPtr = std::unique_ptr<SavedForward, SavedForwardDeleter>;
+// [lo, top): the DRAM a kept forward pass occupies until its backward.
+std::uint64_t saved_lo(const SavedForward& saved);
 std::uint64_t saved_top(const SavedForward& saved);
 
 Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step, bool train,
