@@ -21,6 +21,8 @@ namespace hdq {
 struct StepCost {
   double cycles = 0;
   double energy_pj = 0;
+  double mac_array_energy_pj = 0;  // the MAC array's part of energy_pj
+  double dram_bytes = 0;
 };
 
 // One network pass within a training step. `net` keeps the random streams of

@@ -23,7 +23,8 @@ std::optional<StepCost> NpuEngine::cost_per_step() const {
   const std::uint64_t n = steady ? steps_ : warmup_steps_;
   if (n == 0) return std::nullopt;
   const CostCell t = (steady ? train_ : warmup_).total();
-  return StepCost{double(t.cycles()) / double(n), t.energy() / double(n)};
+  return StepCost{double(t.cycles()) / double(n), t.energy() / double(n),
+                  t.energy_pj[int(EnergyKind::mac_array)] / double(n), double(t.dram_bytes) / double(n)};
 }
 
 void NpuEngine::trace_vcd(const std::string& path) {
