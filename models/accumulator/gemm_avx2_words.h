@@ -17,10 +17,12 @@
 // accumulator in int32 lanes.
 #pragma once
 
-#include "models/accumulator/gemm_avx2_common.h"
+#include "models/accumulator/gemm_simd_avx2.h"
 
 namespace hdq::detail {
 namespace {
+
+constexpr int kLanes = Avx2::kLanes;  // output columns per packed vector of B (two vectors of int16 lanes)
 
 struct WordPlan {
   bool clamp_outer = false;  // some outer sum may leave the Wo range
@@ -120,10 +122,10 @@ class WordKernel {
     for (; i < r1_; ++i) plan_.clamp_outer ? rows<1, true>(i, c) : rows<1, false>(i, c);
     GemmStats st;
     st.products = std::uint64_t(r1_ - r0_) * std::uint64_t(s_.n) * std::uint64_t(s_.k);
-    st.changed_steps = hsum_epi64(changed_);
+    st.changed_steps = Avx2::hsum64(changed_);
     st.clamped_tiles = clamped_;
     st.outer_overflows = overflows_;
-    st.max_abs_tile_sum = hmax_epu32(maxabs_);
+    st.max_abs_tile_sum = Avx2::hmax_u32(maxabs_);
     return st;
   }
 
@@ -247,7 +249,7 @@ class WordKernel {
       }
       const int nj = std::min(kLanes, s_.n - v * kLanes);
       for (int r = 0; r < R; ++r)
-        store_row_segment(c.data() + std::size_t(i + r) * s_.n + std::size_t(v) * kLanes, o[r], nj);
+        store_row_segment<Avx2>(c.data() + std::size_t(i + r) * s_.n + std::size_t(v) * kLanes, o[r], nj);
     }
   }
 

@@ -1,13 +1,16 @@
-// The AVX-512 path (this file is compiled with -mavx512f -mavx512bw
-// -mavx512vl and only called when the CPU has all three). The 4-bit-class
-// cases run 64-column forms of the AVX2 kernels, with the same plans:
+// The AVX-512 path (this file is compiled with -mavx2 -mavx512f -mavx512bw
+// -mavx512vl and only called when the CPU has all of them). The 4-bit-class
+// cases run the width-generic byte and pair kernels (gemm_simd_bytes.h,
+// gemm_simd_pairs.h) at 64 columns per vector (gemm_simd_avx512.h), with the
+// same plans as the AVX2 path:
 //
-//   gemm_avx512_bytes.h  saturate / wrap, W <= 8, products fitting int8
-//   gemm_avx512_pairs.h  exact / clamp_tile with 8-bit-representable operands
+//   byte kernel  saturate / wrap, W <= 8, products fitting int8
+//   pair kernel  exact / clamp_tile with 8-bit-representable operands
 //
 // every other case (the word kernel for 5-8-bit operands with saturate /
 // wrap, the column kernel) runs the AVX2 path. Like it, the kernels walk k in
 // ascending order inside a tile, so they equal gemm_reference bit for bit.
+//
 // GCC 12.2's AVX-512 intrinsics return a self-initialised "undefined" vector
 // as the pass-through operand (GCC bug 105593, fixed in 12.3), which
 // -Wmaybe-uninitialized reports inside the header: silenced for its lines only.
@@ -16,8 +19,9 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
-#include "models/accumulator/gemm_avx512_bytes.h"
-#include "models/accumulator/gemm_avx512_pairs.h"
+#include "models/accumulator/gemm_simd_avx512.h"
+#include "models/accumulator/gemm_simd_bytes.h"
+#include "models/accumulator/gemm_simd_pairs.h"
 #include "models/common/thread_pool.h"
 
 namespace hdq::detail {
@@ -25,8 +29,8 @@ namespace hdq::detail {
 namespace {
 
 struct SharedB {
-  avx512::ByteShared bytes;
-  avx512::PackedBPairs pairs;
+  ByteShared<Avx512> bytes;
+  PackedBPairs<Avx512> pairs;
 };
 
 WorkspacePool<SharedB>& shared_pool() {
@@ -44,16 +48,16 @@ GemmStats gemm_avx512(GemmShape s, IntOperand a, IntOperand b, const Accumulator
     const ValueRange ra{ba.lo, ba.hi}, rb{bb.lo, bb.hi};
     if (BytePlan plan; make_byte_plan(s, cfg, ra, rb, plan)) {
       SharedB& shared = shared_pool().of_this_thread();
-      avx512::pack_byte_shared(s, b, cfg, plan, shared.bytes, threads);
+      pack_byte_shared(s, b, cfg, plan, shared.bytes, threads);
       return run_blocks(s, threads, [&](int r0, int r1) {
-        return r0 == r1 ? GemmStats{} : avx512::ByteKernel(s, a, cfg, plan, shared.bytes, r0, r1).run(c);
+        return r0 == r1 ? GemmStats{} : ByteKernel<Avx512>(s, a, cfg, plan, shared.bytes, r0, r1).run(c);
       });
     }
     if (PairPlan plan; make_pair_plan(s, cfg, ra, rb, plan)) {
       SharedB& shared = shared_pool().of_this_thread();
-      avx512::pack_pair_shared(s, b, cfg, plan, shared.pairs, threads);
+      pack_pair_shared(s, b, cfg, plan, shared.pairs, threads);
       return run_blocks(s, threads, [&](int r0, int r1) {
-        return r0 == r1 ? GemmStats{} : avx512::PairKernel(s, a, cfg, plan, shared.pairs, r0, r1).run(c);
+        return r0 == r1 ? GemmStats{} : PairKernel<Avx512>(s, a, cfg, plan, shared.pairs, r0, r1).run(c);
       });
     }
   }

@@ -1,9 +1,20 @@
-// Shared pieces of the AVX2 GEMM kernels (docs/contract.md §5): operand
-// ranges, tile geometry, packed layouts and the outer (Wo-bit) accumulator.
+// Shared pieces of the SIMD GEMM kernels (docs/contract.md §5): operand
+// ranges, tile geometry, row blocks, packed layouts, exact tile sums and the
+// outer (Wo-bit) accumulator.
 //
-// Include only from gemm_avx2.cpp and gemm_avx512.cpp (which reuses the
-// width-independent pieces): everything here lives in an anonymous namespace
-// of the including translation unit, compiled with its ISA flags.
+// The kernels are written once, as templates over a vector-width type T that
+// carries the vector type and the primitives whose instructions differ with
+// the width: gemm_simd_avx2.h (Avx2: 256-bit vectors, 32 byte lanes) and
+// gemm_simd_avx512.h (Avx512: 512-bit vectors, 64 byte lanes). T::kLanes is
+// the number of byte lanes, i.e. the output columns a byte kernel holds in one
+// vector; a vector of int16 lanes holds kLanes / 2 of them, of int32 lanes
+// kLanes / 4.
+//
+// Include only from gemm_avx2.cpp and gemm_avx512.cpp: everything here lives
+// in an anonymous namespace of the including translation unit, compiled with
+// its ISA flags, so no code of one width can be merged into the other's. The
+// AVX2 pieces that do not depend on the width (value_range, pack_a_pairs) are
+// also used by the AVX-512 unit, which is compiled with -mavx2 too.
 #pragma once
 
 #include <immintrin.h>
@@ -26,8 +37,6 @@
 
 namespace hdq::detail {
 namespace {
-
-constexpr int kLanes = 32;  // output columns per 256-bit byte vector
 
 // ---------------------------------------------------------------- buffers
 // 64-byte aligned, uninitialised scratch (std::vector would zero it first).
@@ -172,87 +181,80 @@ struct Tiling {
 };
 
 // ---------------------------------------------------------------- packing
-// B for the pair (vpmaddubsw) kernels: per 32-column vector v and k-pair p,
-// two 32-byte groups (columns 0..15, 16..31 of the vector); in a group the
-// bytes 2j, 2j+1 hold b[k][j], b[k+1][j] as int8 (0 past K-pad or N). Also,
-// per tile, amin * (column sums), which undoes the bias of A: in int32 and
-// reduced mod 2^16 for int16 lanes.
+// B for the pair (vpmaddubsw) kernels: per kLanes-column vector v and k-pair
+// p, two groups of kLanes bytes (the vector's first and second half of
+// columns); in a group the bytes 2j, 2j+1 hold b[k][j], b[k+1][j] as int8 (0
+// past K-pad or N). Also, per tile, amin * (column sums), which undoes the
+// bias of A: in int32 and reduced mod 2^16 for int16 lanes.
+template <class T>
 struct PackedBPairs {
+  using V = typename T::V;
+  static constexpr int kLanes = T::kLanes;
   int nvec = 0, total_pairs = 0, ntiles = 0;
-  AlignedBuffer<std::int8_t> bytes;    // [nvec][total_pairs][2][32]
-  AlignedBuffer<std::int32_t> corr32;  // [nvec][ntiles][32]
-  AlignedBuffer<std::int16_t> corr16;  // [nvec][ntiles][32]
-  const std::int8_t* pair(int v, int p) const { return bytes.data() + (std::size_t(v) * total_pairs + p) * 64; }
-  const __m256i* c32(int v, int tau) const {
-    return reinterpret_cast<const __m256i*>(corr32.data() + (std::size_t(v) * ntiles + tau) * 32);
+  AlignedBuffer<std::int8_t> bytes;    // [nvec][total_pairs][2][kLanes]
+  AlignedBuffer<std::int32_t> corr32;  // [nvec][ntiles][kLanes]
+  AlignedBuffer<std::int16_t> corr16;  // [nvec][ntiles][kLanes]
+  const std::int8_t* pair(int v, int p) const {
+    return bytes.data() + (std::size_t(v) * total_pairs + p) * 2 * kLanes;
   }
-  const __m256i* c16(int v, int tau) const {
-    return reinterpret_cast<const __m256i*>(corr16.data() + (std::size_t(v) * ntiles + tau) * 32);
+  const V* c32(int v, int tau) const {
+    return reinterpret_cast<const V*>(corr32.data() + (std::size_t(v) * ntiles + tau) * kLanes);
+  }
+  const V* c16(int v, int tau) const {
+    return reinterpret_cast<const V*>(corr16.data() + (std::size_t(v) * ntiles + tau) * kLanes);
   }
 };
 
-inline void init_b_pairs(GemmShape s, const Tiling& tl, PackedBPairs& out) {
+template <class T>
+inline void init_b_pairs(GemmShape s, const Tiling& tl, PackedBPairs<T>& out) {
+  constexpr int kLanes = T::kLanes;
   out.nvec = (s.n + kLanes - 1) / kLanes;
   out.total_pairs = tl.total_pairs;
   out.ntiles = tl.ntiles;
-  out.bytes.resize(std::size_t(out.nvec) * tl.total_pairs * 64);
-  out.corr32.resize(std::size_t(out.nvec) * tl.ntiles * 32);
-  out.corr16.resize(std::size_t(out.nvec) * tl.ntiles * 32);
+  out.bytes.resize(std::size_t(out.nvec) * tl.total_pairs * 2 * kLanes);
+  out.corr32.resize(std::size_t(out.nvec) * tl.ntiles * kLanes);
+  out.corr16.resize(std::size_t(out.nvec) * tl.ntiles * kLanes);
 }
 
-inline void tile_corrections(const std::int32_t* colsum, int amin, __m256i c32[4], __m256i c16[2]);
-
-// Packs the 32-column vector v (init_b_pairs first). Requires every b to fit int8.
-inline void pack_b_pairs(GemmShape s, const std::int16_t* b, const Tiling& tl, int amin, int v, PackedBPairs& out) {
-  {
-    const int j0 = v * kLanes, nj = std::min(kLanes, s.n - j0);
-    for (int tau = 0; tau < tl.ntiles; ++tau) {
-      __m256i cs[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256()};
-      for (int q = 0; q < tl.pairs(tau); ++q) {
-        const int k = tl.begin(tau) + 2 * q;
-        const bool has2 = k + 1 < tl.end(tau);
-        std::int8_t* dst = out.bytes.data() + (std::size_t(v) * tl.total_pairs + tl.pair_base(tau) + q) * 64;
-        const std::int16_t* r0 = b + std::size_t(k) * s.n + j0;
-        const std::int16_t* r1 = r0 + s.n;
-        if (nj == kLanes) {
-          for (int g = 0; g < 2; ++g) {
-            const __m256i lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r0 + 16 * g));
-            const __m256i hi =
-                has2 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(r1 + 16 * g)) : _mm256_setzero_si256();
-            const __m256i w = _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi16(0xff)), _mm256_slli_epi16(hi, 8));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(dst + 32 * g), w);
-            cs[2 * g] = _mm256_add_epi32(cs[2 * g], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(lo)));
-            cs[2 * g + 1] = _mm256_add_epi32(cs[2 * g + 1], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(lo, 1)));
-            cs[2 * g] = _mm256_add_epi32(cs[2 * g], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(hi)));
-            cs[2 * g + 1] = _mm256_add_epi32(cs[2 * g + 1], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(hi, 1)));
-          }
-        } else {
-          alignas(32) std::int32_t sum[32];
-          for (int g = 0; g < 4; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(sum + 8 * g), cs[g]);
-          for (int j = 0; j < kLanes; ++j) {
-            const int x0 = j < nj ? r0[j] : 0, x1 = (j < nj && has2) ? r1[j] : 0;
-            dst[2 * j] = static_cast<std::int8_t>(x0);
-            dst[2 * j + 1] = static_cast<std::int8_t>(x1);
-            sum[j] += x0 + x1;
-          }
-          for (int g = 0; g < 4; ++g) cs[g] = _mm256_load_si256(reinterpret_cast<const __m256i*>(sum + 8 * g));
-        }
+// Packs the vector v (init_b_pairs first). Requires every b to fit int8.
+template <class T>
+inline void pack_b_pairs(GemmShape s, const std::int16_t* b, const Tiling& tl, int amin, int v,
+                         PackedBPairs<T>& out) {
+  using V = typename T::V;
+  constexpr int kLanes = T::kLanes;
+  const int j0 = v * kLanes, nj = std::min(kLanes, s.n - j0);
+  const V low_byte = T::set1_16(0xff);
+  const V am = T::set1_32(amin);
+  for (int tau = 0; tau < tl.ntiles; ++tau) {
+    // Column sums of the tile, int32, a quarter of the vector's columns each.
+    V cs[4] = {T::zero(), T::zero(), T::zero(), T::zero()};
+    for (int q = 0; q < tl.pairs(tau); ++q) {
+      const int k = tl.begin(tau) + 2 * q;
+      const std::int16_t* r0 = b + std::size_t(k) * s.n + j0;
+      V x0[2], x1[2] = {T::zero(), T::zero()};
+      T::load_columns16(r0, nj, x0);
+      if (k + 1 < tl.end(tau)) T::load_columns16(r0 + s.n, nj, x1);
+      std::int8_t* dst = out.bytes.data() + (std::size_t(v) * tl.total_pairs + tl.pair_base(tau) + q) * 2 * kLanes;
+      for (int g = 0; g < 2; ++g) {
+        T::store(dst + kLanes * g, T::or_(T::and_(x0[g], low_byte), T::shl16(x1[g], 8)));
+        V sum[2];
+        T::widen16_32(T::add16(x0[g], x1[g]), sum);  // |b[k] + b[k+1]| <= 256
+        cs[2 * g] = T::add32(cs[2 * g], sum[0]);
+        cs[2 * g + 1] = T::add32(cs[2 * g + 1], sum[1]);
       }
-      alignas(32) std::int32_t sum[32];
-      for (int g = 0; g < 4; ++g) _mm256_store_si256(reinterpret_cast<__m256i*>(sum + 8 * g), cs[g]);
-      __m256i c32[4], c16[2];
-      tile_corrections(sum, amin, c32, c16);
-      __m256i* d32 = reinterpret_cast<__m256i*>(out.corr32.data() + (std::size_t(v) * tl.ntiles + tau) * 32);
-      __m256i* d16 = reinterpret_cast<__m256i*>(out.corr16.data() + (std::size_t(v) * tl.ntiles + tau) * 32);
-      for (int g = 0; g < 4; ++g) _mm256_store_si256(d32 + g, c32[g]);
-      for (int g = 0; g < 2; ++g) _mm256_store_si256(d16 + g, c16[g]);
     }
+    V* d32 = reinterpret_cast<V*>(out.corr32.data() + (std::size_t(v) * tl.ntiles + tau) * kLanes);
+    V* d16 = reinterpret_cast<V*>(out.corr16.data() + (std::size_t(v) * tl.ntiles + tau) * kLanes);
+    V c32[4];
+    for (int g = 0; g < 4; ++g) T::store(d32 + g, c32[g] = T::mullo32(cs[g], am));
+    for (int g = 0; g < 2; ++g) T::store(d16 + g, T::low16_of_32(c32[2 * g], c32[2 * g + 1]));
   }
 }
 
 // A rows for the pair kernels: per k-pair the bytes (a[k] - amin,
 // a[k+1] - amin) as uint8, twice, in a uint32 (one vpbroadcastd loads it), in
 // the tile-padded pair layout (the pad byte 0). Requires amax - amin <= 255.
+// Independent of the kernels' width.
 inline void pack_a_pairs(GemmShape s, const std::int16_t* a, int amin, const Tiling& tl, int row_begin, int row_end,
                          AlignedBuffer<std::uint32_t>& out) {
   const std::size_t stride = std::size_t(tl.total_pairs);
@@ -287,117 +289,104 @@ inline void pack_a_pairs(GemmShape s, const std::int16_t* a, int amin, const Til
   }
 }
 
-// Exact tile sums of R rows x 32 columns over one tile in int16 lanes:
-// e[r][g] (g = columns 0..15, 16..31) = sum_k a[k] * b[k][j]. Requires every
-// biased partial sum and the result to fit int16 (the caller's plan checks).
-// corr[g] = amin * (tile column sums), reduced mod 2^16.
-template <int R>
-inline void exact_tile_sums16(const std::uint32_t* const* ap, const std::int8_t* bp, int np, const __m256i corr[2],
-                              __m256i (&e)[R][2]) {
-  __m256i s0[R], s1[R];
-  for (int r = 0; r < R; ++r) s0[r] = corr[0], s1[r] = corr[1];
+// Exact tile sums of R rows x kLanes columns over one tile in int16 lanes:
+// e[r][g] (g = the first, second half of the columns) = sum_k a[k] * b[k][j].
+// Requires every biased partial sum and the result to fit int16 (the caller's
+// plan checks). ap: the rows' pair layouts (pack_a_pairs); corr[g] = amin *
+// (tile column sums), reduced mod 2^16.
+template <class T, int R>
+[[gnu::always_inline]] inline void exact_tile_sums16(const std::uint32_t* const* ap, const std::int8_t* bp, int np,
+                                                     const typename T::V corr[2], typename T::V (&e)[R][2]) {
+  using V = typename T::V;
+  constexpr int kPair = 2 * T::kLanes;  // bytes of B per k-pair
   if constexpr (R == 4) {
-    __m256i a0 = s0[0], a1 = s1[0], b0 = s0[1], b1 = s1[1], c0 = s0[2], c1 = s1[2], d0 = s0[3], d1 = s1[3];
+    // Named accumulators: GCC keeps them in registers.
+    V a0 = corr[0], a1 = corr[1], b0 = corr[0], b1 = corr[1], c0 = corr[0], c1 = corr[1], d0 = corr[0], d1 = corr[1];
     const std::uint32_t *pa = ap[0], *pb = ap[1], *pc = ap[2], *pd = ap[3];
-    for (int q = 0; q < np; ++q, bp += 64) {
-      const __m256i g0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp));
-      const __m256i g1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + 32));
-      __m256i av = _mm256_set1_epi32(static_cast<int>(pa[q]));
-      a0 = _mm256_add_epi16(a0, _mm256_maddubs_epi16(av, g0));
-      a1 = _mm256_add_epi16(a1, _mm256_maddubs_epi16(av, g1));
-      av = _mm256_set1_epi32(static_cast<int>(pb[q]));
-      b0 = _mm256_add_epi16(b0, _mm256_maddubs_epi16(av, g0));
-      b1 = _mm256_add_epi16(b1, _mm256_maddubs_epi16(av, g1));
-      av = _mm256_set1_epi32(static_cast<int>(pc[q]));
-      c0 = _mm256_add_epi16(c0, _mm256_maddubs_epi16(av, g0));
-      c1 = _mm256_add_epi16(c1, _mm256_maddubs_epi16(av, g1));
-      av = _mm256_set1_epi32(static_cast<int>(pd[q]));
-      d0 = _mm256_add_epi16(d0, _mm256_maddubs_epi16(av, g0));
-      d1 = _mm256_add_epi16(d1, _mm256_maddubs_epi16(av, g1));
+    for (int q = 0; q < np; ++q, bp += kPair) {
+      const V g0 = T::load(bp), g1 = T::load(bp + T::kLanes);
+      V av = T::set1_32(static_cast<int>(pa[q]));
+      a0 = T::add16(a0, T::maddubs(av, g0));
+      a1 = T::add16(a1, T::maddubs(av, g1));
+      av = T::set1_32(static_cast<int>(pb[q]));
+      b0 = T::add16(b0, T::maddubs(av, g0));
+      b1 = T::add16(b1, T::maddubs(av, g1));
+      av = T::set1_32(static_cast<int>(pc[q]));
+      c0 = T::add16(c0, T::maddubs(av, g0));
+      c1 = T::add16(c1, T::maddubs(av, g1));
+      av = T::set1_32(static_cast<int>(pd[q]));
+      d0 = T::add16(d0, T::maddubs(av, g0));
+      d1 = T::add16(d1, T::maddubs(av, g1));
     }
     e[0][0] = a0, e[0][1] = a1, e[1][0] = b0, e[1][1] = b1, e[2][0] = c0, e[2][1] = c1, e[3][0] = d0, e[3][1] = d1;
   } else {
     for (int r = 0; r < R; ++r) {
-      __m256i x0 = s0[r], x1 = s1[r];
+      V x0 = corr[0], x1 = corr[1];
       const std::uint32_t* pa = ap[r];
       for (int q = 0; q < np; ++q) {
-        const __m256i av = _mm256_set1_epi32(static_cast<int>(pa[q]));
-        x0 = _mm256_add_epi16(
-            x0, _mm256_maddubs_epi16(av, _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + 64 * q))));
-        x1 = _mm256_add_epi16(
-            x1, _mm256_maddubs_epi16(av, _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + 64 * q + 32))));
+        const V av = T::set1_32(static_cast<int>(pa[q]));
+        x0 = T::add16(x0, T::maddubs(av, T::load(bp + kPair * q)));
+        x1 = T::add16(x1, T::maddubs(av, T::load(bp + kPair * q + T::kLanes)));
       }
       e[r][0] = x0, e[r][1] = x1;
     }
   }
 }
 
-// The same in int32 lanes for any plan that keeps a vpmaddubsw lane exact:
-// int16 partial sums over `block` pairs at a time, widened and added.
-inline void exact_tile_sums32(const std::uint32_t* ap, const std::int8_t* bp, int np, int block, const __m256i corr[4],
-                              __m256i e[4]) {
+// The same in int32 lanes (e[g]: a quarter of the columns each) for any plan
+// that keeps a vpmaddubsw lane exact: int16 partial sums over `block` pairs
+// at a time, widened and added.
+template <class T>
+inline void exact_tile_sums32(const std::uint32_t* ap, const std::int8_t* bp, int np, int block,
+                              const typename T::V corr[4], typename T::V e[4]) {
+  using V = typename T::V;
+  constexpr int kPair = 2 * T::kLanes;
   for (int g = 0; g < 4; ++g) e[g] = corr[g];
   for (int q0 = 0; q0 < np; q0 += block) {
-    __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
+    V s0 = T::zero(), s1 = T::zero();
     const int q1 = std::min(np, q0 + block);
     for (int q = q0; q < q1; ++q) {
-      const __m256i av = _mm256_set1_epi32(static_cast<int>(ap[q]));
-      s0 = _mm256_add_epi16(s0,
-                            _mm256_maddubs_epi16(av, _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + 64 * q))));
-      s1 = _mm256_add_epi16(
-          s1, _mm256_maddubs_epi16(av, _mm256_load_si256(reinterpret_cast<const __m256i*>(bp + 64 * q + 32))));
+      const V av = T::set1_32(static_cast<int>(ap[q]));
+      s0 = T::add16(s0, T::maddubs(av, T::load(bp + kPair * q)));
+      s1 = T::add16(s1, T::maddubs(av, T::load(bp + kPair * q + T::kLanes)));
     }
-    e[0] = _mm256_add_epi32(e[0], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s0)));
-    e[1] = _mm256_add_epi32(e[1], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s0, 1)));
-    e[2] = _mm256_add_epi32(e[2], _mm256_cvtepi16_epi32(_mm256_castsi256_si128(s1)));
-    e[3] = _mm256_add_epi32(e[3], _mm256_cvtepi16_epi32(_mm256_extracti128_si256(s1, 1)));
+    V w[2];
+    T::widen16_32(s0, w);
+    e[0] = T::add32(e[0], w[0]);
+    e[1] = T::add32(e[1], w[1]);
+    T::widen16_32(s1, w);
+    e[2] = T::add32(e[2], w[0]);
+    e[3] = T::add32(e[3], w[1]);
   }
 }
 
-// amin * column sums of a tile, int32 lanes (4 vectors) and int16 lanes mod 2^16 (2 vectors).
-inline void tile_corrections(const std::int32_t* colsum, int amin, __m256i c32[4], __m256i c16[2]) {
-  const __m256i am = _mm256_set1_epi32(amin);
-  for (int g = 0; g < 4; ++g)
-    c32[g] = _mm256_mullo_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(colsum + 8 * g)), am);
-  // packs would saturate: take the low 16 bits of each int32 instead.
-  const __m256i lowmask = _mm256_set1_epi32(0xffff);
-  c16[0] = _mm256_permute4x64_epi64(
-      _mm256_packus_epi32(_mm256_and_si256(c32[0], lowmask), _mm256_and_si256(c32[1], lowmask)), 0xd8);
-  c16[1] = _mm256_permute4x64_epi64(
-      _mm256_packus_epi32(_mm256_and_si256(c32[2], lowmask), _mm256_and_si256(c32[3], lowmask)), 0xd8);
-}
-
-// ---------------------------------------------------------------- horizontal
-inline std::uint64_t hsum_epi64(__m256i v) {
-  const __m128i s = _mm_add_epi64(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  return std::uint64_t(_mm_cvtsi128_si64(s)) + std::uint64_t(_mm_extract_epi64(s, 1));
-}
-
-inline std::uint32_t hmax_epu32(__m256i v) {
-  __m128i m = _mm_max_epu32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0x4e));
-  m = _mm_max_epu32(m, _mm_shuffle_epi32(m, 0xb1));
-  return std::uint32_t(_mm_cvtsi128_si32(m));
+// The largest of the uint16 lanes.
+template <class T>
+inline std::uint32_t hmax_u16(typename T::V v) {
+  return T::hmax_u32(T::max_u32(T::and_(v, T::set1_32(0xffff)), T::shr32(v, 16)));
 }
 
 // ---------------------------------------------------------------- outer
-// The Wo-bit outer accumulator of one output row segment (32 columns), int32
-// lanes: O = clamp(O + P, outer range), counting the lanes the clamp changed.
-// With kClamp false the caller has proved that no sum can leave the range.
-template <bool kClamp>
-inline void outer_add32(std::int32_t* o, const __m256i p[4], __m256i lo, __m256i hi, std::uint64_t& overflows) {
+// The Wo-bit outer accumulator of one output row segment (kLanes columns),
+// int32 lanes: O = clamp(O + P, outer range), counting the lanes the clamp
+// changed. With kClamp false the caller has proved that no sum can leave the
+// range.
+template <class T, bool kClamp>
+[[gnu::always_inline]] inline void outer_add32(std::int32_t* o, const typename T::V p[4], typename T::V lo,
+                                               typename T::V hi, std::uint64_t& overflows) {
+  using V = typename T::V;
+  V sum[4], c[4];
   for (int g = 0; g < 4; ++g) {
-    __m256i* op = reinterpret_cast<__m256i*>(o + 8 * g);
-    const __m256i sum = _mm256_add_epi32(_mm256_load_si256(op), p[g]);
+    V* op = reinterpret_cast<V*>(o) + g;
+    sum[g] = T::add32(T::load(op), p[g]);
     if constexpr (kClamp) {
-      const __m256i c = _mm256_min_epi32(_mm256_max_epi32(sum, lo), hi);
-      overflows +=
-          std::uint64_t(32 - _mm_popcnt_u32(std::uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi32(c, sum))))) / 4;
-      _mm256_store_si256(op, c);
+      c[g] = T::min32(T::max32(sum[g], lo), hi);
+      T::store(op, c[g]);
     } else {
-      _mm256_store_si256(op, sum);
+      T::store(op, sum[g]);
     }
   }
+  if constexpr (kClamp) overflows += T::count_ne32(c, sum);
 }
 
 // True when no outer sum can leave the Wo-bit range (nor int32): the outer
@@ -407,10 +396,11 @@ inline bool outer_cannot_overflow(std::int64_t ntiles, std::int64_t max_abs_p, i
   return max_abs_p == 0 || ntiles <= hi / max_abs_p;
 }
 
-// Copies 32 int32 outer values to C (only the real columns of the vector).
+// Copies the outer values of one vector's columns to C (only its nj real columns).
+template <class T>
 inline void store_row_segment(std::int32_t* dst, const std::int32_t* o, int nj) {
-  if (nj == kLanes)
-    std::memcpy(dst, o, sizeof(std::int32_t) * kLanes);
+  if (nj == T::kLanes)
+    std::memcpy(dst, o, sizeof(std::int32_t) * T::kLanes);  // a fixed size: inlined as vector moves
   else
     std::memcpy(dst, o, sizeof(std::int32_t) * std::size_t(nj));
 }
