@@ -131,6 +131,7 @@ TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
     sram.read_values<std::int32_t>(8192, c);
 
     GemmStats folds;
+    GemmContext ctx;
     std::vector<std::int32_t> want(M * N);
     for (int i0 = 0; i0 < M; i0 += R)
       for (int j0 = 0; j0 < N; j0 += C) {
@@ -141,7 +142,7 @@ TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
         for (int k = 0; k < K; ++k)
           for (int j = 0; j < nc; ++j) bt[k * nc + j] = b[k * N + j0 + j];
         std::vector<std::int32_t> ct(mr * nc);
-        folds.merge(gemm({mr, nc, K}, {at, 4, false}, {bt, 4, false}, acc, ct, KernelPath::reference));
+        folds.merge(gemm(ctx, {mr, nc, K}, {at, 4, false}, {bt, 4, false}, acc, ct, KernelPath::reference));
         for (int i = 0; i < mr; ++i)
           for (int j = 0; j < nc; ++j) want[(i0 + i) * N + j0 + j] = ct[i * nc + j];
       }
@@ -183,7 +184,8 @@ TEST(NpuMacArray, TransposedBLayout) {
   core.run(d, sram);
   std::vector<std::int32_t> c(M * N), want(M * N);
   sram.read_values<std::int32_t>(1024, c);
-  gemm({M, N, K}, {a, 4, true}, {b, 4, false}, exact, want, KernelPath::reference);
+  GemmContext ctx;
+  gemm(ctx, {M, N, K}, {a, 4, true}, {b, 4, false}, exact, want, KernelPath::reference);
   EXPECT_EQ(c, want);
 }
 

@@ -85,7 +85,8 @@ TEST(NpuCost, MacArrayCyclesAreTheOutputStationaryClosedForm) {
     EXPECT_EQ(t.unit_cycles[int(Unit::mac_array)], want) << M << "x" << N << "x" << K << " on " << R << "x" << C;
     EXPECT_EQ(t.macs, std::uint64_t(M) * N * K);
     std::vector<std::int32_t> ref(c.size());
-    gemm({M, N, K}, {a, 4, false}, {b, 4, false}, acc, ref, KernelPath::reference);
+    GemmContext ctx;
+    gemm(ctx, {M, N, K}, {a, 4, false}, {b, 4, false}, acc, ref, KernelPath::reference);
     EXPECT_EQ(c, ref);
   }
 }

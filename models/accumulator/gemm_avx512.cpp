@@ -22,46 +22,42 @@
 #include "models/accumulator/gemm_simd_avx512.h"
 #include "models/accumulator/gemm_simd_bytes.h"
 #include "models/accumulator/gemm_simd_pairs.h"
-#include "models/common/thread_pool.h"
 
 namespace hdq::detail {
 
 namespace {
 
+// B in the layouts of the kernels, packed once per GEMM and read by every row
+// block: the context's one workspace of this type.
 struct SharedB {
   ByteShared<Avx512> bytes;
   PackedBPairs<Avx512> pairs;
 };
 
-WorkspacePool<SharedB>& shared_pool() {
-  static WorkspacePool<SharedB> p;
-  return p;
-}
-
 }  // namespace
 
-GemmStats gemm_avx512(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+GemmStats gemm_avx512(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                       std::span<std::int32_t> c, int threads, ValueBounds ba, ValueBounds bb) {
   if (s.m != 0 && s.n != 0 && s.k != 0) {
     // The plan comes from the ranges of all of A and B, so every row block runs
     // the same kernel (any kernel gives the same bits).
     const ValueRange ra{ba.lo, ba.hi}, rb{bb.lo, bb.hi};
     if (BytePlan plan; make_byte_plan(s, cfg, ra, rb, plan)) {
-      SharedB& shared = shared_pool().of_this_thread();
-      pack_byte_shared(s, b, cfg, plan, shared.bytes, threads);
-      return run_blocks(s, threads, [&](int r0, int r1) {
-        return r0 == r1 ? GemmStats{} : ByteKernel<Avx512>(s, a, cfg, plan, shared.bytes, r0, r1).run(c);
+      SharedB& shared = shared_workspace<SharedB>(ctx);
+      pack_byte_shared(ctx.pool(), s, b, cfg, plan, shared.bytes, threads);
+      return run_blocks<ByteScratch>(ctx, s, threads, [&](ByteScratch& ws, int r0, int r1) {
+        return r0 == r1 ? GemmStats{} : ByteKernel<Avx512>(ws, s, a, cfg, plan, shared.bytes, r0, r1).run(c);
       });
     }
     if (PairPlan plan; make_pair_plan(s, cfg, ra, rb, plan)) {
-      SharedB& shared = shared_pool().of_this_thread();
-      pack_pair_shared(s, b, cfg, plan, shared.pairs, threads);
-      return run_blocks(s, threads, [&](int r0, int r1) {
-        return r0 == r1 ? GemmStats{} : PairKernel<Avx512>(s, a, cfg, plan, shared.pairs, r0, r1).run(c);
+      SharedB& shared = shared_workspace<SharedB>(ctx);
+      pack_pair_shared(ctx.pool(), s, b, cfg, plan, shared.pairs, threads);
+      return run_blocks<PairScratch>(ctx, s, threads, [&](PairScratch& ws, int r0, int r1) {
+        return r0 == r1 ? GemmStats{} : PairKernel<Avx512>(ws, s, a, cfg, plan, shared.pairs, r0, r1).run(c);
       });
     }
   }
-  return gemm_avx2(s, a, b, cfg, c, threads, ba, bb);
+  return gemm_avx2(ctx, s, a, b, cfg, c, threads, ba, bb);
 }
 
 }  // namespace hdq::detail

@@ -24,16 +24,13 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <map>
 #include <memory>
-#include <mutex>
 #include <new>
 #include <span>
-#include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "models/accumulator/gemm.h"
-#include "models/common/thread_pool.h"
 
 namespace hdq::detail {
 namespace {
@@ -64,38 +61,6 @@ class AlignedBuffer {
   std::size_t n_ = 0, cap_ = 0;
 };
 
-// Which row block of which calling thread's GEMM this thread is running
-// (set by run_blocks around each block's kernel).
-struct BlockId {
-  std::thread::id caller;
-  int block = -1;  // -1: the caller's own work outside the row blocks (packing B)
-};
-inline thread_local BlockId current_block;
-
-// Scratch that outlives a call, one W per (calling thread, row block): block t
-// of every GEMM a thread runs gets the same W whichever pool thread executes
-// it, so each W sees the same shapes every training step and stops growing
-// after the first (no allocation per step), and GEMMs of different calling
-// threads never share one.
-template <typename W>
-class WorkspacePool {
- public:
-  W& get(const BlockId& id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    std::unique_ptr<W>& w = slots_[{id.caller, id.block}];
-    if (!w) w = std::make_unique<W>();
-    return *w;
-  }
-  // The workspace of the block the current thread runs.
-  W& current() { return get(current_block); }
-  // The calling thread's own one (outside the row blocks).
-  W& of_this_thread() { return get({std::this_thread::get_id(), -1}); }
-
- private:
-  std::mutex mu_;
-  std::map<std::pair<std::thread::id, int>, std::unique_ptr<W>> slots_;
-};
-
 // ---------------------------------------------------------------- threads
 // Row blocks of about equal size, multiples of 4 rows (the kernels' row
 // groups) except the last; block i covers [row_block(i), row_block(i + 1)).
@@ -105,25 +70,32 @@ inline int row_block(int m, int blocks, int i) {
   return int(std::min<std::int64_t>(m, 4 * (groups * i / blocks)));
 }
 
-// kernel(r0, r1) on each row block, one per thread of the pool; the
-// statistics merged in block order.
-template <typename Kernel>
-GemmStats run_blocks(GemmShape s, int threads, Kernel kernel) {
+// kernel on each row block (at most one per row group), one per thread of the context's pool; the
+// statistics merged in block order. With a workspace type W the kernel is
+// called as kernel(w, r0, r1), w the context's workspace of the block (so
+// block t of every GEMM of the context reuses the same one, whichever thread
+// runs it); with W = void as kernel(r0, r1).
+template <class W = void, typename Kernel>
+GemmStats run_blocks(GemmContext& ctx, GemmShape s, int threads, Kernel kernel) {
   threads = std::clamp(threads, 1, std::max(1, (s.m + 3) / 4));
-  // The calling thread's buffer, reused (no allocation per GEMM); bound to a
-  // reference because the workers must write the caller's instance.
-  thread_local std::vector<GemmStats> parts_of_this_thread;
-  std::vector<GemmStats>& parts = parts_of_this_thread;
-  parts.assign(static_cast<std::size_t>(threads), GemmStats{});
-  const std::thread::id caller = std::this_thread::get_id();
-  parallel_for(threads, [&](int t) {
-    current_block = {caller, t};
-    parts[std::size_t(t)] = kernel(row_block(s.m, threads, t), row_block(s.m, threads, t + 1));
-    current_block = {};
-  });
+  GemmStats* parts = ctx.block_stats(threads);
+  if constexpr (std::is_void_v<W>) {
+    ctx.pool().run(threads, [&](int t) { parts[t] = kernel(row_block(s.m, threads, t), row_block(s.m, threads, t + 1)); });
+  } else {
+    const GemmWorkspaces::List<W> ws = ctx.workspaces().get<W>(threads);
+    ctx.pool().run(threads, [&](int t) {
+      parts[t] = kernel(ws[t], row_block(s.m, threads, t), row_block(s.m, threads, t + 1));
+    });
+  }
   GemmStats total;
-  for (const GemmStats& p : parts) total.merge(p);
+  for (int t = 0; t < threads; ++t) total.merge(parts[t]);
   return total;
+}
+
+// The context's one workspace of type W outside the row blocks (B packed once per GEMM).
+template <class W>
+W& shared_workspace(GemmContext& ctx) {
+  return ctx.workspaces().get<W>(1)[0];
 }
 
 // ---------------------------------------------------------------- values

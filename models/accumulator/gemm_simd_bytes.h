@@ -111,8 +111,8 @@ struct ByteChunk {
   int k0, k1, seg0, seg1;
 };
 
-// The buffers a byte kernel (AVX2 or AVX-512) keeps per (calling thread,
-// row block) in a WorkspacePool: chunk plan, packed A, product tables, state.
+// The buffers a byte kernel keeps per row block in its GemmContext: chunk
+// plan, packed A, product tables, state.
 struct ByteScratch {
   std::vector<ByteSegment> segs;
   std::vector<ByteChunk> chunks;
@@ -174,10 +174,10 @@ struct ByteShared {
   PackedBPairs<T> bpairs;             // for the exact tile sums (see gemm_simd.h)
 };
 
-// Packs B on up to `threads` threads (vectors split between them).
+// Packs B on up to `threads` threads of the pool (vectors split between them).
 template <class T>
-inline void pack_byte_shared(GemmShape s, IntOperand b, const AccumulatorConfig& cfg, const BytePlan& plan,
-                             ByteShared<T>& out, int threads) {
+inline void pack_byte_shared(ThreadPool& pool, GemmShape s, IntOperand b, const AccumulatorConfig& cfg,
+                             const BytePlan& plan, ByteShared<T>& out, int threads) {
   using V = typename T::V;
   constexpr int kLanes = T::kLanes;
   const int nvec = (s.n + kLanes - 1) / kLanes;
@@ -186,7 +186,7 @@ inline void pack_byte_shared(GemmShape s, IntOperand b, const AccumulatorConfig&
   out.bbytes.resize(std::size_t(nvec) * s.k * kLanes);
   init_b_pairs(s, tl, out.bpairs);
   const int parts = std::clamp(threads, 1, nvec);
-  parallel_for(parts, [&](int part) {
+  pool.run(parts, [&](int part) {
     for (int v = nvec * part / parts; v < nvec * (part + 1) / parts; ++v) {
       const int j0 = v * kLanes, nj = std::min(kLanes, s.n - j0);
       for (int k = 0; k < s.k; ++k) {
@@ -207,9 +207,10 @@ class ByteKernel {
   static constexpr int kLanes = T::kLanes;
 
  public:
-  ByteKernel(GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const BytePlan& plan,
+  // ws: the row block's scratch; shared: B packed by pack_byte_shared.
+  ByteKernel(ByteScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const BytePlan& plan,
              const ByteShared<T>& shared, int r0, int r1)
-      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0),
+      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0), ws_(ws),
         bbytes_(shared.bbytes), bpairs_(shared.bpairs) {}
 
   GemmStats run(std::span<std::int32_t> c) {
@@ -515,11 +516,7 @@ class ByteKernel {
   int r0_, r1_, rows_;
   bool exact16_ = false, apacked_ = false;
   int block_ = 1;
-  static WorkspacePool<ByteScratch>& pool() {
-    static WorkspacePool<ByteScratch> p;
-    return p;
-  }
-  ByteScratch& ws_ = pool().current();
+  ByteScratch& ws_;
   std::vector<ByteSegment>& segs_ = ws_.segs;
   std::vector<ByteChunk>& chunks_ = ws_.chunks;
   AlignedBuffer<std::uint8_t>& aoff_ = ws_.aoff;

@@ -52,18 +52,23 @@ inline bool make_pair_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
   return true;
 }
 
-// Packs B on up to `threads` threads (vectors split between them).
+// Packs B on up to `threads` threads of the pool (vectors split between them).
 template <class T>
-inline void pack_pair_shared(GemmShape s, IntOperand b, const AccumulatorConfig& cfg, const PairPlan& plan,
-                             PackedBPairs<T>& out, int threads) {
+inline void pack_pair_shared(ThreadPool& pool, GemmShape s, IntOperand b, const AccumulatorConfig& cfg,
+                             const PairPlan& plan, PackedBPairs<T>& out, int threads) {
   const Tiling tl(s.k, cfg.tile);
   init_b_pairs(s, tl, out);
   const int parts = std::clamp(threads, 1, std::max(1, out.nvec));
-  parallel_for(parts, [&](int part) {
+  pool.run(parts, [&](int part) {
     for (int v = out.nvec * part / parts; v < out.nvec * (part + 1) / parts; ++v)
       pack_b_pairs(s, b.values.data(), tl, plan.amin, v, out);
   });
 }
+
+// The buffers a pair kernel keeps per row block in its GemmContext.
+struct PairScratch {
+  AlignedBuffer<std::uint32_t> apairs;  // A in the pair layout (pack_a_pairs)
+};
 
 template <class T>
 class PairKernel {
@@ -71,10 +76,12 @@ class PairKernel {
   static constexpr int kLanes = T::kLanes;
 
  public:
-  // bpairs: B packed by pack_pair_shared (once per GEMM, shared by the row blocks).
-  PairKernel(GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const PairPlan& plan,
+  // ws: the row block's scratch; bpairs: B packed by pack_pair_shared (once
+  // per GEMM, shared by the row blocks).
+  PairKernel(PairScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const PairPlan& plan,
              const PackedBPairs<T>& bpairs, int r0, int r1)
-      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0), bpairs_(bpairs) {}
+      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0),
+        apairs_(ws.apairs), bpairs_(bpairs) {}
 
   GemmStats run(std::span<std::int32_t> c) {
     const bool clamp_outer = !outer_cannot_overflow(tl_.ntiles, plan_.max_p, cfg_.outer_bits);
@@ -185,15 +192,7 @@ class PairKernel {
   Tiling tl_;
   int r0_, r1_, rows_;
   bool clamp16_ = false;
-  struct Scratch {
-    AlignedBuffer<std::uint32_t> apairs;
-  };
-  static WorkspacePool<Scratch>& pool() {
-    static WorkspacePool<Scratch> p;
-    return p;
-  }
-  Scratch& ws_ = pool().current();
-  AlignedBuffer<std::uint32_t>& apairs_ = ws_.apairs;
+  AlignedBuffer<std::uint32_t>& apairs_;
   const PackedBPairs<T>& bpairs_;
   V maxabs_{}, maxabs16_{}, tlo_{}, thi_{}, tlo16_{}, thi16_{}, olo_{}, ohi_{};
   std::uint64_t clamped_ = 0, overflows_ = 0;
