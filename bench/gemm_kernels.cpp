@@ -63,8 +63,9 @@ void BM_Gemm(benchmark::State& state) {
   const int bits = data == wide8 ? 8 : 4;
   const IntOperand a{operand(0, data), bits, false}, b{operand(1, data), bits, false};
   std::vector<std::int32_t> c(std::size_t(kM) * kN);
+  GemmContext ctx(threads);
   for (auto _ : state) {
-    const GemmStats st = gemm({kM, kN, kK}, a, b, cfg, c, path, threads);
+    const GemmStats st = gemm(ctx, {kM, kN, kK}, a, b, cfg, c, path);
     benchmark::DoNotOptimize(st);
     benchmark::DoNotOptimize(c.data());
   }

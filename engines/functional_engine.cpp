@@ -8,7 +8,7 @@ const std::vector<Matrix>& FunctionalEngine::forward(const MlpParams& p, const M
   check_slot(call.slot);
   const bool training = call.slot != kEvalSlot;
   HdqtTrace& trace = training ? traces_[std::size_t(call.slot)] : eval_;
-  hdqt_forward(p, x, run_, call.step, call.net, trace, training ? &overflow_ : nullptr);
+  hdqt_forward(ctx_, p, x, run_, call.step, call.net, trace, training ? &overflow_ : nullptr);
   return trace.pre;
 }
 
@@ -16,7 +16,7 @@ void FunctionalEngine::backward(const MlpParams& p, const NetCall& call, const M
   check_slot(call.slot);
   if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
   if (call.slot == 0) dout_ = dout;  // copy-assign: no allocation once the shape is known
-  hdqt_backward(p, traces_[std::size_t(call.slot)], dout, run_, call.step, call.net, grads, overflow_);
+  hdqt_backward(ctx_, p, traces_[std::size_t(call.slot)], dout, run_, call.step, call.net, grads, overflow_);
 }
 
 }  // namespace hdq

@@ -8,11 +8,14 @@
 
 namespace hdq {
 
-// HDQT training, bit-exact (docs/contract.md). Accumulates GEMM overflow statistics.
+// HDQT training, bit-exact (docs/contract.md). Accumulates GEMM overflow
+// statistics. Owns the HDQT context its passes compute with (`threads`
+// threads for every GEMM, the workspaces and scratch), so one engine is used
+// from one thread at a time.
 class FunctionalEngine final : public Engine {
  public:
   FunctionalEngine(const HdqtConfig& cfg, std::uint64_t seed, int threads)
-      : cfg_(cfg), run_{&cfg_, seed, threads}, traces_(kTrainSlots) {}
+      : cfg_(cfg), run_{&cfg_, seed}, ctx_(threads), traces_(kTrainSlots) {}
   std::string name() const override { return "functional"; }
   bool has_passes() const override { return true; }
   const std::vector<Matrix>& forward(const MlpParams& p, const Matrix& x, const NetCall& call) override;
@@ -25,6 +28,7 @@ class FunctionalEngine final : public Engine {
   HdqtConfig cfg_;
   Matrix dout_;  // slot 0's last dL/d(output)
   HdqtRun run_;
+  HdqtContext ctx_;
   HdqtOverflow overflow_;
   std::vector<HdqtTrace> traces_;  // per training slot
   HdqtTrace eval_;

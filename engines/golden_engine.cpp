@@ -8,7 +8,7 @@ const std::vector<Matrix>& GoldenEngine::forward(const MlpParams& p, const Matri
   check_slot(call.slot);
   const bool training = call.slot != kEvalSlot;
   golden::Activations& saved = training ? saved_[std::size_t(call.slot)] : eval_;
-  golden::forward(p, x, logits_, &saved, threads_);
+  golden::forward(ctx_, p, x, logits_, &saved);
   if (training) inputs_[std::size_t(call.slot)] = x;
   return saved.pre;
 }
@@ -17,7 +17,7 @@ void GoldenEngine::backward(const MlpParams& p, const NetCall& call, const Matri
   check_slot(call.slot);
   if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
   const auto s = std::size_t(call.slot);
-  golden::backward(p, inputs_[s], saved_[s], dout, grads, threads_);
+  golden::backward(ctx_, p, inputs_[s], saved_[s], dout, grads);
 }
 
 }  // namespace hdq

@@ -2,7 +2,6 @@
 
 #include <fmt/format.h>
 
-#include "golden/matmul.h"
 #include "models/common/errors.h"
 
 namespace hdq::golden {
@@ -24,9 +23,8 @@ void check_params(const MlpParams& p) {
   }
 }
 
-void check_input(const MlpParams& p, const Matrix& x, int threads) {
+void check_input(const MlpParams& p, const Matrix& x) {
   check_params(p);
-  require_in_range("threads", threads, 1, 256);
   if (x.cols != p.w[0].cols || x.rows < 0 || x.v.size() != std::size_t(x.rows) * std::size_t(x.cols))
     throw ConfigError(fmt::format("golden: input is {} x {}, the network takes {} features", x.rows, x.cols,
                                   p.w[0].cols));
@@ -42,11 +40,10 @@ void reshape(Matrix& m, int r, int c) {
 
 }  // namespace
 
-void forward(const MlpParams& p, const Matrix& x, Matrix& logits, Activations* saved, int threads) {
-  check_input(p, x, threads);
+void forward(Context& ctx, const MlpParams& p, const Matrix& x, Matrix& logits, Activations* saved) {
+  check_input(p, x);
   const int layers = int(p.w.size()), batch = x.rows;
-  thread_local Activations scratch;  // reused between calls: no allocation per step
-  Activations& act = saved ? *saved : scratch;
+  Activations& act = saved ? *saved : ctx.act;
   act.pre.resize(std::size_t(layers));
   act.post.resize(std::size_t(layers - 1));
   for (int l = 0; l < layers; ++l) {
@@ -56,7 +53,7 @@ void forward(const MlpParams& p, const Matrix& x, Matrix& logits, Activations* s
     const int out = w.rows;
     Matrix& y = act.pre[std::size_t(l)];
     reshape(y, batch, out);
-    matmul(view(in), transposed(w), y.v.data(), out, threads);  // X W^T, i ascending
+    matmul(ctx.matmul, view(in), transposed(w), y.v.data(), out);  // X W^T, i ascending
     for (int r = 0; r < batch; ++r) {
       float* yr = y.v.data() + std::size_t(r) * out;
       for (int o = 0; o < out; ++o) yr[o] = yr[o] + bias[o];  // one rounding
@@ -73,9 +70,9 @@ void forward(const MlpParams& p, const Matrix& x, Matrix& logits, Activations* s
   logits = act.pre.back();
 }
 
-void backward(const MlpParams& p, const Matrix& x, const Activations& saved, const Matrix& dlogits, MlpGrads& g,
-              int threads) {
-  check_input(p, x, threads);
+void backward(Context& ctx, const MlpParams& p, const Matrix& x, const Activations& saved, const Matrix& dlogits,
+              MlpGrads& g) {
+  check_input(p, x);
   const int layers = int(p.w.size()), batch = x.rows;
   if (int(saved.pre.size()) != layers || int(saved.post.size()) != layers - 1)
     throw ConfigError("golden backward: the saved activations are not those of this network");
@@ -91,7 +88,8 @@ void backward(const MlpParams& p, const Matrix& x, const Activations& saved, con
 
   g.w.resize(std::size_t(layers));
   g.b.resize(std::size_t(layers));
-  thread_local Matrix gcur, gnext;  // G = dL/dY of the current / previous layer, reused between calls
+  Matrix& gcur = ctx.gcur;  // G = dL/dY of the current layer
+  Matrix& gnext = ctx.gnext;  // and of the one below
   gcur = dlogits;
   for (int l = layers - 1; l >= 0; --l) {
     const Matrix& in = l == 0 ? x : saved.post[std::size_t(l) - 1];
@@ -100,7 +98,7 @@ void backward(const MlpParams& p, const Matrix& x, const Activations& saved, con
     Matrix& dw = g.w[std::size_t(l)];
     reshape(dw, out, inw);
     // dW = G^T X: contraction over the batch, r ascending.
-    matmul(transposed(gcur), view(in), dw.v.data(), inw, threads);
+    matmul(ctx.matmul, transposed(gcur), view(in), dw.v.data(), inw);
     // db[o] = sum_r G[r][o], r ascending from +0 (vectorizes across o).
     std::vector<float>& db = g.b[std::size_t(l)];
     db.assign(std::size_t(out), 0.0f);
@@ -112,7 +110,7 @@ void backward(const MlpParams& p, const Matrix& x, const Activations& saved, con
     // dX = G W: contraction over the outputs, o ascending; then the ReLU mask
     // of the previous layer (pass where its pre-activation > 0).
     reshape(gnext, batch, inw);
-    matmul(view(gcur), view(w), gnext.v.data(), inw, threads);
+    matmul(ctx.matmul, view(gcur), view(w), gnext.v.data(), inw);
     const Matrix& yprev = saved.pre[std::size_t(l) - 1];
     float* gn = gnext.v.data();
     const float* yp = yprev.v.data();
@@ -121,14 +119,12 @@ void backward(const MlpParams& p, const Matrix& x, const Activations& saved, con
   }
 }
 
-float gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
-                MlpGrads& g, Matrix* logits_out, int threads) {
-  thread_local Activations act;  // reused between calls: no allocation per step
-  thread_local Matrix logits, dlogits;
-  forward(p, x, logits, &act, threads);
-  const float loss = softmax_cross_entropy(logits, labels, active, &dlogits);
-  backward(p, x, act, dlogits, g, threads);
-  if (logits_out) *logits_out = logits;
+float gradients(Context& ctx, const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                std::span<const bool> active, MlpGrads& g, Matrix* logits_out) {
+  forward(ctx, p, x, ctx.logits, &ctx.act);
+  const float loss = softmax_cross_entropy(ctx.logits, labels, active, &ctx.dlogits);
+  backward(ctx, p, x, ctx.act, ctx.dlogits, g);
+  if (logits_out) *logits_out = ctx.logits;
   return loss;
 }
 

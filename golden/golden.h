@@ -21,16 +21,18 @@
 //   loss      hdq::softmax_cross_entropy (mlp.h) over the active classes; its
 //             dlogits (already divided by B) are G of the last layer.
 //
-// threads: each matrix product splits its output blocks between that many
-// threads (std::thread per product); the bits do not depend on it. Scratch
-// buffers (packed operands, activations inside gradients(), backward's G) are
-// thread_local and reused from call to call, so a training loop allocates
-// nothing per step; calls from different threads do not share them.
+// Every pass computes with a Context owned by the caller (the golden
+// engine): each matrix product splits its output blocks between the threads
+// of the context's pool (the bits do not depend on their number), and its
+// scratch buffers (packed operands, activations inside gradients(),
+// backward's G) are reused from call to call, so a training loop allocates
+// nothing per step. One calling thread at a time per context.
 #pragma once
 
 #include <span>
 #include <vector>
 
+#include "golden/matmul.h"
 #include "models/nn/mlp.h"
 
 namespace hdq::golden {
@@ -44,19 +46,28 @@ struct Activations {
   std::vector<Matrix> post;
 };
 
+// What the passes compute with: the matrix products' context (thread pool,
+// packing buffers) and the passes' scratch.
+struct Context {
+  explicit Context(int threads = 1) : matmul(threads) {}  // threads: 1..256 (ConfigError otherwise)
+  MatmulContext matmul;
+  Activations act;                   // forward()'s activations when the caller keeps none; gradients()'s
+  Matrix logits, dlogits, gcur, gnext;  // gradients()'s logits and dL/dlogits; backward()'s G of two layers
+};
+
 // x is B x widths[0]; logits become B x widths[L]. Throws ConfigError on shape
-// mismatches or threads outside 1..256.
-void forward(const MlpParams& p, const Matrix& x, Matrix& logits, Activations* saved = nullptr, int threads = 1);
+// mismatches.
+void forward(Context& ctx, const MlpParams& p, const Matrix& x, Matrix& logits, Activations* saved = nullptr);
 
 // Backward from arbitrary dL/dlogits (B x widths[L]), e.g. for distillation
 // losses. x and saved must be those of the forward() call. g is resized to the
 // shapes of p and overwritten.
-void backward(const MlpParams& p, const Matrix& x, const Activations& saved, const Matrix& dlogits, MlpGrads& g,
-              int threads = 1);
+void backward(Context& ctx, const MlpParams& p, const Matrix& x, const Activations& saved, const Matrix& dlogits,
+              MlpGrads& g);
 
 // forward + softmax_cross_entropy(active) + backward. Returns the mean loss;
 // g is resized and overwritten; logits_out (if given) receives the logits.
-float gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
-                MlpGrads& g, Matrix* logits_out = nullptr, int threads = 1);
+float gradients(Context& ctx, const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                std::span<const bool> active, MlpGrads& g, Matrix* logits_out = nullptr);
 
 }  // namespace hdq::golden

@@ -5,14 +5,13 @@
 // dropped). The contraction is cut into blocks of KC; the partial sums of an
 // MR x NR output block are carried from one k-block to the next through C
 // (storing and reloading an f32 is exact), and the k-blocks run in ascending
-// order, so each output still sees k = 0, 1, ..., K-1 in order. Threads take
-// disjoint ranges of output panels (of the N-panels or of the M-panels,
-// whichever are more numerous); no reduction is ever split.
+// order, so each output still sees k = 0, 1, ..., K-1 in order. The threads
+// of the context's pool take disjoint ranges of output panels (of the
+// N-panels or of the M-panels, whichever are more numerous); no reduction is
+// ever split.
 #include "golden/matmul.h"
 
 #include <algorithm>
-#include <barrier>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -87,20 +86,6 @@ void pack_b(ConstView b, int q, int nr, float* dst) {
   pack_panel(b.data + n0 * b.col_stride, b.row_stride, b.col_stride, b.rows, std::min(nr, b.cols - n0), nr, dst);
 }
 
-// Run f(t) for t = 0 .. threads-1, t = 0 on the calling thread. f must not throw.
-template <class F>
-void run_threads(int threads, const F& f) {
-  if (threads == 1) {
-    f(0);
-    return;
-  }
-  std::vector<std::thread> pool;
-  pool.reserve(std::size_t(threads - 1));
-  for (int t = 1; t < threads; ++t) pool.emplace_back([&f, t] { f(t); });
-  f(0);
-  for (auto& th : pool) th.join();
-}
-
 // Chunk t of `parts` contiguous chunks of [0, n).
 inline int chunk(int n, int t, int parts) { return int((long long)n * t / parts); }
 
@@ -134,9 +119,8 @@ void matmul_reference(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc) {
     }
 }
 
-void matmul(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc, int threads, KernelPath path) {
+void matmul(MatmulContext& ctx, ConstView a, ConstView b, float* c, std::ptrdiff_t ldc, KernelPath path) {
   check_shapes("matmul", a, b, ldc);
-  require_in_range("threads", threads, 1, 256);
   const std::vector<KernelPath> paths = available_matmul_paths();
   if (std::find(paths.begin(), paths.end(), path) == paths.end())
     throw ConfigError(fmt::format("matmul: path {} is not available on this CPU/build", name(path)));
@@ -149,15 +133,12 @@ void matmul(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc, int threads,
   const Kernel kern = kernel_for(path);
   const int mr = kern.mr, nr = kern.nr;
   const int mp = (M + mr - 1) / mr, np = (N + nr - 1) / nr;
-  // Packing buffers of the calling thread, kept between calls (no page faults
-  // per call); their contents never outlive the call.
-  // (Worker threads must use these pointers: naming a thread_local inside the
-  // lambdas would reach the worker's own, empty, instance.)
-  thread_local std::vector<float> apack_buf, bpack_buf;
-  if (apack_buf.size() < std::size_t(mp) * mr * K) apack_buf.resize(std::size_t(mp) * mr * K);
-  if (bpack_buf.size() < std::size_t(np) * nr * K) bpack_buf.resize(std::size_t(np) * nr * K);
-  float* const apack = apack_buf.data();
-  float* const bpack = bpack_buf.data();
+  // The context's packing buffers, kept between calls (no page faults per
+  // call); their contents never outlive the call.
+  if (ctx.apack.size() < std::size_t(mp) * mr * K) ctx.apack.resize(std::size_t(mp) * mr * K);
+  if (ctx.bpack.size() < std::size_t(np) * nr * K) ctx.bpack.resize(std::size_t(np) * nr * K);
+  float* const apack = ctx.apack.data();
+  float* const bpack = ctx.bpack.data();
 
   // Output panels [q0, q1) x [p0, p1), packed operands ready.
   auto compute = [&](int q0, int q1, int p0, int p1) {
@@ -185,19 +166,19 @@ void matmul(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc, int threads,
     }
   };
 
-  // Each thread packs its share of the A and B panels; after a barrier it
-  // computes its share of the output panels (N-panels if there are at least
-  // as many of them as M-panels, else M-panels). Packing only copies, so how
-  // it is shared changes no bits.
-  threads = std::min(threads, std::max(mp, np));
+  // Each thread packs its share of the A and B panels; once all are packed,
+  // each computes its share of the output panels (N-panels if there are at
+  // least as many of them as M-panels, else M-panels). Packing only copies,
+  // so how it is shared changes no bits.
+  const int threads = std::min(ctx.pool().threads(), std::max(mp, np));
   const bool split_n = np >= mp;
-  std::barrier sync(threads);
-  run_threads(threads, [&](int t) {
+  ctx.pool().run(threads, [&](int t) {
     for (int p = chunk(mp, t, threads); p < chunk(mp, t + 1, threads); ++p)
       pack_a(a, p, mr, apack + std::size_t(p) * mr * K);
     for (int q = chunk(np, t, threads); q < chunk(np, t + 1, threads); ++q)
       pack_b(b, q, nr, bpack + std::size_t(q) * nr * K);
-    if (threads > 1) sync.arrive_and_wait();
+  });
+  ctx.pool().run(threads, [&](int t) {
     if (split_n)
       compute(chunk(np, t, threads), chunk(np, t + 1, threads), 0, mp);
     else

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "models/common/kernel_path.h"
+#include "models/common/thread_pool.h"
 #include "models/nn/mlp.h"
 
 namespace hdq::golden {
@@ -31,6 +32,20 @@ inline ConstView transposed(const Matrix& m) { return {m.v.data(), m.cols, m.row
 std::vector<KernelPath> available_matmul_paths();
 KernelPath best_matmul_path();  // the last of available_matmul_paths()
 
+// What matmul() computes with: the thread pool its output blocks are split
+// over (threads: 1..256, ConfigError otherwise) and the packing buffers it
+// reuses from call to call (no allocation once they have grown). Owned by the
+// caller and passed down; one calling thread at a time.
+class MatmulContext {
+ public:
+  explicit MatmulContext(int threads = 1) : pool_(threads) {}
+  ThreadPool& pool() { return pool_; }
+  std::vector<float> apack, bpack;  // matmul.cpp: the packed panels of A and B
+
+ private:
+  ThreadPool pool_;
+};
+
 // C = A B, A is M x K, B is K x N, C is M x N row-major with row stride ldc
 // (ldc >= N); C is overwritten.
 //
@@ -39,9 +54,9 @@ KernelPath best_matmul_path();  // the last of available_matmul_paths()
 // k ascending, every product and every add rounded once to f32 (the build uses
 // -ffp-contract=off and no -mfma, so no FMA). K = 0 gives +0.
 // The fast path vectorizes across independent outputs n and splits the output
-// blocks (never a reduction) between threads, so the bits are the same for
-// every thread count and every KernelPath.
-void matmul(ConstView a, ConstView b, float* c, std::ptrdiff_t ldc, int threads = 1,
+// blocks (never a reduction) between ctx's threads, so the bits are the same
+// for every thread count and every KernelPath.
+void matmul(MatmulContext& ctx, ConstView a, ConstView b, float* c, std::ptrdiff_t ldc,
             KernelPath path = best_matmul_path());
 
 // The definition above as a plain triple loop (slow; for tests).

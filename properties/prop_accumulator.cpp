@@ -131,10 +131,11 @@ GemmCase gemm_case_gen(std::vector<hdq::AccMode> modes) {
   return g;
 }
 
-hdq::GemmStats run(const GemmCase& g, std::vector<std::int32_t>& c, hdq::KernelPath path, int threads = 1) {
+hdq::GemmStats run(const GemmCase& g, std::vector<std::int32_t>& c, hdq::KernelPath path) {
   c.assign(std::size_t(g.m) * g.n, -12345);
-  return hdq::gemm({g.m, g.n, g.k}, {g.a, g.a_bits, g.a_unsigned}, {g.b, g.b_bits, g.b_unsigned}, g.cfg, c, path,
-                   threads);
+  hdq::GemmContext ctx;
+  return hdq::gemm(ctx, {g.m, g.n, g.k}, {g.a, g.a_bits, g.a_unsigned}, {g.b, g.b_bits, g.b_unsigned}, g.cfg, c,
+                   path);
 }
 
 // 4. Section 5, every accumulator mode: the reference GEMM's whole C matrix

@@ -118,10 +118,22 @@ PathCase path_case_gen() {
   return g;
 }
 
+// A context per thread count, kept across cases (as an engine keeps its own):
+// every GEMM reuses workspaces earlier cases of other shapes left behind.
+hdq::GemmContext& context(int threads) {
+  static hdq::GemmContext one(1), two(2), three(3), five(5);
+  switch (threads) {
+    case 1: return one;
+    case 2: return two;
+    case 3: return three;
+  }
+  return five;
+}
+
 hdq::GemmStats run(const PathCase& g, std::vector<std::int32_t>& c, hdq::KernelPath path, int threads) {
   c.assign(std::size_t(g.m) * g.n, -12345);
-  return hdq::gemm({g.m, g.n, g.k}, {g.a, g.a_bits, g.a_unsigned}, {g.b, g.b_bits, g.b_unsigned}, g.cfg, c, path,
-                   threads);
+  return hdq::gemm(context(threads), {g.m, g.n, g.k}, {g.a, g.a_bits, g.a_unsigned}, {g.b, g.b_bits, g.b_unsigned},
+                   g.cfg, c, path);
 }
 
 // 9. gemm.h: "Every path returns the same C and the same GemmStats, bit for

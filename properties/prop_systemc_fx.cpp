@@ -37,10 +37,11 @@ std::vector<Step> library_steps(const std::vector<std::int16_t>& a, const std::v
   cfg.outer_bits = 32;
   std::vector<Step> steps;
   std::uint64_t changed_before = 0;
+  hdq::GemmContext ctx;
   for (std::size_t s = 1; s <= a.size(); ++s) {
     std::int32_t c = 0;
     const hdq::GemmStats st =
-        hdq::gemm({1, 1, int(s)}, {std::span<const std::int16_t>(a).first(s), a_bits, a_unsigned},
+        hdq::gemm(ctx, {1, 1, int(s)}, {std::span<const std::int16_t>(a).first(s), a_bits, a_unsigned},
                   {std::span<const std::int16_t>(b).first(s), b_bits, b_unsigned}, cfg, std::span<std::int32_t>(&c, 1),
                   hdq::KernelPath::reference);
     steps.push_back({c, st.changed_steps != changed_before, false});

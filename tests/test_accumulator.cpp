@@ -38,7 +38,8 @@ struct Dot {
   std::int32_t run(AccumulatorConfig cfg, KernelPath path = KernelPath::reference) {
     std::vector<std::int32_t> c(1);
     const int k = int(a.size());
-    stats = gemm({1, 1, k}, {a, bits, false}, {b, bits, false}, cfg, c, path);
+    GemmContext ctx;
+    stats = gemm(ctx, {1, 1, k}, {a, bits, false}, {b, bits, false}, cfg, c, path);
     return c[0];
   }
 };
@@ -149,11 +150,12 @@ TEST(Accumulator, BadConfigNamesTheField) {
 TEST(Accumulator, ShapeAndOperandErrors) {
   std::vector<std::int16_t> a{1, 2, 3}, b{1, 2};
   std::vector<std::int32_t> c(1);
-  EXPECT_THROW(gemm({1, 1, 3}, {a, 4, false}, {b, 4, false}, {}, c), ConfigError);  // b has 2 values, not 3
+  GemmContext ctx;
+  EXPECT_THROW(gemm(ctx, {1, 1, 3}, {a, 4, false}, {b, 4, false}, {}, c), ConfigError);  // b has 2 values, not 3
   std::vector<std::int16_t> big{8, 0, 0};  // 8 does not fit 4-bit signed (-8..7)
-  EXPECT_THROW(gemm({1, 1, 3}, {big, 4, false}, {a, 4, false}, {}, c), ConfigError);
+  EXPECT_THROW(gemm(ctx, {1, 1, 3}, {big, 4, false}, {a, 4, false}, {}, c), ConfigError);
   std::vector<std::int32_t> c2(2);
-  EXPECT_THROW(gemm({1, 1, 3}, {a, 4, false}, {a, 4, false}, {}, c2), ConfigError);  // output size
+  EXPECT_THROW(gemm(ctx, {1, 1, 3}, {a, 4, false}, {a, 4, false}, {}, c2), ConfigError);  // output size
 }
 
 }  // namespace

@@ -98,6 +98,14 @@ std::string describe(const GemmStats& s) {
   return os.str();
 }
 
+// The contexts of the comparisons below, for 1 and 2 threads: kept from call
+// to call as an engine keeps its own, so every GEMM reuses workspaces that
+// earlier GEMMs of other shapes and kernels have left behind.
+GemmContext& context(int threads) {
+  static GemmContext one(1), two(2);
+  return threads == 1 ? one : two;
+}
+
 // Runs the reference and every other available path (1 thread, and 2 threads
 // when `two_threads`); returns "" when all agree with the reference, else a
 // description of the first difference.
@@ -105,13 +113,13 @@ std::string compare_paths(const Case& c, bool two_threads = true) {
   const std::size_t nc = std::size_t(c.shape.m) * c.shape.n;
   const IntOperand a{c.a, c.ka.bits, c.ka.is_unsigned}, b{c.b, c.kb.bits, c.kb.is_unsigned};
   std::vector<std::int32_t> want(nc, 0x5a5a5a5a);
-  const GemmStats want_st = gemm(c.shape, a, b, c.cfg, want, KernelPath::reference, 1);
+  const GemmStats want_st = gemm(context(1), c.shape, a, b, c.cfg, want, KernelPath::reference);
   for (const KernelPath path : available_gemm_paths()) {
     if (path == KernelPath::reference) continue;
     for (const int threads : {1, 2}) {
       if (threads == 2 && (!two_threads || c.shape.m < 2)) continue;
       std::vector<std::int32_t> got(nc, 0x3c3c3c3c);
-      const GemmStats got_st = gemm(c.shape, a, b, c.cfg, got, path, threads);
+      const GemmStats got_st = gemm(context(threads), c.shape, a, b, c.cfg, got, path);
       if (got_st != want_st)
         return path_name(path) + " threads=" + std::to_string(threads) + " " + describe(c) + ": stats " +
                describe(got_st) + " != reference " + describe(want_st);
@@ -337,7 +345,7 @@ TEST(GemmPaths, WideOperandsEveryMode) {
 }
 
 // gemm.h: results do not depend on the thread count (the row blocks run on
-// the persistent pool), including more threads than row groups or cores.
+// the context's pool), including more threads than row groups or cores.
 TEST(GemmPaths, EveryThreadCountGivesTheSameBits) {
   std::mt19937_64 rng(23);
   const struct {
@@ -350,25 +358,28 @@ TEST(GemmPaths, EveryThreadCountGivesTheSameBits) {
       {{13, 40, 50}, {8, 16, AccMode::saturate, AccRange::full, 20}, {8, false}, {8, false}},
       {{5, 33, 40}, {12, 0, AccMode::wrap, AccRange::full, 32}, {8, true}, {8, false}},
   };
-  for (const auto& cs : cases) {
-    const Case c = make_case(rng, cs.shape, cs.ka, cs.kb, cs.cfg, Fill::extremes, Fill::uniform);
-    const IntOperand a{c.a, c.ka.bits, c.ka.is_unsigned}, b{c.b, c.kb.bits, c.kb.is_unsigned};
-    std::vector<std::int32_t> want(std::size_t(c.shape.m) * c.shape.n);
-    const GemmStats want_st = gemm(c.shape, a, b, c.cfg, want, KernelPath::reference, 1);
-    for (const KernelPath path : available_gemm_paths())
-      for (const int threads : {1, 2, 3, 4, 7, 64}) {
+  for (const int threads : {1, 2, 3, 4, 7, 64}) {
+    GemmContext ctx(threads);
+    std::mt19937_64 case_rng = rng;  // the same cases for every thread count
+    for (const auto& cs : cases) {
+      const Case c = make_case(case_rng, cs.shape, cs.ka, cs.kb, cs.cfg, Fill::extremes, Fill::uniform);
+      const IntOperand a{c.a, c.ka.bits, c.ka.is_unsigned}, b{c.b, c.kb.bits, c.kb.is_unsigned};
+      std::vector<std::int32_t> want(std::size_t(c.shape.m) * c.shape.n);
+      const GemmStats want_st = gemm(context(1), c.shape, a, b, c.cfg, want, KernelPath::reference);
+      for (const KernelPath path : available_gemm_paths()) {
         std::vector<std::int32_t> got(want.size(), -1);
-        const GemmStats got_st = gemm(c.shape, a, b, c.cfg, got, path, threads);
+        const GemmStats got_st = gemm(ctx, c.shape, a, b, c.cfg, got, path);
         EXPECT_TRUE(got == want && got_st == want_st)
             << path_name(path) << " threads=" << threads << " " << describe(c) << ": " << describe(got_st)
             << " vs reference " << describe(want_st);
       }
+    }
   }
 }
 
-// Concurrent gemm() calls from several threads, and a gemm() inside a pool
-// task: the pool runs a call it cannot take (busy) on the caller's thread,
-// with the same bits.
+// Concurrent gemm() calls from several threads, each on its own context, and
+// gemm() calls inside the tasks of another context's pool: the same bits. A
+// context is for one calling thread at a time: a second one is refused.
 TEST(GemmPaths, ConcurrentAndNestedCallsGiveTheSameBits) {
   std::mt19937_64 rng(29);
   const AccumulatorConfig cfg{8, 32, AccMode::saturate, AccRange::full, 32};
@@ -376,21 +387,32 @@ TEST(GemmPaths, ConcurrentAndNestedCallsGiveTheSameBits) {
   const IntOperand a{c.a, 4, false}, b{c.b, 4, false};
   const std::size_t nc = std::size_t(c.shape.m) * c.shape.n;
   std::vector<std::int32_t> want(nc);
-  const GemmStats want_st = gemm(c.shape, a, b, cfg, want, KernelPath::reference, 1);
+  const GemmStats want_st = gemm(context(1), c.shape, a, b, cfg, want, KernelPath::reference);
   std::atomic<int> mismatches{0};
-  auto check = [&](KernelPath path, int threads) {
+  auto check = [&](GemmContext& ctx) {
     std::vector<std::int32_t> got(nc, -1);
-    const GemmStats st = gemm(c.shape, a, b, cfg, got, path, threads);
+    const GemmStats st = gemm(ctx, c.shape, a, b, cfg, got);
     if (got != want || st != want_st) ++mismatches;
   };
   std::vector<std::thread> callers;
   for (int t = 0; t < 3; ++t)
     callers.emplace_back([&, t] {
-      for (int rep = 0; rep < 20; ++rep) check(best_gemm_path(), 1 + (t + rep) % 3);
+      GemmContext ctx(1 + t);
+      for (int rep = 0; rep < 20; ++rep) check(ctx);
     });
   for (auto& th : callers) th.join();
-  parallel_for(3, [&](int) { check(best_gemm_path(), 2); });
+  GemmContext nested[3] = {GemmContext(2), GemmContext(2), GemmContext(2)};
+  ThreadPool outer(3);
+  outer.run(3, [&](int i) { check(nested[i]); });
   EXPECT_EQ(mismatches.load(), 0);
+
+  GemmContext busy;
+  busy.acquire();  // as if another thread were inside gemm() on it
+  std::vector<std::int32_t> got(nc);
+  EXPECT_THROW(gemm(busy, c.shape, a, b, cfg, got), ConfigError);
+  busy.release();
+  EXPECT_NO_THROW(gemm(busy, c.shape, a, b, cfg, got));
+  EXPECT_EQ(got, want);
 }
 
 // On a CPU with AVX-512 F, BW and VL the AVX-512 path is available, chosen by
@@ -409,7 +431,7 @@ TEST(GemmPaths, Avx512PathOnAvx512Cpus) {
     EXPECT_FALSE(listed);
     std::vector<std::int16_t> a(4, 1), b(4, 1);
     std::vector<std::int32_t> c(4);
-    EXPECT_THROW(gemm({2, 2, 2}, {a, 4, false}, {b, 4, false}, {}, c, KernelPath::avx512), ConfigError);
+    EXPECT_THROW(gemm(context(1), {2, 2, 2}, {a, 4, false}, {b, 4, false}, {}, c, KernelPath::avx512), ConfigError);
     GTEST_SKIP() << "CPU lacks AVX-512 F/BW/VL: the AVX-512 path is not run";
   }
   EXPECT_TRUE(listed);
@@ -417,27 +439,43 @@ TEST(GemmPaths, Avx512PathOnAvx512Cpus) {
 }
 
 // The pool itself: every task index runs exactly once per call, for any task
-// count, call after call; a task's exception reaches the caller after all
-// tasks have finished, and the pool stays usable.
+// count and pool size, call after call; a task's exception reaches the caller
+// after all tasks have finished, and the pool stays usable.
 TEST(ThreadPool, EveryTaskOnceAndExceptionsPropagate) {
-  for (const int n : {1, 2, 3, 5, 17, 300}) {
-    for (int rep = 0; rep < 50; ++rep) {
-      std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
-      parallel_for(n, [&](int i) { hits[static_cast<std::size_t>(i)].fetch_add(1); });
-      for (int i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 1) << "n=" << n << " i=" << i;
+  for (const int size : {1, 2, 4}) {
+    ThreadPool pool(size);
+    EXPECT_EQ(pool.threads(), size);
+    for (const int n : {1, 2, 3, 5, 17, 300}) {
+      for (int rep = 0; rep < 50; ++rep) {
+        std::vector<std::atomic<int>> hits(static_cast<std::size_t>(n));
+        pool.run(n, [&](int i) { hits[static_cast<std::size_t>(i)].fetch_add(1); });
+        for (int i = 0; i < n; ++i)
+          ASSERT_EQ(hits[static_cast<std::size_t>(i)].load(), 1) << "size=" << size << " n=" << n << " i=" << i;
+      }
     }
+    std::atomic<int> ran{0};
+    EXPECT_THROW(pool.run(4,
+                          [&](int i) {
+                            ran.fetch_add(1);
+                            if (i == 2) throw std::runtime_error("task 2");
+                          }),
+                 std::runtime_error);
+    EXPECT_EQ(ran.load(), 4);  // the other tasks still ran
+    std::atomic<int> after{0};
+    pool.run(2, [&](int) { after.fetch_add(1); });
+    EXPECT_EQ(after.load(), 2);
   }
-  std::atomic<int> ran{0};
-  EXPECT_THROW(parallel_for(4,
-                            [&](int i) {
-                              ran.fetch_add(1);
-                              if (i == 2) throw std::runtime_error("task 2");
-                            }),
-               std::runtime_error);
-  EXPECT_EQ(ran.load(), 4);  // the other tasks still ran
-  std::atomic<int> after{0};
-  parallel_for(2, [&](int) { after.fetch_add(1); });
-  EXPECT_EQ(after.load(), 2);
+  EXPECT_THROW(ThreadPool(0), ConfigError);
+  EXPECT_THROW(ThreadPool(ThreadPool::kMaxThreads + 1), ConfigError);
+}
+
+// A call from inside a task of the same pool runs inline, in index order,
+// instead of waiting for the pool it is running on.
+TEST(ThreadPool, NestedCallRunsInline) {
+  ThreadPool pool(2);
+  std::vector<std::vector<int>> order(2);
+  pool.run(2, [&](int t) { pool.run(3, [&](int i) { order[std::size_t(t)].push_back(i); }); });
+  for (const auto& o : order) EXPECT_EQ(o, (std::vector<int>{0, 1, 2}));
 }
 
 }  // namespace

@@ -80,7 +80,8 @@ TEST(GoldenMatmul, OrderIsKAscendingAcrossKBlocks) {
   for (KernelPath isa : isas())
     for (int threads : {1, 2}) {
       Matrix c(M, N);
-      matmul(view(a), view(b), c.v.data(), N, threads, isa);
+      MatmulContext mc(threads);
+      matmul(mc, view(a), view(b), c.v.data(), N, isa);
       for (int n = 0; n < N; ++n) {
         EXPECT_EQ(c.at(0, n), 16777216.0f);
         for (int m = 1; m < M; ++m) EXPECT_EQ(c.at(m, n), 16777516.0f);
@@ -119,7 +120,8 @@ TEST(GoldenMatmul, FastPathsEqualReferenceBitForBit) {
         for (KernelPath isa : isas())
           for (int threads : {1, 2, 3}) {
             std::vector<float> c(ref.size(), 42.0f);
-            matmul(a, b, c.data(), ldc, threads, isa);
+            MatmulContext mc(threads);
+            matmul(mc, a, b, c.data(), ldc, isa);
             EXPECT_TRUE(same_bits(c, ref)) << M << "x" << N << "x" << K << " ta " << ta << " tb " << tb << " isa "
                                            << int(isa) << " threads " << threads;
           }
@@ -128,9 +130,10 @@ TEST(GoldenMatmul, FastPathsEqualReferenceBitForBit) {
 
 TEST(GoldenMatmul, RejectsShapesThatDoNotChain) {
   Matrix a(2, 3), b(4, 2), c(2, 2);
-  EXPECT_THROW(matmul(view(a), view(b), c.v.data(), 2), ConfigError);
-  EXPECT_THROW(matmul(view(a), transposed(b), c.v.data(), 1), ConfigError);  // ldc < N
-  EXPECT_THROW(matmul(view(a), transposed(a), c.v.data(), 2, 0), ConfigError);
+  MatmulContext mc;
+  EXPECT_THROW(matmul(mc, view(a), view(b), c.v.data(), 2), ConfigError);
+  EXPECT_THROW(matmul(mc, view(a), transposed(b), c.v.data(), 1), ConfigError);  // ldc < N
+  EXPECT_THROW(MatmulContext(0), ConfigError);  // threads 1..256
 }
 
 // ---------------------------------------------------------------- hand cases
@@ -154,8 +157,9 @@ TEST(GoldenHand, OneLayerTwoClasses) {
   const std::array<int, 1> labels{0};
   const std::array<bool, 2> active{true, true};
   MlpGrads g;
+  Context ctx;
   Matrix logits;
-  const float loss = gradients(p, x, labels, active, g, &logits);
+  const float loss = gradients(ctx, p, x, labels, active, g, &logits);
   EXPECT_EQ(logits.v, (std::vector<float>{1.0f, 0.0f}));
   const double q = 1.0 / (std::exp(1.0) + 1.0);
   EXPECT_NEAR(loss, 0.3132616875, 1e-6);
@@ -191,8 +195,9 @@ TEST(GoldenHand, TwoLayersReluMask) {
   const std::array<int, 1> labels{0};
   const std::array<bool, 2> active{true, true};
   MlpGrads g;
+  Context ctx;
   Matrix logits, dz;
-  gradients(p, x, labels, active, g, &logits);
+  gradients(ctx, p, x, labels, active, g, &logits);
   EXPECT_EQ(logits.v, (std::vector<float>{1.0f, 0.0f}));
   softmax_cross_entropy(logits, labels, active, &dz);
   const float mq = dz.v[0], pq = dz.v[1];
@@ -203,7 +208,7 @@ TEST(GoldenHand, TwoLayersReluMask) {
   EXPECT_EQ(g.b[0], (std::vector<float>{mq, 0.0f}));
 
   x.v = {0.0f};  // pre0 = [0, 0]: logits = b1 = [0, 0], dz = [-0.5, 0.5], nothing reaches layer 0
-  gradients(p, x, labels, active, g);
+  gradients(ctx, p, x, labels, active, g);
   EXPECT_EQ(g.w[1].v, (std::vector<float>{0.0f, 0.0f, 0.0f, 0.0f}));  // h = 0
   EXPECT_EQ(g.b[1], (std::vector<float>{-0.5f, 0.5f}));
   EXPECT_EQ(g.w[0].v, (std::vector<float>{0.0f, 0.0f}));
@@ -294,7 +299,8 @@ void check_against_finite_differences(const std::vector<int>& widths, int batch,
     labels.push_back(y);
   }
   MlpGrads g;
-  const float loss32 = gradients(p, x, labels, active, g);
+  Context ctx;
+  const float loss32 = gradients(ctx, p, x, labels, active, g);
 
   Net64 net(p);
   double kink = 0.0;
@@ -391,12 +397,13 @@ TEST(GoldenGradients, BitIdenticalToPlainLoopsOnOneTwoThreeThreads) {
   for (int threads : {1, 2, 3}) {
     MlpGrads g;
     Matrix logits;
-    const float loss = gradients(p, x, labels, active, g, &logits, threads);
+    Context ctx(threads);
+    const float loss = gradients(ctx, p, x, labels, active, g, &logits);
     EXPECT_EQ(std::bit_cast<std::uint32_t>(loss), std::bit_cast<std::uint32_t>(ref_loss)) << threads;
     EXPECT_TRUE(same_bits(logits.v, pre[L - 1].v)) << threads;
     EXPECT_TRUE(same_bits(g, ref)) << threads;
     Matrix fwd;
-    forward(p, x, fwd, nullptr, threads);
+    forward(ctx, p, x, fwd);
     EXPECT_TRUE(same_bits(fwd.v, pre[L - 1].v)) << threads;
   }
 }
@@ -418,14 +425,15 @@ TEST(GoldenTraining, LossDecreasesOnSeparableProblem) {
 
   Sgd sgd({.lr = 0.2f, .momentum = 0.9f, .weight_decay = 0.0f});
   MlpGrads g;
-  const float first = gradients(p, x, labels, active, g);
+  Context ctx;
+  const float first = gradients(ctx, p, x, labels, active, g);
   float last = first;
   for (int step = 0; step < 60; ++step) {
-    last = gradients(p, x, labels, active, g);
+    last = gradients(ctx, p, x, labels, active, g);
     sgd.step(p, g);
   }
   Matrix logits;
-  last = gradients(p, x, labels, active, g, &logits);
+  last = gradients(ctx, p, x, labels, active, g, &logits);
   int right = 0;
   for (int r = 0; r < batch; ++r) right += predict_class(logits.row(r), active) == labels[r];
   EXPECT_LT(last, first / 3.0f) << "first " << first << " last " << last;
@@ -436,16 +444,17 @@ TEST(GoldenTraining, LossDecreasesOnSeparableProblem) {
 TEST(GoldenGradients, RejectsMismatchedShapes) {
   const MlpParams p = init_mlp(MlpSpec{{4, 3, 2}}, 1);
   Matrix logits;
-  EXPECT_THROW(forward(p, Matrix(2, 5), logits), ConfigError);
-  EXPECT_THROW(forward(p, Matrix(2, 4), logits, nullptr, 0), ConfigError);
+  Context ctx;
+  EXPECT_THROW(forward(ctx, p, Matrix(2, 5), logits), ConfigError);
+  EXPECT_THROW(Context(0), ConfigError);  // threads 1..256
   MlpParams bad = p;
   bad.w[1] = Matrix(2, 4);  // takes 4 inputs, layer 0 gives 3
-  EXPECT_THROW(forward(bad, Matrix(2, 4), logits), ConfigError);
+  EXPECT_THROW(forward(ctx, bad, Matrix(2, 4), logits), ConfigError);
   Activations act;
-  forward(p, Matrix(2, 4), logits, &act);
+  forward(ctx, p, Matrix(2, 4), logits, &act);
   MlpGrads g;
-  EXPECT_THROW(backward(p, Matrix(2, 4), act, Matrix(2, 3), g), ConfigError);
-  EXPECT_NO_THROW(backward(p, Matrix(2, 4), act, Matrix(2, 2), g));
+  EXPECT_THROW(backward(ctx, p, Matrix(2, 4), act, Matrix(2, 3), g), ConfigError);
+  EXPECT_NO_THROW(backward(ctx, p, Matrix(2, 4), act, Matrix(2, 2), g));
 }
 
 // ---------------------------------------------------------------- compare
@@ -502,16 +511,17 @@ TEST(GoldenTiming, DISABLED_StepTiming) {
     return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
   };
   for (int threads : {1, 2}) {
+    Context ctx(threads);
     std::vector<double> step_ms, fwd_ms, cpu_ms;
     const int reps = 41;
     for (int rep = 0; rep < reps; ++rep) {
       const double c0 = cpu_now();
       auto t0 = std::chrono::steady_clock::now();
-      gradients(p, x, labels, active, g, nullptr, threads);
+      gradients(ctx, p, x, labels, active, g);
       auto t1 = std::chrono::steady_clock::now();
       const double c1 = cpu_now();
       Matrix logits;
-      forward(p, x, logits, nullptr, threads);
+      forward(ctx, p, x, logits);
       auto t2 = std::chrono::steady_clock::now();
       step_ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
       fwd_ms.push_back(std::chrono::duration<double, std::milli>(t2 - t1).count());

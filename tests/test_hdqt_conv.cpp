@@ -20,6 +20,12 @@
 namespace hdq {
 namespace {
 
+// What the layer computes with (the caller owns it; here the tests): a GEMM
+// context of 1 and one of 2 threads (results do not depend on the count) and
+// the convolution's scratch.
+GemmContext gc1(1), gc2(2);
+HdqtConvScratch cs;
+
 float uniform(std::uint64_t seed, std::size_t i) {
   return float(mix64(seed + i * 0x9e3779b97f4a7c15ULL) >> 40) * 0x1p-24f;
 }
@@ -152,7 +158,7 @@ TEST(HdqtConv, Im2colGemmEqualsDirectIntegerConvolution) {
           }
           for (KernelPath path : available_gemm_paths()) {
             std::vector<std::int32_t> got(want.size());
-            const GemmStats s = conv_gemm(g, batch, {x, 4, unsigned_x}, {w, 4, false}, cfg, got, path, 2);
+            const GemmStats s = conv_gemm(gc2, cs, g, batch, {x, 4, unsigned_x}, {w, 4, false}, cfg, got, path);
             EXPECT_EQ(got, want) << "path " << int(path) << " mode " << int(mode) << " tile " << tile << " K "
                                  << g.patch() << " stride " << g.stride_h << " pad " << g.pad_h;
             EXPECT_EQ(s.products, std::uint64_t(batch) * g.positions() * g.out_channels * g.patch());
@@ -187,7 +193,7 @@ struct Naive {
   std::vector<std::int32_t> mm(const QuantizedTensor& a, QuantRole ra, const QuantizedTensor& b, QuantRole rb, int m,
                                int n, int k, GemmRole role) const {
     std::vector<std::int32_t> c(std::size_t(m) * n);
-    gemm({m, n, k}, {a.q, operand_bits(cfg.q(ra)), a.params.is_unsigned},
+    gemm(gc1, {m, n, k}, {a.q, operand_bits(cfg.q(ra)), a.params.is_unsigned},
          {b.q, operand_bits(cfg.q(rb)), b.params.is_unsigned},
          cfg.acc(role), c, KernelPath::reference);
     return c;
@@ -232,14 +238,14 @@ LayerResult run_layer(const ConvGeometry& g, const Matrix& x, const Matrix& w, c
                       const Matrix& gr, const HdqtConfig& cfg, const HdqtStepContext& ctx) {
   LayerResult r;
   HdqtConvState st;
-  hdqt_conv_forward(g, x, w, bias, cfg, ctx, r.y, st, r.stats);
-  hdqt_conv_backward(gr, st, cfg, ctx, &r.dx, r.dw, r.db, r.stats);
+  hdqt_conv_forward(gc1, cs, g, x, w, bias, cfg, ctx, r.y, st, r.stats);
+  hdqt_conv_backward(gc1, cs, gr, st, cfg, ctx, &r.dx, r.dw, r.db, r.stats);
   return r;
 }
 
 void check_against_naive(HdqtConfig cfg, ConvMapping mapping, const ConvGeometry& g, int N, bool relu_input) {
   cfg.conv_mapping = mapping;
-  const HdqtStepContext ctx{.seed = 7, .step = 23, .layer = 2, .threads = 2};
+  const HdqtStepContext ctx{.seed = 7, .step = 23, .layer = 2};
   const int P = g.positions(), K = g.patch(), O = g.out_channels;
   const Matrix x = random_matrix(N, g.in_size(), 1, 2.0f, relu_input), w = random_matrix(O, K, 2, 0.4f);
   // Sample 1's gradient is tiny, so a per-sample scale differs visibly from a per-tensor one.
@@ -366,7 +372,7 @@ TEST(HdqtConv, MappingsShareTheForwardAndDifferInTheBackward) {
   for (float& v : gr.row(2)) v *= 1e-2f;
   HdqtConfig a = hdqt_preset("paper"), b = a;
   b.conv_mapping = ConvMapping::whole_batch;
-  const HdqtStepContext ctx{.seed = 5, .step = 1, .layer = 0, .threads = 1};
+  const HdqtStepContext ctx{.seed = 5, .step = 1, .layer = 0};
   const LayerResult ra = run_layer(g, x, w, {}, gr, a, ctx), rb = run_layer(g, x, w, {}, gr, b, ctx);
   expect_bits_equal(ra.y.v, rb.y.v, "Y");
   EXPECT_TRUE(ra.db.empty());  // no bias
@@ -385,12 +391,13 @@ TEST(HdqtConv, OneByOneWholeBatchIsTheLinearLayer) {
     const ConvGeometry g = geometry(I, 1, 1, O, 1, 1, 1, 0);
     const Matrix x = random_matrix(N, I, 21, 3.0f), w = random_matrix(O, I, 22, 0.5f), gr = random_matrix(N, O, 23, 0.1f);
     const std::vector<float> bias(std::size_t(O), 0.125f);
-    const HdqtStepContext ctx{.seed = 3, .step = 4, .layer = 1, .threads = 1};
+    const HdqtStepContext ctx{.seed = 3, .step = 4, .layer = 1};
     const LayerResult conv = run_layer(g, x, w, bias, gr, cfg, ctx);
     LayerResult lin;
     HdqtLayerState st;
-    hdqt_linear_forward(x, w, bias, cfg, ctx, lin.y, st, lin.stats);
-    hdqt_linear_backward(gr, st, cfg, ctx, &lin.dx, lin.dw, lin.db, lin.stats);
+    HdqtContext hc;
+    hdqt_linear_forward(hc, x, w, bias, cfg, ctx, lin.y, st, lin.stats);
+    hdqt_linear_backward(hc, gr, st, cfg, ctx, &lin.dx, lin.dw, lin.db, lin.stats);
     expect_bits_equal(conv.y.v, lin.y.v, std::string("Y ") + preset);
     expect_bits_equal(conv.dx.v, lin.dx.v, std::string("dX ") + preset);
     expect_bits_equal(conv.dw.v, lin.dw.v, std::string("dW ") + preset);
@@ -513,14 +520,14 @@ TEST(HdqtConv, ShapesAndKnobsAreChecked) {
   HdqtConvState st;
   HdqtLayerStats stats{};
   const Matrix x(2, ok.in_size()), w(3, ok.patch());
-  EXPECT_THROW(hdqt_conv_forward(ok, x, Matrix(3, ok.patch() + 1), {}, cfg, {}, y, st, stats), ConfigError);
-  EXPECT_THROW(hdqt_conv_forward(ok, Matrix(2, ok.in_size() - 1), w, {}, cfg, {}, y, st, stats), ConfigError);
+  EXPECT_THROW(hdqt_conv_forward(gc1, cs, ok, x, Matrix(3, ok.patch() + 1), {}, cfg, {}, y, st, stats), ConfigError);
+  EXPECT_THROW(hdqt_conv_forward(gc1, cs, ok, Matrix(2, ok.in_size() - 1), w, {}, cfg, {}, y, st, stats), ConfigError);
   const std::vector<float> two_biases(2, 0.0f);
-  EXPECT_THROW(hdqt_conv_forward(ok, x, w, two_biases, cfg, {}, y, st, stats), ConfigError);
-  hdqt_conv_forward(ok, x, w, {}, cfg, {}, y, st, stats);
+  EXPECT_THROW(hdqt_conv_forward(gc1, cs, ok, x, w, two_biases, cfg, {}, y, st, stats), ConfigError);
+  hdqt_conv_forward(gc1, cs, ok, x, w, {}, cfg, {}, y, st, stats);
   Matrix dw;
   std::vector<float> db;
-  EXPECT_THROW(hdqt_conv_backward(Matrix(2, ok.out_size() + 1), st, cfg, {}, nullptr, dw, db, stats), ConfigError);
+  EXPECT_THROW(hdqt_conv_backward(gc1, cs, Matrix(2, ok.out_size() + 1), st, cfg, {}, nullptr, dw, db, stats), ConfigError);
 }
 
 // A NaN gradient in one sample's slice names that slice (§9: layer<l>.<role>[n]).
@@ -534,10 +541,10 @@ TEST(HdqtConv, NonFiniteGradientNamesTheSample) {
   std::vector<float> db;
   HdqtConvState st;
   HdqtLayerStats stats{};
-  const HdqtStepContext ctx{.seed = 1, .step = 0, .layer = 4, .threads = 1};
-  hdqt_conv_forward(g, x, w, {}, cfg, ctx, y, st, stats);
+  const HdqtStepContext ctx{.seed = 1, .step = 0, .layer = 4};
+  hdqt_conv_forward(gc1, cs, g, x, w, {}, cfg, ctx, y, st, stats);
   try {
-    hdqt_conv_backward(gr, st, cfg, ctx, &dx, dw, db, stats);
+    hdqt_conv_backward(gc1, cs, gr, st, cfg, ctx, &dx, dw, db, stats);
     FAIL() << "NaN gradient accepted";
   } catch (const NumericError& e) {
     EXPECT_NE(std::string(e.what()).find("layer4.bwd_g_dx[2]"), std::string::npos) << e.what();

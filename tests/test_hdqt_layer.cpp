@@ -31,7 +31,8 @@ struct Naive {
   std::vector<std::int32_t> mm(const QuantizedTensor& a, QuantRole ra, const QuantizedTensor& b, QuantRole rb, int m,
                                int n, int k, GemmRole g) const {
     std::vector<std::int32_t> c(std::size_t(m) * n);
-    gemm({m, n, k}, {a.q, cfg.q(ra).bits, a.params.is_unsigned}, {b.q, cfg.q(rb).bits, b.params.is_unsigned},
+    GemmContext gc;
+    gemm(gc, {m, n, k}, {a.q, cfg.q(ra).bits, a.params.is_unsigned}, {b.q, cfg.q(rb).bits, b.params.is_unsigned},
          cfg.acc(g), c, KernelPath::reference);
     return c;
   }
@@ -59,7 +60,7 @@ void expect_bits_equal(const std::vector<float>& a, const std::vector<float>& b,
 }
 
 void check_against_naive(const HdqtConfig& cfg, int B, int I, int O, bool relu_input) {
-  const HdqtStepContext ctx{.seed = 99, .step = 17, .layer = 1, .threads = 1};
+  const HdqtStepContext ctx{.seed = 99, .step = 17, .layer = 1};
   const Matrix x = random_matrix(B, I, 1, 3.0f, relu_input), w = random_matrix(O, I, 2, 0.5f);
   const Matrix g = random_matrix(B, O, 3, 0.01f);
   const std::vector<float> bias(std::size_t(O), 0.25f);
@@ -68,8 +69,9 @@ void check_against_naive(const HdqtConfig& cfg, int B, int I, int O, bool relu_i
   std::vector<float> db;
   HdqtLayerState st;
   HdqtLayerStats stats{};
-  hdqt_linear_forward(x, w, bias, cfg, ctx, y, st, stats);
-  hdqt_linear_backward(g, st, cfg, ctx, &dx, dw, db, stats);
+  HdqtContext hc;
+  hdqt_linear_forward(hc, x, w, bias, cfg, ctx, y, st, stats);
+  hdqt_linear_backward(hc, g, st, cfg, ctx, &dx, dw, db, stats);
 
   const Naive n{cfg, ctx};
   // Forward: Y = ((f32)(Xq Wq^T) * sx) * sw + bias.
@@ -151,8 +153,9 @@ TEST(HdqtLayer, FineSettingsTrackFloatGradients) {
   HdqtLayerState st;
   HdqtLayerStats stats{};
   const HdqtStepContext ctx{};
-  hdqt_linear_forward(x, w, bias, cfg, ctx, y, st, stats);
-  hdqt_linear_backward(g, st, cfg, ctx, &dx, dw, db, stats);
+  HdqtContext hc;
+  hdqt_linear_forward(hc, x, w, bias, cfg, ctx, y, st, stats);
+  hdqt_linear_backward(hc, g, st, cfg, ctx, &dx, dw, db, stats);
 
   auto cosine_and_ratio = [](const std::vector<float>& a, const std::vector<double>& b) {
     double ab = 0, aa = 0, bb = 0;

@@ -274,13 +274,14 @@ TEST(Luq, LayerFeedsLuqIntegersAsEightBitOperands) {
   for (std::size_t i = 0; i < w.v.size(); ++i) w.v[i] = float(int(i % 5) - 2) * 0.125f;
   for (std::size_t i = 0; i < g.v.size(); ++i) g.v[i] = std::ldexp(float(int(i % 11) - 5), -int(i % 9));
   const std::vector<float> bias(std::size_t(O), 0.0f);
-  const HdqtStepContext ctx{.seed = 4, .step = 3, .layer = 0, .threads = 1};
+  const HdqtStepContext ctx{.seed = 4, .step = 3, .layer = 0};
   Matrix y, dx, dw;
   std::vector<float> db;
   HdqtLayerState st;
   HdqtLayerStats stats{};
-  hdqt_linear_forward(x, w, bias, cfg, ctx, y, st, stats);
-  ASSERT_NO_THROW(hdqt_linear_backward(g, st, cfg, ctx, &dx, dw, db, stats));
+  HdqtContext hc;
+  hdqt_linear_forward(hc, x, w, bias, cfg, ctx, y, st, stats);
+  ASSERT_NO_THROW(hdqt_linear_backward(hc, g, st, cfg, ctx, &dx, dw, db, stats));
 
   auto stream = [&](QuantRole r) { return RandomStream{4, std::uint64_t(r), 3}; };
   const QuantizedTensor wq = quantize(w.v, cfg.q(QuantRole::fwd_w), stream(QuantRole::fwd_w), "w");

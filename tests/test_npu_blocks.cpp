@@ -3,8 +3,11 @@
 // and tile by tile.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
+#include <string>
 
+#include "models/common/errors.h"
 #include "models/hadamard/hadamard.h"
 #include "models/hdqt/hdqt_config.h"
 #include "models/nn/mlp.h"
@@ -101,6 +104,57 @@ TEST(NpuQuantizer, ChunkedEqualsWholeTensor) {
     }
 }
 
+// The reduce pass over chunks of 4 rows of a 13 x 11 tensor in SRAM, then
+// the finalize; returns the tensor's QuantParams from the record.
+QuantParams reduce_in_chunks(const std::vector<float>& x, const QuantConfig& cfg) {
+  const std::uint64_t rows = 13, cols = 11;
+  ByteStore sram("sram", 1 << 16);
+  sram.write_values<float>(1024, x);
+  QuantizerDescriptor d;
+  d.set_config(cfg);
+  d.record = 0;
+  d.cols = std::uint32_t(cols);
+  QuantizerCore core;
+  for (std::uint64_t r0 = 0; r0 < rows; r0 += 4) {
+    d.rows = std::uint32_t(std::min<std::uint64_t>(4, rows - r0));
+    d.src = std::uint32_t(1024 + 4 * r0 * cols);
+    d.first_index = r0 * cols;
+    d.init = r0 == 0;
+    core.run(kQuantReduce, d, 0, 16, sram);
+  }
+  core.run(kQuantFinalize, d, 0, 16, sram);
+  return sram.read_struct<QuantRecord>(0).params();
+}
+
+// The chunks' summaries merge into the whole tensor's: the largest |x| and
+// the only negative value in later chunks than the first (element 60 is in
+// the second chunk, 140 in the last), so the scale and the signedness that
+// `automatic` picks come out as choose_scale's on the whole tensor; a NaN in
+// the third chunk is reported at its flat index (100), not its index in the
+// chunk.
+TEST(NpuQuantizer, ChunkSummariesMergeAndNameTheElement) {
+  std::vector<float> x(13 * 11);
+  for (std::size_t i = 0; i < x.size(); ++i) x[i] = float(i % 7) * 0.125f;  // 0 .. 0.75, non-negative
+  x[60] = 2.5f;
+  QuantConfig cfg;  // 4 bits, nearest, signedness automatic
+  QuantParams p = reduce_in_chunks(x, cfg);
+  EXPECT_EQ(p.mx, 2.5f);
+  EXPECT_TRUE(p.is_unsigned);  // every x >= 0
+  EXPECT_EQ(p.scale, choose_scale(x, cfg, "t").scale);
+  x[140] = -0.5f;
+  p = reduce_in_chunks(x, cfg);
+  EXPECT_EQ(p.mx, 2.5f);
+  EXPECT_FALSE(p.is_unsigned);  // one x < 0, in the last chunk
+  EXPECT_EQ(p.scale, choose_scale(x, cfg, "t").scale);
+  x[100] = std::nanf("");
+  try {
+    reduce_in_chunks(x, cfg);
+    ADD_FAILURE() << "a NaN passed the reduce";
+  } catch (const NumericError& e) {
+    EXPECT_NE(std::string(e.what()).find("tensor 'layer0.fwd_x': element 100 is NaN"), std::string::npos) << e.what();
+  }
+}
+
 // One MAC-array command (many folds) equals one gemm per R x C fold on the
 // sub-matrices, outputs and statistics alike: the output-stationary
 // decomposition keeps each output's accumulators over the whole K.
@@ -131,6 +185,7 @@ TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
     sram.read_values<std::int32_t>(8192, c);
 
     GemmStats folds;
+    GemmContext ctx;
     std::vector<std::int32_t> want(M * N);
     for (int i0 = 0; i0 < M; i0 += R)
       for (int j0 = 0; j0 < N; j0 += C) {
@@ -141,7 +196,7 @@ TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
         for (int k = 0; k < K; ++k)
           for (int j = 0; j < nc; ++j) bt[k * nc + j] = b[k * N + j0 + j];
         std::vector<std::int32_t> ct(mr * nc);
-        folds.merge(gemm({mr, nc, K}, {at, 4, false}, {bt, 4, false}, acc, ct, KernelPath::reference));
+        folds.merge(gemm(ctx, {mr, nc, K}, {at, 4, false}, {bt, 4, false}, acc, ct, KernelPath::reference));
         for (int i = 0; i < mr; ++i)
           for (int j = 0; j < nc; ++j) want[(i0 + i) * N + j0 + j] = ct[i * nc + j];
       }
@@ -183,7 +238,8 @@ TEST(NpuMacArray, TransposedBLayout) {
   core.run(d, sram);
   std::vector<std::int32_t> c(M * N), want(M * N);
   sram.read_values<std::int32_t>(1024, c);
-  gemm({M, N, K}, {a, 4, true}, {b, 4, false}, exact, want, KernelPath::reference);
+  GemmContext ctx;
+  gemm(ctx, {M, N, K}, {a, 4, true}, {b, 4, false}, exact, want, KernelPath::reference);
   EXPECT_EQ(c, want);
 }
 

@@ -100,7 +100,8 @@ TEST(NpuCost, MacArrayCyclesAreScaleSimsForBothDataflows) {
         << (ws ? "ws " : "os ") << M << "x" << N << "x" << K << " on " << R << "x" << C;
     EXPECT_EQ(t.macs, std::uint64_t(M) * N * K);
     std::vector<std::int32_t> ref(c.size());
-    gemm({M, N, K}, {a, 4, false}, {b, 4, false}, acc, ref, KernelPath::reference);
+    GemmContext ctx;
+    gemm(ctx, {M, N, K}, {a, 4, false}, {b, 4, false}, acc, ref, KernelPath::reference);
     EXPECT_EQ(c, ref);
   }
 }

@@ -239,6 +239,16 @@ TEST(SimdPaths, OutOfDomainParamsFallBackToTheReference) {
   }
 }
 
+// The quantizer has no AVX-512 loops: asking for that path is an error, not
+// a call that leaves q unwritten.
+TEST(SimdPaths, APathTheQuantizerLacksIsRefused) {
+  const std::vector<float> x{0.5f, -0.25f};
+  std::vector<std::int16_t> q(x.size());
+  QuantConfig cfg;
+  const QuantParams p = choose_scale(x, cfg, "x");
+  EXPECT_THROW(detail::quantize_span(x, 0, p, cfg, 1, q, KernelPath::avx512), ConfigError);
+}
+
 TEST(SimdPaths, DequantizeEqualsReference) {
   std::mt19937_64 rng(5);
   std::uniform_int_distribution<std::int32_t> any(std::numeric_limits<std::int32_t>::min(),

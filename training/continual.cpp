@@ -74,7 +74,8 @@ AlignmentRecord align(Engine& reference, const Engine& engine, Method& method, c
       for (float& v : act.post.back().v) v = std::max(v, 0.0f);
     }
     MlpGrads float_backward;
-    golden::backward(p, x, act, *dout, float_backward);
+    golden::Context ctx;
+    golden::backward(ctx, p, x, act, *dout, float_backward);
     for (std::size_t l = 0; l < grads.w.size(); ++l)
       a.backward_grad_cosine.push_back(golden::cosine(grads.w[l].v, float_backward.w[l].v));
   }

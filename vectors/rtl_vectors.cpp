@@ -136,7 +136,9 @@ json gemm_case_json(const GemmCase& c) {
 
 GemmStats run_gemm(const GemmCase& c, std::vector<std::int32_t>& out) {
   out.assign(std::size_t(c.shape.m) * c.shape.n, 0);
-  return gemm(c.shape, {c.a, c.a_bits, c.a_unsigned}, {c.b, c.b_bits, c.b_unsigned}, c.acc, out, KernelPath::reference);
+  GemmContext ctx;  // one thread, the reference path: no workspace is kept
+  return gemm(ctx, c.shape, {c.a, c.a_bits, c.a_unsigned}, {c.b, c.b_bits, c.b_unsigned}, c.acc, out,
+              KernelPath::reference);
 }
 
 json stats_json(const GemmStats& s) {

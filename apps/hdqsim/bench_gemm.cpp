@@ -78,14 +78,16 @@ std::vector<Row> measure(const BenchGemmOptions& o, const std::string& mode, con
                               32};
   std::vector<std::int32_t> c_ref(std::size_t(o.m) * o.n), c_fast(c_ref.size());
   GemmStats s_ref;
+  GemmContext ref_ctx;
   const Timing ref =
-      time_median([&] { s_ref = gemm(shape, ao, bo, cfg, c_ref, KernelPath::reference, 1); }, o.min_seconds);
+      time_median([&] { s_ref = gemm(ref_ctx, shape, ao, bo, cfg, c_ref, KernelPath::reference); }, o.min_seconds);
   std::vector<Row> rows;
   for (const KernelPath path : fast)
     for (const int t : threads) {
       GemmStats s_fast;
       std::fill(c_fast.begin(), c_fast.end(), 0x5a5a5a5a);
-      const Timing fst = time_median([&] { s_fast = gemm(shape, ao, bo, cfg, c_fast, path, t); }, o.min_seconds);
+      GemmContext ctx(t);
+      const Timing fst = time_median([&] { s_fast = gemm(ctx, shape, ao, bo, cfg, c_fast, path); }, o.min_seconds);
       rows.push_back({path, mode, range, t, ref.median_s, fst.median_s, ref.reps, fst.reps,
                       c_ref == c_fast && s_ref == s_fast, s_ref.inner_events(), s_ref.outer_overflows});
     }

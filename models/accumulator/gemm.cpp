@@ -1,10 +1,9 @@
 // GEMM entry point: validation, path dispatch and row-parallel threading on
-// the persistent pool (models/common/thread_pool.h).
+// the context's pool; the context's workspaces.
 #include <fmt/format.h>
 
 #include "models/accumulator/gemm.h"
 #include "models/common/errors.h"
-#include "models/common/thread_pool.h"
 
 namespace hdq {
 
@@ -28,7 +27,47 @@ double GemmStats::inner_event_rate() const {
   return products ? double(changed_steps) / double(products) : 0.0;
 }
 
+namespace detail {
+
+void* const* GemmWorkspaces::ensure(const void* tag, int n, void* (*create)(), void (*destroy)(void*)) {
+  Kind* kind = nullptr;
+  for (Kind& k : kinds_)
+    if (k.tag == tag) kind = &k;
+  if (!kind) kind = &kinds_.emplace_back(Kind{tag, {}, destroy});
+  while (int(kind->objects.size()) < n) kind->objects.push_back(create());
+  return kind->objects.data();
+}
+
+GemmWorkspaces::~GemmWorkspaces() {
+  for (Kind& k : kinds_)
+    for (void* w : k.objects) k.destroy(w);
+}
+
+}  // namespace detail
+
+GemmStats* GemmContext::block_stats(int n) {
+  block_stats_.assign(std::size_t(n), GemmStats{});
+  return block_stats_.data();
+}
+
+void GemmContext::acquire() {
+  if (busy_.exchange(true, std::memory_order_acquire))
+    throw ConfigError("gemm: a GemmContext is used by two threads at once (give each calling thread its own)");
+}
+
 namespace {
+
+// The context in use by this call (GemmContext::acquire / release).
+class ContextUse {
+ public:
+  explicit ContextUse(GemmContext& ctx) : ctx_(ctx) { ctx_.acquire(); }
+  ~ContextUse() { ctx_.release(); }
+  ContextUse(const ContextUse&) = delete;
+  ContextUse& operator=(const ContextUse&) = delete;
+
+ private:
+  GemmContext& ctx_;
+};
 
 // Checks the operand's size and value range; returns its actual min / max.
 detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t rows, std::size_t cols) {
@@ -66,13 +105,12 @@ KernelPath best_gemm_path() {
   return best;
 }
 
-GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
-               KernelPath path, int threads) {
+GemmStats gemm(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+               std::span<std::int32_t> c, KernelPath path) {
   validate(cfg);
   require_in_range("m", s.m, 0, INT32_MAX);
   require_in_range("n", s.n, 0, INT32_MAX);
   require_in_range("k", s.k, 0, INT32_MAX);
-  require_in_range("threads", threads, 1, 256);
   const detail::ValueBounds ra = check_operand("a", a, s.m, s.k);
   const detail::ValueBounds rb = check_operand("b", b, s.k, s.n);
   if (c.size() != std::size_t(s.m) * s.n)
@@ -80,31 +118,29 @@ GemmStats gemm(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig&
   if (path == KernelPath::avx2 && !cpu_supports(KernelPath::avx2)) throw ConfigError("gemm: path avx2 requested on a CPU without AVX2");
   if (path == KernelPath::avx512 && !cpu_supports(KernelPath::avx512))
     throw ConfigError("gemm: path avx512 requested on a CPU without AVX-512 F, BW and VL");
+  const ContextUse use(ctx);
 
   const std::uint64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(cfg.tile);
   const std::uint64_t tiles_per_output = tile ? (std::uint64_t(s.k) + tile - 1) / tile : 0;
   const std::uint64_t tile_results = std::uint64_t(s.m) * std::uint64_t(s.n) * tiles_per_output;
-  threads = std::min(threads, std::max(s.m, 1));
+  const int threads = std::min(ctx.threads(), std::max(s.m, 1));
   GemmStats total;
   if (path == KernelPath::avx512) {
-    total = detail::gemm_avx512(s, a, b, cfg, c, threads, ra, rb);
+    total = detail::gemm_avx512(ctx, s, a, b, cfg, c, threads, ra, rb);
   } else if (path == KernelPath::avx2) {
-    total = detail::gemm_avx2(s, a, b, cfg, c, threads, ra, rb);
+    total = detail::gemm_avx2(ctx, s, a, b, cfg, c, threads, ra, rb);
   } else {
     auto run_rows = [&](int r0, int r1) {
       return path == KernelPath::reference ? detail::gemm_reference_rows(s, a, b, cfg, c, r0, r1)
                                          : detail::gemm_portable_rows(s, a, b, cfg, c, r0, r1);
     };
-    // Row blocks on the persistent pool; statistics merged in block order
-    // (the calling thread's buffer, reused: no allocation per GEMM).
-    thread_local std::vector<GemmStats> parts_of_this_thread;
-    std::vector<GemmStats>& parts = parts_of_this_thread;
-    parts.assign(static_cast<std::size_t>(threads), GemmStats{});
-    parallel_for(threads, [&](int t) {
+    // Row blocks on the context's pool; statistics merged in block order.
+    GemmStats* parts = ctx.block_stats(threads);
+    ctx.pool().run(threads, [&](int t) {
       const int r0 = int(std::int64_t(s.m) * t / threads), r1 = int(std::int64_t(s.m) * (t + 1) / threads);
-      parts[std::size_t(t)] = run_rows(r0, r1);
+      parts[t] = run_rows(r0, r1);
     });
-    for (const auto& p : parts) total.merge(p);
+    for (int t = 0; t < threads; ++t) total.merge(parts[t]);
   }
   total.tile_results = tile_results;
   return total;

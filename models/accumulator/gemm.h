@@ -14,12 +14,14 @@
 // - Wo is W..32, so C fits int32.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "models/accumulator/accumulator.h"
 #include "models/common/kernel_path.h"
+#include "models/common/thread_pool.h"
 
 namespace hdq {
 
@@ -61,6 +63,87 @@ struct IntOperand {
   bool is_unsigned = false;
 };
 
+namespace detail {
+
+// The kernels' workspaces (packed operands, product tables, tile state),
+// kept by a GemmContext between GEMMs: per workspace type W, objects 0, 1,
+// ... (one per row block, or one shared by the blocks), created on first use
+// and reused by every later GEMM of the context, so that a training step
+// whose shapes repeat allocates nothing once they have grown. The types live
+// in the ISA translation units (anonymous namespaces), so the store is
+// type-erased; the growth itself is done here, in baseline code.
+class GemmWorkspaces {
+ public:
+  template <class W>
+  class List {
+   public:
+    explicit List(void* const* objects) : objects_(objects) {}
+    W& operator[](int i) const { return *static_cast<W*>(objects_[i]); }
+
+   private:
+    void* const* objects_;
+  };
+
+  // Workspaces 0 .. n - 1 of type W, created as needed. Only the thread that
+  // called gemm() may call this (before the row blocks start).
+  template <class W>
+  List<W> get(int n) {
+    return List<W>(ensure(&Tag<W>::id, n, [] { return static_cast<void*>(new W()); },
+                          [](void* w) { delete static_cast<W*>(w); }));
+  }
+
+  GemmWorkspaces() = default;
+  GemmWorkspaces(const GemmWorkspaces&) = delete;
+  GemmWorkspaces& operator=(const GemmWorkspaces&) = delete;
+  ~GemmWorkspaces();
+
+ private:
+  template <class W>
+  struct Tag {
+    static constexpr char id = 0;  // its address names W
+  };
+  struct Kind {
+    const void* tag;
+    std::vector<void*> objects;
+    void (*destroy)(void*);
+  };
+  void* const* ensure(const void* tag, int n, void* (*create)(), void (*destroy)(void*));
+  std::vector<Kind> kinds_;
+};
+
+}  // namespace detail
+
+// What GEMMs compute with, in the manner of ruy::Context: the thread pool
+// their row blocks run on (threads() threads: the caller and threads() - 1
+// workers), and the kernels' workspaces and per-block statistics, kept from
+// call to call (no allocation once a repeated shape has been seen) and freed
+// with the context. Nothing of it is static or thread_local: the owner (an
+// engine, the NPU's MAC array, a test) passes it down to every gemm() call.
+// One calling thread at a time: a thread that runs GEMMs alongside others
+// has its own context (a gemm() on a context another thread is using throws
+// ConfigError). Results do not depend on threads().
+class GemmContext {
+ public:
+  explicit GemmContext(int threads = 1) : pool_(threads) {}  // threads: 1..256 (ConfigError otherwise)
+  int threads() const { return pool_.threads(); }
+
+  // For the GEMM's own use (gemm.cpp and the kernels).
+  ThreadPool& pool() { return pool_; }
+  detail::GemmWorkspaces& workspaces() { return workspaces_; }
+  // n zeroed statistics records, one per row block, reused from call to call.
+  GemmStats* block_stats(int n);
+  // Marks the context in use by the calling thread until release(); throws
+  // ConfigError when another thread is using it.
+  void acquire();
+  void release() { busy_.store(false, std::memory_order_release); }
+
+ private:
+  ThreadPool pool_;
+  detail::GemmWorkspaces workspaces_;
+  std::vector<GemmStats> block_stats_;
+  std::atomic<bool> busy_{false};
+};
+
 // GEMM paths (models/common/kernel_path.h): reference is the scalar triple
 // loop in int64 arithmetic, the definition; portable is plain C++ vectorized
 // across output columns; avx2 and avx512 are the SIMD kernels.
@@ -69,11 +152,11 @@ std::vector<KernelPath> available_gemm_paths();
 // The fastest available path (the last of available_gemm_paths()).
 KernelPath best_gemm_path();
 
-// C = A B under `cfg`; checks shapes, sizes and operand ranges first (ConfigError).
-// `threads` splits rows of C over a persistent thread pool (threads - 1
-// workers and the caller); results do not depend on it.
-GemmStats gemm(GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
-               KernelPath path = best_gemm_path(), int threads = 1);
+// C = A B under `cfg` on `ctx`; checks shapes, sizes and operand ranges
+// first (ConfigError). Rows of C are split over ctx's threads; results do not
+// depend on them.
+GemmStats gemm(GemmContext& ctx, GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+               std::span<std::int32_t> c, KernelPath path = best_gemm_path());
 
 namespace detail {
 // Path entry points: arguments already validated; compute rows [row_begin, row_end).
@@ -86,13 +169,13 @@ struct ValueBounds {
   int lo = 0, hi = 0;
 };
 ValueBounds value_bounds_avx2(std::span<const std::int16_t> v);
-// The whole GEMM on `threads` threads of the shared pool: B is packed once,
-// row blocks run in parallel (tile_results is left to the caller). ra / rb:
-// the operands' value_bounds.
-GemmStats gemm_avx2(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, std::span<std::int32_t> c,
-                    int threads, ValueBounds ra, ValueBounds rb);
+// The whole GEMM on `threads` (<= ctx.threads()) threads of ctx's pool: B is
+// packed once, row blocks run in parallel (tile_results is left to the
+// caller). ra / rb: the operands' value_bounds.
+GemmStats gemm_avx2(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+                    std::span<std::int32_t> c, int threads, ValueBounds ra, ValueBounds rb);
 // The same with the AVX-512 kernels (the cases they do not cover run gemm_avx2).
-GemmStats gemm_avx512(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+GemmStats gemm_avx512(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                       std::span<std::int32_t> c, int threads, ValueBounds ra, ValueBounds rb);
 }  // namespace detail
 

@@ -17,10 +17,12 @@
 // accumulator in int32 lanes.
 #pragma once
 
-#include "models/accumulator/gemm_avx2_common.h"
+#include "models/accumulator/gemm_simd_avx2.h"
 
 namespace hdq::detail {
 namespace {
+
+constexpr int kLanes = Avx2::kLanes;  // output columns per packed vector of B (two vectors of int16 lanes)
 
 struct WordPlan {
   bool clamp_outer = false;  // some outer sum may leave the Wo range
@@ -95,12 +97,19 @@ inline void pack_word_shared(GemmShape s, IntOperand b, const AccumulatorConfig&
   }
 }
 
+// The buffers a word kernel keeps per row block in its GemmContext: A per k
+// and per k-pair (see pack_a).
+struct WordScratch {
+  AlignedBuffer<std::uint32_t> aw, ap;
+};
+
 template <AccMode kMode>
 class WordKernel {
  public:
-  WordKernel(GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const WordPlan& plan, const WordShared& shared,
-             int r0, int r1)
-      : s_(s), a_(a), cfg_(cfg), plan_(plan), sh_(shared), tl_(s.k, cfg.tile), r0_(r0), r1_(r1) {}
+  WordKernel(WordScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const WordPlan& plan,
+             const WordShared& shared, int r0, int r1)
+      : s_(s), a_(a), cfg_(cfg), plan_(plan), sh_(shared), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), aw_(ws.aw),
+        ap_(ws.ap) {}
 
   GemmStats run(std::span<std::int32_t> c) {
     pack_a();
@@ -120,10 +129,10 @@ class WordKernel {
     for (; i < r1_; ++i) plan_.clamp_outer ? rows<1, true>(i, c) : rows<1, false>(i, c);
     GemmStats st;
     st.products = std::uint64_t(r1_ - r0_) * std::uint64_t(s_.n) * std::uint64_t(s_.k);
-    st.changed_steps = hsum_epi64(changed_);
+    st.changed_steps = Avx2::hsum64(changed_);
     st.clamped_tiles = clamped_;
     st.outer_overflows = overflows_;
-    st.max_abs_tile_sum = hmax_epu32(maxabs_);
+    st.max_abs_tile_sum = Avx2::hmax_u32(maxabs_);
     return st;
   }
 
@@ -247,7 +256,7 @@ class WordKernel {
       }
       const int nj = std::min(kLanes, s_.n - v * kLanes);
       for (int r = 0; r < R; ++r)
-        store_row_segment(c.data() + std::size_t(i + r) * s_.n + std::size_t(v) * kLanes, o[r], nj);
+        store_row_segment<Avx2>(c.data() + std::size_t(i + r) * s_.n + std::size_t(v) * kLanes, o[r], nj);
     }
   }
 
@@ -258,28 +267,21 @@ class WordKernel {
   const WordShared& sh_;
   Tiling tl_;
   int r0_, r1_;
-  struct Scratch {
-    AlignedBuffer<std::uint32_t> aw, ap;
-  };
-  static WorkspacePool<Scratch>& pool() {
-    static WorkspacePool<Scratch> p;
-    return p;
-  }
-  Scratch& ws_ = pool().current();
-  AlignedBuffer<std::uint32_t>& aw_ = ws_.aw;
-  AlignedBuffer<std::uint32_t>& ap_ = ws_.ap;
+  AlignedBuffer<std::uint32_t>& aw_;
+  AlignedBuffer<std::uint32_t>& ap_;
   __m256i lo16_{}, hi16_{}, lo32_{}, hi32_{}, olo_{}, ohi_{}, maxabs_{}, changed_{};
   __m128i shift_{};
   std::uint64_t clamped_ = 0, overflows_ = 0;
 };
 
-inline GemmStats run_word_kernel(GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const WordPlan& plan,
-                                 const WordShared& shared, int r0, int r1, std::span<std::int32_t> c) {
+inline GemmStats run_word_kernel(WordScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg,
+                                 const WordPlan& plan, const WordShared& shared, int r0, int r1,
+                                 std::span<std::int32_t> c) {
   switch (cfg.mode) {
-    case AccMode::exact: return WordKernel<AccMode::exact>(s, a, cfg, plan, shared, r0, r1).run(c);
-    case AccMode::clamp_tile: return WordKernel<AccMode::clamp_tile>(s, a, cfg, plan, shared, r0, r1).run(c);
-    case AccMode::saturate: return WordKernel<AccMode::saturate>(s, a, cfg, plan, shared, r0, r1).run(c);
-    case AccMode::wrap: return WordKernel<AccMode::wrap>(s, a, cfg, plan, shared, r0, r1).run(c);
+    case AccMode::exact: return WordKernel<AccMode::exact>(ws, s, a, cfg, plan, shared, r0, r1).run(c);
+    case AccMode::clamp_tile: return WordKernel<AccMode::clamp_tile>(ws, s, a, cfg, plan, shared, r0, r1).run(c);
+    case AccMode::saturate: return WordKernel<AccMode::saturate>(ws, s, a, cfg, plan, shared, r0, r1).run(c);
+    case AccMode::wrap: return WordKernel<AccMode::wrap>(ws, s, a, cfg, plan, shared, r0, r1).run(c);
   }
   return {};
 }

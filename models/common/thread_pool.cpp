@@ -11,6 +11,8 @@
 // for the last task before sleeping.
 #include "models/common/thread_pool.h"
 
+#include "models/common/errors.h"
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -106,7 +108,10 @@ struct ThreadPool::Impl {
   }
 };
 
-ThreadPool::ThreadPool() : impl_(new Impl) {}
+ThreadPool::ThreadPool(int threads) : threads_(threads), impl_(nullptr) {
+  require_in_range("threads", threads, 1, kMaxThreads);
+  impl_ = new Impl;
+}
 
 ThreadPool::~ThreadPool() {
   impl_->stop.store(true, std::memory_order_release);
@@ -116,16 +121,12 @@ ThreadPool::~ThreadPool() {
   delete impl_;
 }
 
-ThreadPool& ThreadPool::instance() {
-  static ThreadPool pool;
-  return pool;
-}
-
 void ThreadPool::run(int n, TaskRef fn) {
   if (n <= 0) return;
   Impl& p = *impl_;
-  // Busy (another thread's job, or a task calling run): run inline, in order.
-  if (n == 1 || p.busy.exchange(true, std::memory_order_acq_rel)) {
+  // One thread, or busy (another thread's job, or a task calling run): run
+  // inline, in order.
+  if (n == 1 || threads_ == 1 || p.busy.exchange(true, std::memory_order_acq_rel)) {
     run_inline(n, fn);
     return;
   }
@@ -138,7 +139,7 @@ void ThreadPool::run(int n, TaskRef fn) {
     return;
   }
   try {
-    while (int(p.workers.size()) < std::min(n, kMaxThreads) - 1) {
+    while (int(p.workers.size()) < std::min(n, threads_) - 1) {
       const std::uint32_t g = p.generation.load(std::memory_order_acquire);
       p.workers.emplace_back([&p, g] { p.worker_loop(g); });
     }
@@ -167,14 +168,6 @@ void ThreadPool::run(int n, TaskRef fn) {
   p.fn = nullptr;
   p.busy.store(false, std::memory_order_release);
   if (err) std::rethrow_exception(err);
-}
-
-void parallel_for(int n, TaskRef fn) {
-  if (n <= 1) {
-    if (n == 1) fn(0);
-    return;
-  }
-  ThreadPool::instance().run(n, fn);
 }
 
 }  // namespace hdq

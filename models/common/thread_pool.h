@@ -1,11 +1,15 @@
-// A small persistent thread pool for data-parallel loops (GEMM row blocks).
+// A small persistent thread pool for data-parallel loops (GEMM row blocks,
+// the golden model's matrix products).
 //
-// Workers are started on first use and reused by every later call, so a call
-// costs a wake-up, not a thread creation. run(n, fn) calls fn(0) .. fn(n - 1),
-// each exactly once, and returns when all have finished; the caller runs task
-// 0 itself. Which thread runs which task is not fixed, so callers must make
-// every task's result depend only on its index (the GEMM splits rows by index
-// and merges statistics in index order: its bits do not depend on threads).
+// A pool is owned by whoever computes with it (a GemmContext, the golden
+// model's context) and runs its loops on up to threads() threads: the caller
+// and threads() - 1 workers, started on first use and reused by every later
+// call, so a call costs a wake-up, not a thread creation; they are joined when
+// the pool is destroyed. run(n, fn) calls fn(0) .. fn(n - 1), each exactly
+// once, and returns when all have finished; the caller takes tasks too. Which
+// thread runs which task is not fixed, so callers must make every task's
+// result depend only on its index (the GEMM splits rows by index and merges
+// statistics in index order: its bits do not depend on threads).
 //
 // A call made while another call is running (from another thread, or from
 // inside a task) runs its tasks on the calling thread, in index order: the
@@ -35,11 +39,14 @@ class TaskRef {
 
 class ThreadPool {
  public:
-  // The process-wide pool (workers are started lazily, up to kMaxThreads - 1).
-  static ThreadPool& instance();
   static constexpr int kMaxThreads = 256;
 
-  // fn(0) .. fn(n - 1) on up to min(n, kMaxThreads) threads (the caller and
+  // threads: 1 .. kMaxThreads (ConfigError otherwise); 1 runs every task on
+  // the caller and never starts a worker.
+  explicit ThreadPool(int threads);
+  int threads() const { return threads_; }
+
+  // fn(0) .. fn(n - 1) on up to min(n, threads()) threads (the caller and
   // workers); tasks are handed out in index order to whichever thread is free.
   void run(int n, TaskRef fn);
 
@@ -48,12 +55,9 @@ class ThreadPool {
   ~ThreadPool();
 
  private:
-  ThreadPool();
   struct Impl;
+  int threads_;
   Impl* impl_;
 };
-
-// Convenience: ThreadPool::instance().run(n, fn), or a plain loop when n <= 1.
-void parallel_for(int n, TaskRef fn);
 
 }  // namespace hdq

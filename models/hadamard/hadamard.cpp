@@ -147,7 +147,9 @@ void hadamard_rows_i32(std::span<std::int32_t> x, int rows, int cols, int block)
 
 // Compiled for AVX2 and for the baseline, chosen at load time by the
 // CPU (the contiguous row additions vectorize; integer results are the same).
-#if defined(__x86_64__)
+// Not under ThreadSanitizer: it instruments the clones' resolver, which the
+// loader runs before the sanitizer's runtime exists (a crash at start-up).
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 void hadamard_columns_i32(std::span<std::int32_t> x, int rows, int cols, int block) {

@@ -14,16 +14,6 @@ using detail::operand;
 using detail::quantize_role;
 using detail::quantize_role_slice;
 
-// Scratch buffers of one thread's convolution passes, reused from call to call
-// (a training step allocates nothing once they have grown to its shapes); no
-// result depends on what they held before.
-struct Scratch {
-  QuantizedTensor xq, wq, wh, gh, xh, ghh;
-  std::vector<std::int16_t> cols, wqt;
-  std::vector<std::int32_t> acc, nchw, widened;
-  std::vector<float> wh_f, gm, xh_f, g2, dcol, part;
-};
-thread_local Scratch scratch;
 
 // im2col of every sample of the NCHW batch xq into cols ((batch*P) x K).
 void im2col_batch(const ConvGeometry& g, int batch, std::span<const std::int16_t> xq, std::vector<std::int16_t>& cols) {
@@ -41,8 +31,8 @@ void check_batch(int batch, std::size_t values, std::size_t per_sample, const ch
 
 }  // namespace
 
-GemmStats conv_gemm(const ConvGeometry& g, int batch, IntOperand xq, IntOperand wq, const AccumulatorConfig& acc,
-                    std::span<std::int32_t> c, KernelPath path, int threads) {
+GemmStats conv_gemm(GemmContext& gc, HdqtConvScratch& scratch, const ConvGeometry& g, int batch, IntOperand xq,
+                    IntOperand wq, const AccumulatorConfig& acc, std::span<std::int32_t> c, KernelPath path) {
   validate(g);
   const int P = g.positions(), K = g.patch(), O = g.out_channels;
   if (batch < 1 || xq.values.size() != std::size_t(batch) * g.in_size() || wq.values.size() != std::size_t(O) * K ||
@@ -57,14 +47,14 @@ GemmStats conv_gemm(const ConvGeometry& g, int batch, IntOperand xq, IntOperand 
   detail::transpose(wq.values.data(), O, K, wqt.data());
   std::vector<std::int32_t>& rows = scratch.nchw;  // (N*P) x C_out
   rows.resize(std::size_t(batch) * P * O);
-  const GemmStats s = gemm({batch * P, O, K}, {cols, xq.bits, xq.is_unsigned}, {wqt, wq.bits, wq.is_unsigned}, acc,
-                           rows, path, threads);
+  const GemmStats s = gemm(gc, {batch * P, O, K}, {cols, xq.bits, xq.is_unsigned}, {wqt, wq.bits, wq.is_unsigned},
+                           acc, rows, path);
   for (int n = 0; n < batch; ++n)  // sample n's P x C_out block -> C_out x P
     detail::transpose(rows.data() + std::size_t(n) * P * O, P, O, c.data() + std::size_t(n) * O * P);
   return s;
 }
 
-void hdqt_conv_forward(const ConvGeometry& g, const Matrix& x, const Matrix& w, std::span<const float> bias,
+void hdqt_conv_forward(GemmContext& gc, HdqtConvScratch& scratch, const ConvGeometry& g, const Matrix& x, const Matrix& w, std::span<const float> bias,
                        const HdqtConfig& cfg, const HdqtStepContext& ctx, Matrix& y, HdqtConvState& st,
                        HdqtLayerStats& stats) {
   validate(g);
@@ -81,9 +71,8 @@ void hdqt_conv_forward(const ConvGeometry& g, const Matrix& x, const Matrix& w, 
 
   std::vector<std::int32_t>& acc = scratch.acc;
   acc.resize(std::size_t(N) * O * P);
-  stats[int(GemmRole::fwd)].merge(conv_gemm(g, N, operand(xq, cfg.q(QuantRole::fwd_x)),
-                                            operand(wq, cfg.q(QuantRole::fwd_w)), cfg.acc(GemmRole::fwd), acc,
-                                            best_gemm_path(), ctx.threads));
+  stats[int(GemmRole::fwd)].merge(conv_gemm(gc, scratch, g, N, operand(xq, cfg.q(QuantRole::fwd_x)),
+                                            operand(wq, cfg.q(QuantRole::fwd_w)), cfg.acc(GemmRole::fwd), acc));
   y.reshape(N, O * P);
   const std::array<float, 2> factors{xq.params.scale, wq.params.scale};
   dequantize(acc, factors, y.v);
@@ -101,7 +90,7 @@ void hdqt_conv_forward(const ConvGeometry& g, const Matrix& x, const Matrix& w, 
 namespace {
 
 // §9 step 3 up to D ((N*P) x K, f32): the dX GEMM(s) before col2im.
-void backward_dx_columns(const Matrix& g, const HdqtConvState& st, const HdqtConfig& cfg, const HdqtStepContext& ctx,
+void backward_dx_columns(GemmContext& gc, HdqtConvScratch& scratch, const Matrix& g, const HdqtConvState& st, const HdqtConfig& cfg, const HdqtStepContext& ctx,
                          HdqtLayerStats& stats, std::vector<float>& d) {
   const ConvGeometry& geo = st.geometry;
   const int N = st.batch, P = geo.positions(), K = geo.patch(), O = geo.out_channels;
@@ -135,7 +124,7 @@ void backward_dx_columns(const Matrix& g, const HdqtConvState& st, const HdqtCon
     quantize_role(gm, cfg, ctx, QuantRole::bwd_g_dx, gh);
     acc.resize(d.size());
     stats[int(GemmRole::bwd_dx)].merge(
-        gemm({N * P, K, Op}, operand(gh, qg), operand(wh, qw), acc_cfg, acc, best_gemm_path(), ctx.threads));
+        gemm(gc, {N * P, K, Op}, operand(gh, qg), operand(wh, qw), acc_cfg, acc));
     const std::array<float, 4> factors{gh.params.scale, wh.params.scale, st.pw.scale, inv_b};
     dequantize(acc, factors, d);
     return;
@@ -146,7 +135,7 @@ void backward_dx_columns(const Matrix& g, const HdqtConvState& st, const HdqtCon
   for (int n = 0; n < N; ++n) {
     quantize_role_slice(std::span(gm).subspan(n * slice, slice), n * slice, n, cfg, ctx, QuantRole::bwd_g_dx, gh);
     stats[int(GemmRole::bwd_dx)].merge(
-        gemm({P, K, Op}, operand(gh, qg), operand(wh, qw), acc_cfg, acc, best_gemm_path(), ctx.threads));
+        gemm(gc, {P, K, Op}, operand(gh, qg), operand(wh, qw), acc_cfg, acc));
     const std::array<float, 4> factors{gh.params.scale, wh.params.scale, st.pw.scale, inv_b};
     dequantize(acc, factors, std::span(d).subspan(n * out, out));
   }
@@ -156,7 +145,7 @@ void backward_dx_columns(const Matrix& g, const HdqtConvState& st, const HdqtCon
 // transformed columns X' (Lp x K, f32 holding exact integers), quantized as
 // the tensor or slice starting at the given random-bit indices; `out`
 // (O x K) receives ((((f32)C * s5) * s4) * sx) * (1/b).
-void dw_gemm(std::span<const float> g2, std::span<const float> xh_f, int O, int K, int Lp, int block, int sample,
+void dw_gemm(GemmContext& gc, HdqtConvScratch& scratch, std::span<const float> g2, std::span<const float> xh_f, int O, int K, int Lp, int block, int sample,
              std::uint64_t g_first, std::uint64_t x_first, const HdqtConvState& st, const HdqtConfig& cfg,
              const HdqtStepContext& ctx, HdqtLayerStats& stats, std::span<float> out) {
   QuantizedTensor& xh = scratch.xh;
@@ -170,16 +159,15 @@ void dw_gemm(std::span<const float> g2, std::span<const float> xh_f, int O, int 
   }
   std::vector<std::int32_t>& acc = scratch.acc;
   acc.resize(std::size_t(O) * K);
-  stats[int(GemmRole::bwd_dw)].merge(gemm({O, K, Lp}, operand(ghh, cfg.q(QuantRole::bwd_g_dw)),
-                                          operand(xh, cfg.q(QuantRole::bwd_x_dw)), cfg.acc(GemmRole::bwd_dw), acc,
-                                          best_gemm_path(), ctx.threads));
+  stats[int(GemmRole::bwd_dw)].merge(gemm(gc, {O, K, Lp}, operand(ghh, cfg.q(QuantRole::bwd_g_dw)),
+                                          operand(xh, cfg.q(QuantRole::bwd_x_dw)), cfg.acc(GemmRole::bwd_dw), acc));
   const std::array<float, 4> factors{ghh.params.scale, xh.params.scale, st.px.scale, 1.0f / float(block)};
   dequantize(acc, factors, out);
 }
 
 }  // namespace
 
-void hdqt_conv_backward(const Matrix& g, const HdqtConvState& st, const HdqtConfig& cfg, const HdqtStepContext& ctx,
+void hdqt_conv_backward(GemmContext& gc, HdqtConvScratch& scratch, const Matrix& g, const HdqtConvState& st, const HdqtConfig& cfg, const HdqtStepContext& ctx,
                         Matrix* dx, Matrix& dw, std::vector<float>& db, HdqtLayerStats& stats) {
   const ConvGeometry& geo = st.geometry;
   const int N = st.batch, P = geo.positions(), K = geo.patch(), O = geo.out_channels;
@@ -187,7 +175,7 @@ void hdqt_conv_backward(const Matrix& g, const HdqtConvState& st, const HdqtConf
     throw ConfigError(fmt::format("layer{}: G is {} x {}, expected {} x {}", ctx.layer, g.rows, g.cols, N, O * P));
 
   if (dx) {
-    backward_dx_columns(g, st, cfg, ctx, stats, scratch.dcol);
+    backward_dx_columns(gc, scratch, g, st, cfg, ctx, stats, scratch.dcol);
     const std::size_t block = std::size_t(P) * K;
     dx->reshape(N, geo.in_size());
     for (int n = 0; n < N; ++n)
@@ -210,7 +198,7 @@ void hdqt_conv_backward(const Matrix& g, const HdqtConvState& st, const HdqtConf
       for (int o = 0; o < O; ++o)
         std::copy_n(g.v.data() + (std::size_t(n) * O + o) * P, P, g2.data() + std::size_t(o) * Lp + std::size_t(n) * P);
     hadamard_rows_f32(g2, O, Lp, h.block);
-    dw_gemm(g2, scratch.xh_f, O, K, Lp, h.block, -1, 0, 0, st, cfg, ctx, stats, dw.v);
+    dw_gemm(gc, scratch, g2, scratch.xh_f, O, K, Lp, h.block, -1, 0, 0, st, cfg, ctx, stats, dw.v);
   } else {
     // Per sample over its P positions; partial dW summed in f32, n ascending (R25).
     const HadamardPlan h = plan_hadamard(P, cfg.hadamard);
@@ -228,7 +216,7 @@ void hdqt_conv_backward(const Matrix& g, const HdqtConvState& st, const HdqtConf
       for (int o = 0; o < O; ++o)
         std::copy_n(g.v.data() + (std::size_t(n) * O + o) * P, P, g2.data() + std::size_t(o) * Pp);
       hadamard_rows_f32(g2, O, Pp, h.block);
-      dw_gemm(g2, scratch.xh_f, O, K, Pp, h.block, n, std::uint64_t(n) * O * Pp, std::uint64_t(n) * Pp * K, st, cfg,
+      dw_gemm(gc, scratch, g2, scratch.xh_f, O, K, Pp, h.block, n, std::uint64_t(n) * O * Pp, std::uint64_t(n) * Pp * K, st, cfg,
               ctx, stats, part);
       for (std::size_t i = 0; i < part.size(); ++i) dw.v[i] = dw.v[i] + part[i];
     }

@@ -40,22 +40,34 @@ struct HdqtConvState {
   std::vector<std::uint8_t> x_clipped;  // NCHW, 0/1: the fwd_x clamp changed X (for the clipped STE)
 };
 
+// Scratch buffers of the convolution passes, owned by the caller and passed
+// down beside the GEMM context, reused from call to call (a training step
+// allocates nothing once they have grown to its shapes); no result depends on
+// what they held before.
+struct HdqtConvScratch {
+  QuantizedTensor xq, wq, wh, gh, xh, ghh;
+  std::vector<std::int16_t> cols, wqt;
+  std::vector<std::int32_t> acc, nchw, widened;
+  std::vector<float> wh_f, gm, xh_f, g2, dcol, part;
+};
+
 // y (N x C_out*P) from x (N x C*H_in*W_in); bias empty (no bias) or C_out
 // values. Fills `state` for the backward pass.
-void hdqt_conv_forward(const ConvGeometry& g, const Matrix& x, const Matrix& w, std::span<const float> bias,
+void hdqt_conv_forward(GemmContext& gc, HdqtConvScratch& scratch, const ConvGeometry& g, const Matrix& x, const Matrix& w, std::span<const float> bias,
                        const HdqtConfig& cfg, const HdqtStepContext& ctx, Matrix& y, HdqtConvState& state,
                        HdqtLayerStats& stats);
 
 // dW (C_out x K), db (C_out; empty without bias) and, when dx is non-null,
 // dX (N x C*H_in*W_in) from G (N x C_out*P), in cfg.conv_mapping's mapping.
-void hdqt_conv_backward(const Matrix& g, const HdqtConvState& state, const HdqtConfig& cfg,
+void hdqt_conv_backward(GemmContext& gc, HdqtConvScratch& scratch, const Matrix& g, const HdqtConvState& state, const HdqtConfig& cfg,
                         const HdqtStepContext& ctx, Matrix* dx, Matrix& dw, std::vector<float>& db,
                         HdqtLayerStats& stats);
 
 // The forward's integer part: C = GEMM(im2col(xq), wq^T) over a batch of
 // `batch` NCHW samples, returned in NCHW order: c[(n*C_out + o)*P + p] =
 // C[n*P + p][o]. xq holds batch x C*H_in*W_in values, wq C_out x K.
-GemmStats conv_gemm(const ConvGeometry& g, int batch, IntOperand xq, IntOperand wq, const AccumulatorConfig& acc,
-                    std::span<std::int32_t> c, KernelPath path = best_gemm_path(), int threads = 1);
+GemmStats conv_gemm(GemmContext& gc, HdqtConvScratch& scratch, const ConvGeometry& g, int batch, IntOperand xq,
+                    IntOperand wq, const AccumulatorConfig& acc, std::span<std::int32_t> c,
+                    KernelPath path = best_gemm_path());
 
 }  // namespace hdq

@@ -14,22 +14,12 @@ using detail::operand;
 using detail::quantize_role;
 using detail::transpose;
 
-// Scratch buffers of one thread's layer passes, reused from call to call so
-// that a training step allocates nothing once they have grown to its shapes
-// (issue 6); no result depends on what they held before.
-struct Scratch {
-  QuantizedTensor xq, wq, qh, ghq;
-  std::vector<std::int16_t> wqt;
-  std::vector<std::int32_t> acc, widened;
-  std::vector<float> q_hadamard, g_hadamard;
-  Matrix gt;
-};
-thread_local Scratch scratch;
-
 }  // namespace
 
-void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float> bias, const HdqtConfig& cfg,
-                         const HdqtStepContext& ctx, Matrix& y, HdqtLayerState& st, HdqtLayerStats& stats) {
+void hdqt_linear_forward(HdqtContext& hc, const Matrix& x, const Matrix& w, std::span<const float> bias,
+                         const HdqtConfig& cfg, const HdqtStepContext& ctx, Matrix& y, HdqtLayerState& st,
+                         HdqtLayerStats& stats) {
+  HdqtScratch& scratch = hc.scratch;
   const int B = x.rows, I = x.cols, O = w.rows;
   if (w.cols != I || int(bias.size()) != O)
     throw ConfigError(fmt::format("layer{}: X is {} x {}, W is {} x {}, bias has {}: shapes do not match", ctx.layer, B,
@@ -45,9 +35,9 @@ void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float
   transpose(wq.q.data(), O, I, wqt.data());
   std::vector<std::int32_t>& acc = scratch.acc;
   acc.resize(std::size_t(B) * O);
-  stats[int(GemmRole::fwd)].merge(gemm({B, O, I}, operand(xq, cfg.q(QuantRole::fwd_x)),
+  stats[int(GemmRole::fwd)].merge(gemm(hc.gemm, {B, O, I}, operand(xq, cfg.q(QuantRole::fwd_x)),
                                        {wqt, operand_bits(cfg.q(QuantRole::fwd_w)), wq.params.is_unsigned},
-                                       cfg.acc(GemmRole::fwd), acc, best_gemm_path(), ctx.threads));
+                                       cfg.acc(GemmRole::fwd), acc));
   y.reshape(B, O);
   const std::array<float, 2> factors{xq.params.scale, wq.params.scale};
   dequantize(acc, factors, y.v);
@@ -67,9 +57,10 @@ namespace {
 //   Q' = H_K q (exact ints) -> Q'q, s_q' = Q(Q'; q_role)
 //   G' = g H_K (f32 FWHT)   -> G'q, s_g  = Q(G'; g_role)
 //   out (R x N) = ((((f32)GEMM(G'q, Q'q) * s_g) * s_q') * q_scale) * (1/b)
-void backward_gemm(const Matrix& g, const std::vector<std::int16_t>& q, int n, float q_scale, QuantRole g_role,
-                   QuantRole q_role, GemmRole gemm_role, const HdqtConfig& cfg, const HdqtStepContext& ctx,
-                   HdqtLayerStats& stats, Matrix& out) {
+void backward_gemm(HdqtContext& hc, const Matrix& g, const std::vector<std::int16_t>& q, int n, float q_scale,
+                   QuantRole g_role, QuantRole q_role, GemmRole gemm_role, const HdqtConfig& cfg,
+                   const HdqtStepContext& ctx, HdqtLayerStats& stats, Matrix& out) {
+  HdqtScratch& scratch = hc.scratch;
   const int R = g.rows, K = g.cols;
   const HadamardPlan h = plan_hadamard(K, cfg.hadamard);
   const int Kp = h.padded_length;
@@ -84,8 +75,8 @@ void backward_gemm(const Matrix& g, const std::vector<std::int16_t>& q, int n, f
   quantize_role(gh, cfg, ctx, g_role, ghq);
   std::vector<std::int32_t>& acc = scratch.acc;
   acc.resize(std::size_t(R) * n);
-  stats[int(gemm_role)].merge(gemm({R, n, Kp}, operand(ghq, cfg.q(g_role)), operand(qh, cfg.q(q_role)),
-                                   cfg.acc(gemm_role), acc, best_gemm_path(), ctx.threads));
+  stats[int(gemm_role)].merge(
+      gemm(hc.gemm, {R, n, Kp}, operand(ghq, cfg.q(g_role)), operand(qh, cfg.q(q_role)), cfg.acc(gemm_role), acc));
   out.reshape(R, n);
   const std::array<float, 4> factors{ghq.params.scale, qh.params.scale, q_scale, 1.0f / float(h.block)};
   dequantize(acc, factors, out.v);
@@ -93,15 +84,16 @@ void backward_gemm(const Matrix& g, const std::vector<std::int16_t>& q, int n, f
 
 }  // namespace
 
-void hdqt_linear_backward(const Matrix& g, const HdqtLayerState& st, const HdqtConfig& cfg, const HdqtStepContext& ctx,
-                          Matrix* dx, Matrix& dw, std::vector<float>& db, HdqtLayerStats& stats) {
+void hdqt_linear_backward(HdqtContext& hc, const Matrix& g, const HdqtLayerState& st, const HdqtConfig& cfg,
+                          const HdqtStepContext& ctx, Matrix* dx, Matrix& dw, std::vector<float>& db,
+                          HdqtLayerStats& stats) {
   const int B = st.batch, I = st.in, O = st.out;
   if (g.rows != B || g.cols != O)
     throw ConfigError(fmt::format("layer{}: G is {} x {}, expected {} x {}", ctx.layer, g.rows, g.cols, B, O));
 
   // dX (B x I): contraction over O, so G (B x O) and Wq (O x I) as they are.
   if (dx) {
-    backward_gemm(g, st.wq, I, st.pw.scale, QuantRole::bwd_g_dx, QuantRole::bwd_w_dx, GemmRole::bwd_dx, cfg, ctx, stats,
+    backward_gemm(hc, g, st.wq, I, st.pw.scale, QuantRole::bwd_g_dx, QuantRole::bwd_w_dx, GemmRole::bwd_dx, cfg, ctx, stats,
                   *dx);
     if (cfg.ste == Ste::clipped)
       for (std::size_t i = 0; i < dx->v.size(); ++i)
@@ -109,10 +101,10 @@ void hdqt_linear_backward(const Matrix& g, const HdqtLayerState& st, const HdqtC
   }
 
   // dW (O x I): contraction over B, so G^T (O x B) and Xq (B x I).
-  Matrix& gt = scratch.gt;
+  Matrix& gt = hc.scratch.gt;
   gt.reshape(O, B);
   transpose(g.v.data(), B, O, gt.v.data());
-  backward_gemm(gt, st.xq, I, st.px.scale, QuantRole::bwd_g_dw, QuantRole::bwd_x_dw, GemmRole::bwd_dw, cfg, ctx, stats,
+  backward_gemm(hc, gt, st.xq, I, st.px.scale, QuantRole::bwd_g_dw, QuantRole::bwd_x_dw, GemmRole::bwd_dw, cfg, ctx, stats,
                 dw);
 
   // db: column sums of G, batch ascending.

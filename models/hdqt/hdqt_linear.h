@@ -40,19 +40,42 @@ struct HdqtLayerState {
 // Overflow statistics of the three GEMMs of one layer.
 using HdqtLayerStats = std::array<GemmStats, kGemmRoles>;
 
+// Which layer at which step: the random stream of each quantizer role.
 struct HdqtStepContext {
   std::uint64_t seed = 0;
   std::uint64_t step = 0;  // global optimizer step, from 0
   int layer = 0;           // 0-based index of HDQT layers in forward order
-  int threads = 1;
+};
+
+// The buffers of the layer passes (quantized operands, transposes, Hadamard
+// buffers, accumulators) and of the MLP passes around them (hdqt_mlp.h),
+// reused from call to call so that a training step allocates nothing once
+// they have grown to its shapes; no result depends on what they held before.
+struct HdqtScratch {
+  QuantizedTensor xq, wq, qh, ghq;
+  std::vector<std::int16_t> wqt;
+  std::vector<std::int32_t> acc, widened;
+  std::vector<float> q_hadamard, g_hadamard;
+  Matrix gt;
+  Matrix act, g_below, dx;  // hdqt_mlp.cpp: a layer's ReLU output, dL/dY below, dX
+};
+
+// What HDQT passes compute with: the GEMM context (its thread pool and
+// workspaces) and the passes' scratch. Owned by the caller (the functional
+// engine) and passed down; one calling thread at a time, like GemmContext.
+struct HdqtContext {
+  explicit HdqtContext(int threads = 1) : gemm(threads) {}  // threads of every GEMM: 1..256
+  GemmContext gemm;
+  HdqtScratch scratch;
 };
 
 // y (B x O) from x (B x I); fills `state` for the backward pass.
-void hdqt_linear_forward(const Matrix& x, const Matrix& w, std::span<const float> bias, const HdqtConfig& cfg,
-                         const HdqtStepContext& ctx, Matrix& y, HdqtLayerState& state, HdqtLayerStats& stats);
+void hdqt_linear_forward(HdqtContext& hc, const Matrix& x, const Matrix& w, std::span<const float> bias,
+                         const HdqtConfig& cfg, const HdqtStepContext& ctx, Matrix& y, HdqtLayerState& state,
+                         HdqtLayerStats& stats);
 
 // dW (O x I), db (O) and, when dx is non-null, dX (B x I) from G (B x O).
-void hdqt_linear_backward(const Matrix& g, const HdqtLayerState& state, const HdqtConfig& cfg,
+void hdqt_linear_backward(HdqtContext& hc, const Matrix& g, const HdqtLayerState& state, const HdqtConfig& cfg,
                           const HdqtStepContext& ctx, Matrix* dx, Matrix& dw, std::vector<float>& db,
                           HdqtLayerStats& stats);
 

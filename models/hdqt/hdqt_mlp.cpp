@@ -17,13 +17,13 @@ void HdqtOverflow::merge(const HdqtOverflow& o) {
 namespace {
 
 HdqtStepContext context(const HdqtRun& run, std::uint64_t step, int net, int l) {
-  return {run.seed, step, net * kLayersPerNet + l, run.threads};
+  return {run.seed, step, net * kLayersPerNet + l};
 }
 
 }  // namespace
 
-void hdqt_forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step, int net,
-                  HdqtTrace& trace, HdqtOverflow* overflow) {
+void hdqt_forward(HdqtContext& hc, const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step,
+                  int net, HdqtTrace& trace, HdqtOverflow* overflow) {
   const int L = int(p.w.size());
   if (L > kLayersPerNet) throw ConfigError(fmt::format("an HDQT network has at most {} layers", kLayersPerNet));
   trace.pre.resize(L);
@@ -31,9 +31,9 @@ void hdqt_forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::
   HdqtOverflow ignored;
   HdqtOverflow& stats = overflow ? *overflow : ignored;
   if (int(stats.layers.size()) < L) stats.layers.resize(L);
-  thread_local Matrix act;  // ReLU output of the layer below, reused (no allocation per step)
+  Matrix& act = hc.scratch.act;  // ReLU output of the layer below
   for (int l = 0; l < L; ++l) {
-    hdqt_linear_forward(l == 0 ? x : act, p.w[l], p.b[l], *run.cfg, context(run, step, net, l), trace.pre[l],
+    hdqt_linear_forward(hc, l == 0 ? x : act, p.w[l], p.b[l], *run.cfg, context(run, step, net, l), trace.pre[l],
                         trace.states[l], stats.layers[l]);
     if (l + 1 < L) {
       act = trace.pre[l];
@@ -42,15 +42,16 @@ void hdqt_forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::
   }
 }
 
-void hdqt_backward(const MlpParams& p, const HdqtTrace& trace, const Matrix& dout, const HdqtRun& run,
-                   std::uint64_t step, int net, MlpGrads& grads, HdqtOverflow& overflow) {
+void hdqt_backward(HdqtContext& hc, const MlpParams& p, const HdqtTrace& trace, const Matrix& dout,
+                   const HdqtRun& run, std::uint64_t step, int net, MlpGrads& grads, HdqtOverflow& overflow) {
   const int L = int(p.w.size());
   if (grads.w.size() != p.w.size()) grads = zeros_like(p);
   if (int(overflow.layers.size()) < L) overflow.layers.resize(L);
   const Matrix* g = &dout;  // dL/dY of layer l
-  thread_local Matrix g_below, dx;  // reused (no allocation per step)
+  Matrix& g_below = hc.scratch.g_below;
+  Matrix& dx = hc.scratch.dx;
   for (int l = L - 1; l >= 0; --l) {
-    hdqt_linear_backward(*g, trace.states[l], *run.cfg, context(run, step, net, l), l > 0 ? &dx : nullptr,
+    hdqt_linear_backward(hc, *g, trace.states[l], *run.cfg, context(run, step, net, l), l > 0 ? &dx : nullptr,
                          grads.w[l], grads.b[l], overflow.layers[l]);
     if (l > 0) {
       const Matrix& pre = trace.pre[l - 1];  // ReLU passes the gradient where its input was > 0

@@ -15,7 +15,6 @@ namespace hdq {
 struct HdqtRun {
   const HdqtConfig* cfg = nullptr;
   std::uint64_t seed = 0;
-  int threads = 1;
 };
 
 // Per layer, the overflow statistics of its three GEMMs (accumulated over calls).
@@ -36,15 +35,16 @@ struct HdqtTrace {
 // Network 0 numbers its layers 0, 1, ... as a lone MLP does.
 inline constexpr int kLayersPerNet = 64;
 
-// Forward of network `net` at global step `step`. Adds the GEMM statistics of
-// layer l to overflow->layers[l] when overflow is non-null (training passes).
-void hdqt_forward(const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step, int net,
-                  HdqtTrace& trace, HdqtOverflow* overflow);
+// Forward of network `net` at global step `step`, computed with hc. Adds the
+// GEMM statistics of layer l to overflow->layers[l] when overflow is non-null
+// (training passes).
+void hdqt_forward(HdqtContext& hc, const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step,
+                  int net, HdqtTrace& trace, HdqtOverflow* overflow);
 
 // Backward from dout = dL/d(output) (B x widths[L]) through the trace of the
 // forward pass with the same (step, net): fills `grads` (dX of layer 0 is not
 // computed: nothing consumes it) and adds the GEMM statistics to `overflow`.
-void hdqt_backward(const MlpParams& p, const HdqtTrace& trace, const Matrix& dout, const HdqtRun& run,
-                   std::uint64_t step, int net, MlpGrads& grads, HdqtOverflow& overflow);
+void hdqt_backward(HdqtContext& hc, const MlpParams& p, const HdqtTrace& trace, const Matrix& dout,
+                   const HdqtRun& run, std::uint64_t step, int net, MlpGrads& grads, HdqtOverflow& overflow);
 
 }  // namespace hdq

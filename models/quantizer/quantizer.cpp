@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 
 #include "models/common/errors.h"
+#include "models/common/names.h"
 #include "models/quantizer/quantizer_paths.h"
 
 namespace hdq {
@@ -52,19 +53,28 @@ float pow2_at_least(float f) {
 
 }  // namespace
 
-QuantParams choose_scale(std::span<const float> x, const QuantConfig& cfg, std::string_view tensor) {
-  validate(cfg);
+ScaleSummary scale_summary(std::span<const float> x, std::string_view tensor, std::uint64_t first_index) {
   const detail::ScaleScan scan = detail::scan(x, detail::best_quant_path());
   if (scan.first_nonfinite < x.size()) {
     const std::size_t i = scan.first_nonfinite;
     throw NumericError(fmt::format("tensor '{}': element {} is {} (a quantizer accepts finite values only)", tensor,
-                                   i, std::isnan(x[i]) ? "NaN" : "Inf"));
+                                   first_index + i, std::isnan(x[i]) ? "NaN" : "Inf"));
   }
-  const float m = scan.max_abs;
+  return {scan.max_abs, scan.nonnegative};
+}
+
+QuantParams choose_scale(std::span<const float> x, const QuantConfig& cfg, std::string_view tensor) {
+  validate(cfg);
+  return choose_scale(scale_summary(x, tensor), cfg, tensor);
+}
+
+QuantParams choose_scale(const ScaleSummary& s, const QuantConfig& cfg, std::string_view tensor) {
+  validate(cfg);
+  const float m = s.max_abs;
   QuantParams p;
   p.mx = cfg.clip == 1.0f ? m : m * cfg.clip;
   p.is_unsigned = cfg.signedness == Signedness::is_unsigned ||
-                  (cfg.signedness == Signedness::automatic && scan.nonnegative);
+                  (cfg.signedness == Signedness::automatic && s.nonnegative);
   if (cfg.rounding == Rounding::luq) {
     // LUQ (quantizer.h): levels 2^e, e = 0..E, and zero; the top level 2^E * alpha is mx.
     const int top = 1 << luq_max_exponent(cfg.bits);
@@ -272,7 +282,10 @@ void quantize_span(std::span<const float> x, std::uint64_t first_index, const Qu
       if (!cpu_supports(KernelPath::avx2)) throw ConfigError("quantizer: path avx2 requested on a CPU without AVX2");
       if (!fast_paths_apply(p)) return quantize_span_reference(x, first_index, p, cfg, key, q);
       return quantize_span_avx2(x.data(), x.size(), first_index, p, cfg, key, q.data());
+    case KernelPath::avx512:
+      break;
   }
+  throw ConfigError(fmt::format("quantizer: no {} path (available_quant_paths() lists them)", name(path)));
 }
 
 void dequantize_reference(std::span<const std::int32_t> o, std::span<const float> factors, std::span<float> y) {

@@ -104,7 +104,26 @@ struct QuantParams {
   bool is_unsigned = false;
 };
 
-// Section 1. `tensor` names the tensor in error messages.
+// Section 1's pass over a tensor: all the scale depends on. A tensor scanned
+// in pieces (the NPU's quantizer unit streams it chunk by chunk) has the
+// merge() of its pieces' summaries.
+struct ScaleSummary {
+  float max_abs = 0.0f;     // m = max |x_i| (0 for no elements)
+  bool nonnegative = true;  // every x_i >= 0 (-0 included)
+  void merge(const ScaleSummary& o) {
+    max_abs = max_abs < o.max_abs ? o.max_abs : max_abs;
+    nonnegative = nonnegative && o.nonnegative;
+  }
+};
+
+// The summary of the values x, a whole tensor or the piece of it whose first
+// flat index is first_index. A NaN or Inf is a NumericError naming `tensor`
+// and the element's flat index.
+ScaleSummary scale_summary(std::span<const float> x, std::string_view tensor, std::uint64_t first_index = 0);
+
+// Section 1 from a whole tensor's summary. `tensor` names it in error messages.
+QuantParams choose_scale(const ScaleSummary& s, const QuantConfig& cfg, std::string_view tensor);
+// Section 1: choose_scale(scale_summary(x, tensor), cfg, tensor), the config checked first.
 QuantParams choose_scale(std::span<const float> x, const QuantConfig& cfg, std::string_view tensor);
 
 // Section 2 for one element: the scalar reference. `key` is RandomStream::key();

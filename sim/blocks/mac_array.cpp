@@ -51,7 +51,7 @@ GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram) {
   } else {
     unpack_rows(b, d.k, d.n, d.b_bits, b_unsigned, b_);
   }
-  const GemmStats s = gemm({int(d.m), int(d.n), int(d.k)}, {a_, d.a_bits, a_unsigned}, {b_, d.b_bits, b_unsigned},
+  const GemmStats s = gemm(gemm_, {int(d.m), int(d.n), int(d.k)}, {a_, d.a_bits, a_unsigned}, {b_, d.b_bits, b_unsigned},
                            d.accumulator(), sram.out<std::int32_t>(d.c, std::size_t(d.m) * d.n));
   GemmStats total = d.init_stats ? GemmStats{} : sram.read_struct<GemmStatsRecord>(d.stats).stats();
   total.merge(s);

@@ -67,11 +67,14 @@ struct GemmStatsRecord {
 static_assert(sizeof(GemmStatsRecord) == 48);
 
 // The function of the array: the command's GEMM; returns its statistics.
+// Owns the GEMM context it computes with (one thread: the model's commands
+// run one at a time on the simulation thread).
 class MacArrayCore {
  public:
   GemmStats run(const MacDescriptor& d, MemoryPort& sram);
 
  private:
+  GemmContext gemm_;
   std::vector<std::int16_t> a_, b_, bt_;
 };
 

@@ -2,10 +2,6 @@
 
 #include <fmt/format.h>
 
-#include <array>
-#include <bit>
-#include <cmath>
-
 #include "models/common/errors.h"
 #include "sim/cost/cycles.h"
 
@@ -48,31 +44,16 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
   QuantizerWork w;
   const std::uint64_t n = d.elements();
   if (opcode == kQuantReduce) {
-    // On the bit patterns: for finite values |x| orders as its bits do, so the
-    // max is exact in any order; x < 0 is the sign bit of a non-zero value.
-    const std::span<const float> x = sram.in<float>(d.src, n);
-    std::uint32_t max_bits = d.init ? 0u : std::bit_cast<std::uint32_t>(rec.max_abs);
-    std::uint32_t negative = d.init ? 0u : rec.negative, nonfinite = 0;
-    for (std::uint64_t i = 0; i < n; ++i) {  // integer operations only: the loop vectorizes
-      const std::uint32_t u = std::bit_cast<std::uint32_t>(x[i]), a = u & 0x7fffffffu;
-      max_bits = std::max(max_bits, a);
-      nonfinite |= a >= 0x7f800000u;
-      negative |= (u >> 31) & (a != 0);
-    }
-    if (nonfinite)
-      for (std::uint64_t i = 0; i < n; ++i)
-        if (!std::isfinite(x[i]))
-          throw NumericError(fmt::format("tensor '{}': element {} is {} (a quantizer accepts finite values only)",
-                                         tensor, d.first_index + i, std::isnan(x[i]) ? "NaN" : "Inf"));
-    rec.max_abs = std::bit_cast<float>(max_bits);
-    rec.negative = negative;
+    // The core's scan of this chunk, merged into the tensor's running summary.
+    ScaleSummary s = scale_summary(sram.in<float>(d.src, n), tensor, d.first_index);
+    if (!d.init) s.merge({rec.max_abs, rec.negative == 0});
+    rec.max_abs = s.max_abs;
+    rec.negative = s.nonnegative ? 0u : 1u;
     sram.write_struct(d.record, rec);
     w.ops = quantizer_reduce_ops(n);
     w.cycles = lane_cycles(n, lanes);
   } else if (opcode == kQuantFinalize) {
-    // max |x| and the sign of the smallest value, all the scale depends on.
-    const std::array<float, 2> summary{rec.max_abs, rec.negative ? -rec.max_abs : 0.0f};
-    const QuantParams p = choose_scale(summary, cfg, tensor);
+    const QuantParams p = choose_scale(ScaleSummary{rec.max_abs, rec.negative == 0}, cfg, tensor);
     rec.scale = p.scale;
     rec.mx = p.mx;
     rec.qmin = p.qmin;

@@ -3,14 +3,13 @@
 // over chunks of a tensor that the DMA streams through SRAM.
 //
 // A tensor is quantized in two passes over its row chunks:
-//   kQuantReduce   (pass 1, per chunk) max |x| and whether some x < 0 into
-//                  the tensor's QuantRecord (init = 1 on the first chunk);
-//                  a NaN/Inf is an error naming the tensor and the element's
-//                  flat index, as in the functional quantizer
-//   kQuantFinalize the scale from the record: choose_scale depends on the
-//                  tensor only through max |x| and whether every x >= 0 (and
-//                  finiteness), so choose_scale({m, negative ? -m : 0}) is
-//                  the whole tensor's scale
+//   kQuantReduce   (pass 1, per chunk) the core's scale_summary of the chunk
+//                  (max |x|, whether some x < 0) merged into the tensor's
+//                  QuantRecord (init = 1 on the first chunk); a NaN/Inf is
+//                  the core's error naming the tensor and the element's flat
+//                  index
+//   kQuantFinalize the scale from the record: the core's choose_scale of the
+//                  whole tensor's summary
 //   kQuantRound    (pass 2, per chunk) quantize_span with the chunk's first
 //                  flat index, so every element gets the random bits of its
 //                  global index; packs the result (sim/blocks/memory.h) and,

@@ -1,5 +1,6 @@
-// The AVX2 pair kernel for `exact` and `clamp_tile` (docs/contract.md §5).
-// Include only from gemm_avx2.cpp (and, for the plan, from gemm_avx512_pairs.h).
+// The pair kernel for `exact` and `clamp_tile` (docs/contract.md §5), over a
+// vector-width type T (gemm_simd.h). Include only from gemm_avx2.cpp and
+// gemm_avx512.cpp, after the width's traits.
 //
 // Both modes need only the exact tile sums, whose value does not depend on the
 // order of the k inside a tile, so k is taken two at a time: vpmaddubsw
@@ -10,7 +11,7 @@
 // through the tile clamp (clamp_tile) and the Wo-bit outer accumulator.
 #pragma once
 
-#include "models/accumulator/gemm_avx2_common.h"
+#include "models/accumulator/gemm_simd.h"
 
 namespace hdq::detail {
 namespace {
@@ -51,25 +52,36 @@ inline bool make_pair_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
   return true;
 }
 
-// Packs B on up to `threads` threads (vectors split between them).
-inline void pack_pair_shared(GemmShape s, IntOperand b, const AccumulatorConfig& cfg, const PairPlan& plan,
-                             PackedBPairs& out, int threads) {
+// Packs B on up to `threads` threads of the pool (vectors split between them).
+template <class T>
+inline void pack_pair_shared(ThreadPool& pool, GemmShape s, IntOperand b, const AccumulatorConfig& cfg,
+                             const PairPlan& plan, PackedBPairs<T>& out, int threads) {
   const Tiling tl(s.k, cfg.tile);
   init_b_pairs(s, tl, out);
   const int parts = std::clamp(threads, 1, std::max(1, out.nvec));
-  parallel_for(parts, [&](int part) {
+  pool.run(parts, [&](int part) {
     for (int v = out.nvec * part / parts; v < out.nvec * (part + 1) / parts; ++v)
       pack_b_pairs(s, b.values.data(), tl, plan.amin, v, out);
   });
 }
 
+// The buffers a pair kernel keeps per row block in its GemmContext.
+struct PairScratch {
+  AlignedBuffer<std::uint32_t> apairs;  // A in the pair layout (pack_a_pairs)
+};
+
+template <class T>
 class PairKernel {
+  using V = typename T::V;
+  static constexpr int kLanes = T::kLanes;
+
  public:
-  // bpairs: B packed by pack_pair_shared (once per GEMM, shared by the row blocks).
-  PairKernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, const PairPlan& plan,
-             const PackedBPairs& bpairs, int r0, int r1)
-      : s_(s), a_(a), b_(b), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0),
-        bpairs_(bpairs) {}
+  // ws: the row block's scratch; bpairs: B packed by pack_pair_shared (once
+  // per GEMM, shared by the row blocks).
+  PairKernel(PairScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const PairPlan& plan,
+             const PackedBPairs<T>& bpairs, int r0, int r1)
+      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0),
+        apairs_(ws.apairs), bpairs_(bpairs) {}
 
   GemmStats run(std::span<std::int32_t> c) {
     const bool clamp_outer = !outer_cannot_overflow(tl_.ntiles, plan_.max_p, cfg_.outer_bits);
@@ -82,90 +94,86 @@ class PairKernel {
 
   // Tile end of one row in int32 lanes: headroom, tile clamp, outer sum.
   template <bool kClampTile, bool kClampOuter>
-  inline void finish32(std::int32_t* o, __m256i e[4]) {
+  [[gnu::always_inline]] inline void finish32(std::int32_t* o, V e[4]) {
+    V p[4];
     for (int g = 0; g < 4; ++g) {
-      maxabs_ = _mm256_max_epu32(maxabs_, _mm256_abs_epi32(e[g]));
-      if constexpr (kClampTile) {
-        const __m256i p = _mm256_min_epi32(_mm256_max_epi32(e[g], tlo_), thi_);
-        clamped_ += std::uint64_t(
-            8 - _mm_popcnt_u32(std::uint32_t(_mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpeq_epi32(p, e[g]))))));
-        e[g] = p;
-      }
+      maxabs_ = T::max_u32(maxabs_, T::abs32(e[g]));
+      if constexpr (kClampTile) p[g] = T::min32(T::max32(e[g], tlo_), thi_);
     }
-    outer_add32<kClampOuter>(o, e, olo_, ohi_, overflows_);
+    if constexpr (kClampTile) {
+      clamped_ += T::count_ne32(p, e);
+      for (int g = 0; g < 4; ++g) e[g] = p[g];
+    }
+    outer_add32<T, kClampOuter>(o, e, olo_, ohi_, overflows_);
   }
 
   // The same from int16 tile sums (the exact16 plan).
   template <bool kClampTile, bool kClampOuter>
-  inline void finish16(std::int32_t* o, __m256i e0, __m256i e1) {
-    maxabs16_ = _mm256_max_epu16(maxabs16_, _mm256_max_epu16(_mm256_abs_epi16(e0), _mm256_abs_epi16(e1)));
+  [[gnu::always_inline]] inline void finish16(std::int32_t* o, V e0, V e1) {
+    maxabs16_ = T::max_u16(maxabs16_, T::max_u16(T::abs16(e0), T::abs16(e1)));
     if constexpr (kClampTile) {
       if (clamp16_) {
-        const __m256i p0 = _mm256_min_epi16(_mm256_max_epi16(e0, tlo16_), thi16_);
-        const __m256i p1 = _mm256_min_epi16(_mm256_max_epi16(e1, tlo16_), thi16_);
-        const std::uint32_t eq0 = std::uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi16(p0, e0)));
-        const std::uint32_t eq1 = std::uint32_t(_mm256_movemask_epi8(_mm256_cmpeq_epi16(p1, e1)));
-        clamped_ += std::uint64_t(64 - _mm_popcnt_u32(eq0) - _mm_popcnt_u32(eq1)) / 2;
+        const V p0 = T::min16(T::max16(e0, tlo16_), thi16_);
+        const V p1 = T::min16(T::max16(e1, tlo16_), thi16_);
+        clamped_ += T::count_ne16(p0, e0, p1, e1);
         e0 = p0, e1 = p1;
       }
     }
-    __m256i p[4] = {
-        _mm256_cvtepi16_epi32(_mm256_castsi256_si128(e0)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(e0, 1)),
-        _mm256_cvtepi16_epi32(_mm256_castsi256_si128(e1)), _mm256_cvtepi16_epi32(_mm256_extracti128_si256(e1, 1))};
-    outer_add32<kClampOuter>(o, p, olo_, ohi_, overflows_);
+    V p[4];
+    T::widen16_32(e0, p);
+    T::widen16_32(e1, p + 2);
+    outer_add32<T, kClampOuter>(o, p, olo_, ohi_, overflows_);
   }
 
   template <bool kClampTile, bool kClampOuter, int R>
   void run_rows(int li0, std::span<std::int32_t> c) {
     const int nvec = (s_.n + kLanes - 1) / kLanes;
-    alignas(32) std::int32_t o[R][kLanes];
+    alignas(64) std::int32_t o[R][kLanes];
     for (int v = 0; v < nvec; ++v) {
       std::memset(o, 0, sizeof(o));
       for (int tau = 0; tau < tl_.ntiles; ++tau) {
         const int pb = tl_.pair_base(tau), np = tl_.pairs(tau);
         const std::int8_t* bp = bpairs_.pair(v, pb);
-        const __m256i* pc32 = bpairs_.c32(v, tau);
-        const __m256i* pc16 = bpairs_.c16(v, tau);
-        const __m256i c16[2] = {_mm256_load_si256(pc16), _mm256_load_si256(pc16 + 1)};
-        const __m256i c32[4] = {_mm256_load_si256(pc32), _mm256_load_si256(pc32 + 1), _mm256_load_si256(pc32 + 2),
-                                _mm256_load_si256(pc32 + 3)};
-        if (exact16_) {
+        if (plan_.exact16) {
+          const V* pc16 = bpairs_.c16(v, tau);
+          const V c16[2] = {T::load(pc16), T::load(pc16 + 1)};
           const std::uint32_t* ap[R];
           for (int r = 0; r < R; ++r) ap[r] = apairs_.data() + std::size_t(li0 + r) * tl_.total_pairs + pb;
-          __m256i e[R][2];
-          exact_tile_sums16<R>(ap, bp, np, c16, e);
+          V e[R][2];
+          exact_tile_sums16<T, R>(ap, bp, np, c16, e);
           for (int r = 0; r < R; ++r) finish16<kClampTile, kClampOuter>(o[r], e[r][0], e[r][1]);
         } else {
+          const V* pc32 = bpairs_.c32(v, tau);
+          const V c32[4] = {T::load(pc32), T::load(pc32 + 1), T::load(pc32 + 2), T::load(pc32 + 3)};
           for (int r = 0; r < R; ++r) {
-            __m256i e[4];
-            exact_tile_sums32(apairs_.data() + std::size_t(li0 + r) * tl_.total_pairs + pb, bp, np, plan_.block, c32,
-                              e);
+            V e[4];
+            exact_tile_sums32<T>(apairs_.data() + std::size_t(li0 + r) * tl_.total_pairs + pb, bp, np, plan_.block,
+                                 c32, e);
             finish32<kClampTile, kClampOuter>(o[r], e);
           }
         }
       }
       const int nj = std::min(kLanes, s_.n - v * kLanes);
       for (int r = 0; r < R; ++r)
-        store_row_segment(c.data() + std::size_t(r0_ + li0 + r) * s_.n + std::size_t(v) * kLanes, o[r], nj);
+        store_row_segment<T>(c.data() + std::size_t(r0_ + li0 + r) * s_.n + std::size_t(v) * kLanes, o[r], nj);
     }
   }
 
   template <bool kClampTile, bool kClampOuter>
   GemmStats run_mode(std::span<std::int32_t> c) {
     pack_a_pairs(s_, a_.values.data(), plan_.amin, tl_, r0_, r1_, apairs_);
-    exact16_ = plan_.exact16;
     const AccLimits inner = acc_limits(cfg_.acc_bits, cfg_.range);
     const AccLimits outer = acc_limits(cfg_.outer_bits, AccRange::full);
     // Tile results stay below 2^30 in magnitude, so a 32-bit inner range
     // clamps nothing and may be narrowed to int32 safely; likewise int16.
-    tlo_ = _mm256_set1_epi32(static_cast<std::int32_t>(std::max<std::int64_t>(inner.lo, INT32_MIN)));
-    thi_ = _mm256_set1_epi32(static_cast<std::int32_t>(std::min<std::int64_t>(inner.hi, INT32_MAX)));
+    tlo_ = T::set1_32(static_cast<std::int32_t>(std::max<std::int64_t>(inner.lo, INT32_MIN)));
+    thi_ = T::set1_32(static_cast<std::int32_t>(std::min<std::int64_t>(inner.hi, INT32_MAX)));
     clamp16_ = cfg_.acc_bits <= 16;
-    tlo16_ = _mm256_set1_epi16(static_cast<std::int16_t>(std::max<std::int64_t>(inner.lo, INT16_MIN)));
-    thi16_ = _mm256_set1_epi16(static_cast<std::int16_t>(std::min<std::int64_t>(inner.hi, INT16_MAX)));
-    olo_ = _mm256_set1_epi32(static_cast<std::int32_t>(outer.lo));
-    ohi_ = _mm256_set1_epi32(static_cast<std::int32_t>(outer.hi));
-    maxabs_ = maxabs16_ = _mm256_setzero_si256();
+    tlo16_ = T::set1_16(static_cast<std::int16_t>(std::max<std::int64_t>(inner.lo, INT16_MIN)));
+    thi16_ = T::set1_16(static_cast<std::int16_t>(std::min<std::int64_t>(inner.hi, INT16_MAX)));
+    olo_ = T::set1_32(static_cast<std::int32_t>(outer.lo));
+    ohi_ = T::set1_32(static_cast<std::int32_t>(outer.hi));
+    maxabs_ = maxabs16_ = T::zero();
     int li = 0;
     for (; li + kRows <= rows_; li += kRows) run_rows<kClampTile, kClampOuter, kRows>(li, c);
     for (; li < rows_; ++li) run_rows<kClampTile, kClampOuter, 1>(li, c);
@@ -173,30 +181,20 @@ class PairKernel {
     st.products = std::uint64_t(rows_) * std::uint64_t(s_.n) * std::uint64_t(s_.k);
     st.clamped_tiles = clamped_;
     st.outer_overflows = overflows_;
-    const __m256i m16 =
-        _mm256_max_epu32(_mm256_and_si256(maxabs16_, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(maxabs16_, 16));
-    st.max_abs_tile_sum = hmax_epu32(_mm256_max_epu32(maxabs_, m16));
+    st.max_abs_tile_sum = std::max(T::hmax_u32(maxabs_), hmax_u16<T>(maxabs16_));
     return st;
   }
 
   GemmShape s_;
-  IntOperand a_, b_;
+  IntOperand a_;
   const AccumulatorConfig& cfg_;
   PairPlan plan_;
   Tiling tl_;
   int r0_, r1_, rows_;
-  bool exact16_ = false, clamp16_ = false;
-  struct Scratch {
-    AlignedBuffer<std::uint32_t> apairs;
-  };
-  static WorkspacePool<Scratch>& pool() {
-    static WorkspacePool<Scratch> p;
-    return p;
-  }
-  Scratch& ws_ = pool().current();
-  AlignedBuffer<std::uint32_t>& apairs_ = ws_.apairs;
-  const PackedBPairs& bpairs_;
-  __m256i maxabs_{}, maxabs16_{}, tlo_{}, thi_{}, tlo16_{}, thi16_{}, olo_{}, ohi_{};
+  bool clamp16_ = false;
+  AlignedBuffer<std::uint32_t>& apairs_;
+  const PackedBPairs<T>& bpairs_;
+  V maxabs_{}, maxabs16_{}, tlo_{}, thi_{}, tlo16_{}, thi16_{}, olo_{}, ohi_{};
   std::uint64_t clamped_ = 0, overflows_ = 0;
 };
 

@@ -1,20 +1,22 @@
-// The AVX2 byte kernel for `saturate` and `wrap` with W <= 8 (docs/contract.md
-// section 5). Include only from gemm_avx2.cpp (and, for the plan, from
-// gemm_avx512_bytes.h).
+// The byte kernel for `saturate` and `wrap` with W <= 8 (docs/contract.md
+// section 5), over a vector-width type T (gemm_simd.h). Include only from
+// gemm_avx2.cpp and gemm_avx512.cpp, after the width's traits.
 //
-// Lanes are 32 output columns of one row held as int8; k walks in ascending
-// order inside each tile, so the order-dependent register rule is applied
-// exactly as the reference does. Per step and row:
-//   p  = T[k][a[i][k]]          a 32-byte product vector from a table built
-//                               per 32-column vector and chunk of k: for every
-//                               possible a value, a * b[k][j] for the 32 j
+// Lanes are T::kLanes output columns of one row held as int8 (32 for AVX2, 64
+// for AVX-512); k walks in ascending order inside each tile, so the
+// order-dependent register rule is applied exactly as the reference does. Per
+// step and row:
+//   p  = T[k][a[i][k]]          a product vector from a table built per
+//                               vector of columns and chunk of k: for every
+//                               possible a value, a * b[k][j] for its kLanes j
 //   s' = register rule(s + p)   one or a few byte ops (see ByteStep)
-//   c += (s' == wrapping s + p) the changed-step counter (eq is -1, c starts
-//                               at the segment length, so c counts changes)
+//   c  = changed-step counter   +1 in each lane where s' != wrapping s + p
+//                               (how the width counts: T::ByteStepOp)
 // Products must fit int8 (checked from the operands' actual ranges).
 //
 // Rows go 4 at a time (4 independent register chains); chunks of <= 32 k
-// keep the product table (<= 16 KB) in L1 while every row passes over it.
+// keep the product table (<= 512 vectors: 16 KB for AVX2, 32 KB for AVX-512)
+// in L1 while every row passes over it.
 //
 // The tile result P = s goes to the Wo-bit outer accumulator (int16 lanes when
 // no outer sum can overflow and all fit int16, else int32, clamped and counted
@@ -23,12 +25,12 @@
 // a lane with n events has |E| <= |s| + n * event_size (a clip moves the
 // register by at most one |product|, a wrap by at most |product| + 2^W). When
 // that bound can exceed M for some lane of a 4-row group, the group's exact
-// tile sums are computed with vpmaddubsw over k-pairs (see common.h). With
+// tile sums are computed with vpmaddubsw over k-pairs (see gemm_simd.h). With
 // uniformly random 4-bit operands and W = 8 that is nearly every tile (events
 // are everywhere); with HDQT-like operands it is rare.
 #pragma once
 
-#include "models/accumulator/gemm_avx2_common.h"
+#include "models/accumulator/gemm_simd.h"
 
 namespace hdq::detail {
 namespace {
@@ -98,52 +100,6 @@ inline bool make_byte_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
   return true;
 }
 
-// One accumulate step for one row: s = rule(s + p), c += (unchanged ? -1 : 0),
-// p the 32 products at `pp`, loaded once (two memory operands cost a second
-// load per step: about 14% slower on the 256^3 benchmark on Zen 5). Inline
-// asm keeps the 4-6 ops free of register copies (GCC 12 inserts a vmovdqa per
-// step when this is written with intrinsics).
-template <ByteStep kStep>
-struct ByteStepOp {
-  __m256i lo, h, m;  // constants: biased bottom rail; wrap_general 2^(W-1) and 2^W - 1
-  inline void operator()(__m256i& s, __m256i& c, const __m256i* pp) const {
-    const __m256i p = _mm256_load_si256(pp);  // one load, used twice
-    __m256i x;
-    if constexpr (kStep == ByteStep::sat_full8) {
-      asm("vpaddb %[p], %[s], %[x]\n\t"
-          "vpaddsb %[p], %[s], %[s]\n\t"
-          "vpcmpeqb %[x], %[s], %[x]\n\t"
-          "vpaddb %[x], %[c], %[c]"
-          : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
-          : [p] "x"(p));
-    } else if constexpr (kStep == ByteStep::sat_biased) {
-      asm("vpaddb %[p], %[s], %[x]\n\t"
-          "vpaddsb %[p], %[s], %[s]\n\t"
-          "vpmaxsb %[lo], %[s], %[s]\n\t"
-          "vpcmpeqb %[x], %[s], %[x]\n\t"
-          "vpaddb %[x], %[c], %[c]"
-          : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
-          : [p] "x"(p), [lo] "x"(lo));
-    } else if constexpr (kStep == ByteStep::wrap_scaled) {
-      asm("vpaddsb %[p], %[s], %[x]\n\t"
-          "vpaddb %[p], %[s], %[s]\n\t"
-          "vpcmpeqb %[x], %[s], %[x]\n\t"
-          "vpaddb %[x], %[c], %[c]"
-          : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
-          : [p] "x"(p));
-    } else {
-      asm("vpaddb %[p], %[s], %[x]\n\t"
-          "vpaddb %[h], %[x], %[s]\n\t"
-          "vpand %[m], %[s], %[s]\n\t"
-          "vpsubb %[h], %[s], %[s]\n\t"
-          "vpcmpeqb %[x], %[s], %[x]\n\t"
-          "vpaddb %[x], %[c], %[c]"
-          : [s] "+x"(s), [c] "+x"(c), [x] "=&x"(x)
-          : [p] "x"(p), [h] "x"(h), [m] "x"(m));
-    }
-  }
-};
-
 // A tile's k range inside one chunk (segments of a tile longer than a chunk
 // carry the register state from one chunk to the next).
 struct ByteSegment {
@@ -155,8 +111,8 @@ struct ByteChunk {
   int k0, k1, seg0, seg1;
 };
 
-// The buffers a byte kernel (AVX2 or AVX-512) keeps per (calling thread,
-// row block) in a WorkspacePool: chunk plan, packed A, product tables, state.
+// The buffers a byte kernel keeps per row block in its GemmContext: chunk
+// plan, packed A, product tables, state.
 struct ByteScratch {
   std::vector<ByteSegment> segs;
   std::vector<ByteChunk> chunks;
@@ -212,51 +168,49 @@ enum class OuterKind {
 
 // The B operand in the layouts the byte kernel reads, packed once per GEMM
 // and shared (read-only) by the threads' row blocks.
+template <class T>
 struct ByteShared {
-  AlignedBuffer<std::int8_t> bbytes;  // b[k][j] mod 256 (scaled by 2^shift for wrap_scaled): [nvec][K][32], 0 past N
-  PackedBPairs bpairs;                // for the exact tile sums (see common.h)
+  AlignedBuffer<std::int8_t> bbytes;  // b[k][j] mod 256 (scaled by 2^shift for wrap_scaled): [nvec][K][kLanes], 0 past N
+  PackedBPairs<T> bpairs;             // for the exact tile sums (see gemm_simd.h)
 };
 
-// Packs B on up to `threads` threads (vectors split between them).
-inline void pack_byte_shared(GemmShape s, IntOperand b, const AccumulatorConfig& cfg, const BytePlan& plan,
-                             ByteShared& out, int threads) {
+// Packs B on up to `threads` threads of the pool (vectors split between them).
+template <class T>
+inline void pack_byte_shared(ThreadPool& pool, GemmShape s, IntOperand b, const AccumulatorConfig& cfg,
+                             const BytePlan& plan, ByteShared<T>& out, int threads) {
+  using V = typename T::V;
+  constexpr int kLanes = T::kLanes;
   const int nvec = (s.n + kLanes - 1) / kLanes;
   const int sh = plan.step == ByteStep::wrap_scaled ? plan.shift : 0;
-  const __m256i mask = _mm256_set1_epi16(0xff);
   const Tiling tl(s.k, cfg.tile);
   out.bbytes.resize(std::size_t(nvec) * s.k * kLanes);
   init_b_pairs(s, tl, out.bpairs);
   const int parts = std::clamp(threads, 1, nvec);
-  parallel_for(parts, [&](int part) {
+  pool.run(parts, [&](int part) {
     for (int v = nvec * part / parts; v < nvec * (part + 1) / parts; ++v) {
       const int j0 = v * kLanes, nj = std::min(kLanes, s.n - j0);
       for (int k = 0; k < s.k; ++k) {
-        const std::int16_t* row = b.values.data() + std::size_t(k) * s.n + j0;
-        __m256i lo, hi;
-        if (nj == kLanes) {
-          lo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row));
-          hi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(row + 16));
-        } else {
-          alignas(32) std::int16_t tmp[kLanes] = {};
-          std::copy_n(row, nj, tmp);
-          lo = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp));
-          hi = _mm256_load_si256(reinterpret_cast<const __m256i*>(tmp + 16));
-        }
-        lo = _mm256_and_si256(_mm256_slli_epi16(lo, sh), mask);
-        hi = _mm256_and_si256(_mm256_slli_epi16(hi, sh), mask);
-        _mm256_store_si256(reinterpret_cast<__m256i*>(out.bbytes.data() + (std::size_t(v) * s.k + k) * kLanes),
-                           _mm256_permute4x64_epi64(_mm256_packus_epi16(lo, hi), 0xd8));
+        V x[2];
+        T::load_columns16(b.values.data() + std::size_t(k) * s.n + j0, nj, x);
+        T::store(out.bbytes.data() + (std::size_t(v) * s.k + k) * kLanes,
+                 T::low_bytes(T::shl16(x[0], sh), T::shl16(x[1], sh)));
       }
       pack_b_pairs(s, b.values.data(), tl, plan.amin, v, out.bpairs);
     }
   });
 }
 
+template <class T>
 class ByteKernel {
+  using V = typename T::V;
+  using ByteMask = typename T::ByteMask;
+  static constexpr int kLanes = T::kLanes;
+
  public:
-  ByteKernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg, const BytePlan& plan,
-             const ByteShared& shared, int r0, int r1)
-      : s_(s), a_(a), b_(b), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0),
+  // ws: the row block's scratch; shared: B packed by pack_byte_shared.
+  ByteKernel(ByteScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const BytePlan& plan,
+             const ByteShared<T>& shared, int r0, int r1)
+      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0), ws_(ws),
         bbytes_(shared.bbytes), bpairs_(shared.bpairs) {}
 
   GemmStats run(std::span<std::int32_t> c) {
@@ -271,36 +225,22 @@ class ByteKernel {
 
  private:
   static constexpr int kRows = 4;  // rows advanced together (independent chains)
-  using Segment = ByteSegment;
-  using Chunk = ByteChunk;
-
-  void plan_chunks() { plan_byte_chunks(tl_, plan_.chunk, segs_, chunks_); }
+  template <ByteStep kStep>
+  using StepOp = typename T::template ByteStepOp<kStep>;
 
   void pack() {
-    const std::size_t K = std::size_t(s_.k);
-    // (a - amin) * 4 as bytes: the table offset / 8, used with scale-8
-    // addressing; chunk-major (aoff_[chunk][row][k - chunk.k0], rows
+    plan_byte_chunks(tl_, plan_.chunk, segs_, chunks_);
+    // (a - amin) * kLanes / 8 as bytes: the table offset / 8, used with
+    // scale-8 addressing; chunk-major (aoff_[chunk][row][k - chunk.k0], rows
     // plan_.chunk bytes apart) so that a pass over the rows reads sequentially.
     const std::size_t ch = std::size_t(plan_.chunk);
-    aoff_.resize(chunks_.size() * std::size_t(rows_) * ch + 32);
-    const __m256i bias = _mm256_set1_epi16(static_cast<std::int16_t>(plan_.amin));
-    alignas(32) std::uint8_t tmp[32];
+    aoff_.resize(chunks_.size() * std::size_t(rows_) * ch + kLanes);
     for (int i = 0; i < rows_; ++i) {
-      const std::int16_t* src = a_.values.data() + std::size_t(r0_ + i) * K;
+      const std::int16_t* src = a_.values.data() + std::size_t(r0_ + i) * s_.k;
       for (std::size_t c = 0; c < chunks_.size(); ++c) {
-        const int k0 = chunks_[c].k0, n = chunks_[c].k1 - k0;
-        std::uint8_t* dst = aoff_.data() + (c * std::size_t(rows_) + std::size_t(i)) * ch;
-        if (n == 32) {
-          const __m256i x0 = _mm256_slli_epi16(
-              _mm256_sub_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k0)), bias), 2);
-          const __m256i x1 = _mm256_slli_epi16(
-              _mm256_sub_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + k0 + 16)), bias), 2);
-          _mm256_storeu_si256(reinterpret_cast<__m256i*>(dst),
-                              _mm256_permute4x64_epi64(_mm256_packus_epi16(x0, x1), 0xd8));
-        } else {
-          for (int q = 0; q < n; ++q) tmp[q] = static_cast<std::uint8_t>((src[k0 + q] - plan_.amin) * 4);
-          std::memcpy(dst, tmp, std::size_t(n));
-        }
+        const int k0 = chunks_[c].k0;
+        T::table_offsets(src + k0, chunks_[c].k1 - k0, plan_.amin,
+                         aoff_.data() + (c * std::size_t(rows_) + std::size_t(i)) * ch);
       }
     }
     table_.resize(std::size_t(plan_.nslots) * plan_.chunk * kLanes);
@@ -311,38 +251,29 @@ class ByteKernel {
   }
 
   // T[kk][slot][j] = (amin + slot) * b[k][j] mod 256: walked up and down from
-  // the slot of a = 0 by adding / subtracting b (exact mod 256, and every
-  // product fits int8, so the bytes are the products).
-  void build_table(int v, const Chunk& ch) {
-    const int zero_slot = -plan_.amin;  // may lie outside [0, nslots)
+  // the slot of a = clamp(0, amin, amax) by adding / subtracting b (exact mod
+  // 256, and every product fits int8, so the bytes are the products).
+  void build_table(int v, const ByteChunk& ch) {
     const int n = plan_.nslots;
+    const int start = std::clamp(-plan_.amin, 0, n - 1);
+    const int a0 = plan_.amin + start;
     std::int8_t* t = table_.data();
     for (int k = ch.k0; k < ch.k1; ++k, t += std::size_t(n) * kLanes) {
-      const __m256i b =
-          _mm256_load_si256(reinterpret_cast<const __m256i*>(bbytes_.data() + (std::size_t(v) * s_.k + k) * kLanes));
-      // Start at the slot of a = clamp(0, amin, amax) with value a * b.
-      int start = std::clamp(zero_slot, 0, n - 1);
-      const int a0 = plan_.amin + start;
-      __m256i base = _mm256_setzero_si256(), d = b;  // a0 * b by doubling, mod 256
-      for (int m = std::abs(a0); m != 0; m >>= 1, d = _mm256_add_epi8(d, d))
-        if (m & 1) base = _mm256_add_epi8(base, d);
-      if (a0 < 0) base = _mm256_sub_epi8(_mm256_setzero_si256(), base);
-      __m256i up = base, down = base;
-      _mm256_store_si256(reinterpret_cast<__m256i*>(t + std::size_t(start) * kLanes), base);
+      const V b = T::load(bbytes_.data() + (std::size_t(v) * s_.k + k) * kLanes);
+      V base = T::zero(), d = b;  // a0 * b by doubling, mod 256
+      for (int m = std::abs(a0); m != 0; m >>= 1, d = T::add8(d, d))
+        if (m & 1) base = T::add8(base, d);
+      if (a0 < 0) base = T::sub8(T::zero(), base);
+      V up = base, down = base;
+      T::store(t + std::size_t(start) * kLanes, base);
       for (int i = 1; start + i < n || start - i >= 0; ++i) {
-        if (start + i < n) {
-          up = _mm256_add_epi8(up, b);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(t + std::size_t(start + i) * kLanes), up);
-        }
-        if (start - i >= 0) {
-          down = _mm256_sub_epi8(down, b);
-          _mm256_store_si256(reinterpret_cast<__m256i*>(t + std::size_t(start - i) * kLanes), down);
-        }
+        if (start + i < n) T::store(t + std::size_t(start + i) * kLanes, up = T::add8(up, b));
+        if (start - i >= 0) T::store(t + std::size_t(start - i) * kLanes, down = T::sub8(down, b));
       }
     }
   }
 
-  void update_threshold() { nthr_ = _mm256_set1_epi8(static_cast<char>(event_threshold(plan_, max_abs_))); }
+  void update_threshold() { nthr_ = T::set1_8(event_threshold(plan_, max_abs_)); }
 
   // Exact tile sums of R rows (local indices li0..) for vector v, tile tau:
   // raises max_abs_ to their largest |.|.
@@ -361,27 +292,24 @@ class ByteKernel {
     if (exact16_) {
       const std::uint32_t* ap[R];
       for (int r = 0; r < R; ++r) ap[r] = apairs_.data() + std::size_t(li0 + r) * tl_.total_pairs + pb;
-      __m256i e[R][2];
-      const __m256i* c16 = bpairs_.c16(v, tau);
-      const __m256i corr[2] = {_mm256_load_si256(c16), _mm256_load_si256(c16 + 1)};
-      exact_tile_sums16<R>(ap, bp, np, corr, e);
-      __m256i mx = _mm256_max_epu16(_mm256_abs_epi16(e[0][0]), _mm256_abs_epi16(e[0][1]));
-      for (int r = 1; r < R; ++r)
-        mx = _mm256_max_epu16(mx, _mm256_max_epu16(_mm256_abs_epi16(e[r][0]), _mm256_abs_epi16(e[r][1])));
+      V e[R][2];
+      const V* c16 = bpairs_.c16(v, tau);
+      const V corr[2] = {T::load(c16), T::load(c16 + 1)};
+      exact_tile_sums16<T, R>(ap, bp, np, corr, e);
+      V mx = T::max_u16(T::abs16(e[0][0]), T::abs16(e[0][1]));
+      for (int r = 1; r < R; ++r) mx = T::max_u16(mx, T::max_u16(T::abs16(e[r][0]), T::abs16(e[r][1])));
       // Usually nothing exceeds the running maximum: test that before reducing.
-      const __m256i cur = _mm256_set1_epi16(static_cast<std::int16_t>(std::min<std::int64_t>(max_abs_, 0xffff)));
-      if (_mm256_movemask_epi8(_mm256_cmpeq_epi16(_mm256_max_epu16(mx, cur), cur)) == -1) return;
-      m = hmax_epu32(_mm256_max_epu32(_mm256_and_si256(mx, _mm256_set1_epi32(0xffff)), _mm256_srli_epi32(mx, 16)));
+      if (!T::any_gt_u16(mx, T::set1_16(int(std::min<std::int64_t>(max_abs_, 0xffff))))) return;
+      m = hmax_u16<T>(mx);
     } else {
-      const __m256i* c32 = bpairs_.c32(v, tau);
-      const __m256i corr[4] = {_mm256_load_si256(c32), _mm256_load_si256(c32 + 1), _mm256_load_si256(c32 + 2),
-                               _mm256_load_si256(c32 + 3)};
+      const V* c32 = bpairs_.c32(v, tau);
+      const V corr[4] = {T::load(c32), T::load(c32 + 1), T::load(c32 + 2), T::load(c32 + 3)};
       for (int r = 0; r < R; ++r) {
-        __m256i e[4];
-        exact_tile_sums32(apairs_.data() + std::size_t(li0 + r) * tl_.total_pairs + pb, bp, np, block_, corr, e);
-        __m256i mx = _mm256_abs_epi32(e[0]);
-        for (int g = 1; g < 4; ++g) mx = _mm256_max_epu32(mx, _mm256_abs_epi32(e[g]));
-        m = std::max<std::int64_t>(m, hmax_epu32(mx));
+        V e[4];
+        exact_tile_sums32<T>(apairs_.data() + std::size_t(li0 + r) * tl_.total_pairs + pb, bp, np, block_, corr, e);
+        V mx = T::abs32(e[0]);
+        for (int g = 1; g < 4; ++g) mx = T::max_u32(mx, T::abs32(e[g]));
+        m = std::max<std::int64_t>(m, T::hmax_u32(mx));
       }
     }
     if (m > max_abs_) {
@@ -392,51 +320,46 @@ class ByteKernel {
 
   // Adds the tile result (register s, already unbiased) of row li to its outer accumulator.
   template <ByteStep kStep, OuterKind kOuter>
-  [[gnu::always_inline]] inline void outer_add(int li, __m256i s) {
-    const __m128i l = _mm256_castsi256_si128(s), h = _mm256_extracti128_si256(s, 1);
+  [[gnu::always_inline]] inline void outer_add(int li, V s) {
     if constexpr (kOuter == OuterKind::i16) {
-      __m256i p0 = _mm256_cvtepi8_epi16(l), p1 = _mm256_cvtepi8_epi16(h);
-      if constexpr (kStep == ByteStep::wrap_scaled) {
-        p0 = _mm256_srai_epi16(p0, plan_.shift);
-        p1 = _mm256_srai_epi16(p1, plan_.shift);
-      }
-      __m256i* o = reinterpret_cast<__m256i*>(outer16_.data() + std::size_t(li) * kLanes);
-      _mm256_store_si256(o, _mm256_add_epi16(_mm256_load_si256(o), p0));
-      _mm256_store_si256(o + 1, _mm256_add_epi16(_mm256_load_si256(o + 1), p1));
-    } else {
-      __m256i p[4] = {_mm256_cvtepi8_epi32(l), _mm256_cvtepi8_epi32(_mm_srli_si128(l, 8)), _mm256_cvtepi8_epi32(h),
-                      _mm256_cvtepi8_epi32(_mm_srli_si128(h, 8))};
+      V p[2];
+      T::widen8_16(s, p);
       if constexpr (kStep == ByteStep::wrap_scaled)
-        for (int g = 0; g < 4; ++g) p[g] = _mm256_srai_epi32(p[g], plan_.shift);
-      outer_add32<kOuter == OuterKind::i32clamp>(outer_.data() + std::size_t(li) * kLanes, p, olo_, ohi_,
-                                                 stats_.outer_overflows);
+        for (int g = 0; g < 2; ++g) p[g] = T::sra16(p[g], plan_.shift);
+      V* o = reinterpret_cast<V*>(outer16_.data() + std::size_t(li) * kLanes);
+      T::store(o, T::add16(T::load(o), p[0]));
+      T::store(o + 1, T::add16(T::load(o + 1), p[1]));
+    } else {
+      V p[4];
+      T::widen8_32(s, p);
+      if constexpr (kStep == ByteStep::wrap_scaled)
+        for (int g = 0; g < 4; ++g) p[g] = T::sra32(p[g], plan_.shift);
+      outer_add32<T, kOuter == OuterKind::i32clamp>(outer_.data() + std::size_t(li) * kLanes, p, olo_, ohi_,
+                                                    stats_.outer_overflows);
     }
   }
 
   // State of one row between the segments of a tile longer than a chunk.
-  __m256i* row_state(int li) { return reinterpret_cast<__m256i*>(sstate_.data() + std::size_t(li) * 64); }
+  V* row_state(int li) { return reinterpret_cast<V*>(sstate_.data() + std::size_t(li) * 2 * kLanes); }
 
   // Tile end of one row: the outer sum, and the headroom bookkeeping; returns
-  // the movemask of lanes whose |exact tile sum| is known to be <= max_abs_
-  // (all ones when no exact recomputation is needed).
+  // the lanes whose |exact tile sum| is known to be <= max_abs_ (all of them
+  // when no exact recomputation is needed).
   template <ByteStep kStep, OuterKind kOuter>
-  [[gnu::always_inline]] inline int tile_row(int li, __m256i s, __m256i nsat, __m256i nthr, __m256i& nochange) {
-    const __m256i zero = _mm256_setzero_si256();
-    if constexpr (kStep == ByteStep::sat_biased)
-      s = _mm256_sub_epi8(s, _mm256_set1_epi8(static_cast<char>(plan_.delta)));
+  [[gnu::always_inline]] inline ByteMask tile_row(int li, V s, V nsat, V& nochange) {
+    if constexpr (kStep == ByteStep::sat_biased) s = T::sub8(s, T::set1_8(plan_.delta));
     outer_add<kStep, kOuter>(li, s);
     // A lane without events has E = s (in the register's units): |E| <= 2^(W-1),
     // which adds nothing once max_abs_ has reached that.
-    if (max_abs_ < half_)
-      nochange = _mm256_max_epu8(nochange, _mm256_and_si256(_mm256_abs_epi8(s), _mm256_cmpeq_epi8(nsat, zero)));
+    if (max_abs_ < half_) nochange = T::max_u8(nochange, T::abs8_where_zero(s, nsat));
     // A lane with n events has |E| <= |s| + n * event_size <= max_abs_ when n <= nthr.
-    return _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(nsat, nthr), nthr));
+    return T::le_u8(nsat, nthr_);
   }
 
   // All segments of one chunk for rows li0 .. li0 + R - 1 (R = 4 or 1). The
-  // per-row registers are named scalars so that GCC keeps them in ymm registers.
+  // per-row registers are named scalars so that GCC keeps them in registers.
   template <ByteStep kStep, OuterKind kOuter, int R>
-  void run_rows(int li0, int v, const Chunk& ch, const ByteStepOp<kStep>& op) {
+  void run_rows(int li0, int v, const ByteChunk& ch, const StepOp<kStep>& op) {
     static_assert(R == 4 || R == 1);
     const std::size_t kstride = std::size_t(plan_.nslots) * kLanes;
     const std::size_t cw = std::size_t(plan_.chunk);
@@ -445,12 +368,12 @@ class ByteKernel {
     const std::uint8_t* a1 = R == 4 ? a0 + cw : a0;
     const std::uint8_t* a2 = R == 4 ? a0 + 2 * cw : a0;
     const std::uint8_t* a3 = R == 4 ? a0 + 3 * cw : a0;
-    const __m256i init =
-        kStep == ByteStep::sat_biased ? _mm256_set1_epi8(static_cast<char>(plan_.delta)) : _mm256_setzero_si256();
-    const __m256i zero = _mm256_setzero_si256();
-    __m256i changed = changed_, nochange = nochange_max_;
-    // The next row group's offsets and outer sums are needed soon: start the loads.
-    if (li0 + 2 * R <= rows_) {
+    const V init = kStep == ByteStep::sat_biased ? T::set1_8(plan_.delta) : T::zero();
+    const V zero = T::zero();
+    V changed = changed_, nochange = nochange_max_;
+    // The next row group's outer sums are needed soon: start the loads
+    // (where it pays: T::kPrefetchOuter).
+    if (T::kPrefetchOuter && li0 + 2 * R <= rows_) {
       for (int r = R; r < 2 * R; ++r) {
         if constexpr (kOuter == OuterKind::i16)
           _mm_prefetch(reinterpret_cast<const char*>(outer16_.data() + std::size_t(li0 + r) * kLanes), _MM_HINT_T0);
@@ -459,9 +382,9 @@ class ByteKernel {
       }
     }
     for (int sg = ch.seg0; sg < ch.seg1; ++sg) {
-      const Segment& seg = segs_[sg];
-      __m256i s0 = init, s1 = init, s2 = init, s3 = init;
-      __m256i n0 = zero, n1 = zero, n2 = zero, n3 = zero;
+      const ByteSegment& seg = segs_[sg];
+      V s0 = init, s1 = init, s2 = init, s3 = init;
+      V n0 = zero, n1 = zero, n2 = zero, n3 = zero;
       if (!seg.starts) {
         s0 = row_state(li0)[0], n0 = row_state(li0)[1];
         if constexpr (R == 4) {
@@ -470,28 +393,27 @@ class ByteKernel {
           s3 = row_state(li0 + 3)[0], n3 = row_state(li0 + 3)[1];
         }
       }
-      const __m256i len = _mm256_set1_epi8(static_cast<char>(seg.k1 - seg.k0));
-      __m256i c0 = len, c1 = len, c2 = len, c3 = len;
+      const V start = StepOp<kStep>::count_start(seg.k1 - seg.k0);
+      V c0 = start, c1 = start, c2 = start, c3 = start;
       const char* tb = reinterpret_cast<const char*>(table_.data()) + std::size_t(seg.k0 - ch.k0) * kstride;
       for (int k = seg.k0 - ch.k0; k < seg.k1 - ch.k0; ++k, tb += kstride) {
-        op(s0, c0, reinterpret_cast<const __m256i*>(tb + std::size_t(a0[k]) * 8));
+        op(s0, c0, reinterpret_cast<const V*>(tb + std::size_t(a0[k]) * 8));
         if constexpr (R == 4) {
-          op(s1, c1, reinterpret_cast<const __m256i*>(tb + std::size_t(a1[k]) * 8));
-          op(s2, c2, reinterpret_cast<const __m256i*>(tb + std::size_t(a2[k]) * 8));
-          op(s3, c3, reinterpret_cast<const __m256i*>(tb + std::size_t(a3[k]) * 8));
+          op(s1, c1, reinterpret_cast<const V*>(tb + std::size_t(a1[k]) * 8));
+          op(s2, c2, reinterpret_cast<const V*>(tb + std::size_t(a2[k]) * 8));
+          op(s3, c3, reinterpret_cast<const V*>(tb + std::size_t(a3[k]) * 8));
         }
       }
       // c counts the changed steps of this segment per lane (padding lanes: 0).
-      __m256i sad = _mm256_sad_epu8(c0, zero);
-      n0 = _mm256_adds_epu8(n0, c0);
+      V sad = T::sad_u8(c0);
+      n0 = T::adds_u8(n0, c0);
       if constexpr (R == 4) {
-        sad = _mm256_add_epi64(_mm256_add_epi64(sad, _mm256_sad_epu8(c1, zero)),
-                               _mm256_add_epi64(_mm256_sad_epu8(c2, zero), _mm256_sad_epu8(c3, zero)));
-        n1 = _mm256_adds_epu8(n1, c1);
-        n2 = _mm256_adds_epu8(n2, c2);
-        n3 = _mm256_adds_epu8(n3, c3);
+        sad = T::add64(T::add64(sad, T::sad_u8(c1)), T::add64(T::sad_u8(c2), T::sad_u8(c3)));
+        n1 = T::adds_u8(n1, c1);
+        n2 = T::adds_u8(n2, c2);
+        n3 = T::adds_u8(n3, c3);
       }
-      changed = _mm256_add_epi64(changed, sad);
+      changed = T::add64(changed, sad);
       if (!seg.ends) {
         row_state(li0)[0] = s0, row_state(li0)[1] = n0;
         if constexpr (R == 4) {
@@ -501,13 +423,13 @@ class ByteKernel {
         }
         continue;
       }
-      int ok = tile_row<kStep, kOuter>(li0, s0, n0, nthr_, nochange);
+      ByteMask known = tile_row<kStep, kOuter>(li0, s0, n0, nochange);
       if constexpr (R == 4) {
-        ok &= tile_row<kStep, kOuter>(li0 + 1, s1, n1, nthr_, nochange);
-        ok &= tile_row<kStep, kOuter>(li0 + 2, s2, n2, nthr_, nochange);
-        ok &= tile_row<kStep, kOuter>(li0 + 3, s3, n3, nthr_, nochange);
+        known &= tile_row<kStep, kOuter>(li0 + 1, s1, n1, nochange);
+        known &= tile_row<kStep, kOuter>(li0 + 2, s2, n2, nochange);
+        known &= tile_row<kStep, kOuter>(li0 + 3, s3, n3, nochange);
       }
-      if (ok != -1) exact_rows<R>(li0, v, seg.tau);  // some event may have pushed |E| past max_abs_
+      if (known != T::kAllBytes) exact_rows<R>(li0, v, seg.tau);  // some event may have pushed |E| past max_abs_
     }
     changed_ = changed, nochange_max_ = nochange;
   }
@@ -520,62 +442,66 @@ class ByteKernel {
     return run_mode<kStep, OuterKind::i32>(c);
   }
 
+  // Writes the outer sums of every row for vector v to C.
+  template <OuterKind kOuter>
+  void store_outer(int v, std::span<std::int32_t> c) {
+    const int nj = std::min(kLanes, s_.n - v * kLanes);
+    for (int li = 0; li < rows_; ++li) {
+      std::int32_t* dst = c.data() + std::size_t(r0_ + li) * s_.n + std::size_t(v) * kLanes;
+      if constexpr (kOuter == OuterKind::i16) {
+        alignas(64) std::int32_t o[kLanes];
+        const V* src = reinterpret_cast<const V*>(outer16_.data() + std::size_t(li) * kLanes);
+        for (int g = 0; g < 2; ++g) {
+          V w[2];
+          T::widen16_32(T::load(src + g), w);
+          T::store(o + kLanes / 2 * g, w[0]);
+          T::store(o + kLanes / 2 * g + kLanes / 4, w[1]);
+        }
+        store_row_segment<T>(dst, o, nj);
+      } else {
+        store_row_segment<T>(dst, outer_.data() + std::size_t(li) * kLanes, nj);
+      }
+    }
+  }
+
   template <ByteStep kStep, OuterKind kOuter>
   GemmStats run_mode(std::span<std::int32_t> c) {
-    plan_chunks();
     pack();
     const AccLimits outer = acc_limits(cfg_.outer_bits, AccRange::full);
-    olo_ = _mm256_set1_epi32(static_cast<std::int32_t>(outer.lo));
-    ohi_ = _mm256_set1_epi32(static_cast<std::int32_t>(outer.hi));
+    olo_ = T::set1_32(static_cast<std::int32_t>(outer.lo));
+    ohi_ = T::set1_32(static_cast<std::int32_t>(outer.hi));
     if constexpr (kOuter == OuterKind::i16)
       outer16_.resize(std::size_t(rows_) * kLanes);
     else
       outer_.resize(std::size_t(rows_) * kLanes);
-    if (tl_.t > plan_.chunk) sstate_.resize(std::size_t(rows_) * 64);
-    changed_ = _mm256_setzero_si256();
-    nochange_max_ = _mm256_setzero_si256();
+    if (tl_.t > plan_.chunk) sstate_.resize(std::size_t(rows_) * 2 * kLanes);
+    changed_ = T::zero();
+    nochange_max_ = T::zero();
     max_abs_ = 0;
     half_ = std::int64_t{1} << (plan_.acc_bits - 1);
     update_threshold();
-    ByteStepOp<kStep> op{};
-    op.lo = _mm256_set1_epi8(static_cast<char>(plan_.lo_biased));
-    op.h = _mm256_set1_epi8(static_cast<char>(1 << (plan_.acc_bits - 1)));
-    op.m = _mm256_set1_epi8(static_cast<char>((1 << plan_.acc_bits) - 1));
+    StepOp<kStep> op{};
+    op.lo = T::set1_8(plan_.lo_biased);
+    op.h = T::set1_8(1 << (plan_.acc_bits - 1));
+    op.m = T::set1_8((1 << plan_.acc_bits) - 1);
     const int nvec = (s_.n + kLanes - 1) / kLanes;
     for (int v = 0; v < nvec; ++v) {
       if constexpr (kOuter == OuterKind::i16)
         std::memset(outer16_.data(), 0, outer16_.size() * sizeof(std::int16_t));
       else
         std::memset(outer_.data(), 0, outer_.size() * sizeof(std::int32_t));
-      for (const Chunk& ch : chunks_) {
+      for (const ByteChunk& ch : chunks_) {
         build_table(v, ch);
         int li = 0;
         for (; li + kRows <= rows_; li += kRows) run_rows<kStep, kOuter, kRows>(li, v, ch, op);
         for (; li < rows_; ++li) run_rows<kStep, kOuter, 1>(li, v, ch, op);
       }
-      const int nj = std::min(kLanes, s_.n - v * kLanes);
-      for (int li = 0; li < rows_; ++li) {
-        std::int32_t* dst = c.data() + std::size_t(r0_ + li) * s_.n + std::size_t(v) * kLanes;
-        if constexpr (kOuter == OuterKind::i16) {
-          alignas(32) std::int32_t o[kLanes];
-          const __m256i* src = reinterpret_cast<const __m256i*>(outer16_.data() + std::size_t(li) * kLanes);
-          for (int g = 0; g < 2; ++g) {
-            const __m256i x = _mm256_load_si256(src + g);
-            _mm256_store_si256(reinterpret_cast<__m256i*>(o + 16 * g),
-                               _mm256_cvtepi16_epi32(_mm256_castsi256_si128(x)));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(o + 16 * g + 8),
-                               _mm256_cvtepi16_epi32(_mm256_extracti128_si256(x, 1)));
-          }
-          store_row_segment(dst, o, nj);
-        } else {
-          store_row_segment(dst, outer_.data() + std::size_t(li) * kLanes, nj);
-        }
-      }
+      store_outer<kOuter>(v, c);
     }
     stats_.products = std::uint64_t(rows_) * std::uint64_t(s_.n) * std::uint64_t(s_.k);
-    stats_.changed_steps = hsum_epi64(changed_);
-    alignas(32) std::uint8_t nm[kLanes];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(nm), nochange_max_);
+    stats_.changed_steps = T::hsum64(changed_);
+    alignas(64) std::uint8_t nm[kLanes];
+    T::store(nm, nochange_max_);
     std::int64_t m = *std::max_element(nm, nm + kLanes);
     if constexpr (kStep == ByteStep::wrap_scaled) m >>= plan_.shift;
     stats_.max_abs_tile_sum = std::max(max_abs_, m);
@@ -583,31 +509,26 @@ class ByteKernel {
   }
 
   GemmShape s_;
-  IntOperand a_, b_;
+  IntOperand a_;
   const AccumulatorConfig& cfg_;
   BytePlan plan_;
   Tiling tl_;
   int r0_, r1_, rows_;
   bool exact16_ = false, apacked_ = false;
   int block_ = 1;
-  using Scratch = ByteScratch;
-  static WorkspacePool<Scratch>& pool() {
-    static WorkspacePool<Scratch> p;
-    return p;
-  }
-  Scratch& ws_ = pool().current();
+  ByteScratch& ws_;
   std::vector<ByteSegment>& segs_ = ws_.segs;
   std::vector<ByteChunk>& chunks_ = ws_.chunks;
   AlignedBuffer<std::uint8_t>& aoff_ = ws_.aoff;
   AlignedBuffer<std::uint32_t>& apairs_ = ws_.apairs;
   const AlignedBuffer<std::int8_t>& bbytes_;
-  const PackedBPairs& bpairs_;
+  const PackedBPairs<T>& bpairs_;
   AlignedBuffer<std::int8_t>& table_ = ws_.table;
   AlignedBuffer<std::int32_t>& outer_ = ws_.outer;
   AlignedBuffer<std::int16_t>& outer16_ = ws_.outer16;
   AlignedBuffer<std::int8_t>& sstate_ = ws_.sstate;
   GemmStats stats_;
-  __m256i changed_{}, nochange_max_{}, nthr_{}, olo_{}, ohi_{};
+  V changed_{}, nochange_max_{}, nthr_{}, olo_{}, ohi_{};
   std::int64_t max_abs_ = 0, half_ = 0;
 };
 
