@@ -234,4 +234,26 @@ nlohmann::json effective_scenario(const std::string& file, const std::vector<std
   return canonical(root);
 }
 
+namespace {
+std::uint64_t fnv1a64(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a offset basis and prime (64-bit)
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+}  // namespace
+
+std::string scenario_hash(const std::string& file, const std::vector<std::string>& overrides,
+                          const std::vector<std::string>& per_run, const std::string& salt) {
+  nlohmann::json j = effective_scenario(file, overrides);
+  for (const char* k : {"name", "description", "label", "expect"}) j.erase(k);
+  for (const auto& key : per_run) {
+    const std::vector<std::string> path = yaml_fields::split_path(key);
+    nlohmann::json* parent = &j;
+    for (std::size_t i = 0; i + 1 < path.size() && parent; ++i)
+      parent = parent->is_object() && parent->contains(path[i]) ? &(*parent)[path[i]] : nullptr;
+    if (parent && parent->is_object()) parent->erase(path.back());
+  }
+  return fmt::format("{:016x}", fnv1a64(salt + "\n" + j.dump()));
+}
+
 }  // namespace hdq

@@ -15,7 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/hdqsim/commands.h"
-#include "apps/hdqsim/output.h"
+#include "models/common/output_files.h"
 #include "sim/npu_engine.h"
 #include "sim/report/estimate.h"
 #include "training/continual.h"
