@@ -133,4 +133,10 @@ nlohmann::json effective_scenario(const std::string& file, const std::vector<std
 std::string scenario_hash(const std::string& file, const std::vector<std::string>& overrides,
                           const std::vector<std::string>& per_run, const std::string& salt);
 
+// Refuses (ScenarioError naming the key) an override list that sets one key
+// twice, or a field and a key inside it ("gemm.fwd" and "gemm.fwd.tile"):
+// one of the values would silently win. load_scenario calls it; commands
+// with keys of their own (npu.<key>) call it on their whole --set list.
+void check_override_keys(const std::vector<std::string>& overrides);
+
 }  // namespace hdq

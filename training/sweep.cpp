@@ -1,6 +1,7 @@
 #include "training/sweep.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <sstream>
 
@@ -33,6 +34,14 @@ void add_sweep_setting(SweepSpec& spec, const std::string& kv) {
   const auto eq = kv.find('=');
   if (eq == std::string::npos || eq == 0) throw ConfigError(fmt::format("--set '{}': expected key=value[,value...]", kv));
   const std::string key = kv.substr(0, eq), rest = kv.substr(eq + 1);
+  if (key == "seed")
+    throw ConfigError("--set seed: a sweep sets the seed of each point (1..N with --seeds N); remove --set seed");
+  for (const auto& a : spec.axes)
+    if (a.key == key)
+      throw ConfigError(fmt::format("--set {}: the key is already swept ({}); give it once", key, fmt::join(a.values, ",")));
+  for (const auto& o : spec.overrides)
+    if (o.substr(0, o.find('=')) == key)
+      throw ConfigError(fmt::format("--set {}: the key is already fixed ({}); give it once", key, o));
   // A YAML list value ("[1,2]") is one value, not an axis.
   if (rest.find(',') == std::string::npos || rest.front() == '[') {
     spec.overrides.push_back(kv);
@@ -44,8 +53,6 @@ void add_sweep_setting(SweepSpec& spec, const std::string& kv) {
     if (v.empty()) throw ConfigError(fmt::format("--set {}: empty value in '{}'", key, rest));
     axis.values.push_back(v);
   }
-  for (const auto& a : spec.axes)
-    if (a.key == key) throw ConfigError(fmt::format("--set {}: the key is swept twice", key));
   spec.axes.push_back(axis);
 }
 

@@ -38,6 +38,8 @@ struct SweepSpec {
 };
 
 // "--set key=v1,v2,v3" -> axis; "key=v" (one value) -> a fixed override.
+// A key given twice (as axes, fixed values or both) and `seed` (the sweep
+// sets it per point: --seeds) are refused, naming the key.
 void add_sweep_setting(SweepSpec& spec, const std::string& key_equals_values);
 
 struct SweepPoint {

@@ -23,9 +23,13 @@
 namespace hdq::cli {
 
 int run_estimate(const EstimateOptions& o) {
+  check_override_keys(o.overrides);
   const npu::SplitOverrides overrides = npu::split_overrides(o.overrides);
   const Scenario s = load_scenario(o.scenario, overrides.scenario);
   const npu::NpuConfig cfg = npu::npu_config_or_default(o.npu, overrides.npu);
+  // Where the results go is proven writable before the simulation, not after it.
+  if (!o.vcd.empty()) prepare_output_file(o.vcd, "--vcd");
+  if (!o.out.empty()) prepare_output_dir(o.out, "--out");
   const datasets::TrainTest data = load_scenario_data(s);
 
   const int classes = data.train.num_classes;

@@ -92,6 +92,11 @@ int run_regress(const RegressOptions& o) {
   }
   if (scenarios.empty() && outcomes.empty()) throw ConfigError("regress: no scenario matched");
 
+  // Output paths are proven writable before anything runs.
+  if (!o.junit.empty()) prepare_output_file(o.junit, "--junit");
+  if (o.update_signatures)
+    for (const auto& s : scenarios) prepare_output_file(s.file, "--update-signatures");
+
   // One grid cell per scenario, each writing only its own slot; no result
   // folder (a regression always runs). Scenarios that simulate the NPU run
   // one after another on this thread (SystemC has one simulation kernel per

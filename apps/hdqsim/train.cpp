@@ -124,12 +124,16 @@ void print_table(const Scenario& s, const ContinualResult* hdqt, const Continual
 }  // namespace
 
 int run_train(const TrainOptions& o) {
+  check_override_keys(o.overrides);
   const npu::SplitOverrides overrides = npu::split_overrides(o.overrides);
   const Scenario s = load_scenario(o.scenario, overrides.scenario);
   check_engine_name(o.engine);
   if (o.engine != "npu" && (!o.npu.empty() || !o.vcd.empty() || !overrides.npu.empty()))
     throw ConfigError("--npu, --vcd and --set npu.<key> apply to --engine npu only");
+  // Where the results go is proven writable before training, not after it.
   const std::filesystem::path out = o.out.empty() ? std::filesystem::path("out") / s.name : std::filesystem::path(o.out);
+  if (!o.vcd.empty()) prepare_output_file(o.vcd, "--vcd");
+  prepare_output_dir(out, "--out");
   const datasets::TrainTest data = load_scenario_data(s);
   fmt::print(stderr, "scenario {}: {} train / {} test samples, {} features, {} classes, {} engine, {} threads\n", s.name,
              data.train.size(), data.test.size(), data.train.dim(), data.train.num_classes, o.engine, o.threads);
