@@ -73,7 +73,8 @@ class Grid {
   std::size_t to_run() const { return todo_.size(); }
 
   // Runs every cell not reused, `jobs` at a time; run_cell(index into the
-  // cells) throws to fail its cell, which does not stop the others.
+  // cells) throws to fail its cell, which does not stop the others. Once per
+  // Grid: the report is moved out.
   GridReport run(int jobs, const std::function<CellOutcome(std::size_t)>& run_cell);
 
  private:
