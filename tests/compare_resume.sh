@@ -2,8 +2,9 @@
 # `hdqsim compare` on a 2 x 2 x 2 grid (naive, er x golden, paper x 2 seeds):
 # the table has one row per method and the documented columns; a rerun reuses
 # every cell; deleting one cell recomputes only that one and gives the same
-# table byte for byte; an edited scenario does not reuse cells, a comment does
-# not invalidate them; bad flags fail naming the flag and write nothing.
+# table byte for byte; a comment in the scenario does not invalidate cells, an
+# edited scenario or another grid in the folder is refused; bad flags fail
+# naming the flag and write nothing.
 # Usage: tests/compare_resume.sh HDQSIM_BINARY
 set -euo pipefail
 hdqsim="$(realpath "$1")"
@@ -60,15 +61,25 @@ cmp -s <(stamps | grep -v "$(basename "$victim")") <(grep -v "$(basename "$victi
   fail "a kept cell was rewritten"
 cmp "$c/compare.md" "$work/md1" && cmp "$c/compare.csv" "$work/csv1" || fail "table differs after recomputing one cell"
 
-# 5. The cell key follows the effective scenario: a comment and a new name keep
-#    it, a changed training field (--set) does not.
+# 5. The folder's identity (compare.json: scenario hash, methods, presets, seeds)
+#    follows the effective scenario: a comment and a new name keep it, so every
+#    cell is reused; a changed training field (--set) or another list of
+#    methods is a different grid, refused before anything is replaced.
 { echo "# a comment"; sed 's/^name: .*/name: renamed/' scenarios/synthetic-tiny.yaml; } >"$work/edited.yaml"
-"$hdqsim" compare --scenario "$work/edited.yaml" --methods naive --presets golden --seeds 1 --out "$c" \
+"$hdqsim" compare --scenario "$work/edited.yaml" --methods naive,er --presets golden,paper --seeds 2 --out "$c" \
   >/dev/null 2>"$work/log4" || fail "edited-scenario run exited non-zero"
-grep -q '1 already done, 0 to run' "$work/log4" || fail "a comment or name change invalidated a cell"
-"$hdqsim" compare --scenario scenarios/synthetic-tiny.yaml --set epochs=1 --methods naive --presets golden --seeds 1 \
-  --out "$c" >/dev/null 2>"$work/log5" || fail "--set epochs=1 run exited non-zero"
-grep -q '0 already done, 1 to run' "$work/log5" || fail "a changed scenario reused a stale cell"
+grep -q '8 already done, 0 to run' "$work/log4" || fail "a comment or name change invalidated a cell"
+cp "$c/compare.md" "$work/md4"; stamps >"$work/stamps4"
+other() {  # other FIELD-IN-MESSAGE ARGS...: refused with status 2, nothing in the folder replaced
+  local want="$1"; shift
+  local status=0
+  "$hdqsim" compare "$@" --out "$c" >/dev/null 2>"$work/log5" || status=$?
+  [ "$status" -eq 2 ] || fail "a different grid ($*) exited $status, not 2"
+  grep -q "holds the results of a different compare .*differs in .*$want" "$work/log5" || fail "message for $*"
+  cmp -s "$c/compare.md" "$work/md4" && cmp -s <(stamps) "$work/stamps4" || fail "a different grid ($*) replaced files"
+}
+other scenario_hash --scenario scenarios/synthetic-tiny.yaml --set epochs=1 --methods naive,er --presets golden,paper --seeds 2
+other methods --scenario scenarios/synthetic-tiny.yaml --methods naive --presets golden,paper --seeds 2
 
 # 6. Bad input fails with a message naming the flag and writes nothing.
 bad() {  # bad FLAG-IN-MESSAGE ARGS...
@@ -87,7 +98,12 @@ bad "--set epochs" "${s[@]}" --methods naive --presets golden --set epochs=0
 bad --methods "${s[@]}" --methods naive,naive --presets golden
 
 # 7. Extension point: a metric a method reports in extra_metrics gets its own columns.
-sed -i 's/"extra_metrics": {}/"extra_metrics": {"nme_accuracy": 50.0}/' "$c"/cells/naive-golden-s1-*.json
+python3 - "$c"/cells/naive-golden-s1-*.json <<'EOF'
+import json, sys
+cell = json.load(open(sys.argv[1]))
+cell["metrics"]["extra_metrics"]["nme_accuracy"] = 50.0
+json.dump(cell, open(sys.argv[1], "w"), indent=2)
+EOF
 "$hdqsim" compare "${grid[@]}" >/dev/null 2>"$work/log6" || fail "extra-metric run exited non-zero"
 head -1 "$c/compare.csv" | grep -q ',golden.nme_accuracy.mean,golden.nme_accuracy.std,golden.n,' ||
   fail "no column for an extra metric: $(head -1 "$c/compare.csv")"

@@ -250,4 +250,16 @@ datasets::TrainTest load_scenario_data(const Scenario& s) {
   return d;
 }
 
+nlohmann::json result_json(const ContinualResult& r) {
+  return {{"final_avg_accuracy", r.final_avg_accuracy},
+          {"avg_incremental_accuracy", r.avg_incremental_accuracy},
+          {"forgetting", r.forgetting},
+          {"backward_transfer", r.backward_transfer},
+          {"acc_matrix", r.acc},
+          {"tasks", r.tasks},
+          {"steps", r.steps},
+          {"signature", fmt::format("{:016x}", r.signature)},
+          {"extra_metrics", r.extra_metrics}};
+}
+
 }  // namespace hdq

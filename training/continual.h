@@ -81,6 +81,13 @@ struct ContinualOptions {
 ContinualResult run_continual(const Scenario& s, const datasets::TrainTest& data, Engine& engine,
                               const ContinualOptions& opt = {});
 
+// The one JSON form of a training result, used by metrics.json, sweep points
+// and compare cells: final_avg_accuracy, avg_incremental_accuracy, forgetting,
+// backward_transfer, acc_matrix (acc), tasks, steps, signature (16 hex
+// digits), extra_metrics. Only what the same bits reproduce: wall time and
+// the engine's own statistics are the caller's to add beside it.
+nlohmann::json result_json(const ContinualResult& r);
+
 // The data a scenario names, loaded and (if configured) standardized.
 datasets::TrainTest load_scenario_data(const Scenario& s);
 

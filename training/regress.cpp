@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 
 #include <chrono>
-#include <filesystem>
 #include <fstream>
-#include <sstream>
+
+#include "models/common/output_files.h"
 
 namespace hdq {
 namespace {
@@ -119,13 +119,9 @@ std::vector<std::string> update_signatures(const Scenario& s, const RegressOutco
                                   e.signature->empty() ? "(empty)" : *e.signature, measured->second));
   }
   if (!changes.empty()) {
-    const std::string tmp = s.file + ".tmp";
-    {
-      std::ofstream out(tmp);
-      for (const auto& l : lines) out << l << "\n";
-      if (!out) throw std::runtime_error(fmt::format("cannot write {}", tmp));
-    }
-    std::filesystem::rename(tmp, s.file);
+    std::string text;
+    for (const auto& l : lines) text += l + "\n";
+    write_file_atomically(s.file, text);
   }
   return changes;
 }

@@ -101,6 +101,7 @@ nlohmann::json canonical(const YAML::Node& n) {
 
 Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<std::string>& overrides) {
   if (!root.IsMap()) throw ScenarioError(fmt::format("{}: a scenario is a YAML mapping of fields", file));
+  check_override_keys(overrides);
   auto overridden = yaml_fields::apply_overrides<ScenarioError>(root, overrides);
   Reader r(root, file, std::move(overridden), "docs/scenarios.md");
   Scenario s;
@@ -232,6 +233,45 @@ nlohmann::json effective_scenario(const std::string& file, const std::vector<std
   YAML::Node root = YAML::LoadFile(file);
   yaml_fields::apply_overrides<ScenarioError>(root, overrides);
   return canonical(root);
+}
+
+namespace {
+std::uint64_t fnv1a64(const std::string& s) {
+  std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a offset basis and prime (64-bit)
+  for (unsigned char c : s) h = (h ^ c) * 0x100000001b3ull;
+  return h;
+}
+}  // namespace
+
+std::string scenario_hash(const std::string& file, const std::vector<std::string>& overrides,
+                          const std::vector<std::string>& per_run, const std::string& salt) {
+  nlohmann::json j = effective_scenario(file, overrides);
+  for (const char* k : {"name", "description", "label", "expect"}) j.erase(k);
+  for (const auto& key : per_run) {
+    const std::vector<std::string> path = yaml_fields::split_path(key);
+    nlohmann::json* parent = &j;
+    for (std::size_t i = 0; i + 1 < path.size() && parent; ++i)
+      parent = parent->is_object() && parent->contains(path[i]) ? &(*parent)[path[i]] : nullptr;
+    if (parent && parent->is_object()) parent->erase(path.back());
+  }
+  return fmt::format("{:016x}", fnv1a64(salt + "\n" + j.dump()));
+}
+
+void check_override_keys(const std::vector<std::string>& overrides) {
+  const auto key_of = [](const std::string& o) { return o.substr(0, o.find('=')); };
+  for (std::size_t i = 0; i < overrides.size(); ++i)
+    for (std::size_t j = i + 1; j < overrides.size(); ++j) {
+      const std::string a = key_of(overrides[i]), b = key_of(overrides[j]);
+      if (a == b)
+        throw ScenarioError(fmt::format("--set {}: given twice ({} and {}); give each key once", a, overrides[i],
+                                        overrides[j]));
+      const std::string& outer = a.size() < b.size() ? a : b;
+      const std::string& inner = a.size() < b.size() ? b : a;
+      if (inner.starts_with(outer + "."))
+        throw ScenarioError(fmt::format("--set {} and --set {}: the second key is inside the first, so one value "
+                                        "would silently win; give each field once",
+                                        outer, inner));
+    }
 }
 
 }  // namespace hdq

@@ -124,4 +124,19 @@ Scenario parse_scenario(const std::string& yaml_text, const std::string& file,
 // the same file and overrides.
 nlohmann::json effective_scenario(const std::string& file, const std::vector<std::string>& overrides = {});
 
+// 16 hex digits: a hash of `salt` and effective_scenario(file, overrides)
+// without the fields that do not change training (name, description, label,
+// expect) and without `per_run` (dotted keys a grid sets per cell, such as
+// seed). A result folder's identity and its cells' keys use it, so an edited
+// scenario never reuses a stale result; it does not cover the simulator's own
+// code. Call after load_scenario accepted the same file and overrides.
+std::string scenario_hash(const std::string& file, const std::vector<std::string>& overrides,
+                          const std::vector<std::string>& per_run, const std::string& salt);
+
+// Refuses (ScenarioError naming the key) an override list that sets one key
+// twice, or a field and a key inside it ("gemm.fwd" and "gemm.fwd.tile"):
+// one of the values would silently win. load_scenario calls it; commands
+// with keys of their own (npu.<key>) call it on their whole --set list.
+void check_override_keys(const std::vector<std::string>& overrides);
+
 }  // namespace hdq

@@ -1,8 +1,8 @@
 #include "training/sweep.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
-#include <fstream>
 #include <sstream>
 
 #include "models/common/errors.h"
@@ -15,12 +15,14 @@ using json = nlohmann::json;
 json SweepSpec::to_json() const {
   json axes_j = json::array();
   for (const auto& a : axes) axes_j.push_back({{"key", a.key}, {"values", a.values}});
-  return {{"scenario", scenario}, {"engine", engine}, {"axes", axes_j}, {"seeds", seeds}, {"overrides", overrides}};
+  return {{"scenario", scenario}, {"scenario_hash", scenario_hash}, {"engine", engine},
+          {"axes", axes_j},       {"seeds", seeds},                 {"overrides", overrides}};
 }
 
 SweepSpec SweepSpec::from_json(const json& j) {
   SweepSpec s;
   s.scenario = j.at("scenario");
+  s.scenario_hash = j.value("scenario_hash", "");  // absent in folders of older versions: never equal
   s.engine = j.at("engine");
   for (const auto& a : j.at("axes")) s.axes.push_back({a.at("key"), a.at("values")});
   s.seeds = j.at("seeds");
@@ -32,6 +34,14 @@ void add_sweep_setting(SweepSpec& spec, const std::string& kv) {
   const auto eq = kv.find('=');
   if (eq == std::string::npos || eq == 0) throw ConfigError(fmt::format("--set '{}': expected key=value[,value...]", kv));
   const std::string key = kv.substr(0, eq), rest = kv.substr(eq + 1);
+  if (key == "seed")
+    throw ConfigError("--set seed: a sweep sets the seed of each point (1..N with --seeds N); remove --set seed");
+  for (const auto& a : spec.axes)
+    if (a.key == key)
+      throw ConfigError(fmt::format("--set {}: the key is already swept ({}); give it once", key, fmt::join(a.values, ",")));
+  for (const auto& o : spec.overrides)
+    if (o.substr(0, o.find('=')) == key)
+      throw ConfigError(fmt::format("--set {}: the key is already fixed ({}); give it once", key, o));
   // A YAML list value ("[1,2]") is one value, not an axis.
   if (rest.find(',') == std::string::npos || rest.front() == '[') {
     spec.overrides.push_back(kv);
@@ -43,8 +53,6 @@ void add_sweep_setting(SweepSpec& spec, const std::string& kv) {
     if (v.empty()) throw ConfigError(fmt::format("--set {}: empty value in '{}'", key, rest));
     axis.values.push_back(v);
   }
-  for (const auto& a : spec.axes)
-    if (a.key == key) throw ConfigError(fmt::format("--set {}: the key is swept twice", key));
   spec.axes.push_back(axis);
 }
 
@@ -97,32 +105,8 @@ Shard Shard::parse(const std::string& s) {
   return sh;
 }
 
-fs::path point_file(const fs::path& dir, const SweepPoint& p) { return dir / "points" / (p.id() + ".json"); }
-
-namespace {
-json read_json_file(const fs::path& f) {
-  std::ifstream in(f);
-  if (!in) throw ConfigError(fmt::format("{}: cannot read", f.string()));
-  try {
-    return json::parse(in);
-  } catch (const json::exception& e) {
-    throw ConfigError(fmt::format("{}: not valid JSON: {}", f.string(), e.what()));
-  }
-}
-}  // namespace
-
-void claim_sweep_dir(const fs::path& dir, const SweepSpec& spec) {
-  const fs::path f = dir / "sweep.json";
-  if (fs::exists(f)) {
-    if (SweepSpec::from_json(read_json_file(f)) != spec)
-      throw ConfigError(fmt::format("{} holds a different sweep (see {}); use another --out folder", dir.string(),
-                                    f.string()));
-    return;
-  }
-  fs::create_directories(dir / "points");
-  const fs::path tmp = f.string() + ".tmp";
-  std::ofstream(tmp) << spec.to_json().dump(2) << "\n";
-  fs::rename(tmp, f);
+ResultFolder open_sweep_dir(const fs::path& dir, const SweepSpec& spec) {
+  return ResultFolder(dir, "sweep", spec.to_json(), "points");
 }
 
 SweepResults read_sweep_dir(const fs::path& dir) {

@@ -14,6 +14,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "training/grid.h"
+
 namespace hdq {
 
 struct SweepAxis {
@@ -23,7 +25,8 @@ struct SweepAxis {
 };
 
 struct SweepSpec {
-  std::string scenario;  // scenario file
+  std::string scenario;       // scenario file
+  std::string scenario_hash;  // scenario_hash() of the file and the fixed overrides: an edited file is another sweep
   std::string engine = "functional";
   std::vector<SweepAxis> axes;
   int seeds = 1;                       // seeds 1..seeds of each grid point (seed=... overrides the scenario)
@@ -35,6 +38,8 @@ struct SweepSpec {
 };
 
 // "--set key=v1,v2,v3" -> axis; "key=v" (one value) -> a fixed override.
+// A key given twice (as axes, fixed values or both) and `seed` (the sweep
+// sets it per point: --seeds) are refused, naming the key.
 void add_sweep_setting(SweepSpec& spec, const std::string& key_equals_values);
 
 struct SweepPoint {
@@ -54,12 +59,9 @@ struct Shard {
   bool owns(const SweepPoint& p) const { return p.index % count == index; }
 };
 
-// The folder layout: DIR/sweep.json (the spec), DIR/points/<id>.json.
-std::filesystem::path point_file(const std::filesystem::path& dir, const SweepPoint& p);
-
-// Writes DIR/sweep.json, or checks that the one there describes the same sweep
-// (ConfigError naming the folder otherwise).
-void claim_sweep_dir(const std::filesystem::path& dir, const SweepSpec& spec);
+// The folder of a sweep (ResultFolder): DIR/sweep.json (the spec, its
+// identity), DIR/points/<id>.json; locked while the object lives.
+ResultFolder open_sweep_dir(const std::filesystem::path& dir, const SweepSpec& spec);
 
 // Reads the spec and every finished point of a sweep folder.
 struct SweepResults {

@@ -8,11 +8,16 @@
 
 namespace hdq::cli {
 
+void check_engine_name(const std::string& engine) {
+  if (engine != "functional" && engine != "golden" && engine != "npu")
+    throw ConfigError(fmt::format("--engine = '{}' is not one of: functional, golden, npu", engine));
+}
+
 std::unique_ptr<Engine> make_engine(const Scenario& s, const std::string& engine, int threads) {
+  check_engine_name(engine);
   if (engine == "functional") return std::make_unique<FunctionalEngine>(s.hdqt, s.seed, threads);
   if (engine == "golden") return std::make_unique<GoldenEngine>(threads);
-  if (engine == "npu") return std::make_unique<npu::NpuEngine>(npu::default_npu_config(), s.hdqt, s.seed, s.train.sgd);
-  throw ConfigError(fmt::format("--engine = '{}' is not one of: functional, golden, npu", engine));
+  return std::make_unique<npu::NpuEngine>(npu::default_npu_config(), s.hdqt, s.seed, s.train.sgd);
 }
 
 }  // namespace hdq::cli

@@ -9,8 +9,11 @@
 
 namespace hdq::cli {
 
+// ConfigError naming --engine unless `engine` is functional, golden or npu.
+void check_engine_name(const std::string& engine);
+
 // "functional" | "golden" | "npu" (the NPU model with its default config);
-// ConfigError naming --engine otherwise.
+// check_engine_name's error otherwise.
 std::unique_ptr<Engine> make_engine(const Scenario& s, const std::string& engine, int threads);
 
 }  // namespace hdq::cli

@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/hdqsim/commands.h"
-#include "apps/hdqsim/output.h"
+#include "models/common/output_files.h"
 #include "sim/cost/area.h"
 #include "sim/cost/dram_floor.h"
 #include "sim/cost/energy.h"
@@ -38,6 +38,7 @@ int run_topology(const EstimateOptions& o) {
   int rows = cfg.mac_array.rows, cols = cfg.mac_array.cols;
   if (!o.array.empty()) npu::parse_array_size(o.array, "--array", rows, cols);
   const std::vector<npu::TopologyGemm> layers = npu::load_topology(o.topology);
+  if (!o.out.empty()) prepare_output_dir(o.out, "--out");
   npu::Dataflow d = npu::Dataflow::output_stationary;
   if (!o.dataflow.empty()) {
     d = npu::parse_dataflow(o.dataflow, "--dataflow");
@@ -61,10 +62,14 @@ int run_topology(const EstimateOptions& o) {
 }  // namespace
 
 int run_estimate(const EstimateOptions& o) {
+  check_override_keys(o.overrides);
   if (!o.topology.empty()) return run_topology(o);
   const npu::SplitOverrides overrides = npu::split_overrides(o.overrides);
   const Scenario s = load_scenario(o.scenario, overrides.scenario);
   const npu::NpuConfig cfg = npu::npu_config_or_default(o.npu, overrides.npu);
+  // Where the results go is proven writable before the simulation, not after it.
+  if (!o.vcd.empty()) prepare_output_file(o.vcd, "--vcd");
+  if (!o.out.empty()) prepare_output_dir(o.out, "--out");
   const datasets::TrainTest data = load_scenario_data(s);
 
   const int classes = data.train.num_classes;

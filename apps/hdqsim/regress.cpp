@@ -4,15 +4,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <atomic>
 #include <filesystem>
-#include <mutex>
 #include <regex>
-#include <thread>
 
 #include "apps/hdqsim/commands.h"
 #include "apps/hdqsim/engines.h"
-#include "apps/hdqsim/output.h"
+#include "models/common/output_files.h"
+#include "training/grid.h"
 #include "training/regress.h"
 
 namespace hdq::cli {
@@ -94,31 +92,26 @@ int run_regress(const RegressOptions& o) {
   }
   if (scenarios.empty() && outcomes.empty()) throw ConfigError("regress: no scenario matched");
 
-  // Scenarios run on a pool of -j workers; each writes only its own slot.
-  // Scenarios that simulate the NPU run one after another on this thread
-  // (SystemC has one simulation kernel per process); the rest on the pool.
-  std::vector<std::size_t> pooled, serial;
-  for (std::size_t i = 0; i < scenarios.size(); ++i) {
-    const bool npu = std::any_of(scenarios[i].expect.begin(), scenarios[i].expect.end(),
-                                 [](const EngineExpect& e) { return e.engine == "npu"; });
-    (npu ? serial : pooled).push_back(i);
+  // Output paths are proven writable before anything runs.
+  if (!o.junit.empty()) prepare_output_file(o.junit, "--junit");
+  if (o.update_signatures)
+    for (const auto& s : scenarios) prepare_output_file(s.file, "--update-signatures");
+
+  // One grid cell per scenario, each writing only its own slot; no result
+  // folder (a regression always runs). Scenarios that simulate the NPU run
+  // one after another on this thread (SystemC has one simulation kernel per
+  // process), the rest -j at a time.
+  std::vector<GridCell> cells;
+  for (const auto& s : scenarios) {
+    const bool npu =
+        std::any_of(s.expect.begin(), s.expect.end(), [](const EngineExpect& e) { return e.engine == "npu"; });
+    cells.push_back({s.file, s.name, npu});
   }
   std::vector<RegressOutcome> results(scenarios.size());
-  std::mutex print;
-  auto run_one = [&](std::size_t i) {
+  Grid("regress", std::move(cells)).run(o.jobs, [&](std::size_t i) {
     results[i] = regress_scenario(scenarios[i], make_engine, o.threads);
-    std::lock_guard lock(print);
-    fmt::print(stderr, "[{}/{}] {} {} ({:.1f}s)\n", i + 1, scenarios.size(), results[i].passed() ? "PASS" : "FAIL",
-               scenarios[i].name, results[i].wall_s);
-  };
-  std::atomic<std::size_t> next{0};
-  auto worker = [&] {
-    for (std::size_t k; (k = next++) < pooled.size();) run_one(pooled[k]);
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < std::max(1, o.jobs); ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
-  for (std::size_t i : serial) run_one(i);
+    return CellOutcome{nullptr, results[i].passed() ? "PASS" : "FAIL"};
+  });
   outcomes.insert(outcomes.end(), results.begin(), results.end());
 
   int failed = 0;

@@ -1,16 +1,12 @@
 // `hdqsim sweep` and `hdqsim merge`: run (a shard of) a grid of training runs,
 // one result file per point, resumable; merge shards; summaries and report.
 #include <fmt/format.h>
-
-#include <atomic>
-#include <chrono>
-#include <mutex>
-#include <thread>
+#include <fmt/ranges.h>
 
 #include "apps/hdqsim/commands.h"
 #include "apps/hdqsim/engines.h"
-#include "apps/hdqsim/output.h"
 #include "apps/hdqsim/report.h"
+#include "models/common/output_files.h"
 #include "training/continual.h"
 #include "training/sweep.h"
 
@@ -19,6 +15,9 @@ namespace {
 
 using json = nlohmann::json;
 namespace fs = std::filesystem;
+
+// Part of the scenario hash in sweep.json: change it when a point file's content changes meaning.
+constexpr const char* kPointFormat = "hdqsim-sweep-point-1";
 
 // Inner events per opportunity over all layers for the GEMMs of one group:
 // tile results for clamp_tile, products for saturate / wrap (exact has none).
@@ -33,16 +32,18 @@ double group_rate(const Scenario& s, const HdqtOverflow& o, std::initializer_lis
   return chances > 0 ? events / chances : 0.0;
 }
 
-json run_point(const SweepSpec& spec, const SweepPoint& p, int threads) {
-  std::vector<std::string> overrides = spec.overrides;
-  for (const auto& o : p.overrides()) overrides.push_back(o);
-  const Scenario s = load_scenario(spec.scenario, overrides);
+// The fixed overrides, then the point's settings and seed.
+std::vector<std::string> point_overrides(const SweepSpec& spec, const SweepPoint& p) {
+  std::vector<std::string> v = spec.overrides;
+  for (const auto& o : p.overrides()) v.push_back(o);
+  return v;
+}
+
+json run_point(const SweepSpec& spec, const SweepPoint& p, const Scenario& s, int threads) {
   const datasets::TrainTest data = load_scenario_data(s);
   const auto engine = make_engine(s, spec.engine, threads);
   const ContinualResult r = run_continual(s, data, *engine);
-  json m{{"final_avg_accuracy", r.final_avg_accuracy}, {"avg_incremental_accuracy", r.avg_incremental_accuracy},
-         {"forgetting", r.forgetting},                 {"backward_transfer", r.backward_transfer},
-         {"steps", r.steps},                           {"signature", fmt::format("{:016x}", r.signature)}};
+  json m = result_json(r);
   if (const HdqtOverflow* o = engine->overflow_stats()) {
     m["fwd_inner_event_rate"] = group_rate(s, *o, {GemmRole::fwd});
     m["bwd_inner_event_rate"] = group_rate(s, *o, {GemmRole::bwd_dx, GemmRole::bwd_dw});
@@ -69,67 +70,48 @@ void write_summaries(const fs::path& dir, const SweepResults& r) {
 }  // namespace
 
 int run_sweep(const SweepOptions& o) {
+  // Everything is checked before the folder is touched: the settings, the
+  // engine, the shard and the scenario of every point of the grid.
   SweepSpec spec;
   spec.scenario = o.scenario;
   spec.engine = o.engine;
   spec.seeds = o.seeds;
   for (const auto& kv : o.settings) add_sweep_setting(spec, kv);
-  const std::vector<SweepPoint> all = enumerate_points(spec);
-  load_scenario(spec.scenario, [&] {  // fail fast on a bad key or value, before anything is written
-    std::vector<std::string> v = spec.overrides;
-    for (const auto& ov : all.front().overrides()) v.push_back(ov);
-    return v;
-  }());
+  check_engine_name(spec.engine);
   if (spec.engine == "npu" && o.jobs > 1)  // SystemC has one simulation kernel per process
     throw ConfigError("--jobs: the npu engine runs one simulation per process; use -j 1, or --shard in separate processes");
   const Shard shard = o.shard.empty() ? Shard{} : Shard::parse(o.shard);
-  const fs::path dir = o.out;
-  claim_sweep_dir(dir, spec);
+  const std::vector<SweepPoint> all = enumerate_points(spec);
+  std::vector<Scenario> scenarios;  // by point index
+  for (const auto& p : all) scenarios.push_back(load_scenario(spec.scenario, point_overrides(spec, p)));
+  std::vector<std::string> per_point{"seed"};
+  for (const auto& a : spec.axes) per_point.push_back(a.key);
+  spec.scenario_hash = scenario_hash(spec.scenario, spec.overrides, per_point, kPointFormat);
 
-  std::vector<SweepPoint> todo;
-  int kept = 0;
-  for (const auto& p : all) {
-    if (!shard.owns(p)) continue;
-    if (fs::exists(point_file(dir, p))) ++kept;  // finished in an earlier run
-    else todo.push_back(p);
-  }
-  fmt::print(stderr, "sweep: {} points in the grid, {} in this shard ({}), {} already done, {} to run\n", all.size(),
-             kept + todo.size(), o.shard.empty() ? "all" : o.shard, kept, todo.size());
-
-  const auto t0 = std::chrono::steady_clock::now();
-  std::atomic<std::size_t> next{0}, done{0};
-  std::mutex print;
-  std::vector<std::string> errors;
-  auto worker = [&] {
-    for (std::size_t i; (i = next++) < todo.size();) {
-      const SweepPoint& p = todo[i];
-      std::string line;
-      try {
-        const json result = run_point(spec, p, o.threads);
-        write_file_atomically(point_file(dir, p), result.dump(2) + "\n");
-        line = fmt::format("{} acc {:.2f}%", p.id(), result["metrics"]["final_avg_accuracy"].get<double>());
-      } catch (const std::exception& e) {
-        std::lock_guard lock(print);
-        errors.push_back(fmt::format("{} ({}): {}", p.id(), fmt::join(p.overrides(), " "), e.what()));
-        line = fmt::format("{} FAILED", p.id());
-      }
-      const double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      const std::size_t d = ++done;
-      std::lock_guard lock(print);
-      fmt::print(stderr, "[sweep] {}/{} {} ({})  {:.0f}s elapsed, ~{:.0f}s left\n", d, todo.size(), line,
-                 fmt::join(p.overrides(), " "), el, el / double(d) * double(todo.size() - d));
+  const ResultFolder folder = open_sweep_dir(o.out, spec);
+  std::vector<const SweepPoint*> mine;
+  std::vector<GridCell> cells;
+  for (const auto& p : all)
+    if (shard.owns(p)) {
+      mine.push_back(&p);
+      cells.push_back({p.id(), fmt::format("{} ({})", p.id(), fmt::join(p.overrides(), " "))});
     }
-  };
-  std::vector<std::thread> pool;
-  for (int t = 0; t < std::max(1, o.jobs); ++t) pool.emplace_back(worker);
-  for (auto& t : pool) t.join();
+  Grid grid("sweep", std::move(cells), &folder, [](const json& j) { return j.contains("metrics"); });
+  fmt::print(stderr, "sweep: {} points in the grid, {} in this shard ({}), {} already done, {} to run\n", all.size(),
+             mine.size(), o.shard.empty() ? "all" : o.shard, grid.reused(), grid.to_run());
+  const GridReport report = grid.run(o.jobs, [&](std::size_t k) {
+    const SweepPoint& p = *mine[k];
+    json r = run_point(spec, p, scenarios[std::size_t(p.index)], o.threads);
+    const double acc = r["metrics"]["final_avg_accuracy"].get<double>();
+    return CellOutcome{std::move(r), fmt::format("final avg acc {:.2f}%", acc)};
+  });
 
-  const SweepResults results = read_sweep_dir(dir);
-  write_summaries(dir, results);
+  const SweepResults results = read_sweep_dir(folder.dir());
+  write_summaries(folder.dir(), results);
   fmt::print("{} of {} grid points finished in {}; wrote sweep.csv, summary.json, report.html\n", results.points.size(),
-             all.size(), dir.string());
-  for (const auto& e : errors) fmt::print(stderr, "error: {}\n", e);
-  return errors.empty() ? 0 : 1;
+             all.size(), folder.dir().string());
+  for (const auto& e : report.errors) fmt::print(stderr, "error: {}\n", e);
+  return report.errors.empty() ? 0 : 1;
 }
 
 int run_merge(const MergeOptions& o) {
@@ -141,16 +123,16 @@ int run_merge(const MergeOptions& o) {
       throw ConfigError(fmt::format("{} is a different sweep from {}", o.dirs[i], o.dirs[0]));
     for (const auto& [index, p] : r.points) merged.points[index] = p;
   }
-  const fs::path out = o.out;
-  claim_sweep_dir(out, merged.spec);
+  const ResultFolder out = open_sweep_dir(o.out, merged.spec);
   for (const auto& [index, p] : merged.points) {
-    const fs::path f = out / "points" / (p.at("id").get<std::string>() + ".json");
+    const fs::path f = out.cell_file(p.at("id").get<std::string>());
     if (!fs::exists(f)) write_file_atomically(f, p.dump(2) + "\n");
   }
-  const SweepResults all = read_sweep_dir(out);
-  write_summaries(out, all);
+  const SweepResults all = read_sweep_dir(out.dir());
+  write_summaries(out.dir(), all);
   const std::size_t grid = enumerate_points(all.spec).size();
-  fmt::print("merged {} folder(s): {} of {} points into {}\n", o.dirs.size(), all.points.size(), grid, out.string());
+  fmt::print("merged {} folder(s): {} of {} points into {}\n", o.dirs.size(), all.points.size(), grid,
+             out.dir().string());
   return all.points.size() == grid ? 0 : 1;
 }
 

@@ -8,9 +8,11 @@
 #include <nlohmann/json.hpp>
 
 #include "apps/hdqsim/commands.h"
+#include "apps/hdqsim/engines.h"
 #include "apps/hdqsim/output.h"
 #include "engines/functional_engine.h"
 #include "engines/golden_engine.h"
+#include "models/common/output_files.h"
 #include "sim/npu_engine.h"
 #include "sim/report/estimate.h"
 #include "training/continual.h"
@@ -34,19 +36,6 @@ json stats_json(const GemmStats& s) {
           {"inner_event_rate", s.inner_event_rate()},
           {"outer_overflows", s.outer_overflows},
           {"max_abs_tile_sum", s.max_abs_tile_sum}};
-}
-
-json result_json(const ContinualResult& r) {
-  return {{"final_avg_accuracy", r.final_avg_accuracy},
-          {"avg_incremental_accuracy", r.avg_incremental_accuracy},
-          {"forgetting", r.forgetting},
-          {"backward_transfer", r.backward_transfer},
-          {"acc_matrix", r.acc},
-          {"tasks", r.tasks},
-          {"steps", r.steps},
-          {"signature", fmt::format("{:016x}", r.signature)},
-          {"extra_metrics", r.extra_metrics},
-          {"wall_s", r.wall_s}};
 }
 
 // Per layer and task: mean gradient cosines (vs float, and vs the float
@@ -135,12 +124,16 @@ void print_table(const Scenario& s, const ContinualResult* hdqt, const Continual
 }  // namespace
 
 int run_train(const TrainOptions& o) {
+  check_override_keys(o.overrides);
   const npu::SplitOverrides overrides = npu::split_overrides(o.overrides);
   const Scenario s = load_scenario(o.scenario, overrides.scenario);
-  if (o.engine != "functional" && o.engine != "golden" && o.engine != "npu")
-    throw ConfigError(fmt::format("--engine = '{}' is not one of: functional, golden, npu", o.engine));
+  check_engine_name(o.engine);
   if (o.engine != "npu" && (!o.npu.empty() || !o.vcd.empty() || !overrides.npu.empty()))
     throw ConfigError("--npu, --vcd and --set npu.<key> apply to --engine npu only");
+  // Where the results go is proven writable before training, not after it.
+  const std::filesystem::path out = o.out.empty() ? std::filesystem::path("out") / s.name : std::filesystem::path(o.out);
+  if (!o.vcd.empty()) prepare_output_file(o.vcd, "--vcd");
+  prepare_output_dir(out, "--out");
   const datasets::TrainTest data = load_scenario_data(s);
   fmt::print(stderr, "scenario {}: {} train / {} test samples, {} features, {} classes, {} engine, {} threads\n", s.name,
              data.train.size(), data.test.size(), data.train.dim(), data.train.num_classes, o.engine, o.threads);
@@ -179,6 +172,7 @@ int run_train(const TrainOptions& o) {
          {"seed", s.seed},     {"overrides", o.overrides}, {"threads", o.threads}};
   const ContinualResult& main = h ? *h : *g;
   m.update(result_json(main));
+  m["wall_s"] = main.wall_s;
   if (h) {
     json overflow = json::object();
     const HdqtOverflow& stats = *hdqt_engine->overflow_stats();
@@ -190,6 +184,7 @@ int run_train(const TrainOptions& o) {
   }
   if (h && g) {
     m["golden"] = result_json(*g);
+    m["golden"]["wall_s"] = g->wall_s;
     m["gap_final_avg_accuracy"] = h->final_avg_accuracy - g->final_avg_accuracy;
   }
   if (npu_engine) {
@@ -203,7 +198,6 @@ int run_train(const TrainOptions& o) {
                m["npu"]["cycles_per_step"].get<double>(), m["npu"]["energy_uj_per_step"].get<double>(),
                npu_engine->train_steps());
   }
-  const std::filesystem::path out = o.out.empty() ? std::filesystem::path("out") / s.name : std::filesystem::path(o.out);
   std::vector<std::pair<std::string, const ContinualResult*>> runs;
   if (h) runs.emplace_back(o.engine, h);
   if (g) runs.emplace_back("golden", g);

@@ -1,12 +1,9 @@
 #include "sim/report/vcd.h"
 
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <bitset>
-#include <filesystem>
-#include <stdexcept>
 
 namespace hdq::npu {
 namespace {
@@ -15,13 +12,7 @@ char busy_id(Unit u) { return char('!' + 2 * int(u)); }
 char cmd_id(Unit u) { return char('!' + 2 * int(u) + 1); }
 }  // namespace
 
-VcdWriter::VcdWriter(std::string path) : path_(std::move(path)) {
-  tmp_ = fmt::format("{}.tmp.{}", path_, ::getpid());
-  const auto parent = std::filesystem::path(path_).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  out_.open(tmp_);
-  if (!out_) throw std::runtime_error(fmt::format("{}: cannot write the VCD file", tmp_));
-  open_ = true;
+VcdWriter::VcdWriter(const std::string& path) : file_(path), out_(file_.stream()) {
   out_ << "$comment hdqsim NPU block activity: busy per block and the id of its command $end\n"
        << "$timescale 1ps $end\n$scope module npu $end\n";
   for (int u = 0; u < kUnits; ++u) {
@@ -33,14 +24,6 @@ VcdWriter::VcdWriter(std::string path) : path_(std::move(path)) {
   out_ << "$upscope $end\n$enddefinitions $end\n#0\n$dumpvars\n";
   for (int u = 0; u < kUnits; ++u) out_ << '0' << busy_id(Unit(u)) << "\nb0 " << cmd_id(Unit(u)) << '\n';
   out_ << "$end\n";
-}
-
-VcdWriter::~VcdWriter() {
-  if (open_) {  // not closed: an interrupted run; drop the partial dump
-    out_.close();
-    std::error_code ec;
-    std::filesystem::remove(tmp_, ec);
-  }
 }
 
 void VcdWriter::command(Unit unit, std::uint32_t id, const sc_core::sc_time& start, const sc_core::sc_time& end) {
@@ -64,10 +47,8 @@ void VcdWriter::end_of_run() {
 
 void VcdWriter::close() {
   if (!open_) return;
-  out_.close();
   open_ = false;
-  if (!out_) throw std::runtime_error(fmt::format("{}: writing the VCD file failed", tmp_));
-  std::filesystem::rename(tmp_, path_);
+  file_.commit();  // on failure the temporary file is removed and the error names the file
 }
 
 }  // namespace hdq::npu

@@ -2,24 +2,24 @@
 // and the 32-bit id of the command it runs (its position in the step's
 // queue). Times are the simulated times of the loosely-timed model, in ps;
 // the commands of a run are sorted by time when the run ends.
-// Written to FILE.tmp.<pid> and renamed to FILE by close(), so an interrupted
-// run leaves no half-written dump under the requested name.
+// Written through an AtomicFile and renamed to FILE by close(), so an
+// interrupted or failed run leaves no half-written dump under the requested
+// name, and no temporary file either.
 #pragma once
 
 #include <cstdint>
-#include <fstream>
 #include <string>
 #include <tuple>
 #include <vector>
 
+#include "models/common/output_files.h"
 #include "sim/blocks/command_processor.h"
 
 namespace hdq::npu {
 
 class VcdWriter final : public ActivityObserver {
  public:
-  explicit VcdWriter(std::string path);
-  ~VcdWriter() override;
+  explicit VcdWriter(const std::string& path);
   void command(Unit unit, std::uint32_t id, const sc_core::sc_time& start, const sc_core::sc_time& end) override;
   void end_of_run() override;
   // Finishes the dump and moves it to its name.
@@ -34,11 +34,11 @@ class VcdWriter final : public ActivityObserver {
     bool operator<(const Change& o) const { return std::tie(ps, busy) < std::tie(o.ps, o.busy); }
   };
 
-  std::string path_, tmp_;
+  AtomicFile file_;
+  std::ostream& out_;
   std::vector<Change> changes_;
-  std::ofstream out_;
   std::uint64_t now_ = 0;
-  bool open_ = false;
+  bool open_ = true;
 };
 
 }  // namespace hdq::npu
