@@ -7,6 +7,7 @@
 
 #include "models/common/errors.h"
 #include "models/hdqt/hdqt_linear.h"
+#include "models/hdqt/hdqt_mlp.h"
 #include "models/quantizer/random_bits.h"
 
 namespace hdq {
@@ -173,6 +174,42 @@ TEST(HdqtLayer, FineSettingsTrackFloatGradients) {
     EXPECT_NEAR(ratio, 1.0, 0.05) << name;
   }
   EXPECT_EQ(stats[0].inner_events() + stats[1].inner_events() + stats[2].inner_events(), 0u);  // exact mode
+}
+
+// The rates the sweep reports (HdqtOverflow::inner_event_rate over a group of
+// roles) and those of alignment.csv and metrics.json (GemmStats per layer and
+// role) are one function. Two layers, hand-made counters:
+//   fwd (clamp_tile): layer 0 clamps 3 of 12 tile results (96 products),
+//     layer 1 none of 4 (40 products): merged, 3 clamped of 16 tile results,
+//     3 / 16 = 0.1875 (not 3 / (12 + 40): a layer without clamps still had
+//     its tile results as opportunities);
+//   bwd_dx (saturate): layer 0 runs no dX GEMM, layer 1 changes 10 of 200
+//     steps; bwd_dw (wrap): 5 of 300 and 5 of 100; the backward group:
+//     (10 + 10) / (200 + 400) = 1 / 30.
+TEST(HdqtLayer, ReportedRatesAreTheOneRateFunction) {
+  HdqtOverflow o;
+  o.layers.resize(2);
+  auto set = [&](int l, GemmRole r, std::uint64_t products, std::uint64_t tiles, std::uint64_t clamped,
+                 std::uint64_t changed) {
+    GemmStats& s = o.layers[std::size_t(l)][int(r)];
+    s.products = products, s.tile_results = tiles, s.clamped_tiles = clamped, s.changed_steps = changed;
+  };
+  set(0, GemmRole::fwd, 96, 12, 3, 0);
+  set(1, GemmRole::fwd, 40, 4, 0, 0);
+  set(1, GemmRole::bwd_dx, 200, 20, 0, 10);
+  set(0, GemmRole::bwd_dw, 300, 30, 0, 5);
+  set(1, GemmRole::bwd_dw, 100, 10, 0, 5);
+  EXPECT_EQ(o.inner_event_rate({GemmRole::fwd}), 3.0 / 16.0);
+  EXPECT_EQ(o.inner_event_rate({GemmRole::bwd_dx, GemmRole::bwd_dw}), 20.0 / 600.0);
+  // Per layer and role (alignment.csv, metrics.json): 3 / 12, 0, 10 / 200.
+  EXPECT_EQ(o.layers[0][int(GemmRole::fwd)].inner_event_rate(), 0.25);
+  EXPECT_EQ(o.layers[1][int(GemmRole::fwd)].inner_event_rate(), 0.0);
+  EXPECT_EQ(o.layers[1][int(GemmRole::bwd_dx)].inner_event_rate(), 0.05);
+  // One role of one layer through the group function is the per-GEMM figure.
+  HdqtOverflow one;
+  one.layers = {o.layers[0]};
+  EXPECT_EQ(one.inner_event_rate({GemmRole::fwd}), o.layers[0][int(GemmRole::fwd)].inner_event_rate());
+  EXPECT_EQ(HdqtOverflow{}.inner_event_rate({GemmRole::fwd}), 0.0);  // nothing ran
 }
 
 TEST(HdqtLayer, PresetsFollowTheContractTable) {

@@ -20,19 +20,6 @@ namespace {
 using json = nlohmann::json;
 namespace fs = std::filesystem;
 
-// Inner events per opportunity over all layers for the GEMMs of one group:
-// tile results for clamp_tile, products for saturate / wrap (exact has none).
-double group_rate(const Scenario& s, const HdqtOverflow& o, std::initializer_list<GemmRole> roles) {
-  double events = 0, chances = 0;
-  for (const auto& layer : o.layers)
-    for (GemmRole r : roles) {
-      const GemmStats& st = layer[int(r)];
-      events += double(st.inner_events());
-      chances += double(s.hdqt.acc(r).mode == AccMode::clamp_tile ? st.tile_results : st.products);
-    }
-  return chances > 0 ? events / chances : 0.0;
-}
-
 json run_point(const SweepSpec& spec, const SweepPoint& p, int threads) {
   std::vector<std::string> overrides = spec.overrides;
   for (const auto& o : p.overrides()) overrides.push_back(o);
@@ -44,8 +31,8 @@ json run_point(const SweepSpec& spec, const SweepPoint& p, int threads) {
          {"forgetting", r.forgetting},                 {"backward_transfer", r.backward_transfer},
          {"steps", r.steps},                           {"signature", fmt::format("{:016x}", r.signature)}};
   if (const HdqtOverflow* o = engine->overflow_stats()) {
-    m["fwd_inner_event_rate"] = group_rate(s, *o, {GemmRole::fwd});
-    m["bwd_inner_event_rate"] = group_rate(s, *o, {GemmRole::bwd_dx, GemmRole::bwd_dw});
+    m["fwd_inner_event_rate"] = o->inner_event_rate({GemmRole::fwd});
+    m["bwd_inner_event_rate"] = o->inner_event_rate({GemmRole::bwd_dx, GemmRole::bwd_dw});
     std::uint64_t outer = 0;
     std::int64_t max_tile = 0;
     for (const auto& layer : o->layers)
