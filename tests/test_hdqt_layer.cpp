@@ -3,6 +3,8 @@
 // index arithmetic, the reference GEMM), and against float on fine settings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "models/common/errors.h"
@@ -95,12 +97,21 @@ void check_against_naive(const HdqtConfig& cfg, int B, int I, int O, bool relu_i
   const auto ghq = n.q(gh, QuantRole::bwd_g_dx);
   const auto dxacc = n.mm(ghq, QuantRole::bwd_g_dx, whq, QuantRole::bwd_w_dx, B, I, ho.padded_length, GemmRole::bwd_dx);
   std::vector<float> dx_ref(dxacc.size());
+  std::size_t masked_nonzero = 0;  // elements the STE changes: clipped, with a non-zero gradient
   for (std::size_t i = 0; i < dxacc.size(); ++i) {
     dx_ref[i] = float(dxacc[i]) * ghq.params.scale * whq.params.scale * wq.params.scale * (1.0f / float(ho.block));
     const float lo = xq.params.is_unsigned ? 0.0f : -xq.params.mx;
-    if (cfg.ste == Ste::clipped && (x.v[i] > xq.params.mx || x.v[i] < lo)) dx_ref[i] = 0.0f;
+    if (cfg.ste == Ste::clipped && (x.v[i] > xq.params.mx || x.v[i] < lo)) {
+      masked_nonzero += dx_ref[i] != 0.0f;
+      dx_ref[i] = 0.0f;
+    }
   }
   expect_bits_equal(dx.v, dx_ref, "dX");
+  // With a clip below 1 the comparison must see the mask at work (a mask
+  // never applied, or applied elsewhere, then fails above).
+  if (cfg.ste == Ste::clipped && cfg.q(QuantRole::fwd_x).clip < 1.0f) {
+    EXPECT_GT(masked_nonzero, 0u);
+  }
 
   // dW along B.
   const HadamardPlan hb = plan_hadamard(B, cfg.hadamard);
@@ -133,6 +144,69 @@ TEST(HdqtLayer, NpuPresetWithPaddingMatchesNaiveComposition) {
   check_against_naive(cfg, 16, 12, 8, false);  // padded to 32 along O and B
   cfg.hadamard.max_block = 4;
   check_against_naive(cfg, 10, 7, 5, true);  // 10 -> 12 and 5 -> 8: odd sizes are transformed too
+}
+
+// The npu preset's clipped STE only acts when the fwd_x quantizer clips
+// (clip < 1): then dX is zero exactly where X was clamped, on both sides for a
+// signed X and above mx for a non-negative (ReLU) input.
+TEST(HdqtLayer, NpuPresetWithClipBelowOneMatchesNaiveComposition) {
+  HdqtConfig cfg = hdqt_preset("npu");
+  ASSERT_EQ(cfg.ste, Ste::clipped);
+  for (float clip : {0.5f, 0.9f}) {
+    cfg.q(QuantRole::fwd_x).clip = clip;
+    check_against_naive(cfg, 16, 12, 8, false);
+    check_against_naive(cfg, 12, 20, 10, true);
+  }
+}
+
+// The mask the forward keeps is exactly the set of elements the fwd_x clamp
+// changed, recomputed here from docs/contract.md §1-§2 alone: mx = the f32
+// product max|X| * c, the clamp range [-mx, mx] for a signed X and [0, mx]
+// for a non-negative one (auto signedness). The clipped STE's dX is the
+// identity STE's dX with exactly those elements set to zero.
+TEST(HdqtLayer, ClippedSteMaskIsExactlyTheClippedElements) {
+  const int B = 12, I = 20, O = 10;
+  for (bool non_negative : {false, true}) {
+    HdqtConfig cfg = hdqt_preset("npu");
+    const float clip = 0.6f;
+    cfg.q(QuantRole::fwd_x).clip = clip;
+    const Matrix x = random_matrix(B, I, 11, 3.0f, non_negative), w = random_matrix(O, I, 12, 0.5f);
+    const Matrix g = random_matrix(B, O, 13, 0.01f);
+    const std::vector<float> bias(std::size_t(O), 0.0f);
+    const HdqtStepContext ctx{.seed = 5, .step = 3, .layer = 1, .threads = 1};
+    float m = 0.0f;
+    for (float v : x.v) m = std::max(m, std::fabs(v));
+    const float mx = m * clip, lo = non_negative ? 0.0f : -mx;
+    std::size_t above = 0, below = 0;
+    std::vector<std::uint8_t> want(x.v.size());
+    for (std::size_t i = 0; i < x.v.size(); ++i) {
+      want[i] = x.v[i] > mx || x.v[i] < lo;
+      above += x.v[i] > mx, below += x.v[i] < lo;
+    }
+    // Uniform data clipped at 0.6 of its max: about 40% above (and, signed, below).
+    ASSERT_GT(above, 0u);
+    if (!non_negative) {
+      ASSERT_GT(below, 0u);
+    }
+
+    Matrix y, dx_clipped, dx_identity, dw;
+    std::vector<float> db;
+    HdqtLayerState st;
+    HdqtLayerStats stats{};
+    hdqt_linear_forward(x, w, bias, cfg, ctx, y, st, stats);
+    EXPECT_EQ(st.x_clipped, want) << (non_negative ? "non-negative X" : "signed X");
+    hdqt_linear_backward(g, st, cfg, ctx, &dx_clipped, dw, db, stats);
+    cfg.ste = Ste::identity;
+    hdqt_linear_backward(g, st, cfg, ctx, &dx_identity, dw, db, stats);
+    std::size_t zeroed = 0;
+    for (std::size_t i = 0; i < x.v.size(); ++i) {
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(dx_clipped.v[i]),
+                std::bit_cast<std::uint32_t>(want[i] ? 0.0f : dx_identity.v[i]))
+          << "element " << i << (want[i] ? " (clipped)" : "");
+      zeroed += want[i] && dx_identity.v[i] != 0.0f;
+    }
+    EXPECT_GT(zeroed, 0u);  // the mask changed some non-zero gradients
+  }
 }
 
 // On fine settings (8-bit operands, exact accumulation, nearest rounding

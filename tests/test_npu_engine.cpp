@@ -53,6 +53,41 @@ TEST(NpuEngine, BitExactWithTheFunctionalEngineOnBothPresets) {
     }
 }
 
+// Runs the tiny scenario with `overrides` on both engines (the default SRAM
+// and 8 KiB, where every operation is chunked, the clip mask too) and checks
+// every step equal; returns the functional run's signature.
+std::uint64_t expect_bit_exact(const std::vector<std::string>& overrides) {
+  std::uint64_t signature = 0;
+  for (const char* sram : {"sram.size_bytes=524288", "sram.size_bytes=8192"}) {
+    const Scenario s = parse_scenario(kTiny, "tiny.yaml", overrides);
+    const auto data = load_scenario_data(s);
+    FunctionalEngine functional(s.hdqt, s.seed, 1);
+    NpuEngine npu(default_npu_config({sram}), s.hdqt, s.seed, s.train.sgd);
+    Recorder rf(functional), rn(npu);
+    const ContinualResult a = run_continual(s, data, rf), b = run_continual(s, data, rn);
+    EXPECT_GT(rf.steps.size(), 4u) << sram;
+    expect_same_steps(rf, rn, sram);
+    EXPECT_EQ(a.signature, b.signature) << sram;
+    signature = a.signature;
+  }
+  return signature;
+}
+
+// The clipped STE at work (npu preset, fwd_x clip 0.5: the forward clamps
+// about half the range of every layer's input, and the mask zeroes those
+// elements' dX in layers 1 and 2): the NPU's mask, written by the quantizer
+// unit and applied in the dX epilogue, gives the functional engine's bits;
+// and the mask matters here (the identity STE trains other weights).
+TEST(NpuEngine, ClippedSteWithClipBelowOneIsBitExact) {
+  const std::vector<std::string> clipped{"preset=npu", "quant.fwd_x.clip=0.5"};
+  const std::uint64_t sig = expect_bit_exact(clipped);
+  std::vector<std::string> identity = clipped;
+  identity.push_back("ste=identity");
+  const Scenario s = parse_scenario(kTiny, "tiny.yaml", identity);
+  FunctionalEngine functional(s.hdqt, s.seed, 1);
+  EXPECT_NE(run_continual(s, load_scenario_data(s), functional).signature, sig);
+}
+
 // The device's SGD program equals hdq::Sgd bit for bit on the first two
 // steps of a task (same lr, momentum from the first step on).
 TEST(NpuEngine, DeviceUpdateEqualsHostSgd) {
