@@ -88,6 +88,46 @@ TEST(NpuEngine, ClippedSteWithClipBelowOneIsBitExact) {
   EXPECT_NE(run_continual(s, load_scenario_data(s), functional).signature, sig);
 }
 
+// Every HDQT knob away from its default and from both presets, so that an
+// NPU that drops one on its way to a block descriptor (quantizer: bits,
+// rounding, sr_bits, clip, signedness, scale_mode; MAC array: acc_bits, tile,
+// acc_mode, acc_range, outer_bits; the Hadamard plan; the STE) trains other
+// bits than the functional engine. docs/knob-coverage.md lists which knob
+// this test guards. The accumulators are narrow on purpose (events in every
+// GEMM, at the bottom of the full range too): the test is about bits, not
+// accuracy.
+TEST(NpuEngine, BitExactWithEveryKnobAwayFromItsDefault) {
+  expect_bit_exact({"preset=npu",
+                    "sr_bits=9",
+                    "quant.fwd_x.bits=5",
+                    "quant.fwd_x.clip=0.75",
+                    "quant.fwd_x.signedness=signed",
+                    "quant.fwd_x.rounding=stochastic",
+                    "quant.fwd_w.bits=3",
+                    "quant.fwd_w.scale_mode=pow2",
+                    "quant.bwd_g_dx.bits=6",
+                    "quant.bwd_g_dx.scale_mode=pow2",
+                    "quant.bwd_w_dx.bits=5",
+                    "quant.bwd_w_dx.rounding=stochastic",
+                    "quant.bwd_x_dw.bits=3",
+                    "quant.bwd_x_dw.clip=0.9",
+                    "quant.bwd_g_dw.bits=5",
+                    "quant.bwd_g_dw.sr_bits=4",
+                    "gemm.fwd.acc_bits=6",
+                    "gemm.fwd.tile=7",
+                    "gemm.fwd.outer_bits=8",
+                    "gemm.bwd_dx.acc_bits=7",
+                    "gemm.bwd_dx.tile=0",
+                    "gemm.bwd_dx.acc_mode=clamp_tile",
+                    "gemm.bwd_dx.outer_bits=20",
+                    "gemm.bwd_dw.acc_bits=10",
+                    "gemm.bwd_dw.tile=5",
+                    "gemm.bwd_dw.acc_mode=wrap",
+                    "gemm.bwd_dw.acc_range=symmetric",
+                    "gemm.bwd_dw.outer_bits=11",
+                    "hadamard.max_block=8"});
+}
+
 // The device's SGD program equals hdq::Sgd bit for bit on the first two
 // steps of a task (same lr, momentum from the first step on).
 TEST(NpuEngine, DeviceUpdateEqualsHostSgd) {
