@@ -42,15 +42,7 @@ GemmCase gemm_case_gen(std::vector<hdq::AccMode> modes) {
   g.cfg.acc_bits = *hdqprop::acc_bits_gen();
   g.cfg.outer_bits = *hdqprop::outer_bits_gen(g.cfg.acc_bits);
   g.cfg.tile = *gen::weightedOneOf<int>({{1, gen::just(0)}, {4, uniform(1, g.k + 2)}});
-  g.a_bits = *uniform(2, 8);
-  g.b_bits = *uniform(2, 8);
-  g.a_unsigned = *hdqprop::coin();
-  g.b_unsigned = *hdqprop::coin();
-  const auto a_style = *hdqprop::fill_style_gen();
-  const auto b_style = *hdqprop::fill_style_gen();
-  std::mt19937_64 rng(*hdqprop::any_u64());
-  g.a = hdqprop::fill_operand(rng, g.m, g.k, true, hdqprop::operand_range(g.a_bits, g.a_unsigned), a_style);
-  g.b = hdqprop::fill_operand(rng, g.k, g.n, false, hdqprop::operand_range(g.b_bits, g.b_unsigned), b_style);
+  hdqprop::random_case_operands(g);
   return g;
 }
 
@@ -61,12 +53,13 @@ hdq::GemmStats run(const GemmCase& g, std::vector<std::int32_t>& c, hdq::KernelP
 }
 
 // 4. Section 5, every accumulator mode: the reference GEMM's whole C matrix
-// and every GemmStats field equal the cpp_int oracle above (which follows the
-// text literally: tiles of t with a short last one and t = 0 meaning K; exact /
-// clamp_tile / saturate / wrap tile results; wrap into the full range whatever
-// acc_range says; outer O = clamp(O + P, full Wo range) in tile order; counts of
-// products, clamp_tile changes, saturate/wrap changed steps, outer overflows,
-// and the largest |exact tile sum|). Cases cover W 2..32, both ranges, tiles 0
+// and every GemmStats field equal the cpp_int oracle of prop_gemm_oracle.h
+// (which follows the text literally: tiles of t with a short last one and
+// t = 0 meaning K; exact / clamp_tile / saturate / wrap tile results; wrap into
+// the full range whatever acc_range says; outer O = clamp(O + P, full Wo
+// range) in tile order; counts of products, clamp_tile changes, saturate/wrap
+// changed steps, outer overflows, tile results, and the largest |exact tile
+// sum|; the derived inner events and rate). Cases cover W 2..32, both ranges, tiles 0
 // and 1..K+2, Wo W..32, operand bits 2..8 signed/unsigned including the most
 // negative value, and operands at the extremes / in same-sign runs so most
 // narrow-register cases do overflow.
@@ -78,12 +71,7 @@ RC_GTEST_PROP(Accumulator, ReferenceGemmEqualsExactCppIntOracle, ()) {
   const OracleResult o = oracle_gemm(g.m, g.n, g.k, g.a, g.b, g.cfg);
   RC_CLASSIFY(o.clamped_tiles + o.changed_steps > 0, "inner overflow");
   RC_CLASSIFY(o.outer_overflows > 0, "outer overflow");
-  for (std::size_t i = 0; i < c.size(); ++i) RC_ASSERT(cpp_int(c[i]) == o.c[i]);
-  RC_ASSERT(cpp_int(st.products) == o.products);
-  RC_ASSERT(cpp_int(st.clamped_tiles) == o.clamped_tiles);
-  RC_ASSERT(cpp_int(st.changed_steps) == o.changed_steps);
-  RC_ASSERT(cpp_int(st.outer_overflows) == o.outer_overflows);
-  RC_ASSERT(cpp_int(st.max_abs_tile_sum) == o.max_abs_tile_sum);
+  hdqprop::assert_gemm_equals_oracle(c, st, o);
 }
 
 // 6. Section 5: narrowing only ever happens through the reported events. The

@@ -4,6 +4,8 @@
 // acc_limits, clamp_to, wrap_to_bits, GemmStats methods).
 #pragma once
 
+#include <rapidcheck.h>
+
 #include <algorithm>
 #include <boost/multiprecision/cpp_int.hpp>
 #include <cstdint>
@@ -107,6 +109,23 @@ inline OracleResult oracle_gemm(int m, int n, int k, const std::vector<std::int1
       res.c[std::size_t(i) * n + j] = o;
     }
   return res;
+}
+
+// Inside a property: C and every reported figure equal the oracle's (the six
+// counters, inner_events, and inner_event_rate exactly: both sides divide the
+// same two integers once).
+inline void assert_gemm_equals_oracle(const std::vector<std::int32_t>& c, const hdq::GemmStats& st,
+                                      const OracleResult& o) {
+  RC_ASSERT(c.size() == o.c.size());
+  for (std::size_t i = 0; i < c.size(); ++i) RC_ASSERT(cpp_int(c[i]) == o.c[i]);
+  RC_ASSERT(cpp_int(st.products) == o.products);
+  RC_ASSERT(cpp_int(st.clamped_tiles) == o.clamped_tiles);
+  RC_ASSERT(cpp_int(st.changed_steps) == o.changed_steps);
+  RC_ASSERT(cpp_int(st.outer_overflows) == o.outer_overflows);
+  RC_ASSERT(cpp_int(st.max_abs_tile_sum) == o.max_abs_tile_sum);
+  RC_ASSERT(cpp_int(st.tile_results) == o.tile_results);
+  RC_ASSERT(cpp_int(st.inner_events()) == o.inner_events());
+  RC_ASSERT(st.inner_event_rate() == o.inner_event_rate());
 }
 
 }  // namespace hdqprop

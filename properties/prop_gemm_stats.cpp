@@ -19,7 +19,6 @@
 
 namespace {
 
-using hdqprop::cpp_int;
 using hdqprop::uniform;
 using namespace rc;
 
@@ -80,15 +79,7 @@ StatsCase stats_case_gen() {
   g.cfg.range = *gen::element(hdq::AccRange::symmetric, hdq::AccRange::full);
   g.cfg.acc_bits = *hdqprop::acc_bits_gen();
   g.cfg.outer_bits = *hdqprop::outer_bits_gen(g.cfg.acc_bits);
-  g.a_bits = *uniform(2, 8);
-  g.b_bits = *uniform(2, 8);
-  g.a_unsigned = *hdqprop::coin();
-  g.b_unsigned = *hdqprop::coin();
-  const auto a_style = *hdqprop::fill_style_gen();
-  const auto b_style = *hdqprop::fill_style_gen();
-  std::mt19937_64 rng(*hdqprop::any_u64());
-  g.a = hdqprop::fill_operand(rng, g.m, g.k, true, hdqprop::operand_range(g.a_bits, g.a_unsigned), a_style);
-  g.b = hdqprop::fill_operand(rng, g.k, g.n, false, hdqprop::operand_range(g.b_bits, g.b_unsigned), b_style);
+  hdqprop::random_case_operands(g);
   return g;
 }
 
@@ -112,15 +103,7 @@ RC_GTEST_PROP(GemmStats, EveryReportedFigureEqualsTheContractsDefinition, ()) {
       std::vector<std::int32_t> c(std::size_t(g.m) * g.n, -12345);
       const hdq::GemmStats st = hdq::gemm({g.m, g.n, g.k}, {g.a, g.a_bits, g.a_unsigned},
                                           {g.b, g.b_bits, g.b_unsigned}, g.cfg, c, path, threads);
-      for (std::size_t i = 0; i < c.size(); ++i) RC_ASSERT(cpp_int(c[i]) == o.c[i]);
-      RC_ASSERT(cpp_int(st.products) == o.products);
-      RC_ASSERT(cpp_int(st.clamped_tiles) == o.clamped_tiles);
-      RC_ASSERT(cpp_int(st.changed_steps) == o.changed_steps);
-      RC_ASSERT(cpp_int(st.outer_overflows) == o.outer_overflows);
-      RC_ASSERT(cpp_int(st.max_abs_tile_sum) == o.max_abs_tile_sum);
-      RC_ASSERT(cpp_int(st.tile_results) == o.tile_results);
-      RC_ASSERT(cpp_int(st.inner_events()) == o.inner_events());
-      RC_ASSERT(st.inner_event_rate() == o.inner_event_rate());
+      hdqprop::assert_gemm_equals_oracle(c, st, o);
       // The one rate function of every report, on this GEMM alone.
       RC_ASSERT(hdq::inner_event_rate({&st, 1}) == o.inner_event_rate());
     }
