@@ -11,92 +11,15 @@
 
 #include "models/accumulator/gemm.h"
 #include "properties/prop_common.h"
+#include "properties/prop_gemm_oracle.h"
 
 namespace {
 
 using boost::multiprecision::cpp_int;
+using hdqprop::oracle_gemm;
+using hdqprop::OracleResult;
 using hdqprop::uniform;
 using namespace rc;
-
-// ---------------------------------------------------------------------------
-// The oracle: section 5 typed in from the text with unbounded integers. It
-// uses nothing from models/ (no acc_limits, clamp_to or wrap_to_bits).
-
-struct Register {
-  cpp_int lo, hi;  // the W-bit range of the accumulator
-  cpp_int modulus, half;
-};
-
-// symmetric: [-(2^(W-1)-1), 2^(W-1)-1]; full: [-2^(W-1), 2^(W-1)-1].
-Register register_of(int w, bool symmetric) {
-  Register r;
-  r.half = cpp_int(1) << (w - 1);
-  r.modulus = cpp_int(1) << w;
-  r.hi = r.half - 1;
-  r.lo = symmetric ? cpp_int(-(r.half - 1)) : cpp_int(-r.half);
-  return r;
-}
-
-cpp_int clamp_int(const cpp_int& v, const cpp_int& lo, const cpp_int& hi) { return v < lo ? lo : (v > hi ? hi : v); }
-
-// v reduced modulo 2^W into the full range [-2^(W-1), 2^(W-1)-1].
-cpp_int wrap_int(const cpp_int& v, const Register& r) {
-  cpp_int m = v % r.modulus;  // sign of v (truncating), |m| < 2^W
-  if (m < 0) m += r.modulus;
-  if (m >= r.half) m -= r.modulus;
-  return m;
-}
-
-struct OracleResult {
-  std::vector<cpp_int> c;
-  cpp_int products = 0, clamped_tiles = 0, changed_steps = 0, outer_overflows = 0, max_abs_tile_sum = 0;
-};
-
-OracleResult oracle_gemm(int m, int n, int k, const std::vector<std::int16_t>& a, const std::vector<std::int16_t>& b,
-                         const hdq::AccumulatorConfig& cfg) {
-  const Register inner = register_of(cfg.acc_bits, cfg.range == hdq::AccRange::symmetric);
-  const Register wrap_reg = register_of(cfg.acc_bits, false);
-  const Register outer = register_of(cfg.outer_bits, false);
-  const int t = cfg.tile == 0 ? k : cfg.tile;  // "0 means t = K"
-  OracleResult res;
-  res.c.assign(std::size_t(m) * n, 0);
-  for (int i = 0; i < m; ++i)
-    for (int j = 0; j < n; ++j) {
-      cpp_int o = 0;
-      // Tiles [0,t), [t,2t), ...; the last may be shorter.
-      for (int k0 = 0; k0 < k; k0 += t) {
-        const int k1 = std::min(k, k0 + t);
-        cpp_int exact = 0, acc = 0;
-        for (int kk = k0; kk < k1; ++kk) {
-          const cpp_int p = cpp_int(a[std::size_t(i) * k + kk]) * cpp_int(b[std::size_t(kk) * n + j]);
-          exact += p;
-          res.products += 1;
-          const cpp_int raw = acc + p;
-          cpp_int next = raw;
-          if (cfg.mode == hdq::AccMode::saturate) next = clamp_int(raw, inner.lo, inner.hi);
-          if (cfg.mode == hdq::AccMode::wrap) next = wrap_int(raw, wrap_reg);
-          if (next != raw) res.changed_steps += 1;
-          acc = next;
-        }
-        res.max_abs_tile_sum = std::max(res.max_abs_tile_sum, cpp_int(abs(exact)));
-        cpp_int tile_result = exact;
-        switch (cfg.mode) {
-          case hdq::AccMode::exact: break;
-          case hdq::AccMode::clamp_tile:
-            tile_result = clamp_int(exact, inner.lo, inner.hi);
-            if (tile_result != exact) res.clamped_tiles += 1;
-            break;
-          case hdq::AccMode::saturate:
-          case hdq::AccMode::wrap: tile_result = acc; break;
-        }
-        const cpp_int sum = o + tile_result;
-        o = clamp_int(sum, outer.lo, outer.hi);
-        if (o != sum) res.outer_overflows += 1;
-      }
-      res.c[std::size_t(i) * n + j] = o;
-    }
-  return res;
-}
 
 // ---------------------------------------------------------------------------
 // A random GEMM case: small shapes, every knob, operands biased to overflow.
@@ -119,15 +42,7 @@ GemmCase gemm_case_gen(std::vector<hdq::AccMode> modes) {
   g.cfg.acc_bits = *hdqprop::acc_bits_gen();
   g.cfg.outer_bits = *hdqprop::outer_bits_gen(g.cfg.acc_bits);
   g.cfg.tile = *gen::weightedOneOf<int>({{1, gen::just(0)}, {4, uniform(1, g.k + 2)}});
-  g.a_bits = *uniform(2, 8);
-  g.b_bits = *uniform(2, 8);
-  g.a_unsigned = *hdqprop::coin();
-  g.b_unsigned = *hdqprop::coin();
-  const auto a_style = *hdqprop::fill_style_gen();
-  const auto b_style = *hdqprop::fill_style_gen();
-  std::mt19937_64 rng(*hdqprop::any_u64());
-  g.a = hdqprop::fill_operand(rng, g.m, g.k, true, hdqprop::operand_range(g.a_bits, g.a_unsigned), a_style);
-  g.b = hdqprop::fill_operand(rng, g.k, g.n, false, hdqprop::operand_range(g.b_bits, g.b_unsigned), b_style);
+  hdqprop::random_case_operands(g);
   return g;
 }
 
@@ -139,12 +54,13 @@ hdq::GemmStats run(const GemmCase& g, std::vector<std::int32_t>& c, hdq::KernelP
 }
 
 // 4. Section 5, every accumulator mode: the reference GEMM's whole C matrix
-// and every GemmStats field equal the cpp_int oracle above (which follows the
-// text literally: tiles of t with a short last one and t = 0 meaning K; exact /
-// clamp_tile / saturate / wrap tile results; wrap into the full range whatever
-// acc_range says; outer O = clamp(O + P, full Wo range) in tile order; counts of
-// products, clamp_tile changes, saturate/wrap changed steps, outer overflows,
-// and the largest |exact tile sum|). Cases cover W 2..32, both ranges, tiles 0
+// and every GemmStats field equal the cpp_int oracle of prop_gemm_oracle.h
+// (which follows the text literally: tiles of t with a short last one and
+// t = 0 meaning K; exact / clamp_tile / saturate / wrap tile results; wrap into
+// the full range whatever acc_range says; outer O = clamp(O + P, full Wo
+// range) in tile order; counts of products, clamp_tile changes, saturate/wrap
+// changed steps, outer overflows, tile results, and the largest |exact tile
+// sum|; the derived inner events and rate). Cases cover W 2..32, both ranges, tiles 0
 // and 1..K+2, Wo W..32, operand bits 2..8 signed/unsigned including the most
 // negative value, and operands at the extremes / in same-sign runs so most
 // narrow-register cases do overflow.
@@ -156,12 +72,7 @@ RC_GTEST_PROP(Accumulator, ReferenceGemmEqualsExactCppIntOracle, ()) {
   const OracleResult o = oracle_gemm(g.m, g.n, g.k, g.a, g.b, g.cfg);
   RC_CLASSIFY(o.clamped_tiles + o.changed_steps > 0, "inner overflow");
   RC_CLASSIFY(o.outer_overflows > 0, "outer overflow");
-  for (std::size_t i = 0; i < c.size(); ++i) RC_ASSERT(cpp_int(c[i]) == o.c[i]);
-  RC_ASSERT(cpp_int(st.products) == o.products);
-  RC_ASSERT(cpp_int(st.clamped_tiles) == o.clamped_tiles);
-  RC_ASSERT(cpp_int(st.changed_steps) == o.changed_steps);
-  RC_ASSERT(cpp_int(st.outer_overflows) == o.outer_overflows);
-  RC_ASSERT(cpp_int(st.max_abs_tile_sum) == o.max_abs_tile_sum);
+  hdqprop::assert_gemm_equals_oracle(c, st, o);
 }
 
 // 6. Section 5: narrowing only ever happens through the reported events. The

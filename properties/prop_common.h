@@ -170,6 +170,27 @@ inline rc::Gen<FillStyle> fill_style_gen() {
                                               {1, FillStyle::sparse}});
 }
 
+// The operands of a GEMM case (a struct with m, n, k, a_bits, b_bits,
+// a_unsigned, b_unsigned and the vectors a, b), each in a random fill style.
+template <typename Case>
+void fill_case_operands(Case& g) {
+  const auto a_style = *fill_style_gen();
+  const auto b_style = *fill_style_gen();
+  std::mt19937_64 rng(*any_u64());
+  g.a = fill_operand(rng, g.m, g.k, true, operand_range(g.a_bits, g.a_unsigned), a_style);
+  g.b = fill_operand(rng, g.k, g.n, false, operand_range(g.b_bits, g.b_unsigned), b_style);
+}
+
+// Operands of any width 2..8 and signedness, then fill_case_operands.
+template <typename Case>
+void random_case_operands(Case& g) {
+  g.a_bits = *uniform(2, 8);
+  g.b_bits = *uniform(2, 8);
+  g.a_unsigned = *coin();
+  g.b_unsigned = *coin();
+  fill_case_operands(g);
+}
+
 // Accumulator bits W in 2..32, weighted toward narrow registers (where the
 // products of 2..8-bit operands overflow) but covering every width.
 inline rc::Gen<int> acc_bits_gen() {

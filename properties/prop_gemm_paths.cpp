@@ -110,11 +110,7 @@ PathCase path_case_gen() {
       {1, uniform(1, g.k + 2)},
       {1, gen::just(16513)},  // int32-lane bound for 255 * 255 products
   });
-  const auto a_style = *hdqprop::fill_style_gen();
-  const auto b_style = *hdqprop::fill_style_gen();
-  std::mt19937_64 rng(*hdqprop::any_u64());
-  g.a = hdqprop::fill_operand(rng, g.m, g.k, true, hdqprop::operand_range(g.a_bits, g.a_unsigned), a_style);
-  g.b = hdqprop::fill_operand(rng, g.k, g.n, false, hdqprop::operand_range(g.b_bits, g.b_unsigned), b_style);
+  hdqprop::fill_case_operands(g);
   return g;
 }
 

@@ -330,9 +330,12 @@ RC_GTEST_PROP(Rounding, StochasticRoundingOfLargeTensorIsStatisticallyUnbiased, 
 // = clamp(x, -mx, mx) / s in one f32 division; so |q - v| <= 1/2 whenever v is
 // inside [qmin, qmax], and a distance of exactly 1/2 (a tie) lands on an even
 // q. The lattice style makes exact ties common. Clipped elements (|x| > mx) in
-// f32 scale mode give v = mx / fl(mx / qmax), within an ulp of qmax, so they
-// must quantize to +-qmax (pow2 scales make v smaller, so only the range is
-// checked there).
+// f32 scale mode give v = mx / fl(mx / qmax), within an ulp of qmax when the
+// scale is a normal number, so they must quantize to +-qmax (pow2 scales make
+// v smaller, so only the range is checked there). A subnormal scale has fewer
+// significant bits and v may land far from qmax (max|x| = 7.3e-40 with clip
+// 0.03 at 6 bits gives q = 16, not 31): the contract's bits still hold (the
+// first assertion), the +-qmax shortcut does not.
 RC_GTEST_PROP(Rounding, NearestIsHalfToEvenWithinHalfAndClippedElementsHitQmax, ()) {
   hdq::QuantConfig cfg = config_gen(hdq::Rounding::nearest);
   const std::vector<float> x = tensor_gen(cfg);
@@ -356,7 +359,8 @@ RC_GTEST_PROP(Rounding, NearestIsHalfToEvenWithinHalfAndClippedElementsHitQmax, 
       any_tie = any_tie || dist == 0.5;
     }
     const bool clipped = o.is_unsigned ? (x[i] > o.mx) : (std::fabs(x[i]) > o.mx);
-    if (clipped && cfg.scale_mode == hdq::ScaleMode::f32) RC_ASSERT(std::abs(q) == o.qmax);
+    if (clipped && cfg.scale_mode == hdq::ScaleMode::f32 && o.s >= std::numeric_limits<float>::min())
+      RC_ASSERT(std::abs(q) == o.qmax);
     any_clipped = any_clipped || clipped;
   }
   RC_CLASSIFY(any_tie, "exact tie");

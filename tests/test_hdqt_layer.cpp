@@ -3,10 +3,13 @@
 // index arithmetic, the reference GEMM), and against float on fine settings.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <bit>
 #include <cmath>
 
 #include "models/common/errors.h"
 #include "models/hdqt/hdqt_linear.h"
+#include "models/hdqt/hdqt_mlp.h"
 #include "models/quantizer/random_bits.h"
 
 namespace hdq {
@@ -96,12 +99,21 @@ void check_against_naive(const HdqtConfig& cfg, int B, int I, int O, bool relu_i
   const auto ghq = n.q(gh, QuantRole::bwd_g_dx);
   const auto dxacc = n.mm(ghq, QuantRole::bwd_g_dx, whq, QuantRole::bwd_w_dx, B, I, ho.padded_length, GemmRole::bwd_dx);
   std::vector<float> dx_ref(dxacc.size());
+  std::size_t masked_nonzero = 0;  // elements the STE changes: clipped, with a non-zero gradient
   for (std::size_t i = 0; i < dxacc.size(); ++i) {
     dx_ref[i] = float(dxacc[i]) * ghq.params.scale * whq.params.scale * wq.params.scale * (1.0f / float(ho.block));
     const float lo = xq.params.is_unsigned ? 0.0f : -xq.params.mx;
-    if (cfg.ste == Ste::clipped && (x.v[i] > xq.params.mx || x.v[i] < lo)) dx_ref[i] = 0.0f;
+    if (cfg.ste == Ste::clipped && (x.v[i] > xq.params.mx || x.v[i] < lo)) {
+      masked_nonzero += dx_ref[i] != 0.0f;
+      dx_ref[i] = 0.0f;
+    }
   }
   expect_bits_equal(dx.v, dx_ref, "dX");
+  // With a clip below 1 the comparison must see the mask at work (a mask
+  // never applied, or applied elsewhere, then fails above).
+  if (cfg.ste == Ste::clipped && cfg.q(QuantRole::fwd_x).clip < 1.0f) {
+    EXPECT_GT(masked_nonzero, 0u);
+  }
 
   // dW along B.
   const HadamardPlan hb = plan_hadamard(B, cfg.hadamard);
@@ -134,6 +146,70 @@ TEST(HdqtLayer, NpuPresetWithPaddingMatchesNaiveComposition) {
   check_against_naive(cfg, 16, 12, 8, false);  // padded to 32 along O and B
   cfg.hadamard.max_block = 4;
   check_against_naive(cfg, 10, 7, 5, true);  // 10 -> 12 and 5 -> 8: odd sizes are transformed too
+}
+
+// The npu preset's clipped STE only acts when the fwd_x quantizer clips
+// (clip < 1): then dX is zero exactly where X was clamped, on both sides for a
+// signed X and above mx for a non-negative (ReLU) input.
+TEST(HdqtLayer, NpuPresetWithClipBelowOneMatchesNaiveComposition) {
+  HdqtConfig cfg = hdqt_preset("npu");
+  ASSERT_EQ(cfg.ste, Ste::clipped);
+  for (float clip : {0.5f, 0.9f}) {
+    cfg.q(QuantRole::fwd_x).clip = clip;
+    check_against_naive(cfg, 16, 12, 8, false);
+    check_against_naive(cfg, 12, 20, 10, true);
+  }
+}
+
+// The mask the forward keeps is exactly the set of elements the fwd_x clamp
+// changed, recomputed here from docs/contract.md §1-§2 alone: mx = the f32
+// product max|X| * c, the clamp range [-mx, mx] for a signed X and [0, mx]
+// for a non-negative one (auto signedness). The clipped STE's dX is the
+// identity STE's dX with exactly those elements set to zero.
+TEST(HdqtLayer, ClippedSteMaskIsExactlyTheClippedElements) {
+  const int B = 12, I = 20, O = 10;
+  for (bool non_negative : {false, true}) {
+    HdqtConfig cfg = hdqt_preset("npu");
+    const float clip = 0.6f;
+    cfg.q(QuantRole::fwd_x).clip = clip;
+    const Matrix x = random_matrix(B, I, 11, 3.0f, non_negative), w = random_matrix(O, I, 12, 0.5f);
+    const Matrix g = random_matrix(B, O, 13, 0.01f);
+    const std::vector<float> bias(std::size_t(O), 0.0f);
+    const HdqtStepContext ctx{.seed = 5, .step = 3, .layer = 1};
+    HdqtContext hc;
+    float m = 0.0f;
+    for (float v : x.v) m = std::max(m, std::fabs(v));
+    const float mx = m * clip, lo = non_negative ? 0.0f : -mx;
+    std::size_t above = 0, below = 0;
+    std::vector<std::uint8_t> want(x.v.size());
+    for (std::size_t i = 0; i < x.v.size(); ++i) {
+      want[i] = x.v[i] > mx || x.v[i] < lo;
+      above += x.v[i] > mx, below += x.v[i] < lo;
+    }
+    // Uniform data clipped at 0.6 of its max: about 40% above (and, signed, below).
+    ASSERT_GT(above, 0u);
+    if (!non_negative) {
+      ASSERT_GT(below, 0u);
+    }
+
+    Matrix y, dx_clipped, dx_identity, dw;
+    std::vector<float> db;
+    HdqtLayerState st;
+    HdqtLayerStats stats{};
+    hdqt_linear_forward(hc, x, w, bias, cfg, ctx, y, st, stats);
+    EXPECT_EQ(st.x_clipped, want) << (non_negative ? "non-negative X" : "signed X");
+    hdqt_linear_backward(hc, g, st, cfg, ctx, &dx_clipped, dw, db, stats);
+    cfg.ste = Ste::identity;
+    hdqt_linear_backward(hc, g, st, cfg, ctx, &dx_identity, dw, db, stats);
+    std::size_t zeroed = 0;
+    for (std::size_t i = 0; i < x.v.size(); ++i) {
+      ASSERT_EQ(std::bit_cast<std::uint32_t>(dx_clipped.v[i]),
+                std::bit_cast<std::uint32_t>(want[i] ? 0.0f : dx_identity.v[i]))
+          << "element " << i << (want[i] ? " (clipped)" : "");
+      zeroed += want[i] && dx_identity.v[i] != 0.0f;
+    }
+    EXPECT_GT(zeroed, 0u);  // the mask changed some non-zero gradients
+  }
 }
 
 // On fine settings (8-bit operands, exact accumulation, nearest rounding
@@ -176,6 +252,42 @@ TEST(HdqtLayer, FineSettingsTrackFloatGradients) {
     EXPECT_NEAR(ratio, 1.0, 0.05) << name;
   }
   EXPECT_EQ(stats[0].inner_events() + stats[1].inner_events() + stats[2].inner_events(), 0u);  // exact mode
+}
+
+// The rates the sweep reports (HdqtOverflow::inner_event_rate over a group of
+// roles) and those of alignment.csv and metrics.json (GemmStats per layer and
+// role) are one function. Two layers, hand-made counters:
+//   fwd (clamp_tile): layer 0 clamps 3 of 12 tile results (96 products),
+//     layer 1 none of 4 (40 products): merged, 3 clamped of 16 tile results,
+//     3 / 16 = 0.1875 (not 3 / (12 + 40): a layer without clamps still had
+//     its tile results as opportunities);
+//   bwd_dx (saturate): layer 0 runs no dX GEMM, layer 1 changes 10 of 200
+//     steps; bwd_dw (wrap): 5 of 300 and 5 of 100; the backward group:
+//     (10 + 10) / (200 + 400) = 1 / 30.
+TEST(HdqtLayer, ReportedRatesAreTheOneRateFunction) {
+  HdqtOverflow o;
+  o.layers.resize(2);
+  auto set = [&](int l, GemmRole r, std::uint64_t products, std::uint64_t tiles, std::uint64_t clamped,
+                 std::uint64_t changed) {
+    GemmStats& s = o.layers[std::size_t(l)][int(r)];
+    s.products = products, s.tile_results = tiles, s.clamped_tiles = clamped, s.changed_steps = changed;
+  };
+  set(0, GemmRole::fwd, 96, 12, 3, 0);
+  set(1, GemmRole::fwd, 40, 4, 0, 0);
+  set(1, GemmRole::bwd_dx, 200, 20, 0, 10);
+  set(0, GemmRole::bwd_dw, 300, 30, 0, 5);
+  set(1, GemmRole::bwd_dw, 100, 10, 0, 5);
+  EXPECT_EQ(o.inner_event_rate({GemmRole::fwd}), 3.0 / 16.0);
+  EXPECT_EQ(o.inner_event_rate({GemmRole::bwd_dx, GemmRole::bwd_dw}), 20.0 / 600.0);
+  // Per layer and role (alignment.csv, metrics.json): 3 / 12, 0, 10 / 200.
+  EXPECT_EQ(o.layers[0][int(GemmRole::fwd)].inner_event_rate(), 0.25);
+  EXPECT_EQ(o.layers[1][int(GemmRole::fwd)].inner_event_rate(), 0.0);
+  EXPECT_EQ(o.layers[1][int(GemmRole::bwd_dx)].inner_event_rate(), 0.05);
+  // One role of one layer through the group function is the per-GEMM figure.
+  HdqtOverflow one;
+  one.layers = {o.layers[0]};
+  EXPECT_EQ(one.inner_event_rate({GemmRole::fwd}), o.layers[0][int(GemmRole::fwd)].inner_event_rate());
+  EXPECT_EQ(HdqtOverflow{}.inner_event_rate({GemmRole::fwd}), 0.0);  // nothing ran
 }
 
 TEST(HdqtLayer, PresetsFollowTheContractTable) {

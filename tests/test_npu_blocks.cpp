@@ -3,6 +3,7 @@
 // and tile by tile.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <string>
@@ -102,6 +103,62 @@ TEST(NpuQuantizer, ChunkedEqualsWholeTensor) {
       unpack_rows(bytes, rows, cols, cfg.bits, p.is_unsigned, got);
       EXPECT_EQ(got, want.q) << preset << " " << name(role);
     }
+}
+
+// The clip mask the quantizer unit writes for the clipped STE (fwd_x, clip
+// below 1), chunk by chunk (4 rows, the last of 1; 11 columns, so a mask row
+// spans two bytes), is exactly the set of elements the clamp changes,
+// recomputed here from docs/contract.md §1-§2: mx = the f32 product
+// max|x| * c; x > mx, or x < -mx for a signed tensor (a non-negative tensor,
+// unsigned under auto, clamps at 0 and nothing lies below).
+TEST(NpuQuantizer, ClipMaskIsExactlyTheClippedElements) {
+  const std::uint64_t rows = 13, cols = 11, pitch = mask_pitch(cols);
+  for (bool non_negative : {false, true}) {
+    std::vector<float> x = random_floats(rows * cols, 7);
+    if (non_negative)
+      for (float& v : x) v = std::fabs(v);
+    QuantConfig cfg = hdqt_preset("npu").q(QuantRole::fwd_x);
+    cfg.clip = 0.5f;
+    float m = 0.0f;
+    for (float v : x) m = std::max(m, std::fabs(v));
+    const float mx = m * cfg.clip, lo = non_negative ? 0.0f : -mx;
+    ByteStore sram("sram", 1 << 16);
+    sram.write_values<float>(1024, x);
+    QuantizerDescriptor d;
+    d.set_config(cfg);
+    d.role = std::uint8_t(QuantRole::fwd_x);
+    d.key = RandomStream{9, 8, 4}.key();
+    d.cols = std::uint32_t(cols);
+    d.write_mask = 1;
+    QuantizerCore core;
+    for (std::uint32_t opcode : {kQuantReduce, kQuantRound}) {
+      for (std::uint64_t r0 = 0; r0 < rows; r0 += 4) {
+        d.rows = std::uint32_t(std::min<std::uint64_t>(4, rows - r0));
+        d.src = std::uint32_t(1024 + 4 * r0 * cols);
+        d.dst = std::uint32_t(8192 + r0 * packed_pitch(cols, cfg.bits));
+        d.mask = std::uint32_t(12288 + r0 * pitch);
+        d.first_index = r0 * cols;
+        d.init = r0 == 0;
+        core.run(opcode, d, 1, 16, sram);
+      }
+      if (opcode == kQuantReduce) core.run(kQuantFinalize, d, 1, 16, sram);
+    }
+    EXPECT_EQ(sram.read_struct<QuantRecord>(0).mx, mx);
+    std::vector<std::uint8_t> mask(rows * pitch);
+    sram.read(12288, mask);
+    std::size_t above = 0, below = 0;
+    for (std::uint64_t r = 0; r < rows; ++r)
+      for (std::uint64_t c = 0; c < cols; ++c) {
+        const float v = x[r * cols + c];
+        above += v > mx, below += v < lo;
+        EXPECT_EQ(mask_bit(mask, pitch, r, c), v > mx || v < lo) << "row " << r << " col " << c << " x " << v;
+      }
+    // Normal data clipped at half its max: some elements on each clipped side.
+    EXPECT_GT(above, 0u);
+    if (!non_negative) {
+      EXPECT_GT(below, 0u);
+    }
+  }
 }
 
 // The reduce pass over chunks of 4 rows of a 13 x 11 tensor in SRAM, then

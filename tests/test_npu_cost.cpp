@@ -106,24 +106,84 @@ TEST(NpuCost, MacArrayCyclesAreScaleSimsForBothDataflows) {
   }
 }
 
+// Ragged tiles and folds: K, M and N that are not multiples of t, R and C, so
+// each count below is a ceiling that a floor would shrink. Per case, by hand
+// (docs/npu.md "Time" and "Energy", docs/contract.md §5 tile_results):
+//   output-stationary folds = ceil(M/R) ceil(N/C); MAC-array cycles =
+//   folds (K + R + C - 2) - 1 (SCALE-Sim's, sim/cost/dataflow.h);
+//   MACs = M N K; tile results = M N ceil(K/t') (t' = K for t = 0 or t > K);
+//   energy = MACs (mul(4,4) + add and register at W (Wo for exact) + 8
+//   operand register bits) + tile results (add and register at Wo).
+//  a) 21 x 19 x 70 on 8 x 5, t = 32: folds 3 * 4 = 12 (21 = 2*8 + 5,
+//     19 = 3*5 + 4), cycles 12 * (70 + 8 + 5 - 2) - 1 = 12 * 81 - 1 = 971,
+//     MACs 27930, tiles 21 * 19 * 3 = 1197 (70 = 2*32 + 6: a floor gives 798);
+//  b) 17 x 33 x 45 on 16 x 16, t = 0 (one tile): folds 2 * 3 = 6, cycles
+//     6 * (45 + 30) - 1 = 449, MACs 25245, tiles 17 * 33 = 561;
+//  c) 9 x 7 x 20 on 4 x 3, t = 32 > K (one short tile): folds 3 * 3 = 9,
+//     cycles 9 * (20 + 4 + 3 - 2) - 1 = 224, MACs 1260, tiles 63;
+//  d) 5 x 6 x 70 on 16 x 16, t = 3, exact (adds at Wo = 32): folds 1,
+//     cycles 70 + 30 - 1 = 99, MACs 2100, tiles 30 * 24 = 720
+//     (70 = 23*3 + 1).
+TEST(NpuCost, RaggedTilesAndFoldsCountCeilings) {
+  struct Case {
+    int M, N, K, R, C, tile;
+    AccMode mode;
+    std::uint64_t cycles, macs, tiles;
+  };
+  const Case cases[] = {{21, 19, 70, 8, 5, 32, AccMode::saturate, 971, 27930, 1197},
+                        {17, 33, 45, 16, 16, 0, AccMode::clamp_tile, 449, 25245, 561},
+                        {9, 7, 20, 4, 3, 32, AccMode::wrap, 224, 1260, 63},
+                        {5, 6, 70, 16, 16, 3, AccMode::exact, 99, 2100, 720}};
+  std::mt19937 g(5);
+  std::uniform_int_distribution<int> val(-7, 7);
+  for (const Case& k : cases) {
+    const std::string what = fmt::format("{}x{}x{} on {}x{}, t = {}", k.M, k.N, k.K, k.R, k.C, k.tile);
+    const NpuConfig cfg =
+        default_npu_config({fmt::format("mac_array.rows={}", k.R), fmt::format("mac_array.cols={}", k.C),
+                            "mac_array.dataflow=output_stationary"});
+    std::vector<std::int16_t> a(std::size_t(k.M) * k.K), b(std::size_t(k.K) * k.N);
+    for (auto& v : a) v = std::int16_t(val(g));
+    for (auto& v : b) v = std::int16_t(val(g));
+    AccumulatorConfig acc;
+    acc.tile = k.tile;
+    acc.mode = k.mode;
+    Ledger ledger;
+    const std::vector<std::int32_t> c = run_gemm(cfg, k.M, k.N, k.K, a, b, acc, ledger);
+    const CostCell t = ledger.total();
+    EXPECT_EQ(t.unit_cycles[int(Unit::mac_array)], k.cycles) << what;
+    EXPECT_EQ(t.macs, k.macs) << what;
+    const EnergyTable& e = cfg.energy;
+    const int add_bits = k.mode == AccMode::exact ? acc.outer_bits : acc.acc_bits;
+    const double want = double(k.macs) * (e.mul_pj(4, 4) + e.add_pj(add_bits) + e.reg_pj(add_bits) + e.reg_pj(8)) +
+                        double(k.tiles) * (e.add_pj(32) + e.reg_pj(32));
+    EXPECT_NEAR(t.energy_pj[int(EnergyKind::mac_array)], want, 1e-9 * want) << what;
+    std::vector<std::int32_t> ref(c.size());
+    GemmContext ctx;
+    const GemmStats st = gemm(ctx, {k.M, k.N, k.K}, {a, 4, false}, {b, 4, false}, acc, ref, KernelPath::reference);
+    EXPECT_EQ(st.tile_results, k.tiles) << what;
+    EXPECT_EQ(c, ref) << what;
+  }
+}
+
 // Everything about one training step of a small MLP counted from the shapes
 // (every tensor fits the SRAM in one chunk, so each operation reads its
 // inputs from DRAM once and writes its outputs once), times the table.
-TEST(NpuCost, StepEnergyIsCountsFromLayerShapesTimesTheTable) {
-  const HdqtConfig h = hdqt_preset("npu");
+// `widths` ends in the 6 classes, of which the labels (r mod 4) make 4
+// active. Returns the step's ledger total.
+CostCell check_step_energy(const HdqtConfig& h, const std::vector<int>& widths, int B) {
   const NpuConfig cfg = default_npu_config({"mac_array.dataflow=output_stationary"});
   const EnergyTable& e = cfg.energy;
-  const std::vector<int> widths{20, 12, 6};
-  const int L = 2, B = 8, classes = 6;
+  const int L = int(widths.size()) - 1, classes = 6;
   MlpParams p = init_mlp({widths}, 4);
   Matrix x(B, widths[0]);
   for (std::size_t i = 0; i < x.v.size(); ++i) x.v[i] = float(int(i % 13) - 6) / 7.0f;
-  std::vector<int> y{0, 1, 2, 3, 0, 1, 2, 3};
+  std::vector<int> y(static_cast<std::size_t>(B));
+  for (int r = 0; r < B; ++r) y[std::size_t(r)] = r % 4;
   const bool active[classes] = {true, true, true, true, false, false};
   NpuEngine npu(cfg, h, 5, {});
   MlpGrads grads;
   npu.gradients(p, x, y, active, 0, grads);
-  ASSERT_EQ(npu.warmup_steps(), 1u);  // the first step: the device's momentum is not read yet
+  EXPECT_EQ(npu.warmup_steps(), 1u);  // the first step: the device's momentum is not read yet
   const CostCell t = npu.warmup_costs().total();
 
   auto P = [&](double r, double c, QuantRole role) { return r * std::ceil(c * h.q(role).bits / 8.0); };  // packed bytes
@@ -214,8 +274,29 @@ TEST(NpuCost, StepEnergyIsCountsFromLayerShapesTimesTheTable) {
                               double(t.cycles()) * e.leakage_pj_per_cycle,
               1e-9 * t.energy());
   // The engine's mean per step is the ledger's total for one step.
-  ASSERT_TRUE(npu.cost_per_step());
-  EXPECT_EQ(npu.cost_per_step()->cycles, double(t.cycles()));
+  EXPECT_TRUE(npu.cost_per_step());
+  if (npu.cost_per_step()) {
+    EXPECT_EQ(npu.cost_per_step()->cycles, double(t.cycles()));
+  }
+  return t;
+}
+
+// 20-12-6, batch 8, npu preset: contractions 20, 12 (< t = 32) and the
+// padded 32 (= t); every fold a single partial one.
+TEST(NpuCost, StepEnergyIsCountsFromLayerShapesTimesTheTable) { check_step_energy(hdqt_preset("npu"), {20, 12, 6}, 8); }
+
+// Ragged everywhere: 45-37-6, batch 13, the npu preset with a Hadamard unit
+// of 8 (pad) and backward tiles of 12. Contractions: forward 45 = 32 + 13
+// and 37 = 32 + 5 (t = 32); dX of layer 1 over O' = 8 (6 padded, < t);
+// dW over B' = 16 (13 padded) = 12 + 4. Folds on the 16 x 16 array:
+// 13 x 37 (1 x 3), 37 x 45 (3 x 3), ... In all, MACs
+// = 13*37*45 + 13*6*37 (forward) + 13*37*8 (dX, layer 1)
+//   + 6*37*16 + 37*45*16 (dW) = 21645 + 2886 + 3848 + 3552 + 26640 = 58571.
+TEST(NpuCost, StepEnergyWithRaggedTilesAndFolds) {
+  HdqtConfig h = hdqt_preset("npu");
+  h.hadamard.max_block = 8;
+  h.acc(GemmRole::bwd_dx).tile = h.acc(GemmRole::bwd_dw).tile = 12;
+  EXPECT_EQ(check_step_energy(h, {45, 37, 6}, 13).macs, 58571u);
 }
 
 }  // namespace

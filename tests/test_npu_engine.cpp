@@ -27,6 +27,30 @@ continual: {classes_per_task: 2, method: er, replay_capacity: 30, replay_batch: 
 compare_every: 0
 )";
 
+// Runs the tiny scenario with `overrides` on both engines (the default SRAM
+// and 8 KiB, where every operation is chunked, the clip mask too) and checks
+// every step equal; returns the functional run's signature.
+std::uint64_t expect_bit_exact(const std::vector<std::string>& overrides) {
+  std::uint64_t signature = 0;
+  for (const char* sram : {"sram.size_bytes=524288", "sram.size_bytes=8192"}) {
+    const Scenario s = parse_scenario(kTiny, "tiny.yaml", overrides);
+    const auto data = load_scenario_data(s);
+    FunctionalEngine functional(s.hdqt, s.seed, 1);
+    NpuEngine npu(default_npu_config({sram}), s.hdqt, s.seed, s.train.sgd);
+    Recorder rf(functional), rn(npu);
+    const ContinualResult a = run_continual(s, data, rf), b = run_continual(s, data, rn);
+    std::string what = sram;
+    for (const auto& o : overrides) what += ", " + o;
+    EXPECT_GT(rf.steps.size(), 4u) << what;
+    expect_same_steps(rf, rn, what);
+    EXPECT_EQ(a.signature, b.signature) << what;
+    EXPECT_EQ(npu.warmup_steps() + npu.train_steps(), rf.steps.size()) << what;
+    EXPECT_GT(npu.train_costs().total().cycles(), 0u) << what;
+    signature = a.signature;
+  }
+  return signature;
+}
+
 // Acceptance 1: every step's weights, logits and overflow counters (and
 // gradients, loss, evaluation logits) equal on a 2-task synthetic scenario,
 // for both presets. The batch (24 + 9 replayed = 33, 24 first) makes the
@@ -36,21 +60,62 @@ compare_every: 0
 // quantization, GEMM passes over row and column blocks, Hadamard column
 // blocks), with the same bits.
 TEST(NpuEngine, BitExactWithTheFunctionalEngineOnBothPresets) {
-  for (const char* preset : {"paper", "npu"})
-    for (const char* sram : {"sram.size_bytes=524288", "sram.size_bytes=8192"}) {
-      const std::string what = std::string(preset) + ", " + sram;
-      const Scenario s = parse_scenario(kTiny, "tiny.yaml", {std::string("preset=") + preset});
-      const auto data = load_scenario_data(s);
-      FunctionalEngine functional(s.hdqt, s.seed, 1);
-      NpuEngine npu(default_npu_config({sram}), s.hdqt, s.seed, s.train.sgd);
-      Recorder rf(functional), rn(npu);
-      const ContinualResult a = run_continual(s, data, rf), b = run_continual(s, data, rn);
-      EXPECT_GT(rf.steps.size(), 4u) << what;
-      expect_same_steps(rf, rn, what);
-      EXPECT_EQ(a.signature, b.signature) << what;
-      EXPECT_EQ(npu.warmup_steps() + npu.train_steps(), rf.steps.size());
-      EXPECT_GT(npu.train_costs().total().cycles(), 0u);
-    }
+  for (const char* preset : {"paper", "npu"}) expect_bit_exact({std::string("preset=") + preset});
+}
+
+// The clipped STE at work (npu preset, fwd_x clip 0.5: the forward clamps
+// about half the range of every layer's input, and the mask zeroes those
+// elements' dX in layers 1 and 2): the NPU's mask, written by the quantizer
+// unit and applied in the dX epilogue, gives the functional engine's bits;
+// and the mask matters here (the identity STE trains other weights).
+TEST(NpuEngine, ClippedSteWithClipBelowOneIsBitExact) {
+  const std::vector<std::string> clipped{"preset=npu", "quant.fwd_x.clip=0.5"};
+  const std::uint64_t sig = expect_bit_exact(clipped);
+  std::vector<std::string> identity = clipped;
+  identity.push_back("ste=identity");
+  const Scenario s = parse_scenario(kTiny, "tiny.yaml", identity);
+  FunctionalEngine functional(s.hdqt, s.seed, 1);
+  EXPECT_NE(run_continual(s, load_scenario_data(s), functional).signature, sig);
+}
+
+// Every HDQT knob away from its default and from both presets, so that an
+// NPU that drops one on its way to a block descriptor (quantizer: bits,
+// rounding, sr_bits, clip, signedness, scale_mode; MAC array: acc_bits, tile,
+// acc_mode, acc_range, outer_bits; the Hadamard plan; the STE) trains other
+// bits than the functional engine. docs/knob-coverage.md lists which knob
+// this test guards. The accumulators are narrow on purpose (events in every
+// GEMM, at the bottom of the full range too): the test is about bits, not
+// accuracy.
+TEST(NpuEngine, BitExactWithEveryKnobAwayFromItsDefault) {
+  expect_bit_exact({"preset=npu",
+                    "sr_bits=9",
+                    "quant.fwd_x.bits=5",
+                    "quant.fwd_x.clip=0.75",
+                    "quant.fwd_x.signedness=signed",
+                    "quant.fwd_x.rounding=stochastic",
+                    "quant.fwd_w.bits=3",
+                    "quant.fwd_w.scale_mode=pow2",
+                    "quant.bwd_g_dx.bits=6",
+                    "quant.bwd_g_dx.scale_mode=pow2",
+                    "quant.bwd_w_dx.bits=5",
+                    "quant.bwd_w_dx.rounding=stochastic",
+                    "quant.bwd_x_dw.bits=3",
+                    "quant.bwd_x_dw.clip=0.9",
+                    "quant.bwd_g_dw.bits=5",
+                    "quant.bwd_g_dw.sr_bits=4",
+                    "gemm.fwd.acc_bits=6",
+                    "gemm.fwd.tile=7",
+                    "gemm.fwd.outer_bits=8",
+                    "gemm.bwd_dx.acc_bits=7",
+                    "gemm.bwd_dx.tile=0",
+                    "gemm.bwd_dx.acc_mode=clamp_tile",
+                    "gemm.bwd_dx.outer_bits=20",
+                    "gemm.bwd_dw.acc_bits=10",
+                    "gemm.bwd_dw.tile=5",
+                    "gemm.bwd_dw.acc_mode=wrap",
+                    "gemm.bwd_dw.acc_range=symmetric",
+                    "gemm.bwd_dw.outer_bits=11",
+                    "hadamard.max_block=8"});
 }
 
 // The device's SGD program equals hdq::Sgd bit for bit on the first two

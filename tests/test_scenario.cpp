@@ -1,7 +1,11 @@
 // Scenario files: parsing, --set overrides, and the promised errors (file,
 // field and line named; nothing runs).
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <functional>
+
+#include "models/common/names.h"
 #include "training/scenario.h"
 
 namespace hdq {
@@ -86,6 +90,86 @@ TEST(Scenario, ErrorsNameFileLineAndField) {
   EXPECT_NE(error_of(kBase, {"noequals"}).find("expected key=value"), std::string::npos);
   EXPECT_NE(error_of("name: [unclosed\n").find("not valid YAML"), std::string::npos);
   EXPECT_NE(error_of("- a list\n").find("a YAML mapping"), std::string::npos);
+}
+
+// Every HDQT key of docs/scenarios.md reaches exactly its field: parsed on a
+// scenario without HDQT keys, one key at a time, the configuration equals
+// the preset's with only that field (or, for a group key, those fields)
+// changed. A key the parser ignored, or wrote to another field or role,
+// fails here. Values differ from both the npu and the paper preset.
+std::string describe(const HdqtConfig& c) {
+  std::string s;
+  for (int r = 0; r < kQuantRoles; ++r) {
+    const QuantConfig& q = c.quant[std::size_t(r)];
+    s += fmt::format("{}: bits {} rounding {} sr_bits {} clip {} signedness {} scale_mode {}\n", name(QuantRole(r)),
+                     q.bits, name(q.rounding), q.sr_bits, q.clip, name(q.signedness), name(q.scale_mode));
+  }
+  for (int g = 0; g < kGemmRoles; ++g) {
+    const AccumulatorConfig& a = c.gemm[std::size_t(g)];
+    s += fmt::format("{}: acc_bits {} tile {} mode {} range {} outer_bits {}\n", name(GemmRole(g)), a.acc_bits,
+                     a.tile, name(a.mode), name(a.range), a.outer_bits);
+  }
+  return s + fmt::format("hadamard: max_block {} pad {}; ste {}\n", c.hadamard.max_block.value_or(0),
+                         c.hadamard.pad, name(c.ste));
+}
+
+TEST(Scenario, EveryHdqtKeyReachesItsField) {
+  const char* base = "name: k\npreset: npu\n";
+  const HdqtConfig npu = hdqt_preset("npu");
+  struct Case {
+    std::string set;
+    std::function<void(HdqtConfig&)> change;
+  };
+  std::vector<Case> cases{
+      {"preset=paper", [](HdqtConfig& c) { c = hdqt_preset("paper"); }},
+      {"preset=luq", [](HdqtConfig& c) { c = hdqt_preset("luq"); }},
+      {"operand_bits=3", [](HdqtConfig& c) { for (auto& q : c.quant) q.bits = 3; }},
+      {"sr_bits=9", [](HdqtConfig& c) { for (auto& q : c.quant) q.sr_bits = 9; }},
+      {"hadamard.max_block=8", [](HdqtConfig& c) { c.hadamard.max_block = 8; }},
+      {"hadamard.pad=false", [](HdqtConfig& c) { c.hadamard.pad = false; }},
+      {"ste=identity", [](HdqtConfig& c) { c.ste = Ste::identity; }},
+  };
+  const std::vector<std::pair<std::string, std::vector<GemmRole>>> groups{
+      {"fwd", {GemmRole::fwd}},
+      {"bwd", {GemmRole::bwd_dx, GemmRole::bwd_dw}},
+      {"bwd_dx", {GemmRole::bwd_dx}},
+      {"bwd_dw", {GemmRole::bwd_dw}}};
+  for (const auto& [g, roles] : groups) {
+    const auto each = [roles](auto f) {
+      return [roles, f](HdqtConfig& c) {
+        for (GemmRole r : roles) f(c.acc(r));
+      };
+    };
+    cases.push_back({"gemm." + g + ".acc_bits=13", each([](AccumulatorConfig& a) { a.acc_bits = 13; })});
+    cases.push_back({"gemm." + g + ".tile=7", each([](AccumulatorConfig& a) { a.tile = 7; })});
+    cases.push_back({"gemm." + g + ".acc_mode=wrap", each([](AccumulatorConfig& a) { a.mode = AccMode::wrap; })});
+    cases.push_back(
+        {"gemm." + g + ".acc_range=symmetric", each([](AccumulatorConfig& a) { a.range = AccRange::symmetric; })});
+    cases.push_back({"gemm." + g + ".outer_bits=20", each([](AccumulatorConfig& a) { a.outer_bits = 20; })});
+  }
+  for (int r = 0; r < kQuantRoles; ++r) {
+    const std::string p = fmt::format("quant.{}.", name(QuantRole(r)));
+    const auto role = [r](auto f) { return [r, f](HdqtConfig& c) { f(c.quant[std::size_t(r)]); }; };
+    // The npu preset rounds some roles stochastically, the others to nearest: flip it.
+    const bool sr = npu.quant[std::size_t(r)].rounding == Rounding::stochastic;
+    cases.push_back({p + "bits=6", role([](QuantConfig& q) { q.bits = 6; })});
+    cases.push_back({p + (sr ? "rounding=nearest" : "rounding=stochastic"),
+                     role([sr](QuantConfig& q) { q.rounding = sr ? Rounding::nearest : Rounding::stochastic; })});
+    cases.push_back({p + "sr_bits=5", role([](QuantConfig& q) { q.sr_bits = 5; })});
+    cases.push_back({p + "clip=0.75", role([](QuantConfig& q) { q.clip = 0.75f; })});
+    cases.push_back({p + "signedness=unsigned", role([](QuantConfig& q) { q.signedness = Signedness::is_unsigned; })});
+    cases.push_back({p + "scale_mode=pow2", role([](QuantConfig& q) { q.scale_mode = ScaleMode::pow2; })});
+  }
+  // 7 + 4 groups x 5 + 6 roles x 6 = 63 keys.
+  EXPECT_EQ(cases.size(), 63u);
+  for (const Case& c : cases) {
+    HdqtConfig want = npu;
+    c.change(want);
+    const Scenario s = parse_scenario(base, "k.yaml", {c.set});
+    EXPECT_EQ(describe(s.hdqt), describe(want)) << "--set " << c.set;
+  }
+  // 0 removes the cap (a --set of the npu preset's pad alone would then be an error).
+  EXPECT_FALSE(parse_scenario(base, "k.yaml", {"hadamard.max_block=0", "hadamard.pad=false"}).hdqt.hadamard.max_block);
 }
 
 TEST(Scenario, MissingFileIsAnError) {

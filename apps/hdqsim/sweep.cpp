@@ -19,19 +19,6 @@ namespace fs = std::filesystem;
 // Part of the scenario hash in sweep.json: change it when a point file's content changes meaning.
 constexpr const char* kPointFormat = "hdqsim-sweep-point-1";
 
-// Inner events per opportunity over all layers for the GEMMs of one group:
-// tile results for clamp_tile, products for saturate / wrap (exact has none).
-double group_rate(const Scenario& s, const HdqtOverflow& o, std::initializer_list<GemmRole> roles) {
-  double events = 0, chances = 0;
-  for (const auto& layer : o.layers)
-    for (GemmRole r : roles) {
-      const GemmStats& st = layer[int(r)];
-      events += double(st.inner_events());
-      chances += double(s.hdqt.acc(r).mode == AccMode::clamp_tile ? st.tile_results : st.products);
-    }
-  return chances > 0 ? events / chances : 0.0;
-}
-
 // The fixed overrides, then the point's settings and seed.
 std::vector<std::string> point_overrides(const SweepSpec& spec, const SweepPoint& p) {
   std::vector<std::string> v = spec.overrides;
@@ -45,8 +32,8 @@ json run_point(const SweepSpec& spec, const SweepPoint& p, const Scenario& s, in
   const ContinualResult r = run_continual(s, data, *engine);
   json m = result_json(r);
   if (const HdqtOverflow* o = engine->overflow_stats()) {
-    m["fwd_inner_event_rate"] = group_rate(s, *o, {GemmRole::fwd});
-    m["bwd_inner_event_rate"] = group_rate(s, *o, {GemmRole::bwd_dx, GemmRole::bwd_dw});
+    m["fwd_inner_event_rate"] = o->inner_event_rate({GemmRole::fwd});
+    m["bwd_inner_event_rate"] = o->inner_event_rate({GemmRole::bwd_dx, GemmRole::bwd_dw});
     std::uint64_t outer = 0;
     std::int64_t max_tile = 0;
     for (const auto& layer : o->layers)
@@ -54,7 +41,12 @@ json run_point(const SweepSpec& spec, const SweepPoint& p, const Scenario& s, in
     m["outer_overflows"] = outer;
     m["max_abs_tile_sum"] = max_tile;
   }
-  if (const auto cost = engine->cost_per_step()) m["cycles_per_step"] = cost->cycles, m["energy_pj_per_step"] = cost->energy_pj;
+  if (const auto cost = engine->cost_per_step()) {
+    m["cycles_per_step"] = cost->cycles;
+    m["energy_pj_per_step"] = cost->energy_pj;
+    m["mac_array_energy_pj_per_step"] = cost->mac_array_energy_pj;
+    m["dram_bytes_per_step"] = cost->dram_bytes;
+  }
   json settings = json::object();
   for (const auto& [k, v] : p.settings) settings[k] = v;
   return {{"index", p.index}, {"id", p.id()}, {"settings", settings}, {"seed", p.seed}, {"engine", spec.engine},

@@ -22,9 +22,12 @@ void GemmStats::merge(const GemmStats& o) {
   tile_results += o.tile_results;
 }
 
-double GemmStats::inner_event_rate() const {
-  if (clamped_tiles) return double(clamped_tiles) / double(tile_results);
-  return products ? double(changed_steps) / double(products) : 0.0;
+double GemmStats::inner_event_rate() const { return hdq::inner_event_rate({this, 1}); }
+
+double inner_event_rate(std::span<const GemmStats> group) {
+  std::uint64_t events = 0, opportunities = 0;
+  for (const GemmStats& s : group) events += s.inner_events(), opportunities += s.inner_event_opportunities();
+  return opportunities ? double(events) / double(opportunities) : 0.0;
 }
 
 namespace detail {

@@ -46,12 +46,27 @@ struct GemmStats {
 
   // Inner-accumulator events of whichever kind the mode has.
   std::uint64_t inner_events() const { return clamped_tiles + changed_steps; }
+  // The denominator of the rate (docs/contract.md §5): tile results when a
+  // tile was clamped (clamp_tile), else products (saturate / wrap; exact and
+  // clamp_tile without a clamp have no event, so their rate is 0 either way).
+  std::uint64_t inner_event_opportunities() const { return clamped_tiles ? tile_results : products; }
   // Inner events per opportunity: clamped tiles per tile result, or changed
-  // steps per product (one of the two counters is always 0). 0 when nothing ran.
+  // steps per product (one of the two counters is always 0). 0 when nothing
+  // ran. inner_event_rate({this, 1}) below.
   double inner_event_rate() const;
   void merge(const GemmStats& o);
   bool operator==(const GemmStats&) const = default;
 };
+
+// Every reported inner-event rate is this one function: the inner events of a
+// group of statistics over their opportunities, sum over sum (0 when there is
+// no opportunity). For one GEMM, or statistics merged over row blocks or over
+// a run of one GEMM role, it is docs/contract.md §5 `inner_event_rate`. A
+// group of several roles (the sweep's backward rate) adds each member's
+// opportunities as that member's counters give them, so a clamp_tile member
+// without any clamp adds its products, not its tile results (the counters do
+// not record the mode).
+double inner_event_rate(std::span<const GemmStats> group);
 
 struct GemmShape {
   int m = 0, n = 0, k = 0;

@@ -14,6 +14,15 @@ void HdqtOverflow::merge(const HdqtOverflow& o) {
     for (int g = 0; g < kGemmRoles; ++g) layers[l][g].merge(o.layers[l][g]);
 }
 
+double HdqtOverflow::inner_event_rate(std::initializer_list<GemmRole> roles) const {
+  std::vector<GemmStats> merged;
+  for (GemmRole r : roles) {
+    merged.emplace_back();
+    for (const HdqtLayerStats& layer : layers) merged.back().merge(layer[int(r)]);
+  }
+  return hdq::inner_event_rate(merged);
+}
+
 namespace {
 
 HdqtStepContext context(const HdqtRun& run, std::uint64_t step, int net, int l) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <vector>
 
 #include "models/hdqt/hdqt_linear.h"
@@ -21,6 +22,11 @@ struct HdqtRun {
 struct HdqtOverflow {
   std::vector<HdqtLayerStats> layers;
   void merge(const HdqtOverflow& o);
+  // The inner-event rate of the GEMMs of `roles` over every layer: each
+  // role's statistics merged over the layers, then hdq::inner_event_rate of
+  // those (models/accumulator/gemm.h). One role: docs/contract.md §5's rate
+  // of the role's merged statistics.
+  double inner_event_rate(std::initializer_list<GemmRole> roles) const;
 };
 
 // What the backward pass needs from the forward pass of one network.
