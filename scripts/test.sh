@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up (Debian packages), builds Release and runs the fast suite, then an
-# AddressSanitizer + UndefinedBehaviorSanitizer build of the same suite.
+# AddressSanitizer + UndefinedBehaviorSanitizer build of the same suite, then
+# a smoke run of every libFuzzer harness (5 s each, clang, ASan + UBSan).
 # Usage: scripts/test.sh [ctest label, default: fast]   (exits non-zero on any failure)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,3 +20,6 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DHDQSIM_SANITIZE=ON 
 cmake --build build-asan -j "$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --test-dir build-asan -L "$label" --output-on-failure -j "$jobs"
+
+echo "== libFuzzer smoke run of the input readers (scripts/fuzz.sh --smoke)"
+bash scripts/fuzz.sh --smoke

@@ -174,8 +174,7 @@ std::vector<std::int64_t> read_hex(const fs::path& file, int bits, bool is_signe
   return rethrow_input_error<SetError>([&] {
     InputLines in(file, "a hex file of a test-vector set", kMaxDataFileBytes, 64);
     const std::size_t digits = std::size_t(bits + 3) / 4;
-    std::vector<std::int64_t> values;
-    values.reserve(count);
+    std::vector<std::int64_t> values;  // grows with the lines there are, whatever case.json promises
     std::string line;
     while (in.next(line)) {
       auto fail = [&](const std::string& what) {
