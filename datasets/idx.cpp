@@ -220,10 +220,12 @@ IdxArray read_idx_from(ByteSource& src, const std::string& where, std::optional<
     if (need > have) throw truncated(have);
     if (need < have) throw trailing(have - need);
   }
-  constexpr std::size_t kStep = std::size_t{1} << 20;
+  // Unknown length (gzip): chunks of 64 KiB, then as large as what was read, so
+  // the buffer stays within twice the bytes the stream really holds.
   std::uint64_t have = 0;
   while (have < need) {
-    const std::size_t step = src.total() ? std::size_t(need - have) : std::size_t(std::min<std::uint64_t>(need - have, kStep));
+    const std::uint64_t chunk = src.total() ? need : std::max<std::uint64_t>(std::uint64_t{1} << 16, have);
+    const std::size_t step = std::size_t(std::min(need - have, chunk));
     a.bytes.resize(a.data_offset + have + step);
     const std::size_t n = src.read(a.bytes.data() + a.data_offset + have, step);
     have += n;

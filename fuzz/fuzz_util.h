@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -40,14 +41,23 @@ inline std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
-// An empty folder <scratch of this process>/<name>, in memory when /dev/shm exists.
-inline std::filesystem::path scratch(const std::string& name) {
+// Where this process's scratch folders live (removed at exit).
+inline std::filesystem::path scratch_base() {
   namespace fs = std::filesystem;
-  static const fs::path base =
-      (fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path()) /
-      ("hdqsim-fuzz-" + std::to_string(::getpid()));
+  return (fs::is_directory("/dev/shm") ? fs::path("/dev/shm") : fs::temp_directory_path()) /
+         ("hdqsim-fuzz-" + std::to_string(::getpid()));
+}
+
+// The folder <scratch of this process>/<name>, in memory when /dev/shm
+// exists; emptied first when `empty` (else the caller overwrites its files).
+inline std::filesystem::path scratch(const std::string& name, bool empty = false) {
+  namespace fs = std::filesystem;
+  static const fs::path base = [] {
+    std::atexit([] { fs::remove_all(scratch_base()); });
+    return scratch_base();
+  }();
   const fs::path dir = base / name;
-  fs::remove_all(dir);
+  if (empty) fs::remove_all(dir);
   fs::create_directories(dir);
   return dir;
 }

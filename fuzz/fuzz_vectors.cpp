@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::string& json = parts[0];
   const bool quantize = json.find("\"quantize\"") != std::string::npos;
   const bool hadamard = !quantize && json.find("\"hadamard\"") != std::string::npos;
-  const auto set = fz::scratch("vectors");
+  const auto set = fz::scratch("vectors", true);  // no case folder of an earlier input may stay
   const auto dir = set / (quantize ? "quantize_0000" : hadamard ? "hadamard_0000" : "gemm_0000");
   std::filesystem::create_directories(dir);
   const std::vector<const char*> names = quantize ? std::vector<const char*>{"x.hex", "q.hex"}
