@@ -3,7 +3,7 @@
 # libFuzzer, AddressSanitizer and UndefinedBehaviorSanitizer) in build-fuzz/
 # and runs each in turn at nice 19 on its committed seeds (fuzz/corpus/<name>/,
 # read only) plus a working corpus (build-fuzz/corpus/<name>/, kept between
-# runs). Prints one line per harness: executions, seconds, findings.
+# runs). Prints one line per harness: executions, wall and CPU seconds, findings.
 # Findings (crash-*, leak-*, timeout-*, oom-*) land in build-fuzz/findings/<name>/;
 # the script exits 1 if there is any.
 # Usage: scripts/fuzz.sh [--smoke | --minutes N | --seconds N] [--only NAME]
@@ -37,13 +37,15 @@ for h in "${harnesses[@]}"; do
   # -max_len: the seeds are below 8 KiB; 16 KiB leaves room to grow. -timeout:
   # an input that takes 10 s is a finding (a hang). Exit status 0 or a finding.
   set +e
-  nice -n 19 "build-fuzz/fuzz/$h" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
-    -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "fuzz/corpus/$h" >"$log" 2>&1
+  TIMEFORMAT='%R %U %S'  # wall, user and system seconds of the harness
+  { time nice -n 19 "build-fuzz/fuzz/$h" -max_total_time="$seconds" -max_len=16384 -timeout=10 -rss_limit_mb=2048 \
+      -print_final_stats=1 -artifact_prefix="$findings/" "$corpus" "fuzz/corpus/$h" >"$log" 2>&1; } 2>"$log.time"
   rc=$?
   set -e
+  read -r wall user sys <"$log.time"
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   n=$(find "$findings" -type f | wc -l)
-  echo "$h: ${execs:-?} executions in ${seconds} s, $n finding(s)$( ((rc)) && echo ", exit $rc, see $log")"
+  echo "$h: ${execs:-?} executions, ${wall} s wall, $(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }') s CPU, $n finding(s)$( ((rc)) && echo ", exit $rc, see $log")"
   if ((rc || n)); then found=1; fi
 done
 exit "$found"
