@@ -159,6 +159,8 @@ TEST(NpuConfig, UnknownFieldsAndBadOverridesAreErrors) {
             "t.yaml: --set dma.bytes_per_cycle: 0 is outside the allowed range 1..65536");
   EXPECT_EQ(error_of(full, {"dma.speed=3"}), "t.yaml: --set dma.speed: unknown field");
   EXPECT_EQ(error_of(full, {"npu.dma.speed=3"}), "t.yaml: --set npu.dma.speed: unknown field");
+  // The prefix alone leaves an empty path (found by fuzz_npu_config: it indexed an empty key list).
+  EXPECT_EQ(error_of(full, {"npu.=3"}), "t.yaml: --set npu.: unknown field");
   EXPECT_EQ(error_of("- a list\n"), "t.yaml: an NPU config is a YAML mapping of fields");
   EXPECT_NE(error_of("a: [unclosed\n").find("t.yaml:"), std::string::npos);
   EXPECT_THROW(load_npu_config("/nonexistent/npu.yaml"), NpuConfigError);

@@ -11,6 +11,9 @@ std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> keys;
   std::stringstream ss(path);
   for (std::string k; std::getline(ss, k, '.');) keys.push_back(k);
+  // Every path names at least one key: "" is the empty key (`--set npu.=1`
+  // reached set_path with no key at all; found by fuzz_npu_config).
+  if (keys.empty()) keys.emplace_back();
   return keys;
 }
 
