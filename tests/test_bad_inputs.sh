@@ -94,7 +94,7 @@ row 2 "network.hidden: the weights of hidden layer 1 (1048576 x 1048576)" -- tra
 row 2 "batch: the activations of the widest hidden layer" -- train --scenario "$tiny" --set batch=65536 --set 'network.hidden=[4096]'
 row 2 "data.synthetic: the training split" -- train --scenario "$tiny" --set data.synthetic.train_per_class=1048576 --set data.synthetic.channels=1024
 row 2 "network: the weights of layer 0 (1048576 x 32768)" -- train --scenario "$tiny" --set 'network.hidden=[1048576]' \
-  --set batch=1 --set data.synthetic.channels=1024
+  --set batch=1 --set data.synthetic.channels=1024 --set data.synthetic.train_per_class=1 --set data.synthetic.test_per_class=1
 row 2 "--m x --k (operand A): -3 x 256: every dimension must be >= 1" -- bench gemm --m -3
 row 2 "more than the limit of 2^28" -- bench gemm --m 100000 --k 100000
 
