@@ -37,15 +37,24 @@ struct IdxArray {
 // Bytes of the element type, 0 for an unknown type code.
 std::size_t idx_element_size(std::uint8_t type_code);
 
-// The whole content of `path`, gunzipped if it is gzip (zlib reads a file
-// without a gzip header unchanged). DataError if the file is missing, a
-// directory, unreadable, a corrupt gzip stream or a gzip stream cut short.
+// Every file is opened as models/common/input_file.h says: a regular file
+// of at most 2 GiB (a FIFO, a device or a directory is refused at once). A
+// file starting with the gzip magic 1f 8b is gunzipped: one or more gzip
+// members back to back, nothing after them, at most 2 GiB decompressed.
+
+// The whole content of `path`, gunzipped if it is gzip. DataError naming the
+// file if it is missing, not a regular file, too large, unreadable, a corrupt
+// gzip stream, a gzip stream cut short or followed by junk.
 std::vector<std::uint8_t> read_file_maybe_gzip(const std::filesystem::path& path);
 
-// Parses `bytes` (the content of `where`, named in errors) as IDX.
+// Parses `bytes` (the content of `where`, named in errors) as IDX: the magic
+// number, then the dimensions, then the element count (at most 2^28,
+// hdq::kMaxTensorElements) against the length.
 IdxArray parse_idx(std::vector<std::uint8_t> bytes, const std::string& where);
 
-// read_file_maybe_gzip + parse_idx.
+// The same read from `path` (gunzipped when gzip), checking the header before
+// the elements are read: a file whose header promises more than it holds
+// costs no more memory than its size.
 IdxArray read_idx(const std::filesystem::path& path);
 
 }  // namespace hdq::datasets

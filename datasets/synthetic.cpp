@@ -104,9 +104,12 @@ TrainTest make_synthetic(const SyntheticSpec& p) {
        fmt::format("phase_jitter = {} must be in 0..0.5 turns", p.phase_jitter));
   const std::size_t K = static_cast<std::size_t>(p.classes), C = static_cast<std::size_t>(p.channels),
                     T = static_cast<std::size_t>(p.steps), D = C * T;
-  const double total = static_cast<double>(K) * static_cast<double>(D) *
-                       (static_cast<double>(p.train_per_class) + static_cast<double>(p.test_per_class));
-  need(total <= 2147483648.0, fmt::format("{} features in total, at most 2^31 allowed", total));
+  // Each split is one N x D tensor (classes x per_class samples of channels x steps).
+  require_tensor_elements("synthetic: the training split (classes x train_per_class) x (channels x steps)",
+                          {p.classes * static_cast<long long>(p.train_per_class), p.channels * static_cast<long long>(p.steps)});
+  if (p.test_per_class > 0)
+    require_tensor_elements("synthetic: the test split (classes x test_per_class) x (channels x steps)",
+                            {p.classes * static_cast<long long>(p.test_per_class), p.channels * static_cast<long long>(p.steps)});
 
   const double fmax = std::max(1.0, static_cast<double>(T) / 4.0);
   std::vector<ClassWave> wave(K * C);

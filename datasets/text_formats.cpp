@@ -4,13 +4,14 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
-#include <fstream>
 #include <map>
 #include <optional>
 #include <string_view>
 #include <system_error>
 
 #include "datasets/datasets.h"
+#include "models/common/errors.h"
+#include "models/common/input_file.h"
 
 namespace hdq::datasets {
 namespace fs = std::filesystem;
@@ -47,37 +48,43 @@ std::optional<long long> parse_int(std::string_view tok) {
   return v;
 }
 
-// Reads a text file line by line and says "<path>:<line>: ..." in errors.
+// Reads a text file line by line (models/common/input_file.h: a regular file,
+// bounded lines) and says "<path>:<line>: ..." in errors.
 class LineReader {
  public:
-  LineReader(const fs::path& path, std::string_view expected) : path_(path) {
-    std::error_code ec;
-    const auto st = fs::status(path, ec);
-    if (!fs::exists(st)) throw DataError(fmt::format("{}: no such file (expected {})", path.string(), expected));
-    if (fs::is_directory(st))
-      throw DataError(fmt::format("{}: is a directory (expected {})", path.string(), expected));
-    in_.open(path, std::ios::binary);
-    if (!in_) throw DataError(fmt::format("{}: cannot open (expected {})", path.string(), expected));
+  LineReader(const fs::path& path, std::string_view expected) : expected_(expected) {
+    guard([&] { in_.emplace(path, "a data file"); });
   }
   // Next line without its '\n' (trailing '\r' is left to trim()); false at end.
   bool next(std::string& line) {
-    if (!std::getline(in_, line)) {
-      if (in_.bad()) throw DataError(fmt::format("{}: read error after line {}", path_.string(), line_));
-      return false;
-    }
-    ++line_;
-    return true;
+    bool more = false;
+    guard([&] { more = in_->next(line); });
+    return more;
   }
   [[noreturn]] void fail(const std::string& what) const {
-    throw DataError(fmt::format("{}:{}: {}", path_.string(), line_, what));
+    throw DataError(fmt::format("{}:{}: {}", in_->name(), in_->line(), what));
   }
-  std::size_t line() const { return line_; }
+  std::size_t line() const { return in_->line(); }
 
  private:
-  fs::path path_;
-  std::ifstream in_;
-  std::size_t line_ = 0;
+  // An InputError (not a regular file, too large, a line too long) as a DataError with the expected format.
+  template <typename F>
+  void guard(F&& f) {
+    try {
+      f();
+    } catch (const InputError& e) {
+      throw DataError(fmt::format("{} (expected {})", e.what(), expected_));
+    }
+  }
+  std::string_view expected_;
+  std::optional<InputLines> in_;
 };
+
+// A data set's feature values (or labels) may not outgrow the tensor limit.
+void check_count(const LineReader& r, std::size_t values, std::string_view what) {
+  if (values > kMaxTensorElements)
+    r.fail(fmt::format("more than 2^28 = {} {} in the file, the limit of a tensor", kMaxTensorElements, what));
+}
 
 // ------------------------------------------------------------------ UCI-HAR
 
@@ -112,6 +119,7 @@ std::vector<float> read_har_matrix(const fs::path& path, std::size_t& dim, std::
       dim_source = fmt::format("{}:{}", path.string(), r.line());
     }
     if (k != dim) r.fail(fmt::format("ragged row: {} values, expected {} (as in {})", k, dim, dim_source));
+    check_count(r, x.size(), "feature values");
     ++rows;
   }
   if (rows == 0) throw DataError(fmt::format("{}: no samples (expected {})", path.string(), kHarX));
@@ -129,6 +137,7 @@ std::vector<std::int32_t> read_har_labels(const fs::path& path, int& max_label) 
     if (!v) r.fail(fmt::format("{} is not an integer (expected {})", quoted(tok), kHarY));
     if (*v < 1 || *v > (1 << 20)) r.fail(fmt::format("class {} is outside 1..{} (expected {})", *v, 1 << 20, kHarY));
     y.push_back(static_cast<std::int32_t>(*v - 1));  // 1-based in the file, 0-based in a Dataset
+    check_count(r, y.size(), "labels");
     max_label = std::max(max_label, static_cast<int>(*v));
   }
   return y;
@@ -224,6 +233,7 @@ Dataset read_csv(const fs::path& path, CsvLabels& L) {
       if (!v) r.fail(fmt::format("field {} is {}, not a finite number (expected {})", k + 1, quoted(f[k]), kCsv));
       ds.features.push_back(*v);
     }
+    check_count(r, ds.features.size(), "feature values");
     const std::string_view lab = f.back();
     const auto as_int = parse_int(lab);
     if (!as_int && parse_f32(lab)) r.fail(fmt::format("label {} is a number but not an integer", quoted(lab)));

@@ -18,6 +18,7 @@ packages=(
   parallel                  # GNU parallel: sharded sweeps (tests, README example)
   chromium                  # headless rendering check of the sweep report
   zlib1g-dev                # gzip IDX files
+  clang libfuzzer-14-dev    # fuzzing the input readers (scripts/fuzz.sh, fuzz/)
   dataset-fashion-mnist     # real data for training runs
   verilator                 # RTL co-simulation: rtl/ vector testbench (Verilator 5.006)
   yosys                     # RTL area: scripts/synth_area.sh (Yosys 0.23)

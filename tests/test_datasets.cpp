@@ -1,6 +1,7 @@
 // Unit tests of the data layer (datasets/datasets.h, datasets/idx.h, datasets/synthetic.h).
 // Every fixture is written by the test into its own temporary directory.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -224,6 +225,86 @@ TEST(IdxErrors, MissingFileAndDirectory) {
   expect_error([&] { load_idx_classification(dir / "nope", dir / "lab", 3, "t"); },
                {(dir / "nope").string(), "no such file", "expected an IDX images file"});
   expect_error([&] { read_idx(dir.path); }, {"is a directory"});
+}
+
+TEST(IdxErrors, JunkAfterTheGzipStreamButSeveralMembersAreFine) {
+  TempDir dir;
+  const Bytes plain = idx_file(0x08, {3, 2, 3}, kPixels);
+  write_gzip(dir / "a.gz", Bytes(plain.begin(), plain.begin() + 10));
+  write_gzip(dir / "b.gz", Bytes(plain.begin() + 10, plain.end()));
+  Bytes two = read_bytes(dir / "a.gz"), b = read_bytes(dir / "b.gz");
+  two.insert(two.end(), b.begin(), b.end());  // `cat a.gz b.gz`: one gzip file of two members
+  write_bytes(dir / "two.gz", two);
+  EXPECT_EQ(read_file_maybe_gzip(dir / "two.gz"), plain);
+  EXPECT_EQ(read_idx(dir / "two.gz").dims, (std::vector<std::uint32_t>{3, 2, 3}));
+  // zlib's gzread ignored bytes after the last member; they are an error now.
+  Bytes junk = read_bytes(dir / "a.gz");
+  for (char c : std::string("junk")) junk.push_back(std::uint8_t(c));
+  write_bytes(dir / "junk.gz", junk);
+  expect_error([&] { read_idx(dir / "junk.gz"); }, {(dir / "junk.gz").string(), "4 bytes of junk after the gzip stream"});
+  junk.push_back(0x1f);  // one byte of a gzip magic is still junk: 5 bytes
+  write_bytes(dir / "junk.gz", junk);
+  expect_error([&] { read_idx(dir / "junk.gz"); }, {"5 bytes of junk"});
+}
+
+// The magic number is checked before the length: an f32 images file (type
+// 0x0D) holding u8-sized data is reported for its type, not as truncated.
+TEST(IdxErrors, AWrongTypeIsAWrongMagicNumberNotATruncation) {
+  TempDir dir;
+  write_bytes(dir / "img", idx_file(0x0D, {3, 2, 3}, kPixels));
+  write_bytes(dir / "lab", idx_file(0x08, {3}, kLabels));
+  try {
+    load_idx_classification(dir / "img", dir / "lab", 3, "t");
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("IDX magic number is 0x00000d03 (type 0x0d, 3 dimensions)"), std::string::npos) << msg;
+    EXPECT_EQ(msg.find("truncated"), std::string::npos) << msg;
+  }
+}
+
+TEST(IdxErrors, SizesAreCheckedBeforeAllocation) {
+  TempDir dir;
+  // 255 dimensions of 2: 2^255 elements, reported in a short message.
+  write_bytes(dir / "d255", idx_file(0x08, std::vector<std::uint32_t>(255, 2), {}));
+  try {
+    read_idx(dir / "d255");
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("2 x 2 x 2 x ... x 2 (255 dimensions) elements, more than the limit of 2^28"), std::string::npos) << msg;
+    EXPECT_LT(msg.size(), 200u + (dir / "d255").string().size());
+  }
+  // 2^16 x 2^12 x 2^12 = 2^40 elements: plain and gzip alike, header only.
+  const Bytes huge = idx_file(0x08, {65536, 4096, 4096}, {});
+  write_bytes(dir / "huge", huge);
+  write_gzip(dir / "huge.gz", huge);
+  for (const char* f : {"huge", "huge.gz"})
+    expect_error([&] { read_idx(dir / f); }, {"65536 x 4096 x 4096 elements, more than the limit of 2^28"});
+  // Within the limit (2^27 bytes) but not in the file: a gzip stream is read in
+  // chunks, so it is reported truncated after the bytes it holds.
+  write_gzip(dir / "short.gz", idx_file(0x08, {2048, 256, 256}, {1, 2, 3}));
+  expect_error([&] { read_idx(dir / "short.gz"); }, {"truncated IDX file", "2048 x 256 x 256 = 134217728 elements", "only 3 data bytes"});
+}
+
+TEST(IdxErrors, ZeroImagesAreAnEmptyDataSet) {
+  TempDir dir;
+  write_bytes(dir / "img", idx_file(0x08, {0, 2, 3}, {}));
+  write_bytes(dir / "lab", idx_file(0x08, {0}, {}));
+  expect_error([&] { load_idx_classification(dir / "img", dir / "lab", 3, "t"); },
+               {(dir / "img").string(), "holds 0 images, an empty data set"});
+}
+
+TEST(DataFiles, OnlyRegularFilesAreRead) {
+  TempDir dir;
+  const fs::path fifo = dir / "fifo";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  expect_error([&] { load_csv(fifo); }, {fifo.string(), "is a FIFO (named pipe), not a regular file", "expected CSV rows"});
+  expect_error([&] { read_idx(fifo); }, {fifo.string(), "is a FIFO"});
+  expect_error([&] { load_csv("/dev/zero"); }, {"/dev/zero: is a character device"});
+  // One line of 2 MiB: refused at its line, before it is held whole.
+  write_text(dir / "long.csv", "1,0\n" + std::string(2 << 20, '7') + ",1\n");
+  expect_error([&] { load_csv(dir / "long.csv"); }, {(dir / "long.csv").string() + ":2: the line is longer than the limit of 1 MiB"});
 }
 
 // ------------------------------------------------------------ Fashion-MNIST

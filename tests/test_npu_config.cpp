@@ -1,6 +1,10 @@
 // NPU config files: the built-in default, and errors that name the file, the
 // line and the field (or the --set key), before anything runs.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
 
 #include "models/hdqt/hdqt_config.h"
 #include "sim/config/npu_config.h"
@@ -16,6 +20,39 @@ std::string error_of(const std::string& yaml, const std::vector<std::string>& ov
     return e.what();
   }
   return "(no error)";
+}
+
+// The built-in config with the one occurrence of `from` replaced by `to`: a
+// complete file (every required field) that differs in one place.
+std::string edited(const std::string& from, const std::string& to) {
+  std::string t = default_npu_config_text();
+  const auto at = t.find(from);
+  EXPECT_NE(at, std::string::npos) << from;
+  EXPECT_EQ(t.find(from, at + 1), std::string::npos) << from << " occurs twice";
+  return t.replace(at, from.size(), to);
+}
+
+// 1-based line of the first occurrence of `what` in `text`.
+int line_of(const std::string& text, const std::string& what) {
+  return 1 + int(std::count(text.begin(), text.begin() + std::ptrdiff_t(text.find(what)), '\n'));
+}
+
+// `text` without the whole lines holding each of `pieces` (each occurs once).
+std::string without_lines(std::string text, std::initializer_list<const char*> pieces) {
+  for (const char* piece : pieces) {
+    const auto at = text.find(piece);
+    EXPECT_NE(at, std::string::npos) << piece;
+    const auto begin = text.rfind('\n', at) + 1, end = text.find('\n', at);  // rfind: npos + 1 = 0 on line 1
+    text.erase(begin, end - begin + 1);
+  }
+  return text;
+}
+
+// The message for a complete file edited in one place, with `file:line` of
+// the line holding `at` (default: the edit).
+void expect_error_at(const std::string& from, const std::string& to, const std::string& message, std::string at = "") {
+  const std::string t = edited(from, to);
+  EXPECT_EQ(error_of(t), fmt::format("t.yaml:{}: {}", line_of(t, at.empty() ? to : at), message));
 }
 
 TEST(NpuConfig, DefaultIsTheEdgeNpu) {
@@ -60,34 +97,77 @@ TEST(NpuConfig, OverridesApplyByDottedPath) {
 }
 
 TEST(NpuConfig, ImpossibleValuesNameFileLineAndField) {
-  // rows is on line 3 of this text.
-  EXPECT_EQ(error_of("name: x\nmac_array:\n  rows: 0\n"), "t.yaml:3: mac_array.rows: 0 is outside the allowed range 1..4096");
-  EXPECT_EQ(error_of("clock_mhz: -5\n"), "t.yaml:1: clock_mhz: -5 must be > 0");
-  EXPECT_EQ(error_of("hadamard_unit:\n  points: 24\n"), "t.yaml:2: hadamard_unit.points: 24 is not a power of two");
-  EXPECT_EQ(error_of("sram: {banks: lots}\n"), "t.yaml:1: sram.banks: 'lots' is not a valid integer");
-  EXPECT_EQ(error_of("mac_array: {dataflow: row_stationary}\n"),
-            "t.yaml:1: mac_array.dataflow: 'row_stationary' is not one of: output_stationary, weight_stationary, auto");
+  expect_error_at("rows: 16", "rows: 0", "mac_array.rows: 0 is outside the allowed range 1..4096");
+  expect_error_at("clock_mhz: 500", "clock_mhz: -5", "clock_mhz: -5 must be > 0");
+  expect_error_at("points: 32", "points: 24", "hadamard_unit.points: 24 is not a power of two");
+  expect_error_at("banks: 8", "banks: lots", "sram.banks: 'lots' is not a valid integer");
+  expect_error_at("dataflow: auto", "dataflow: row_stationary",
+                  "mac_array.dataflow: 'row_stationary' is not one of: output_stationary, weight_stationary, auto");
   // 2 banks x 8 B = 16 B/cycle cannot feed 16 + 16 operand bytes per cycle.
-  EXPECT_EQ(error_of("sram: {banks: 2, size_bytes: 4096}\n"),
-            "t.yaml:1: sram.banks: 2 banks x 8 B = 16 B/cycle cannot feed the 16 x 16 array (needs 32 B/cycle)");
-  EXPECT_EQ(error_of("sram: {size_bytes: 100000}\n"),
-            "t.yaml:1: sram.size_bytes: 100000 is not a multiple of banks x bank_width_bytes = 64");
-  // The 32-bit add keeps its default, so it has no line in this file.
-  EXPECT_EQ(error_of("energy:\n  int_add_8b_pj: 0.5\n"),
-            "t.yaml: energy.int_add_32b_pj: 0.1 is below energy.int_add_8b_pj = 0.5");
-  EXPECT_EQ(error_of("mac_array:\n  max_acc_bits: 16\n  max_outer_bits: 12\n"),
-            "t.yaml:3: mac_array.max_outer_bits: 12 is below mac_array.max_acc_bits = 16");
+  expect_error_at("banks: 8", "banks: 2",
+                  "sram.banks: 2 banks x 8 B = 16 B/cycle cannot feed the 16 x 16 array (needs 32 B/cycle)");
+  expect_error_at("size_bytes: 524288", "size_bytes: 100000",
+                  "sram.size_bytes: 100000 is not a multiple of banks x bank_width_bytes = 64");
+  expect_error_at("int_add_8b_pj: 0.03", "int_add_8b_pj: 0.5",
+                  "energy.int_add_32b_pj: 0.1 is below energy.int_add_8b_pj = 0.5", "int_add_32b_pj:");
+  expect_error_at("max_outer_bits: 32", "max_outer_bits: 12", "mac_array.max_outer_bits: 12 is below mac_array.max_acc_bits = 32");
+  // Numbers must be finite; the message names the field.
+  expect_error_at("dram_pj_per_byte: 162.5", "dram_pj_per_byte: .inf", "energy.dram_pj_per_byte: '.inf' is not a finite number");
+  expect_error_at("clock_mhz: 500", "clock_mhz: .nan", "clock_mhz: '.nan' is not a finite number");
+}
+
+// Every field without a documented default is required (docs/npu.md); a
+// --set counts as giving it.
+TEST(NpuConfig, FieldsWithoutADefaultAreRequired) {
+  EXPECT_EQ(error_of(without_lines(default_npu_config_text(), {"clock_mhz: 500"})), "t.yaml: clock_mhz: missing; this field has no default (see docs/npu.md)");
+  EXPECT_EQ(error_of(without_lines(default_npu_config_text(), {"size_bytes: 524288"})),
+            "t.yaml: sram.size_bytes: missing; this field has no default (see docs/npu.md)");
+  EXPECT_EQ(error_of(without_lines(default_npu_config_text(), {"technology_nm:"})),
+            "t.yaml: energy.technology_nm: missing; this field has no default (see docs/npu.md)");
+  EXPECT_EQ(error_of("name: x\nmac_array:\n  rows: 8\n"), "t.yaml: clock_mhz: missing; this field has no default (see docs/npu.md)");
+  EXPECT_EQ(parse_npu_config(without_lines(default_npu_config_text(), {"clock_mhz: 500"}), "t.yaml", {"npu.clock_mhz=250"})
+                .clock_mhz,
+            250);
+}
+
+// The four documented defaults, taken and recorded when the file leaves them out.
+TEST(NpuConfig, DocumentedDefaultsAreRecorded) {
+  EXPECT_TRUE(default_npu_config().defaults_taken.empty());  // the built-in file gives every field
+  EXPECT_EQ(defaults_note(default_npu_config()), "");
+  const NpuConfig d = parse_npu_config(without_lines(default_npu_config_text(), {"dataflow:"}), "cfg/small.yaml");
+  EXPECT_EQ(d.mac_array.dataflow, "output_stationary");
+  EXPECT_EQ(d.defaults_taken, (std::map<std::string, std::string>{{"mac_array.dataflow", "output_stationary"}}));
+  EXPECT_EQ(defaults_note(d),
+            "NPU config cfg/small.yaml: mac_array.dataflow not given, documented default output_stationary (docs/npu.md)\n");
+  const std::string rest =
+      without_lines(default_npu_config_text(), {"name: edge-npu", "simulation:", "quantum_cycles:", "dynamic_scale:"});
+  const NpuConfig c = parse_npu_config(rest, "cfg/small.yaml");
+  // name: the file's stem; quantum 100000 and scale 1 as docs/npu.md lists them.
+  EXPECT_EQ(c.name, "small");
+  EXPECT_EQ(c.simulation.quantum_cycles, 100000);
+  EXPECT_EQ(c.energy.dynamic_scale, 1.0);
+  EXPECT_EQ(c.defaults_taken, (std::map<std::string, std::string>{{"energy.dynamic_scale", "1"},
+                                                                  {"name", "small"},
+                                                                  {"simulation.quantum_cycles", "100000"}}));
 }
 
 TEST(NpuConfig, UnknownFieldsAndBadOverridesAreErrors) {
-  EXPECT_EQ(error_of("name: x\nsram:\n  sise_bytes: 4\n"), "t.yaml:3: sram.sise_bytes: unknown field (see docs/npu.md)");
-  EXPECT_EQ(error_of("name: x\n", {"dma.bytes_per_cycle=0"}),
+  const std::string full = default_npu_config_text();
+  const std::string typo = edited("  bank_width_bytes: 8 ", "  bank_width_bytes: 8\n  sise_bytes: 4 ");
+  EXPECT_EQ(error_of(typo), fmt::format("t.yaml:{}: sram.sise_bytes: unknown field (see docs/npu.md)", line_of(typo, "sise_bytes")));
+  EXPECT_EQ(error_of(full, {"dma.bytes_per_cycle=0"}),
             "t.yaml: --set dma.bytes_per_cycle: 0 is outside the allowed range 1..65536");
-  EXPECT_EQ(error_of("name: x\n", {"dma.speed=3"}), "t.yaml: --set dma.speed: unknown field");
-  EXPECT_EQ(error_of("name: x\n", {"npu.dma.speed=3"}), "t.yaml: --set npu.dma.speed: unknown field");
+  EXPECT_EQ(error_of(full, {"dma.speed=3"}), "t.yaml: --set dma.speed: unknown field");
+  EXPECT_EQ(error_of(full, {"npu.dma.speed=3"}), "t.yaml: --set npu.dma.speed: unknown field");
+  // The prefix alone leaves an empty path (found by fuzz_npu_config: it indexed an empty key list).
+  EXPECT_EQ(error_of(full, {"npu.=3"}), "t.yaml: --set npu.: unknown field");
   EXPECT_EQ(error_of("- a list\n"), "t.yaml: an NPU config is a YAML mapping of fields");
   EXPECT_NE(error_of("a: [unclosed\n").find("t.yaml:"), std::string::npos);
   EXPECT_THROW(load_npu_config("/nonexistent/npu.yaml"), NpuConfigError);
+  // A key given twice: yaml-cpp would keep the first silently.
+  const std::string twice = edited("clock_mhz: 500", "clock_mhz: 500\nclock_mhz: 800");
+  EXPECT_EQ(error_of(twice), fmt::format("t.yaml:{}: clock_mhz: duplicate key (first given on line {})",
+                                         line_of(twice, "clock_mhz: 800"), line_of(twice, "clock_mhz: 500")));
 }
 
 // A scenario needing more than the array has names the NPU field.

@@ -176,6 +176,58 @@ TEST(Scenario, MissingFileIsAnError) {
   EXPECT_THROW(load_scenario("/nonexistent/scenario.yaml"), ScenarioError);
 }
 
+// Numbers must be finite, and the message names the key (lr: .inf used to
+// fail inside a tensor). kBase has 14 lines, so an appended line is line 15.
+TEST(Scenario, NumbersAreFiniteAndNamed) {
+  EXPECT_EQ(error_of(std::string(kBase) + "lr: .inf\n"), "s.yaml:15: lr: '.inf' is not a finite number");
+  EXPECT_EQ(error_of(kBase, {"momentum=.nan"}), "s.yaml: --set momentum: '.nan' is not a finite number");
+  EXPECT_EQ(error_of(kBase, {"continual.kd_temperature=-.inf"}),
+            "s.yaml: --set continual.kd_temperature: '-.inf' is not a finite number");
+  // A regression bound too: `max: .inf` is no bound at all.
+  EXPECT_EQ(error_of(kBase, {"expect.golden.final_avg_accuracy.max=.inf"}),
+            "s.yaml: --set expect.golden.final_avg_accuracy.max: '.inf' is not a finite number");
+  EXPECT_EQ(error_of(kBase, {"seed=-1"}), "s.yaml: --set seed: '-1' is not a valid integer");  // u64: no wrap to 2^64 - 1
+}
+
+// yaml-cpp keeps the first of two equal keys; the reader refuses them, at
+// any depth and in flow style, naming both lines.
+TEST(Scenario, DuplicateKeysAreRefused) {
+  EXPECT_EQ(error_of(std::string(kBase) + "seed: 4\n"), "s.yaml:15: seed: duplicate key (first given on line 2)");
+  EXPECT_EQ(error_of("gemm:\n  fwd: {acc_bits: 4, acc_bits: 6}\n"),
+            "s.yaml:2: gemm.fwd.acc_bits: duplicate key (first given on line 2)");
+  EXPECT_EQ(error_of("data:\n  dataset: synthetic\n  dataset: csv\n"),
+            "s.yaml:3: data.dataset: duplicate key (first given on line 2)");
+  EXPECT_EQ(error_of("milestones: [{a: 1, a: 2}]\n"), "s.yaml:1: milestones[0].a: duplicate key (first given on line 1)");
+  EXPECT_EQ(error_of("? [a, b]\n: 1\n"), "s.yaml:1: (top): a key must be a plain scalar, not a list");
+  // Six levels of ten aliases stand for 10^6 leaves: refused before any walk over them.
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 5; ++i) {
+    bomb += fmt::format("a{}: &a{} [", i, i);
+    for (int k = 0; k < 10; ++k) bomb += fmt::format("{}*a{}", k ? ", " : "", i - 1);
+    bomb += "]\n";
+  }
+  EXPECT_EQ(error_of(bomb), "s.yaml: more than 100000 YAML nodes (each use of an alias counts)");
+}
+
+// Sizes that would only fail at allocation are named when the file is read
+// (models/common/errors.h: at most 2^28 elements per tensor).
+TEST(Scenario, AbsurdSizesAreNamedErrors) {
+  // 2^20 x 2^20 = 2^40 weights between the two hidden layers.
+  EXPECT_EQ(error_of(kBase, {"network.hidden=[1048576, 1048576]"}),
+            "s.yaml: --set network.hidden: the weights of hidden layer 1 (1048576 x 1048576): 1048576 x 1048576 = "
+            "1099511627776 elements is more than the limit of 2^28 = 268435456 per tensor");
+  // er: 65536 new + 65536 replayed rows x 4096 = 2^29 activations.
+  EXPECT_NE(error_of(kBase, {"batch=65536", "network.hidden=[4096]"})
+                .find("--set batch: the activations of the widest hidden layer (batch + replay_batch) x width: 131072 x 4096"),
+            std::string::npos);
+  EXPECT_EQ(error_of(kBase, {"batch=65536", "network.hidden=[4096]", "continual.method=naive"}), "no error");  // 2^28 exactly
+  // 4 classes x 2^20 samples x (1024 x 64) features.
+  EXPECT_NE(error_of(kBase, {"data.synthetic.train_per_class=1048576", "data.synthetic.channels=1024",
+                             "data.synthetic.steps=64"})
+                .find("s.yaml:8: data.synthetic: the training split"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace hdq
 
@@ -216,6 +268,34 @@ TEST(Scenario, SetLuqRoundingParsesAndTrains) {
   EXPECT_NE(r_luq.signature, r_sr.signature);
   for (const auto& row : r_preset.acc)
     for (double a : row) EXPECT_TRUE(std::isfinite(a) && a >= 0.0 && a <= 100.0);
+}
+
+// What the data must offer the scenario is checked when it is loaded, before
+// anything trains (an impossible split used to become one task, an empty
+// task zero steps).
+TEST(Scenario, ImpossibleTaskSplitsAreRefusedWhenTheDataIsLoaded) {
+  auto error_loading = [](const std::vector<std::string>& overrides) -> std::string {
+    try {
+      load_scenario_data(parse_scenario(kBase, "s.yaml", overrides));
+    } catch (const ScenarioError& e) {
+      return e.what();
+    }
+    return "no error";
+  };
+  EXPECT_EQ(error_loading({}), "no error");
+  EXPECT_EQ(error_loading({"continual.classes_per_task=4"}), "no error");  // one task of all 4 classes: allowed
+  EXPECT_EQ(error_loading({"continual.classes_per_task=5"}),
+            "s.yaml: continual.classes_per_task = 5 is more than the 4 classes of synthetic: there would be a single task");
+  // Synthetic sample i has class i % 4, so the first sample is all of class 0:
+  // every task without class 0 has no training samples.
+  EXPECT_NE(error_loading({"data.limit_train=1"}).find("has no training samples in synthetic (with data.limit_train = 1)"),
+            std::string::npos);
+  EXPECT_NE(error_loading({"data.limit_test=1"}).find("has no test samples in synthetic (with data.limit_test = 1)"),
+            std::string::npos);
+  // The input layer's width comes from the data: 32 steps x 1024 channels = 32768 inputs x 2^20 units.
+  EXPECT_EQ(error_loading({"data.synthetic.channels=1024", "network.hidden=[1048576]", "batch=1"}),
+            "s.yaml: network: the weights of layer 0 (1048576 x 32768): 1048576 x 32768 = 34359738368 elements is more "
+            "than the limit of 2^28 = 268435456 per tensor");
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 #include "training/continual.h"
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <chrono>
@@ -214,6 +215,52 @@ ContinualResult run_continual(const Scenario& s, const datasets::TrainTest& data
   return res;
 }
 
+namespace {
+
+// What the data must offer the scenario, checked before anything trains:
+// every task of the split has training and test samples, and the network the
+// data implies (input width from the samples, output width from the classes)
+// stays within the tensor limit (models/common/errors.h).
+void check_data_fits(const Scenario& s, const datasets::TrainTest& d) {
+  d.train.validate();
+  d.test.validate();
+  const std::string data = s.data.path.empty() ? s.data.dataset : fmt::format("{} ({})", s.data.dataset, s.data.path);
+  const int classes = d.train.num_classes;
+  if (s.continual.classes_per_task > classes)
+    throw ScenarioError(fmt::format("{}: continual.classes_per_task = {} is more than the {} classes of {}: "
+                                    "there would be a single task",
+                                    s.file, s.continual.classes_per_task, classes, data));
+  std::vector<std::size_t> train_count(std::size_t(classes), 0), test_count(std::size_t(classes), 0);
+  for (auto y : d.train.labels) ++train_count[std::size_t(y)];
+  for (auto y : d.test.labels) ++test_count[std::size_t(y)];
+  const auto tasks = datasets::split_into_tasks(classes, s.continual.classes_per_task, s.continual.class_order_seed);
+  for (std::size_t t = 0; t < tasks.size(); ++t) {
+    std::size_t train = 0, test = 0;
+    for (int c : tasks[t]) train += train_count[std::size_t(c)], test += test_count[std::size_t(c)];
+    auto none = [&](const char* split, int limit, const char* key) {
+      throw ScenarioError(fmt::format("{}: task {} (classes {}) has no {} samples in {}{}", s.file, t,
+                                      fmt::join(tasks[t], ", "), split, data,
+                                      limit > 0 ? fmt::format(" (with {} = {})", key, limit) : ""));
+    };
+    if (train == 0) none("training", s.data.limit_train, "data.limit_train");
+    if (test == 0) none("test", s.data.limit_test, "data.limit_test");
+  }
+  std::vector<long long> widths{static_cast<long long>(d.train.dim())};
+  widths.insert(widths.end(), s.hidden.begin(), s.hidden.end());
+  widths.push_back(classes);
+  try {
+    for (std::size_t l = 0; l + 1 < widths.size(); ++l)
+      require_tensor_elements(fmt::format("network: the weights of layer {} ({} x {})", l, widths[l + 1], widths[l]),
+                              {widths[l + 1], widths[l]});
+    require_tensor_elements("batch: the input rows of a step (batch + replay_batch) x features",
+                            {step_rows(s), widths.front()});
+  } catch (const ConfigError& e) {
+    throw ScenarioError(fmt::format("{}: {}", s.file, e.what()));
+  }
+}
+
+}  // namespace
+
 datasets::TrainTest load_scenario_data(const Scenario& s) {
   datasets::TrainTest d;
   const DataSpec& spec = s.data;
@@ -246,6 +293,7 @@ datasets::TrainTest load_scenario_data(const Scenario& s) {
     limit(d.train, spec.limit_train);
     limit(d.test, spec.limit_test);
   }
+  check_data_fits(s, d);
   if (spec.standardize) datasets::standardize(d);
   return d;
 }

@@ -5,12 +5,11 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <set>
-#include <sstream>
 
+#include "models/common/input_file.h"
 #include "models/common/names.h"
 #include "models/common/yaml_fields.h"
 
@@ -130,10 +129,24 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
   r.read_in_range("data.synthetic.test_per_class", syn.test_per_class, 1, 1 << 20);
   if (r.read("data.synthetic.noise", syn.noise) && !(syn.noise >= 0.0f))
     r.fail("data.synthetic.noise", "must be >= 0");
+  // Sizes that would only fail at allocation are named here (models/common/errors.h).
+  auto check_tensor = [&](const std::string& path, const std::string& what, std::initializer_list<long long> dims) {
+    try {
+      require_tensor_elements(what, dims);
+    } catch (const ConfigError& e) {
+      r.fail(path, e.what());
+    }
+  };
+  if (s.data.dataset == "synthetic")
+    check_tensor("data.synthetic", "the training split (classes x train_per_class) x (channels x steps)",
+                 {syn.classes * (long long)syn.train_per_class, syn.channels * (long long)syn.steps});
 
   r.read("network.hidden", s.hidden);
   for (int w : s.hidden)
     if (w < 1 || w > (1 << 20)) r.fail("network.hidden", fmt::format("width {} is outside 1..{}", w, 1 << 20));
+  for (std::size_t i = 0; i + 1 < s.hidden.size(); ++i)
+    check_tensor("network.hidden", fmt::format("the weights of hidden layer {} ({} x {})", i + 1, s.hidden[i + 1], s.hidden[i]),
+                 {s.hidden[i + 1], s.hidden[i]});
 
   ContinualSpec& c = s.continual;
   r.read_in_range("continual.classes_per_task", c.classes_per_task, 1, 1 << 20);
@@ -157,6 +170,9 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
   TrainSpec& t = s.train;
   r.read_in_range("epochs", t.epochs, 1, 100000);
   r.read_in_range("batch", t.batch, 1, 1 << 16);
+  if (!s.hidden.empty())
+    check_tensor("batch", "the activations of the widest hidden layer (batch + replay_batch) x width",
+                 {step_rows(s), *std::ranges::max_element(s.hidden)});
   if (r.read("lr", t.sgd.lr) && !(t.sgd.lr > 0.0f)) r.fail("lr", "must be > 0");
   if (r.read("momentum", t.sgd.momentum) && !(t.sgd.momentum >= 0.0f && t.sgd.momentum < 1.0f))
     r.fail("momentum", "must be in [0, 1)");
@@ -211,26 +227,29 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
 
 }  // namespace
 
-Scenario parse_scenario(const std::string& yaml_text, const std::string& file, const std::vector<std::string>& overrides) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw ScenarioError(fmt::format("{}:{}: not valid YAML: {}", file, e.mark.line + 1, e.msg));
-  }
-  return parse_tree(root, file, overrides);
+long long step_rows(const Scenario& s) {
+  const ContinualSpec& c = s.continual;
+  return s.train.batch + (c.method == "er" ? (c.replay_batch ? c.replay_batch : s.train.batch) : 0);
 }
 
+Scenario parse_scenario(const std::string& yaml_text, const std::string& file, const std::vector<std::string>& overrides) {
+  return parse_tree(yaml_fields::load_document<ScenarioError>(yaml_text, file), file, overrides);
+}
+
+namespace {
+
+std::string scenario_text(const std::string& file) {
+  return rethrow_input_error<ScenarioError>([&] { return read_input_file(file, kMaxConfigFileBytes, "a scenario file"); });
+}
+
+}  // namespace
+
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides) {
-  std::ifstream in(file);
-  if (!in) throw ScenarioError(fmt::format("{}: cannot open the scenario file", file));
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_scenario(text.str(), file, overrides);
+  return parse_scenario(scenario_text(file), file, overrides);
 }
 
 nlohmann::json effective_scenario(const std::string& file, const std::vector<std::string>& overrides) {
-  YAML::Node root = YAML::LoadFile(file);
+  YAML::Node root = yaml_fields::load_document<ScenarioError>(scenario_text(file), file);
   yaml_fields::apply_overrides<ScenarioError>(root, overrides);
   return canonical(root);
 }

@@ -111,6 +111,10 @@ struct Scenario {
   std::vector<EngineExpect> expect;    // regression expectations, one per engine
 };
 
+// Rows of one training step: `batch`, plus `replay_batch` (0: batch) replayed
+// samples with method er.
+long long step_rows(const Scenario& s);
+
 // Reads `file`, applies overrides ("a.b.c=value", value in YAML syntax), validates.
 Scenario load_scenario(const std::string& file, const std::vector<std::string>& overrides = {});
 

@@ -100,6 +100,9 @@ int run_bench_gemm(const BenchGemmOptions& o) {
   const KernelPath fast = o.path.empty() ? best_gemm_path() : parse_kernel_path(o.path, "--path");
   require_in_range("--operand-bits", o.operand_bits, 2, 8);
   require_in_range("--threads", o.threads, 1, 256);
+  require_tensor_elements("--m x --k (operand A)", {o.m, o.k});
+  require_tensor_elements("--k x --n (operand B)", {o.k, o.n});
+  require_tensor_elements("--m x --n (result C)", {o.m, o.n});
   const auto a = random_signed(std::size_t(o.m) * o.k, o.operand_bits, 1);
   const auto b = random_signed(std::size_t(o.k) * o.n, o.operand_bits, 1u << 31);
   const IntOperand ao{a, o.operand_bits, false}, bo{b, o.operand_bits, false};

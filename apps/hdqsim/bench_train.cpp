@@ -165,6 +165,7 @@ int run_bench_train(const BenchTrainOptions& o) {
       const datasets::TrainTest d = load_scenario_data(s);
       dim = int(d.train.dim()), classes = d.train.num_classes;
     }
+    require_tensor_elements("8 x --batch synthetic rows x features", {8ll * B, dim});
     const std::size_t rows = std::size_t(B) * 8;
     features.resize(rows * std::size_t(dim));
     labels.resize(rows);
@@ -178,6 +179,7 @@ int run_bench_train(const BenchTrainOptions& o) {
     labels.assign(d.train.labels.begin(), d.train.labels.end());
     data_name = d.train.name;
   }
+  require_tensor_elements("--batch rows x features", {B, dim});
   const std::size_t samples = labels.size();
   if (samples == 0) throw ConfigError("bench train: the scenario's training set is empty");
 

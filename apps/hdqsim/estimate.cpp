@@ -113,6 +113,7 @@ int run_estimate(const EstimateOptions& o) {
              cfg.name, cfg.file, cfg.mac_array.rows, cfg.mac_array.cols, cfg.clock_mhz, cfg.sram.size_bytes / 1024,
              s.hdqt.q(QuantRole::fwd_x).bits, s.hdqt.acc(GemmRole::fwd).acc_bits, s.hdqt.acc(GemmRole::bwd_dx).acc_bits,
              s.hdqt.acc(GemmRole::bwd_dw).acc_bits);
+  fmt::print("{}", npu::defaults_note(cfg));
   fmt::print("{} steady-state training steps (after 1 warm-up step) simulated in {:.2f} s; per step:\n\n", o.steps,
              wall_s);
   fmt::print("{}", npu::estimate_table(engine.train_costs(), engine.train_steps(), cfg));

@@ -148,6 +148,7 @@ int run_train(const TrainOptions& o) {
     auto e = std::make_unique<npu::NpuEngine>(npu::npu_config_or_default(o.npu, overrides.npu), s.hdqt, s.seed, s.train.sgd);
     if (!o.vcd.empty()) e->trace_vcd(o.vcd);
     npu_engine = e.get();
+    fmt::print("{}", npu::defaults_note(e->config()));
     hdqt_engine = std::move(e);
   }
   if (hdqt_engine) {

@@ -10,7 +10,7 @@ int run_vectors(const VectorsOptions& o) {
     int checked = 0;
     const auto errors = vectors::check_vectors(o.check, &checked);
     for (const auto& e : errors) fmt::print(stderr, "{}\n", e);
-    fmt::print("checked {} cases in {}: {} mismatches\n", checked, o.check, errors.size());
+    fmt::print("checked {} cases in {}: {} problems\n", checked, o.check, errors.size());
     return errors.empty() && checked > 0 ? 0 : 1;
   }
   const auto s = vectors::write_vectors(o.out, o.seed, o.count);

@@ -3,12 +3,14 @@
 // dotted paths, `--set key=value` overrides applied to the tree before it is
 // read, errors "file:line: path: what" (or "file: --set key: what" for a
 // value from the command line) thrown as the configuration's own error type,
-// and every key that was never read reported as unknown.
+// every key that was never read reported as unknown, duplicate keys refused
+// (yaml-cpp itself keeps the first silently), numbers finite.
 #pragma once
 
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
+#include <cmath>
 #include <functional>
 #include <map>
 #include <optional>
@@ -22,6 +24,30 @@
 namespace hdq::yaml_fields {
 
 std::vector<std::string> split_path(const std::string& path);
+
+// The most nodes a configuration document may have, counting a node once per
+// path that reaches it (a few lines of YAML aliases can stand for billions).
+inline constexpr std::size_t kMaxNodes = 100000;
+
+// The first problem of the document's structure, or "" when there is none:
+// a key given twice in one mapping ("file:line: path: duplicate key (first
+// given on line N)"), a key that is not a plain scalar, more than kMaxNodes
+// nodes.
+std::string structure_problem(const YAML::Node& root, const std::string& file);
+
+// Parses `text` (the content of `file`) as YAML and checks its structure;
+// every problem is thrown as Error naming the file and the line.
+template <typename Error>
+YAML::Node load_document(const std::string& text, const std::string& file) {
+  YAML::Node root;
+  try {
+    root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(fmt::format("{}:{}: not valid YAML: {}", file, e.mark.line + 1, e.msg));
+  }
+  if (const std::string p = structure_problem(root, file); !p.empty()) throw Error(p);
+  return root;
+}
 
 // Path in the file -> the key as written after --set (they differ where a
 // command prefixes its keys, as hdqsim's --set npu.<key>).
@@ -60,17 +86,22 @@ class Reader {
     throw Error(fmt::format("{}: {}: {}", file_, path, what));
   }
 
-  // Converts the field when present (leaving `out` as it is otherwise).
+  // Converts the field when present (leaving `out` as it is otherwise). A
+  // floating-point field must be finite (.inf and .nan are refused).
   template <typename T>
   bool read(const std::string& path, T& out) {
     used_.insert(path);
     const auto n = find(path);
     if (!n) return false;
+    T v{};
     try {
-      out = n->template as<T>();
+      v = n->template as<T>();
     } catch (const YAML::Exception&) {
       fail(path, fmt::format("'{}' is not a valid {}", describe(*n), type_name<T>()));
     }
+    if constexpr (std::is_floating_point_v<T>)
+      if (!std::isfinite(v)) fail(path, fmt::format("'{}' is not a finite number", describe(*n)));
+    out = v;
     return true;
   }
 
@@ -81,6 +112,16 @@ class Reader {
     if (present && (static_cast<long long>(out) < lo || static_cast<long long>(out) > hi))
       fail(path, fmt::format("{} is outside the allowed range {}..{}", out, lo, hi));
     return present;
+  }
+
+  // The same for a field without a default: absent, it is an error.
+  template <typename T>
+  void need(const std::string& path, T& out) {
+    if (!read(path, out)) missing(path);
+  }
+  template <typename T>
+  void need_in_range(const std::string& path, T& out, long long lo, long long hi) {
+    if (!read_in_range(path, out, lo, hi)) missing(path);
   }
 
   // A string field turned into an enum by `parse` (which names the allowed values).
@@ -112,6 +153,9 @@ class Reader {
     else if constexpr (std::is_floating_point_v<T>) return "number";
     else if constexpr (std::is_same_v<T, std::string>) return "string";
     else return "list of integers";
+  }
+  [[noreturn]] void missing(const std::string& path) const {
+    throw Error(fmt::format("{}: {}: missing; this field has no default (see {})", file_, path, doc_));
   }
   void walk(const YAML::Node& n, const std::string& prefix) const {
     if (!n.IsMap()) return;

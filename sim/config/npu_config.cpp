@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
-#include <fstream>
-#include <sstream>
+#include <filesystem>
 
+#include "models/common/input_file.h"
 #include "models/common/yaml_fields.h"
 
 namespace hdq::npu {
@@ -13,10 +13,16 @@ namespace {
 
 using Reader = yaml_fields::Reader<NpuConfigError>;
 
-// A number > 0 (or >= 0 when zero_ok).
-void read_positive(Reader& r, const std::string& path, double& out, bool zero_ok = false) {
-  r.read(path, out);
+// A required number > 0 (or >= 0 when zero_ok).
+void need_positive(Reader& r, const std::string& path, double& out, bool zero_ok = false) {
+  r.need(path, out);
   if (!(zero_ok ? out >= 0.0 : out > 0.0)) r.fail(path, fmt::format("{} must be {} 0", out, zero_ok ? ">=" : ">"));
+}
+
+// A field with a documented default (docs/npu.md) that was absent.
+template <typename T>
+void default_taken(NpuConfig& c, const std::string& path, const T& value) {
+  c.defaults_taken[path] = fmt::format("{}", value);
 }
 
 bool is_pow2(long long v) { return v > 0 && (v & (v - 1)) == 0; }
@@ -29,26 +35,28 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
   Reader r(root, file, std::move(overridden), "docs/npu.md");
   NpuConfig c;
   c.file = file;
-  r.read("name", c.name);
-  read_positive(r, "clock_mhz", c.clock_mhz);
+  // Every field is required but these four, whose defaults docs/npu.md lists.
+  c.name = std::filesystem::path(file).stem().string();
+  if (!r.read("name", c.name)) default_taken(c, "name", c.name);
+  need_positive(r, "clock_mhz", c.clock_mhz);
 
   auto& m = c.mac_array;
-  r.read_in_range("mac_array.rows", m.rows, 1, 4096);
-  r.read_in_range("mac_array.cols", m.cols, 1, 4096);
-  r.read("mac_array.dataflow", m.dataflow);
+  r.need_in_range("mac_array.rows", m.rows, 1, 4096);
+  r.need_in_range("mac_array.cols", m.cols, 1, 4096);
+  if (!r.read("mac_array.dataflow", m.dataflow)) default_taken(c, "mac_array.dataflow", m.dataflow);
   if (m.dataflow != "output_stationary" && m.dataflow != "weight_stationary" && m.dataflow != "auto")
     r.fail("mac_array.dataflow",
            fmt::format("'{}' is not one of: output_stationary, weight_stationary, auto", m.dataflow));
-  r.read_in_range("mac_array.max_operand_bits", m.max_operand_bits, 2, 8);
-  r.read_in_range("mac_array.max_acc_bits", m.max_acc_bits, 2, 32);
-  r.read_in_range("mac_array.max_outer_bits", m.max_outer_bits, 2, 32);
+  r.need_in_range("mac_array.max_operand_bits", m.max_operand_bits, 2, 8);
+  r.need_in_range("mac_array.max_acc_bits", m.max_acc_bits, 2, 32);
+  r.need_in_range("mac_array.max_outer_bits", m.max_outer_bits, 2, 32);
   if (m.max_outer_bits < m.max_acc_bits)
     r.fail("mac_array.max_outer_bits",
            fmt::format("{} is below mac_array.max_acc_bits = {}", m.max_outer_bits, m.max_acc_bits));
 
-  r.read_in_range("sram.size_bytes", c.sram.size_bytes, 1024, 1ll << 32);  // descriptors hold 32-bit SRAM addresses
-  r.read_in_range("sram.banks", c.sram.banks, 1, 1024);
-  r.read_in_range("sram.bank_width_bytes", c.sram.bank_width_bytes, 1, 1024);
+  r.need_in_range("sram.size_bytes", c.sram.size_bytes, 1024, 1ll << 32);  // descriptors hold 32-bit SRAM addresses
+  r.need_in_range("sram.banks", c.sram.banks, 1, 1024);
+  r.need_in_range("sram.bank_width_bytes", c.sram.bank_width_bytes, 1, 1024);
   if (c.sram.size_bytes % std::uint64_t(c.sram.banks * c.sram.bank_width_bytes) != 0)
     r.fail("sram.size_bytes", fmt::format("{} is not a multiple of banks x bank_width_bytes = {}", c.sram.size_bytes,
                                           c.sram.banks * c.sram.bank_width_bytes));
@@ -58,50 +66,52 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
                                      c.sram.banks, c.sram.bank_width_bytes, c.sram.banks * c.sram.bank_width_bytes,
                                      m.rows, m.cols, m.rows + m.cols));
 
-  r.read_in_range("dma.bytes_per_cycle", c.dma.bytes_per_cycle, 1, 1 << 16);
-  r.read_in_range("dma.latency_cycles", c.dma.latency_cycles, 0, 1 << 20);
-  r.read_in_range("dram.size_bytes", c.dram.size_bytes, 1024, 1ll << 40);
-  r.read_in_range("dram.bytes_per_cycle", c.dram.bytes_per_cycle, 1, 1 << 16);
-  r.read_in_range("dram.latency_cycles", c.dram.latency_cycles, 0, 1 << 20);
+  r.need_in_range("dma.bytes_per_cycle", c.dma.bytes_per_cycle, 1, 1 << 16);
+  r.need_in_range("dma.latency_cycles", c.dma.latency_cycles, 0, 1 << 20);
+  r.need_in_range("dram.size_bytes", c.dram.size_bytes, 1024, 1ll << 40);
+  r.need_in_range("dram.bytes_per_cycle", c.dram.bytes_per_cycle, 1, 1 << 16);
+  r.need_in_range("dram.latency_cycles", c.dram.latency_cycles, 0, 1 << 20);
 
-  r.read_in_range("hadamard_unit.points", c.hadamard_unit.points, 2, 1 << 16);
+  r.need_in_range("hadamard_unit.points", c.hadamard_unit.points, 2, 1 << 16);
   if (!is_pow2(c.hadamard_unit.points))
     r.fail("hadamard_unit.points", fmt::format("{} is not a power of two", c.hadamard_unit.points));
-  r.read_in_range("quantizer_unit.lanes", c.quantizer_unit.lanes, 1, 1 << 16);
-  r.read_in_range("vector_unit.lanes", c.vector_unit.lanes, 1, 1 << 16);
-  r.read_in_range("command_processor.dispatch_cycles", c.command_processor.dispatch_cycles, 0, 1 << 20);
-  r.read_in_range("simulation.quantum_cycles", c.simulation.quantum_cycles, 1, 1 << 30);
+  r.need_in_range("quantizer_unit.lanes", c.quantizer_unit.lanes, 1, 1 << 16);
+  r.need_in_range("vector_unit.lanes", c.vector_unit.lanes, 1, 1 << 16);
+  r.need_in_range("command_processor.dispatch_cycles", c.command_processor.dispatch_cycles, 0, 1 << 20);
+  if (!r.read_in_range("simulation.quantum_cycles", c.simulation.quantum_cycles, 1, 1 << 30))
+    default_taken(c, "simulation.quantum_cycles", c.simulation.quantum_cycles);
 
   EnergyTable& e = c.energy;
-  read_positive(r, "energy.technology_nm", e.technology_nm);
-  read_positive(r, "energy.dynamic_scale", e.dynamic_scale);
-  read_positive(r, "energy.int_mul_8b_pj", e.int_mul_8b_pj, true);
-  read_positive(r, "energy.int_add_8b_pj", e.int_add_8b_pj, true);
-  read_positive(r, "energy.int_add_32b_pj", e.int_add_32b_pj, true);
+  need_positive(r, "energy.technology_nm", e.technology_nm);
+  if (!r.read("energy.dynamic_scale", e.dynamic_scale)) default_taken(c, "energy.dynamic_scale", e.dynamic_scale);
+  else if (!(e.dynamic_scale > 0.0)) r.fail("energy.dynamic_scale", fmt::format("{} must be > 0", e.dynamic_scale));
+  need_positive(r, "energy.int_mul_8b_pj", e.int_mul_8b_pj, true);
+  need_positive(r, "energy.int_add_8b_pj", e.int_add_8b_pj, true);
+  need_positive(r, "energy.int_add_32b_pj", e.int_add_32b_pj, true);
   if (e.int_add_32b_pj < e.int_add_8b_pj)
     r.fail("energy.int_add_32b_pj", fmt::format("{} is below energy.int_add_8b_pj = {}", e.int_add_32b_pj, e.int_add_8b_pj));
   if (e.add_pj(2) < 0.0)
     r.fail("energy.int_add_8b_pj", "the line through the 8-bit and 32-bit adds goes negative at 2 bits");
-  read_positive(r, "energy.f32_add_pj", e.f32_add_pj, true);
-  read_positive(r, "energy.f32_mul_pj", e.f32_mul_pj, true);
-  read_positive(r, "energy.sram_pj_per_byte", e.sram_pj_per_byte, true);
-  read_positive(r, "energy.dram_pj_per_byte", e.dram_pj_per_byte, true);
-  read_positive(r, "energy.random_bit_pj", e.random_bit_pj, true);
-  read_positive(r, "energy.hadamard_add_pj", e.hadamard_add_pj, true);
-  read_positive(r, "energy.reg_bit_pj", e.reg_bit_pj, true);
-  read_positive(r, "energy.leakage_pj_per_cycle", e.leakage_pj_per_cycle, true);
+  need_positive(r, "energy.f32_add_pj", e.f32_add_pj, true);
+  need_positive(r, "energy.f32_mul_pj", e.f32_mul_pj, true);
+  need_positive(r, "energy.sram_pj_per_byte", e.sram_pj_per_byte, true);
+  need_positive(r, "energy.dram_pj_per_byte", e.dram_pj_per_byte, true);
+  need_positive(r, "energy.random_bit_pj", e.random_bit_pj, true);
+  need_positive(r, "energy.hadamard_add_pj", e.hadamard_add_pj, true);
+  need_positive(r, "energy.reg_bit_pj", e.reg_bit_pj, true);
+  need_positive(r, "energy.leakage_pj_per_cycle", e.leakage_pj_per_cycle, true);
 
   NpuConfig::Area& a = c.area;
-  read_positive(r, "area.int_mul_8b_um2", a.int_mul_8b_um2);
-  read_positive(r, "area.int_add_8b_um2", a.int_add_8b_um2);
-  read_positive(r, "area.int_add_32b_um2", a.int_add_32b_um2);
+  need_positive(r, "area.int_mul_8b_um2", a.int_mul_8b_um2);
+  need_positive(r, "area.int_add_8b_um2", a.int_add_8b_um2);
+  need_positive(r, "area.int_add_32b_um2", a.int_add_32b_um2);
   if (a.int_add_32b_um2 < a.int_add_8b_um2)
     r.fail("area.int_add_32b_um2", fmt::format("{} is below area.int_add_8b_um2 = {}", a.int_add_32b_um2, a.int_add_8b_um2));
-  read_positive(r, "area.f32_add_um2", a.f32_add_um2);
-  read_positive(r, "area.f32_mul_um2", a.f32_mul_um2);
-  read_positive(r, "area.reg_bit_um2", a.reg_bit_um2);
-  read_positive(r, "area.sram_bit_um2", a.sram_bit_um2);
-  read_positive(r, "area.sram_array_efficiency", a.sram_array_efficiency);
+  need_positive(r, "area.f32_add_um2", a.f32_add_um2);
+  need_positive(r, "area.f32_mul_um2", a.f32_mul_um2);
+  need_positive(r, "area.reg_bit_um2", a.reg_bit_um2);
+  need_positive(r, "area.sram_bit_um2", a.sram_bit_um2);
+  need_positive(r, "area.sram_array_efficiency", a.sram_array_efficiency);
   if (a.sram_array_efficiency > 1)
     r.fail("area.sram_array_efficiency", fmt::format("{} is above 1", a.sram_array_efficiency));
 
@@ -113,21 +123,20 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
 
 NpuConfig parse_npu_config(const std::string& yaml_text, const std::string& file,
                            const std::vector<std::string>& overrides) {
-  YAML::Node root;
-  try {
-    root = YAML::Load(yaml_text);
-  } catch (const YAML::Exception& e) {
-    throw NpuConfigError(fmt::format("{}:{}: not valid YAML: {}", file, e.mark.line + 1, e.msg));
-  }
-  return parse_tree(root, file, overrides);
+  return parse_tree(yaml_fields::load_document<NpuConfigError>(yaml_text, file), file, overrides);
 }
 
 NpuConfig load_npu_config(const std::string& file, const std::vector<std::string>& overrides) {
-  std::ifstream in(file);
-  if (!in) throw NpuConfigError(fmt::format("{}: cannot open the NPU config file", file));
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_npu_config(text.str(), file, overrides);
+  const std::string text = rethrow_input_error<NpuConfigError>(
+      [&] { return read_input_file(file, kMaxConfigFileBytes, "an NPU config file"); });
+  return parse_npu_config(text, file, overrides);
+}
+
+std::string defaults_note(const NpuConfig& c) {
+  std::string s;
+  for (const auto& [field, value] : c.defaults_taken)
+    s += fmt::format("NPU config {}: {} not given, documented default {} (docs/npu.md)\n", c.file, field, value);
+  return s;
 }
 
 NpuConfig default_npu_config(const std::vector<std::string>& overrides) {

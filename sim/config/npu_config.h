@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -52,8 +53,14 @@ struct EnergyTable {
   double hadamard_add() const { return dynamic_scale * hadamard_add_pj; }
 };
 
+// Every field of a config file is required except four with documented
+// defaults (docs/npu.md): `name` (the file's stem), `mac_array.dataflow`
+// (output_stationary, the only one modelled), `simulation.quantum_cycles`
+// (100000, no effect on results) and `energy.dynamic_scale` (1: the table as
+// given). The initializers are the edge NPU's values (sim/configs/edge-npu.yaml).
 struct NpuConfig {
   std::string file;  // where it was read from (messages)
+  std::map<std::string, std::string> defaults_taken;  // field -> value, for the defaulted fields the file leaves out
   std::string name = "edge-npu";
   double clock_mhz = 500;
 
@@ -127,6 +134,10 @@ NpuConfig load_npu_config(const std::string& file, const std::vector<std::string
 // The same from YAML text; `file` is only used in messages.
 NpuConfig parse_npu_config(const std::string& yaml_text, const std::string& file,
                            const std::vector<std::string>& overrides = {});
+// One line per field left to its documented default ("NPU config FILE:
+// FIELD not given, documented default VALUE (docs/npu.md)"), for the commands
+// to print; empty when the file gives every field.
+std::string defaults_note(const NpuConfig& c);
 // The default configuration (sim/configs/edge-npu.yaml, built into the program).
 NpuConfig default_npu_config(const std::vector<std::string>& overrides = {});
 // The text of the built-in default file.

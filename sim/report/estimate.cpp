@@ -104,6 +104,7 @@ nlohmann::json estimate_json(const Ledger& ledger, std::uint64_t steps, const Np
                                                     : 0.0}};
   nlohmann::json phases = nlohmann::json::object(), breakdown = nlohmann::json::array();
   for (int p = 0; p < kPhases; ++p) phases[std::string(name(Phase(p)))] = cell_json(totals[std::size_t(p)]);
+  j["npu_defaults_taken"] = cfg.defaults_taken;  // fields the config left to docs/npu.md's defaults
   j["phases"] = phases;
   j["step"] = cell_json(t);
   for (const Row& r : rs)

@@ -17,8 +17,10 @@ std::string estimate_table(const Ledger& ledger, std::uint64_t steps, const NpuC
 // Top level: cycles_per_step, energy_pj_per_step, energy_uj_per_step,
 // time_us_per_step, mac_utilization (MACs per PE-cycle over the whole step),
 // mac_utilization_busy (while the array runs), mac_array_vs_f32_macs (the
-// array's energy over the same MACs at the table's f32 multiply + add), then
-// `phases`, `step` (per-block totals) and the layer x phase `breakdown`.
+// array's energy over the same MACs at the table's f32 multiply + add),
+// `npu_defaults_taken` (the config fields left to their documented defaults,
+// field -> value), then `phases`, `step` (per-block totals) and the layer x
+// phase `breakdown`.
 nlohmann::json estimate_json(const Ledger& ledger, std::uint64_t steps, const NpuConfig& cfg);
 // One row per layer x phase, then one total row per phase and the step total.
 std::string estimate_csv(const Ledger& ledger, std::uint64_t steps, const NpuConfig& cfg);
