@@ -53,7 +53,8 @@ std::string last_line(const std::string& s) {
 int widths_in(const std::string& out, const std::string& what) {
   std::smatch m;
   if (!std::regex_search(out, m, std::regex(what + " W=([0-9,]+)"))) return 0;
-  return int(std::count(m[1].str().begin(), m[1].str().end(), ',')) + 1;
+  const std::string list = m[1].str();  // one string: begin and end must share it
+  return int(std::count(list.begin(), list.end(), ',')) + 1;
 }
 
 void write_vectors(const fs::path& dir, int count) {
