@@ -3,6 +3,7 @@
 // temporary file outlives an error; a folder is used by one run at a time
 // and holds one grid; finished cells are reused, failed ones reported.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "models/common/errors.h"
 #include "models/common/output_files.h"
 #include "training/grid.h"
+#include "training/sweep.h"
 
 namespace hdq {
 namespace {
@@ -150,6 +152,51 @@ TEST_F(GridTest, SerialCellsRunOnTheCallingThreadAfterTheOthers) {
   ASSERT_EQ(order.size(), 3u);
   EXPECT_EQ(order.back().first, "a");
   EXPECT_EQ(order.back().second, std::this_thread::get_id());
+}
+
+// A zipped axis sets its keys together: 3 bit pairs x 2 seeds are 6 points,
+// not the 3 x 3 x 2 = 18 of two independent axes.
+TEST(SweepSpec, ZippedKeysMoveTogether) {
+  SweepSpec spec;
+  spec.seeds = 2;
+  add_sweep_setting(spec, "operand_bits+gemm.fwd.acc_bits=3+6,4+8,8+16");
+  add_sweep_setting(spec, "epochs=1");
+  ASSERT_EQ(spec.axes.size(), 1u);
+  EXPECT_EQ(spec.overrides, std::vector<std::string>{"epochs=1"});
+  const std::vector<SweepPoint> points = enumerate_points(spec);
+  ASSERT_EQ(points.size(), 6u);
+  EXPECT_EQ(points[2].overrides(), (std::vector<std::string>{"operand_bits=4", "gemm.fwd.acc_bits=8", "seed=1"}));
+  EXPECT_EQ(points[5].overrides(), (std::vector<std::string>{"operand_bits=8", "gemm.fwd.acc_bits=16", "seed=2"}));
+}
+
+// One zipped value is still an axis (its keys are per point, not fixed).
+TEST(SweepSpec, OneZippedValueIsAnAxis) {
+  SweepSpec spec;
+  add_sweep_setting(spec, "operand_bits+gemm.fwd.acc_bits=4+8");
+  ASSERT_EQ(spec.axes.size(), 1u);
+  EXPECT_TRUE(spec.overrides.empty());
+}
+
+TEST(SweepSpec, ZippedMistakesAreRefusedNamingTheKey) {
+  auto refused = [](std::vector<std::string> settings, const std::string& fragment) {
+    SweepSpec spec;
+    try {
+      for (const auto& kv : settings) add_sweep_setting(spec, kv);
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find(fragment), std::string::npos) << e.what();
+      return;
+    }
+    ADD_FAILURE() << "accepted: " << fmt::format("{}", fmt::join(settings, " "));
+  };
+  refused({"operand_bits+gemm.fwd.acc_bits=4+8,5"}, "value '5' has 1 part(s)");
+  refused({"operand_bits+gemm.fwd.acc_bits=4+8+1"}, "value '4+8+1' has 3 part(s)");
+  refused({"operand_bits+gemm.fwd.acc_bits=4+,5+10"}, "empty part");
+  refused({"operand_bits+=4+8"}, "empty key");
+  refused({"operand_bits+operand_bits=4+4"}, "operand_bits is zipped twice");
+  refused({"operand_bits=4,5", "operand_bits+gemm.fwd.acc_bits=4+8"}, "operand_bits is already swept");
+  refused({"gemm.fwd.acc_bits=8", "operand_bits+gemm.fwd.acc_bits=4+8"}, "gemm.fwd.acc_bits is already fixed");
+  refused({"operand_bits+gemm.fwd.acc_bits=4+8", "gemm.fwd.acc_bits=4,8"}, "gemm.fwd.acc_bits is already swept");
+  refused({"seed+operand_bits=1+4"}, "a sweep sets the seed");
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <algorithm>
 #include <sstream>
 
 #include "models/common/errors.h"
@@ -30,27 +31,59 @@ SweepSpec SweepSpec::from_json(const json& j) {
   return s;
 }
 
+namespace {
+std::vector<std::string> split(const std::string& s, char sep) {
+  std::vector<std::string> parts;
+  std::stringstream ss(s);
+  for (std::string v; std::getline(ss, v, sep);) parts.push_back(v);
+  if (!s.empty() && s.back() == sep) parts.emplace_back();
+  return parts;
+}
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> expand_setting(const std::string& key, const std::string& value) {
+  if (key.find('+') == std::string::npos) return {{key, value}};
+  const std::vector<std::string> keys = split(key, '+'), parts = split(value, '+');
+  if (parts.size() != keys.size())
+    throw ConfigError(fmt::format("--set {}: value '{}' has {} part(s) joined by '+', the zipped keys are {}", key, value,
+                                  parts.size(), keys.size()));
+  std::vector<std::pair<std::string, std::string>> out;
+  for (std::size_t i = 0; i < keys.size(); ++i) {
+    if (parts[i].empty()) throw ConfigError(fmt::format("--set {}: empty part in value '{}'", key, value));
+    out.emplace_back(keys[i], parts[i]);
+  }
+  return out;
+}
+
 void add_sweep_setting(SweepSpec& spec, const std::string& kv) {
   const auto eq = kv.find('=');
   if (eq == std::string::npos || eq == 0) throw ConfigError(fmt::format("--set '{}': expected key=value[,value...]", kv));
   const std::string key = kv.substr(0, eq), rest = kv.substr(eq + 1);
-  if (key == "seed")
-    throw ConfigError("--set seed: a sweep sets the seed of each point (1..N with --seeds N); remove --set seed");
-  for (const auto& a : spec.axes)
-    if (a.key == key)
-      throw ConfigError(fmt::format("--set {}: the key is already swept ({}); give it once", key, fmt::join(a.values, ",")));
-  for (const auto& o : spec.overrides)
-    if (o.substr(0, o.find('=')) == key)
-      throw ConfigError(fmt::format("--set {}: the key is already fixed ({}); give it once", key, o));
-  // A YAML list value ("[1,2]") is one value, not an axis.
-  if (rest.find(',') == std::string::npos || rest.front() == '[') {
+  const std::vector<std::string> keys = split(key, '+');
+  for (const auto& k : keys) {
+    if (k.empty()) throw ConfigError(fmt::format("--set {}: empty key in the zipped keys", key));
+    if (k == "seed")
+      throw ConfigError("--set seed: a sweep sets the seed of each point (1..N with --seeds N); remove --set seed");
+    for (const auto& a : spec.axes)
+      for (const auto& ak : split(a.key, '+'))
+        if (ak == k)
+          throw ConfigError(fmt::format("--set {}: {} is already swept ({}={}); give it once", key, k, a.key,
+                                        fmt::join(a.values, ",")));
+    for (const auto& o : spec.overrides)
+      if (o.substr(0, o.find('=')) == k)
+        throw ConfigError(fmt::format("--set {}: {} is already fixed ({}); give it once", key, k, o));
+    if (std::count(keys.begin(), keys.end(), k) > 1)
+      throw ConfigError(fmt::format("--set {}: {} is zipped twice; give it once", key, k));
+  }
+  // A YAML list value ("[1,2]") is one value, not an axis; zipped keys always make an axis.
+  if (keys.size() == 1 && (rest.find(',') == std::string::npos || rest.front() == '[')) {
     spec.overrides.push_back(kv);
     return;
   }
   SweepAxis axis{key, {}};
-  std::stringstream ss(rest);
-  for (std::string v; std::getline(ss, v, ',');) {
+  for (const std::string& v : split(rest, ',')) {
     if (v.empty()) throw ConfigError(fmt::format("--set {}: empty value in '{}'", key, rest));
+    expand_setting(key, v);  // checks the part count
     axis.values.push_back(v);
   }
   spec.axes.push_back(axis);
@@ -58,7 +91,8 @@ void add_sweep_setting(SweepSpec& spec, const std::string& kv) {
 
 std::vector<std::string> SweepPoint::overrides() const {
   std::vector<std::string> o;
-  for (const auto& [k, v] : settings) o.push_back(fmt::format("{}={}", k, v));
+  for (const auto& [k, v] : settings)
+    for (const auto& [key, value] : expand_setting(k, v)) o.push_back(fmt::format("{}={}", key, value));
   o.push_back(fmt::format("seed={}", seed));
   return o;
 }
@@ -126,7 +160,8 @@ namespace {
 const std::vector<std::string> kMetrics{"final_avg_accuracy", "avg_incremental_accuracy", "forgetting",
                                         "backward_transfer",  "fwd_inner_event_rate",     "bwd_inner_event_rate",
                                         "outer_overflows",    "max_abs_tile_sum",         "cycles_per_step",
-                                        "energy_pj_per_step", "steps",                    "signature"};
+                                        "energy_pj_per_step", "mac_array_energy_pj_per_step", "dram_bytes_per_step",
+                                        "steps",              "signature"};
 
 std::string cell(const json& v) {
   if (v.is_null()) return "";

@@ -38,8 +38,10 @@ struct SweepSpec {
 };
 
 // "--set key=v1,v2,v3" -> axis; "key=v" (one value) -> a fixed override.
-// A key given twice (as axes, fixed values or both) and `seed` (the sweep
-// sets it per point: --seeds) are refused, naming the key.
+// Zipped axis: "--set k1+k2=a1+a2,b1+b2" sets k1 and k2 together (points
+// k1=a1 k2=a2, then k1=b1 k2=b2), e.g. operand and accumulator bit pairs.
+// A key given twice (as axes, fixed values, zipped keys or any mix) and `seed`
+// (the sweep sets it per point: --seeds) are refused, naming the key.
 void add_sweep_setting(SweepSpec& spec, const std::string& key_equals_values);
 
 struct SweepPoint {
@@ -49,6 +51,10 @@ struct SweepPoint {
   std::vector<std::string> overrides() const;  // spec.overrides + settings + seed, as key=value
   std::string id() const;                      // "p0007"
 };
+
+// A point's setting as scenario keys: a zipped "k1+k2" = "a1+a2" gives
+// k1=a1 and k2=a2 (ConfigError when the part counts differ); a plain key itself.
+std::vector<std::pair<std::string, std::string>> expand_setting(const std::string& key, const std::string& value);
 
 std::vector<SweepPoint> enumerate_points(const SweepSpec& spec);
 

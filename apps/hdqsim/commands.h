@@ -89,6 +89,17 @@ struct SweepOptions {
 };
 int run_sweep(const SweepOptions& o);
 
+// One point of a sweep folder, run in a child process of `sweep -j N --engine
+// npu` (SystemC has one simulation kernel per process): reads DIR/sweep.json,
+// writes the point's result to `result`. Not for direct use.
+struct SweepPointOptions {
+  std::string dir;
+  int index = 0;
+  int threads = 1;
+  std::string result;
+};
+int run_sweep_point(const SweepPointOptions& o);
+
 struct CompareOptions {
   std::string scenario;
   std::vector<std::string> methods;    // continual.method values (validated by the scenario parser)

@@ -86,13 +86,20 @@ int main(int argc, char** argv) {
   sweep->add_option("--scenario", sw.scenario, "scenario file")->required()->check(CLI::ExistingFile);
   sweep->add_option("--set", sw.settings, "key=v1,v2,... sweeps a key; key=v fixes it");
   sweep->add_option("--seeds", sw.seeds, "seeds 1..N per grid point")->capture_default_str()->check(CLI::Range(1, 1000));
-  sweep->add_option("--engine", sw.engine, "functional | golden | npu (npu: -j 1)")->capture_default_str();
+  sweep->add_option("--engine", sw.engine, "functional | golden | npu (npu with -j N: one process per point)")->capture_default_str();
   sweep->add_option("--out", sw.out, "sweep folder (resumes the sweep already there)")->required();
   sweep->add_option("--shard", sw.shard, "I/N: run only points with index % N == I (0 <= I < N)");
   sweep->add_option("-j,--jobs", sw.jobs, "points in parallel")->capture_default_str()->check(CLI::Range(1, 64));
   sweep->add_option("--threads", sw.threads, "threads per point")->capture_default_str()->check(CLI::Range(1, 256));
 
   MergeOptions mg;
+  SweepPointOptions spo;
+  auto* sweep_point = app.add_subcommand("sweep-point", "one point of a sweep folder (the child process of sweep -j N --engine npu)");
+  sweep_point->group("");  // internal: not listed in --help
+  sweep_point->add_option("--dir", spo.dir)->required();
+  sweep_point->add_option("--index", spo.index)->required();
+  sweep_point->add_option("--threads", spo.threads)->check(CLI::Range(1, 256));
+  sweep_point->add_option("--result", spo.result)->required();
   auto* merge = app.add_subcommand("merge", "combine sweep shards into one folder with summaries and report");
   merge->add_option("dirs", mg.dirs, "sweep folders (shards of one sweep)")->required();
   merge->add_option("--out", mg.out, "merged sweep folder")->required();
@@ -127,6 +134,7 @@ int main(int argc, char** argv) {
     }
     if (regress->parsed()) return run_regress(rg);
     if (sweep->parsed()) return run_sweep(sw);
+    if (sweep_point->parsed()) return run_sweep_point(spo);
     if (merge->parsed()) return run_merge(mg);
     if (compare->parsed()) return run_compare(cmp);
   } catch (const hdq::ConfigError& e) {

@@ -3,6 +3,15 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <cerrno>
+#include <cstring>
+
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "apps/hdqsim/commands.h"
 #include "apps/hdqsim/engines.h"
 #include "apps/hdqsim/report.h"
@@ -53,6 +62,33 @@ json run_point(const SweepSpec& spec, const SweepPoint& p, const Scenario& s, in
           {"metrics", m},     {"wall_s", r.wall_s}};
 }
 
+// Runs `hdqsim sweep-point` for point p in a child process (this executable)
+// and returns its result: the NPU engine's SystemC kernel is one per process,
+// so parallel NPU points need processes, not threads.
+json run_point_in_child(const fs::path& dir, const SweepPoint& p, int threads) {
+  const fs::path result = dir / "points" / (p.id() + ".tmp.child.json");  // a temporary name: a killed run's is removed
+  std::vector<std::string> args{"/proc/self/exe", "sweep-point", "--dir", dir.string(), "--index", std::to_string(p.index),
+                                "--threads", std::to_string(threads), "--result", result.string()};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = 0;
+  if (const int e = posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ))
+    throw std::runtime_error(fmt::format("cannot start a child process: {}", std::strerror(e)));
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0)
+    if (errno != EINTR) throw std::runtime_error(fmt::format("waitpid: {}", std::strerror(errno)));
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    std::error_code ec;
+    fs::remove(result, ec);
+    throw std::runtime_error(WIFEXITED(status) ? fmt::format("the child process exited with {} (its error is above)", WEXITSTATUS(status))
+                                               : fmt::format("the child process died of signal {}", WTERMSIG(status)));
+  }
+  json r = read_json_file(result);
+  fs::remove(result);
+  return r;
+}
+
 void write_summaries(const fs::path& dir, const SweepResults& r) {
   write_file_atomically(dir / "sweep.csv", sweep_csv(r));
   write_file_atomically(dir / "summary.json", sweep_json(r).dump(2) + "\n");
@@ -70,14 +106,15 @@ int run_sweep(const SweepOptions& o) {
   spec.seeds = o.seeds;
   for (const auto& kv : o.settings) add_sweep_setting(spec, kv);
   check_engine_name(spec.engine);
-  if (spec.engine == "npu" && o.jobs > 1)  // SystemC has one simulation kernel per process
-    throw ConfigError("--jobs: the npu engine runs one simulation per process; use -j 1, or --shard in separate processes");
+  // SystemC has one simulation kernel per process: parallel NPU points run in child processes.
+  const bool in_children = spec.engine == "npu" && o.jobs > 1;
   const Shard shard = o.shard.empty() ? Shard{} : Shard::parse(o.shard);
   const std::vector<SweepPoint> all = enumerate_points(spec);
   std::vector<Scenario> scenarios;  // by point index
   for (const auto& p : all) scenarios.push_back(load_scenario(spec.scenario, point_overrides(spec, p)));
   std::vector<std::string> per_point{"seed"};
-  for (const auto& a : spec.axes) per_point.push_back(a.key);
+  for (const auto& a : spec.axes)
+    for (const auto& [key, value] : expand_setting(a.key, a.values.front())) per_point.push_back(key);
   spec.scenario_hash = scenario_hash(spec.scenario, spec.overrides, per_point, kPointFormat);
 
   const ResultFolder folder = open_sweep_dir(o.out, spec);
@@ -93,7 +130,8 @@ int run_sweep(const SweepOptions& o) {
              mine.size(), o.shard.empty() ? "all" : o.shard, grid.reused(), grid.to_run());
   const GridReport report = grid.run(o.jobs, [&](std::size_t k) {
     const SweepPoint& p = *mine[k];
-    json r = run_point(spec, p, scenarios[std::size_t(p.index)], o.threads);
+    json r = in_children ? run_point_in_child(folder.dir(), p, o.threads)
+                         : run_point(spec, p, scenarios[std::size_t(p.index)], o.threads);
     const double acc = r["metrics"]["final_avg_accuracy"].get<double>();
     return CellOutcome{std::move(r), fmt::format("final avg acc {:.2f}%", acc)};
   });
@@ -104,6 +142,21 @@ int run_sweep(const SweepOptions& o) {
              all.size(), folder.dir().string());
   for (const auto& e : report.errors) fmt::print(stderr, "error: {}\n", e);
   return report.errors.empty() ? 0 : 1;
+}
+
+int run_sweep_point(const SweepPointOptions& o) {
+  // Die with the parent sweep (a killed sweep leaves no orphan running on).
+  const pid_t parent = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (getppid() != parent) return 1;
+  const SweepSpec spec = SweepSpec::from_json(read_json_file(fs::path(o.dir) / "sweep.json"));
+  const std::vector<SweepPoint> all = enumerate_points(spec);
+  if (o.index < 0 || std::size_t(o.index) >= all.size())
+    throw ConfigError(fmt::format("--index {}: the sweep in {} has points 0..{}", o.index, o.dir, all.size() - 1));
+  const SweepPoint& p = all[std::size_t(o.index)];
+  const Scenario s = load_scenario(spec.scenario, point_overrides(spec, p));
+  write_file_atomically(o.result, run_point(spec, p, s, o.threads).dump(2) + "\n");
+  return 0;
 }
 
 int run_merge(const MergeOptions& o) {
