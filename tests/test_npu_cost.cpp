@@ -353,3 +353,38 @@ TEST(NpuCost, AreaOfThePeGrowsWithOperandAndAccumulatorWidths) {
 
 }  // namespace
 }  // namespace hdq::npu
+
+namespace hdq::npu {
+namespace {
+
+// docs/npu.md, "A GEMM worked by hand": the same job, the same numbers. A
+// 6 x 5 x 10 GEMM (4-bit operands, saturating W = 8, t = 4, Wo = 32) on a
+// 4 x 4 output-stationary array, default config otherwise: DMA the operands'
+// record (32 B), A (6 rows of 5 B) and B (10 rows of 3 B) in, the GEMM, DMA C
+// (120 B) out. Every figure below is derived in the document.
+TEST(NpuCost, TheWorkedExampleOfDocsNpuMd) {
+  const NpuConfig cfg = default_npu_config({"mac_array.rows=4", "mac_array.cols=4", "mac_array.dataflow=output_stationary"});
+  std::vector<std::int16_t> a(6 * 10), b(10 * 5);
+  for (std::size_t i = 0; i < a.size(); ++i) a[i] = std::int16_t(int(i % 15) - 7);
+  for (std::size_t i = 0; i < b.size(); ++i) b[i] = std::int16_t(7 - int(i % 15));
+  AccumulatorConfig acc;
+  acc.tile = 4;
+  Ledger ledger;
+  run_gemm(cfg, 6, 5, 10, a, b, acc, ledger);
+  const CostCell t = ledger.total();
+  EXPECT_EQ(t.unit_cycles[int(Unit::dma)], 120u + 120u + 120u + 131u);  // 116 + ceil(bytes / 8) each
+  EXPECT_EQ(t.unit_cycles[int(Unit::mac_array)], 63u);                  // 4 folds x (10 + 4 + 4 - 2) - 1
+  EXPECT_EQ(t.dispatch_cycles, 20u);                                    // 5 commands x 4
+  EXPECT_EQ(t.cycles(), 558u);                                          // the timeline's makespan
+  EXPECT_EQ(t.macs, 300u);
+  EXPECT_EQ(t.dram_bytes, 852u);  // 5 x 128 descriptors + 32 + 30 + 30 + 120
+  EXPECT_EQ(t.sram_bytes, 564u);  // DMA 92 in, 120 out; array 64 + 30 + 30 + 120 + 48, re-reads 60
+  EXPECT_NEAR(t.energy_pj[int(EnergyKind::mac_array)], 300 * 0.1408 + 90 * 0.2216, 1e-9);
+  EXPECT_NEAR(t.energy_pj[int(EnergyKind::sram)], 564 * 3.5, 1e-9);
+  EXPECT_NEAR(t.energy_pj[int(EnergyKind::dram)], 852 * 162.5, 1e-9);
+  EXPECT_NEAR(t.energy_pj[int(EnergyKind::leakage)], 558 * 10.0, 1e-9);
+  EXPECT_NEAR(t.energy(), 146066.184, 1e-6);
+}
+
+}  // namespace
+}  // namespace hdq::npu
