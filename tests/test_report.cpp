@@ -48,6 +48,20 @@ TEST(Report, EnergyPlotsAndParetoFrontWhenEnergyIsKnown) {
   EXPECT_EQ(count(html, "<svg "), 4);
   EXPECT_EQ(count(html, R"(class="pareto" d="M)"), 1);
   EXPECT_EQ(count(html, R"(class="xlabel"[^>]*>energy per step \(uJ\)<)"), 1);
+  // Energy is 1e6 * acc_bits pJ and accuracy 20 + 5 w - t / 8: at each energy the
+  // tile-8 point is the better one, and accuracy rises with energy, so the
+  // front is the three tile-8 points (4, 39), (8, 59), (12, 79).
+  EXPECT_EQ(count(html, R"(class="pareto" d="M[0-9.]+ [0-9.]+ L[0-9.]+ [0-9.]+ L[0-9.]+ [0-9.]+ ")"), 1);
+  // The cost table: the w = 12 points use 12e6 / 4e6 = 3 times the first point's energy.
+  EXPECT_EQ(count(html, R"(<td>gemm\.fwd\.acc_bits=12 gemm\.fwd\.tile=32</td><td>1</td><td>[0-9.]+</td><td>12</td><td>3\.000</td>)"), 1);
+}
+
+TEST(Report, TheEnergyChartAsAStandaloneSvgFile) {
+  EXPECT_EQ(sweep_energy_svg(two_axis_sweep(false)), "");  // no energies: no file
+  const std::string svg = sweep_energy_svg(two_axis_sweep(true));
+  EXPECT_EQ(svg.rfind("<?xml", 0), 0u);
+  EXPECT_EQ(count(svg, R"(<svg xmlns="http://www\.w3\.org/2000/svg" width=)"), 1);
+  EXPECT_EQ(count(svg, R"(class="pareto")"), 1);
 }
 
 }  // namespace

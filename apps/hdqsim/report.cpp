@@ -90,7 +90,81 @@ double number(const std::string& s) {
   }
 }
 
+// One grid point (its settings, all seeds): means of the cost and accuracy metrics.
+struct GridMean {
+  std::string settings;  // "key=value ..." in axis order
+  double accuracy = 0, energy_pj = 0, mac_energy_pj = 0, dram_bytes = 0, cycles = 0;
+  int seeds = 0;
+};
+
+// Grid points in order of first appearance; only points with energy (NPU runs).
+std::vector<GridMean> grid_means(const SweepResults& r) {
+  std::vector<GridMean> out;
+  for (const auto& [index, p] : r.points) {
+    const json& m = p.at("metrics");
+    if (!m.contains("energy_pj_per_step") || !m.at("energy_pj_per_step").is_number()) continue;
+    std::string settings;
+    for (const auto& a : r.spec.axes)
+      settings += fmt::format("{}{}={}", settings.empty() ? "" : " ", a.key, p.at("settings").value(a.key, ""));
+    auto it = std::find_if(out.begin(), out.end(), [&](const GridMean& g) { return g.settings == settings; });
+    if (it == out.end()) it = out.insert(out.end(), GridMean{settings});
+    it->accuracy += m.value("final_avg_accuracy", 0.0);
+    it->energy_pj += m.value("energy_pj_per_step", 0.0);
+    it->mac_energy_pj += m.value("mac_array_energy_pj_per_step", 0.0);
+    it->dram_bytes += m.value("dram_bytes_per_step", 0.0);
+    it->cycles += m.value("cycles_per_step", 0.0);
+    ++it->seeds;
+  }
+  for (auto& g : out) {
+    const double n = g.seeds;
+    g.accuracy /= n, g.energy_pj /= n, g.mac_energy_pj /= n, g.dram_bytes /= n, g.cycles /= n;
+  }
+  return out;
+}
+
+// Accuracy vs energy per step of the grid points (seed means), with the
+// Pareto front: the points no other point beats on both (less energy and at
+// least the accuracy). Empty without energies.
+std::string energy_chart(const std::vector<GridMean>& means) {
+  if (means.empty()) return {};
+  std::vector<Series> series;
+  std::vector<std::pair<double, double>> pts;
+  for (const auto& g : means) {
+    series.push_back({g.settings, {{g.energy_pj * 1e-6, g.accuracy}}});
+    pts.emplace_back(g.energy_pj * 1e-6, g.accuracy);
+  }
+  std::sort(pts.begin(), pts.end(), [](auto a, auto b) { return a.first < b.first || (a.first == b.first && a.second > b.second); });
+  std::vector<std::pair<double, double>> front;
+  for (auto p : pts)
+    if (front.empty() || p.second > front.back().second) front.push_back(p);
+  return chart("Accuracy vs energy per training step (Pareto front dashed)", "energy per step (uJ)", "final avg accuracy (%)",
+               series, false, front);
+}
+
+// Cost of every grid point against the first one's (seed means).
+std::string cost_table(const std::vector<GridMean>& means) {
+  if (means.empty()) return {};
+  const GridMean& base = means.front();
+  std::string html = fmt::format("<h2>Cost per training step, relative to the first grid point ({})</h2>\n"
+                                 "<table><tr><th>grid point</th><th>seeds</th><th>accuracy</th><th>energy (uJ)</th>"
+                                 "<th>x first</th><th>MAC array (uJ)</th><th>x first</th><th>DRAM (MB)</th>"
+                                 "<th>cycles</th></tr>\n", esc(base.settings));
+  for (const auto& g : means)
+    html += fmt::format("<tr><td>{}</td><td>{}</td><td>{:.2f}</td><td>{:.4g}</td><td>{:.3f}</td><td>{:.4g}</td>"
+                        "<td>{:.3f}</td><td>{:.4g}</td><td>{:.4g}</td></tr>\n",
+                        esc(g.settings), g.seeds, g.accuracy, g.energy_pj * 1e-6, g.energy_pj / base.energy_pj,
+                        g.mac_energy_pj * 1e-6, base.mac_energy_pj > 0 ? g.mac_energy_pj / base.mac_energy_pj : 0.0,
+                        g.dram_bytes * 1e-6, g.cycles);
+  return html + "</table>\n";
+}
+
 }  // namespace
+
+std::string sweep_energy_svg(const SweepResults& r) {
+  std::string svg = energy_chart(grid_means(r));
+  if (svg.empty()) return svg;
+  return "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + svg.replace(0, 5, "<svg xmlns=\"http://www.w3.org/2000/svg\" ");
+}
 
 std::string sweep_report_html(const SweepResults& r) {
   const auto& axes = r.spec.axes;
@@ -103,7 +177,6 @@ std::string sweep_report_html(const SweepResults& r) {
 
   // metric -> series name -> x -> values over seeds
   std::map<std::string, std::map<std::string, std::map<double, std::vector<double>>>> acc;
-  std::vector<std::pair<double, double>> energy_vs_accuracy;
   std::vector<std::string> series_order;  // first appearance = the axis values' order
   for (const auto& [index, p] : r.points) {
     std::string series;
@@ -115,8 +188,6 @@ std::string sweep_report_html(const SweepResults& r) {
     const json& m = p.at("metrics");
     for (const char* k : {"final_avg_accuracy", "fwd_inner_event_rate", "bwd_inner_event_rate", "cycles_per_step", "energy_pj_per_step"})
       if (m.contains(k) && m.at(k).is_number()) acc[k][series][x].push_back(m.at(k).get<double>());
-    if (m.contains("energy_pj_per_step") && m.at("energy_pj_per_step").is_number())
-      energy_vs_accuracy.emplace_back(m.at("energy_pj_per_step").get<double>() * 1e-6, m.at("final_avg_accuracy").get<double>());
   }
   auto series_of = [&](const std::string& metric, double scale) {
     std::vector<Series> out;
@@ -147,20 +218,15 @@ std::string sweep_report_html(const SweepResults& r) {
   for (auto& s : rates) s.name = "fwd " + s.name;
   for (auto s : series_of("bwd_inner_event_rate", 100.0)) s.name = "bwd " + s.name, rates.push_back(std::move(s));
   html += chart("Inner accumulator overflow rate", xkey, "events per opportunity (%)", rates, true);
-  if (!energy_vs_accuracy.empty()) {
-    // Pareto front: lowest energy for each accuracy level (walk by energy, keep accuracy records).
-    auto pts = energy_vs_accuracy;
-    std::sort(pts.begin(), pts.end());
-    std::vector<std::pair<double, double>> front;
-    for (auto p : pts)
-      if (front.empty() || p.second > front.back().second) front.push_back(p);
-    html += chart("Energy per training step vs accuracy (Pareto front dashed)", "energy per step (uJ)", "accuracy (%)",
-                  {Series{"points", energy_vs_accuracy}}, false, front);
+  const std::vector<GridMean> means = grid_means(r);
+  if (!means.empty()) {
+    html += energy_chart(means);
     html += chart("Cycles per training step", xkey, "cycles", series_of("cycles_per_step", 1.0), true);
   } else {
     html += "<p>Energy and cycles per step come from the NPU model: run the sweep with <code>--engine npu</code>.</p>\n";
   }
-  html += "</div>\n<h2>Points</h2>\n<table><tr><th>index</th>";
+  html += "</div>\n" + cost_table(means);
+  html += "<h2>Points</h2>\n<table><tr><th>index</th>";
   for (const auto& a : axes) html += fmt::format("<th>{}</th>", esc(a.key));
   html += "<th>seed</th><th>accuracy</th><th>fwd rate</th><th>bwd rate</th><th>signature</th></tr>\n";
   for (const auto& [index, p] : r.points) {

@@ -93,6 +93,7 @@ void write_summaries(const fs::path& dir, const SweepResults& r) {
   write_file_atomically(dir / "sweep.csv", sweep_csv(r));
   write_file_atomically(dir / "summary.json", sweep_json(r).dump(2) + "\n");
   write_file_atomically(dir / "report.html", sweep_report_html(r));
+  if (const std::string svg = sweep_energy_svg(r); !svg.empty()) write_file_atomically(dir / "energy.svg", svg);
 }
 
 }  // namespace
