@@ -195,7 +195,7 @@ TEST(SweepSpec, ZippedMistakesAreRefusedNamingTheKey) {
   refused({"operand_bits+operand_bits=4+4"}, "operand_bits is zipped twice");
   refused({"operand_bits=4,5", "operand_bits+gemm.fwd.acc_bits=4+8"}, "operand_bits is already swept");
   refused({"gemm.fwd.acc_bits=8", "operand_bits+gemm.fwd.acc_bits=4+8"}, "gemm.fwd.acc_bits is already fixed");
-  refused({"operand_bits+gemm.fwd.acc_bits=4+8", "gemm.fwd.acc_bits=4,8"}, "gemm.fwd.acc_bits is already swept");
+  refused({"operand_bits+gemm.fwd.acc_bits=4+8", "gemm.fwd.acc_bits=4,8"}, "the key is already swept (operand_bits+gemm.fwd.acc_bits=4+8)");
   refused({"seed+operand_bits=1+4"}, "a sweep sets the seed");
 }
 

@@ -3,6 +3,8 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include <algorithm>
 #include <map>
 
@@ -84,6 +86,32 @@ TEST(NpuConfig, EnergyScalesWithBitWidth) {
   const EnergyTable half = parse_npu_config(default_npu_config_text(), "d.yaml", {"energy.dynamic_scale=0.5"}).energy;
   EXPECT_DOUBLE_EQ(half.f32_add(), 0.45);
   EXPECT_DOUBLE_EQ(half.leakage_pj_per_cycle, e.leakage_pj_per_cycle);  // leakage is not scaled
+}
+
+// Horowitz's three points are met exactly, 64 KiB lies a fifth of the way
+// (in log capacity) from 32 KB to 1 MB, so at 20 * (100/20)^(1/5); beyond the
+// points the nearest segment's slope continues (4 KB: 10 / sqrt(2), as
+// energy doubles over the two octaves 8 KB -> 32 KB).
+TEST(NpuConfig, SramAccessEnergyFollowsCapacity) {
+  EXPECT_NEAR(sram_access_64b_pj(8192), 10, 1e-12);
+  EXPECT_NEAR(sram_access_64b_pj(32768), 20, 1e-12);
+  EXPECT_NEAR(sram_access_64b_pj(1048576), 100, 1e-12);
+  EXPECT_NEAR(sram_access_64b_pj(65536), 20 * std::pow(5.0, 0.2), 1e-12);
+  EXPECT_NEAR(sram_access_64b_pj(4096), 10 / std::sqrt(2.0), 1e-12);
+  // from_capacity takes one bank: 512 KiB in 8 banks is 64 KiB; 4 MiB in 8 is 512 KiB.
+  EXPECT_NEAR(default_npu_config().energy.sram_pj_per_byte, sram_access_64b_pj(65536) / 8, 1e-12);
+  const NpuConfig big = default_npu_config({"sram.size_bytes=4194304"});
+  EXPECT_NEAR(big.energy.sram_pj_per_byte, sram_access_64b_pj(524288) / 8, 1e-12);
+  EXPECT_GT(big.energy.sram_pj_per_byte, default_npu_config().energy.sram_pj_per_byte);
+  // A number still fixes it.
+  EXPECT_EQ(default_npu_config({"energy.sram_pj_per_byte=2.5"}).energy.sram_pj_per_byte, 2.5);
+  try {
+    default_npu_config({"energy.sram_pj_per_byte=capacity"});
+    ADD_FAILURE() << "a word other than from_capacity was accepted";
+  } catch (const NpuConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("'capacity' is neither a number of pJ nor from_capacity"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(default_npu_config({"energy.sram_pj_per_byte=-1"}), NpuConfigError);  // a number, but negative
 }
 
 TEST(NpuConfig, OverridesApplyByDottedPath) {

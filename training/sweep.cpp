@@ -64,14 +64,15 @@ void add_sweep_setting(SweepSpec& spec, const std::string& kv) {
     if (k.empty()) throw ConfigError(fmt::format("--set {}: empty key in the zipped keys", key));
     if (k == "seed")
       throw ConfigError("--set seed: a sweep sets the seed of each point (1..N with --seeds N); remove --set seed");
+    const std::string which = keys.size() == 1 ? "the key" : k;  // in a zipped axis, name the part
     for (const auto& a : spec.axes)
       for (const auto& ak : split(a.key, '+'))
         if (ak == k)
-          throw ConfigError(fmt::format("--set {}: {} is already swept ({}={}); give it once", key, k, a.key,
-                                        fmt::join(a.values, ",")));
+          throw ConfigError(fmt::format("--set {}: {} is already swept ({}{}); give it once", key, which,
+                                        a.key == k ? "" : a.key + "=", fmt::join(a.values, ",")));
     for (const auto& o : spec.overrides)
       if (o.substr(0, o.find('=')) == k)
-        throw ConfigError(fmt::format("--set {}: {} is already fixed ({}); give it once", key, k, o));
+        throw ConfigError(fmt::format("--set {}: {} is already fixed ({}); give it once", key, which, o));
     if (std::count(keys.begin(), keys.end(), k) > 1)
       throw ConfigError(fmt::format("--set {}: {} is zipped twice; give it once", key, k));
   }

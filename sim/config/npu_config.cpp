@@ -1,5 +1,8 @@
 #include "sim/config/npu_config.h"
 
+#include <cmath>
+#include <cstdlib>
+
 #include <fmt/format.h>
 #include <yaml-cpp/yaml.h>
 
@@ -94,7 +97,13 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
     r.fail("energy.int_add_8b_pj", "the line through the 8-bit and 32-bit adds goes negative at 2 bits");
   need_positive(r, "energy.f32_add_pj", e.f32_add_pj, true);
   need_positive(r, "energy.f32_mul_pj", e.f32_mul_pj, true);
-  need_positive(r, "energy.sram_pj_per_byte", e.sram_pj_per_byte, true);
+  // `from_capacity`: the access energy of one bank (the macro an access hits) from its size.
+  if (std::string word; r.read("energy.sram_pj_per_byte", word) && word == "from_capacity")
+    e.sram_pj_per_byte = sram_access_64b_pj(double(c.sram.size_bytes) / double(c.sram.banks)) / 8.0;
+  else if (char* end = nullptr; !word.empty() && (std::strtod(word.c_str(), &end), *end != '\0'))
+    r.fail("energy.sram_pj_per_byte", fmt::format("'{}' is neither a number of pJ nor from_capacity", word));
+  else
+    need_positive(r, "energy.sram_pj_per_byte", e.sram_pj_per_byte, true);
   need_positive(r, "energy.dram_pj_per_byte", e.dram_pj_per_byte, true);
   need_positive(r, "energy.random_bit_pj", e.random_bit_pj, true);
   need_positive(r, "energy.hadamard_add_pj", e.hadamard_add_pj, true);
@@ -120,6 +129,14 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
 }
 
 }  // namespace
+
+double sram_access_64b_pj(double capacity_bytes) {
+  constexpr double kPoints[3][2] = {{8192, 10}, {32768, 20}, {1048576, 100}};
+  const int seg = capacity_bytes < kPoints[1][0] ? 0 : 1;
+  const double x0 = std::log(kPoints[seg][0]), x1 = std::log(kPoints[seg + 1][0]);
+  const double y0 = std::log(kPoints[seg][1]), y1 = std::log(kPoints[seg + 1][1]);
+  return std::exp(y0 + (y1 - y0) * (std::log(capacity_bytes) - x0) / (x1 - x0));
+}
 
 NpuConfig parse_npu_config(const std::string& yaml_text, const std::string& file,
                            const std::vector<std::string>& overrides) {
