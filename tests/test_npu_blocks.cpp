@@ -356,8 +356,8 @@ TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
   v.src = v.dst = 256;
   v.rows = 2, v.cols = 3;
   v.factor_record[0] = 0, v.factor_record[1] = 32, v.factors = 2;
-  v.flags = kVecBias | kVecRelu;
-  v.aux0 = 512, v.aux1 = 1024;
+  v.flags = kVecBias | kVecRelu | kVecReluMask;
+  v.aux0 = 512, v.aux1 = 1024, v.aux3 = 1536;
   VectorCore core;
   const F32Ops ops = core.run(kVecDequant, v, sram);
   EXPECT_EQ(ops.muls, 12u);  // 2 factors x 6
@@ -370,13 +370,19 @@ TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
     EXPECT_EQ(y[i], want);
     EXPECT_EQ(act[i], std::max(want, 0.0f));
   }
+  // The ReLU mask: bit i of row r set where y > 0 (ReLU' = 1), 3 bits a row in one byte each.
+  std::uint8_t relu[2];
+  sram.read(1536, relu);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ((relu[i / 3] >> (i % 3)) & 1, y[i] > 0.0f ? 1 : 0) << i;
   // dX: factors s2 = 0.37 (record), s3 = 1.9 (record), sw = 0.5, 1/b = 0.125;
-  // clip mask row 0 = 0b010 (element 1), pre = {1, 1, -1, 0, 2, 3}.
+  // clip mask row 0 = 0b010 (element 1); the ReLU mask of pre = {1, 1, -1, 0, 2, 3}:
+  // pre > 0 at elements 0, 1 (row 0: 0b011) and 4, 5 (row 1, columns 1, 2: 0b110).
   sram.write_values<std::int32_t>(256, acc);
   const std::uint8_t mask[2] = {0x2, 0x0};
   sram.write(2048, mask);
   const std::vector<float> pre{1, 1, -1, 0, 2, 3};
-  sram.write_values<float>(3072, pre);
+  const std::uint8_t relu_mask[2] = {0x3, 0x6};
+  sram.write(3072, relu_mask);
   VectorDescriptor dx;
   dx.src = dx.dst = 256;
   dx.rows = 2, dx.cols = 3;

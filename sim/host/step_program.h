@@ -53,6 +53,7 @@ struct Job {
   std::uint64_t tensors_addr = 0;
   std::vector<HostRead> reads;
   std::vector<std::uint8_t> staging;  // host-side bytes the loads point into (labels, active classes)
+  std::vector<int> resident;          // the residency candidates the plan kept in SRAM (planner ids)
 
   bool failed = false;
   bool numeric_error = false;
@@ -88,6 +89,10 @@ struct StepSettings {
   int net = 0;                      // network id of the random streams (hdqt_mlp.h kLayersPerNet)
   std::uint64_t dram_base = 0;      // the job's tensors start at or above this DRAM address
 };
+
+// DRAM bytes the job's commands move: its DMA copies with a DRAM end and
+// the queue's descriptor fetches (host copies cost nothing: dma.h).
+std::uint64_t job_dram_bytes(const Job& job);
 
 // Bytes of a training step's record area in SRAM (quantizer and GEMM records,
 // loss, bias-gradient accumulators) for an MLP of these widths; one DMA
