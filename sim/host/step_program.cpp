@@ -715,7 +715,7 @@ class Builder {
   std::uint32_t arena(std::uint64_t offset) const { return std::uint32_t(scalars_bytes_ + offset); }
   std::uint64_t lowest() const { return heap_.empty() ? sram_top_ : heap_.front().addr; }
   // What resident tensors leave to the streaming arena at least.
-  std::uint64_t reserve() const { return align_up(cfg_.sram.size_bytes / 8, kAlign); }
+  std::uint64_t reserve() const { return align_up(cfg_.sram.size_bytes / 32, kAlign); }
 
   // Bytes of each of `slots` slots that share the arena after `fixed` bytes.
   std::uint64_t slot_bytes(std::uint64_t fixed, int slots = 2) const {
@@ -1078,12 +1078,6 @@ Job planned(const std::string& key, Build build) {
   {
     std::lock_guard<std::mutex> lock(mutex);
     plans.emplace(key, off);
-  }
-  if (std::getenv("HDQ_PLAN_DEBUG")) {
-    Job j = build(off);
-    std::string k; for (int id : j.resident) k += fmt::format(" {}:{}", id / 1024, id % 1024);
-    std::string o; for (int id : off) o += fmt::format(" {}:{}", id / 1024, id % 1024);
-    fmt::print(stderr, "plan {}: resident{} | off{} | {} bytes\n", key, k, o, job_dram_bytes(j));
   }
   return build(off);  // last, so that what the build hands out besides the job (a kept pass) is this job's
 }
