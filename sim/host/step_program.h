@@ -14,8 +14,11 @@
 //   backward_dw:           X' = H_B Xq, Q(X'), G'' = G^T H_B, Q(G''),
 //                          GEMM_dw with dequantize; db = column sums of G
 //   update:                SGD on W and b with the device's momentum buffers
-// Each operation streams its tensors through SRAM in the largest chunks that
-// fit (docs/npu.md, "Tiling"); a step whose smallest chunk does not fit is a
+// A residency planner decides per job which tensors stay in SRAM between
+// operations, and the program fuses Hadamard + max + quantize, the SGD update
+// into dW's write-back and ReLU' into a 1-bit mask; what is not resident
+// streams through SRAM in the largest chunks that fit (docs/npu.md,
+// "Residency and fusion"). A step whose smallest chunk does not fit is a
 // ConfigError naming sram.size_bytes, raised here, before anything runs.
 #pragma once
 
