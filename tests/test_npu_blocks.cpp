@@ -105,6 +105,56 @@ TEST(NpuQuantizer, ChunkedEqualsWholeTensor) {
     }
 }
 
+// Quantizing in blocks of columns (as the fused Hadamard + quantize does for
+// W' = H_O Wq and X' = H_B Xq): each block a compact rows x 8 f32 tile whose
+// rows are row_stride = cols apart in the flat index, its packed rows written
+// dst_pitch apart straight into the columns of the whole packed tensor;
+// the bits are hdq::quantize's of the whole tensor (stochastic rounding:
+// every element's random bits come from its own flat index).
+TEST(NpuQuantizer, ColumnBlocksEqualWholeTensor) {
+  const std::uint64_t rows = 9, cols = 20, block = 8;  // blocks of 8, 8 and 4 columns
+  std::vector<float> x = random_floats(rows * cols, 3);
+  x[7 * cols + 17] = -4.0f;  // the max |x|, in the last block
+  for (QuantRole role : {QuantRole::bwd_w_dx, QuantRole::bwd_x_dw}) {  // nearest and stochastic (npu preset)
+    const QuantConfig cfg = hdqt_preset("npu").q(role);
+    const RandomStream rs{5, 8 * 1 + std::uint64_t(role), 2};
+    const QuantizedTensor want = quantize(x, cfg, rs, "t");
+    ByteStore sram("sram", 1 << 16);
+    const std::uint64_t pitch = packed_pitch(cols, cfg.bits);
+    QuantizerDescriptor d;
+    d.set_config(cfg);
+    d.role = std::uint8_t(role);
+    d.key = rs.key();
+    d.rows = std::uint32_t(rows);
+    d.row_stride = std::uint32_t(cols);
+    d.dst_pitch = std::uint32_t(pitch);
+    QuantizerCore core;
+    for (std::uint32_t opcode : {kQuantReduce, kQuantRound}) {
+      for (std::uint64_t c0 = 0; c0 < cols; c0 += block) {
+        const std::uint64_t n = std::min(block, cols - c0);
+        std::vector<float> tile(rows * n);
+        for (std::uint64_t r = 0; r < rows; ++r)
+          for (std::uint64_t c = 0; c < n; ++c) tile[r * n + c] = x[r * cols + c0 + c];
+        sram.write_values<float>(1024, tile);
+        d.src = 1024;
+        d.cols = std::uint32_t(n);
+        d.first_index = c0;
+        d.dst = std::uint32_t(8192 + c0 * std::uint64_t(cfg.bits) / 8);
+        d.init = c0 == 0;
+        core.run(opcode, d, 1, 16, sram);
+      }
+      if (opcode == kQuantReduce) core.run(kQuantFinalize, d, 1, 16, sram);
+    }
+    const QuantParams p = sram.read_struct<QuantRecord>(0).params();
+    EXPECT_EQ(p.scale, want.params.scale);
+    std::vector<std::uint8_t> bytes(rows * pitch);
+    sram.read(8192, bytes);
+    std::vector<std::int16_t> got(rows * cols);
+    unpack_rows(bytes, rows, cols, cfg.bits, p.is_unsigned, got);
+    EXPECT_EQ(got, want.q) << name(role);
+  }
+}
+
 // The clip mask the quantizer unit writes for the clipped STE (fwd_x, clip
 // below 1), chunk by chunk (4 rows, the last of 1; 11 columns, so a mask row
 // spans two bytes), is exactly the set of elements the clamp changes,
@@ -356,8 +406,8 @@ TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
   v.src = v.dst = 256;
   v.rows = 2, v.cols = 3;
   v.factor_record[0] = 0, v.factor_record[1] = 32, v.factors = 2;
-  v.flags = kVecBias | kVecRelu;
-  v.aux0 = 512, v.aux1 = 1024;
+  v.flags = kVecBias | kVecRelu | kVecReluMask;
+  v.aux0 = 512, v.aux1 = 1024, v.aux3 = 1536;
   VectorCore core;
   const F32Ops ops = core.run(kVecDequant, v, sram);
   EXPECT_EQ(ops.muls, 12u);  // 2 factors x 6
@@ -370,13 +420,19 @@ TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
     EXPECT_EQ(y[i], want);
     EXPECT_EQ(act[i], std::max(want, 0.0f));
   }
+  // The ReLU mask: bit i of row r set where y > 0 (ReLU' = 1), 3 bits a row in one byte each.
+  std::uint8_t relu[2];
+  sram.read(1536, relu);
+  for (int i = 0; i < 6; ++i) EXPECT_EQ((relu[i / 3] >> (i % 3)) & 1, y[i] > 0.0f ? 1 : 0) << i;
   // dX: factors s2 = 0.37 (record), s3 = 1.9 (record), sw = 0.5, 1/b = 0.125;
-  // clip mask row 0 = 0b010 (element 1), pre = {1, 1, -1, 0, 2, 3}.
+  // clip mask row 0 = 0b010 (element 1); the ReLU mask of pre = {1, 1, -1, 0, 2, 3}:
+  // pre > 0 at elements 0, 1 (row 0: 0b011) and 4, 5 (row 1, columns 1, 2: 0b110).
   sram.write_values<std::int32_t>(256, acc);
   const std::uint8_t mask[2] = {0x2, 0x0};
   sram.write(2048, mask);
   const std::vector<float> pre{1, 1, -1, 0, 2, 3};
-  sram.write_values<float>(3072, pre);
+  const std::uint8_t relu_mask[2] = {0x3, 0x6};
+  sram.write(3072, relu_mask);
   VectorDescriptor dx;
   dx.src = dx.dst = 256;
   dx.rows = 2, dx.cols = 3;

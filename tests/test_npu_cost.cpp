@@ -14,6 +14,7 @@
 #include "sim/cost/area.h"
 #include "sim/cost/energy.h"
 #include "sim/npu.h"
+#include "sim/cost/dram_floor.h"
 #include "sim/npu_engine.h"
 
 namespace hdq::npu {
@@ -186,7 +187,6 @@ CostCell check_step_energy(const HdqtConfig& h, const std::vector<int>& widths, 
   EXPECT_EQ(npu.warmup_steps(), 1u);  // the first step: the device's momentum is not read yet
   const CostCell t = npu.warmup_costs().total();
 
-  auto P = [&](double r, double c, QuantRole role) { return r * std::ceil(c * h.q(role).bits / 8.0); };  // packed bytes
   auto F = [](double r, double c) { return 4 * r * c; };                                                 // f32 bytes
   double mac = 0, quant = 0, had = 0, vec = 0, dram = 0, mac_cycles = 0;
   const int R = cfg.mac_array.rows, C = cfg.mac_array.cols;
@@ -219,15 +219,16 @@ CostCell check_step_energy(const HdqtConfig& h, const std::vector<int>& widths, 
     quantize(O * I, QuantRole::fwd_w);
     gemm_events(B, O, I, GemmRole::fwd, QuantRole::fwd_x, QuantRole::fwd_w);
     vec += B * O * (2 * e.f32_mul() + e.f32_add() + (l + 1 < L ? e.f32_add() : 0));  // dequant, bias, ReLU
-    const bool mask = l > 0;  // the npu preset's clipped STE, for layers with a dX
-    dram += F(B, I) + P(B, I, QuantRole::fwd_x) + (mask ? B * std::ceil(I / 8) : 0);
-    dram += F(O, I) + P(O, I, QuantRole::fwd_w);
-    dram += P(O, I, QuantRole::fwd_w) + 4 * O + P(B, I, QuantRole::fwd_x) + F(B, O) * (l + 1 < L ? 2 : 1);
+    // The 512 KiB SRAM holds the whole step, so the plan keeps every
+    // candidate resident (docs/npu.md, "Residency and fusion"): DRAM sees the
+    // batch (layer 0), W for Q(W) and the bias for the epilogue; Xq, Wq, the
+    // activations and the masks stay on chip, the outputs are host copies.
+    dram += (l == 0 ? F(B, I) : 0) + F(O, I) + 4 * O;
   }
   {  // softmax over the 4 active classes of 6
     const double a = 4.0 * B;
     vec += (5 * a + 3 * B + 4 * (2 * a + B)) * e.f32_add() + (2 * a + 1 + 4 * (2 * a + B)) * e.f32_mul();
-    dram += 2 * F(B, classes) + 4 * B + classes;
+    dram += 4 * B + classes;  // labels and active classes; logits and G stay on chip
   }
   for (int l = L - 1; l >= 0; --l) {
     const double I = widths[l], O = widths[l + 1];
@@ -239,10 +240,7 @@ CostCell check_step_energy(const HdqtConfig& h, const std::vector<int>& widths, 
       fwht(B * Op, ho.block);
       quantize(B * Op, QuantRole::bwd_g_dx);
       gemm_events(B, I, Op, GemmRole::bwd_dx, QuantRole::bwd_g_dx, QuantRole::bwd_w_dx);
-      vec += B * I * (4 * e.f32_mul() + e.f32_add());  // dequant, ReLU' (the clip mask is a select)
-      dram += P(O, I, QuantRole::fwd_w) + F(Op, I) + F(Op, I) + P(Op, I, QuantRole::bwd_w_dx);
-      dram += F(B, O) + F(B, Op) + F(B, Op) + P(B, Op, QuantRole::bwd_g_dx);
-      dram += P(Op, I, QuantRole::bwd_w_dx) + P(B, Op, QuantRole::bwd_g_dx) + B * std::ceil(I / 8) + F(B, I) + F(B, I);
+      vec += B * I * 4 * e.f32_mul();  // dequant; the clip mask and ReLU' (a 1-bit mask) are selects
     }
     const HadamardPlan hb = plan_hadamard(B, h.hadamard);
     const double Bp = hb.padded_length;
@@ -252,11 +250,10 @@ CostCell check_step_energy(const HdqtConfig& h, const std::vector<int>& widths, 
     quantize(O * Bp, QuantRole::bwd_g_dw);
     gemm_events(O, I, Bp, GemmRole::bwd_dw, QuantRole::bwd_g_dw, QuantRole::bwd_x_dw);
     vec += O * I * 4 * e.f32_mul() + B * O * e.f32_add();  // dequant; db column sums
-    dram += P(B, I, QuantRole::fwd_x) + F(Bp, I) + F(Bp, I) + P(Bp, I, QuantRole::bwd_x_dw);
-    dram += F(B, O) + F(O, Bp) + F(O, Bp) + P(O, Bp, QuantRole::bwd_g_dw);
-    dram += P(Bp, I, QuantRole::bwd_x_dw) + P(O, Bp, QuantRole::bwd_g_dw) + F(O, I) + F(B, O);
+    // The transforms run fused into their quantizers on resident operands; dW
+    // goes to the host as a host copy and into the SGD in its write-back.
     vec += (O * I + O) * 3 * (e.f32_add() + e.f32_mul());  // SGD
-    dram += 4 * F(O, I) + 3 * 4 * O;  // first step: read w, g; write w, buf (b: g from SRAM)
+    dram += 3 * F(O, I) + 3 * 4 * O;  // first step: read w; write w, buf (b: g from SRAM)
   }
   dram += records + double(t.commands) * kCommandBytes;  // record area out; descriptor fetches
 
@@ -349,6 +346,28 @@ TEST(NpuCost, AreaOfThePeGrowsWithOperandAndAccumulatorWidths) {
   EXPECT_LT(pe_um2(cfg.area, {4, 4, 8, 32}), pe_um2(cfg.area, {8, 8, 8, 32}));
   // 512 KiB of 0.346 um^2 cells at 70% efficiency: 4194304 * 0.346 / 0.7 um^2 = 2.073 mm^2.
   EXPECT_NEAR(block_areas(cfg, {}).sram, 4194304.0 * 0.346 / 0.7, 1e-6);
+}
+
+// The compulsory DRAM floor of the default step (784-256-256-10, batch 256,
+// 4-bit operands, its 3136-byte record area) with the default 512 KiB SRAM:
+// inputs 256*784*4 + 256*4 (labels) + 10 (active flags) = 803850; state
+// 2 (read, write) * 2 (value, momentum) * 4 bytes * (784*256+256 + 256*256+256
+// + 256*10+10 = 269322) = 4309152; the SRAM holds 524288 - 3136 = 521152 bytes
+// of a tensor, so X (802816) and W0 (802816) each come back for the other
+// 281664 bytes, W1 (262144) and W2 not. With 64 MiB the state stays on chip.
+TEST(NpuCost, DramFloorOfTheDefaultStep) {
+  const FloorInputs in{{784, 256, 256, 10}, 256, 4, 3136, 524288};
+  const DramFloor d = dram_floor(in);
+  EXPECT_EQ(d.inputs, 803850u);
+  EXPECT_EQ(d.state, 4309152u);
+  EXPECT_EQ(d.input_rereads, 281664u);
+  EXPECT_EQ(d.weight_rereads, 281664u);
+  EXPECT_EQ(d.total(), 803850u + 3136u + 4309152u + 2 * 281664u);
+  FloorInputs big = in;
+  big.sram_bytes = 64u << 20;
+  const DramFloor b = dram_floor(big);
+  EXPECT_TRUE(b.state_on_chip);
+  EXPECT_EQ(b.total(), 803850u + 3136u);
 }
 
 }  // namespace

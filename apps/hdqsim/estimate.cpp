@@ -146,7 +146,8 @@ int run_estimate(const EstimateOptions& o) {
     j["dram_bytes_per_step"] = dram;
     j["dram_floor_bytes_per_step"] = floor.total();
     j["dram_floor"] = {{"inputs", floor.inputs}, {"records", floor.records}, {"state", floor.state},
-                       {"weight_rereads", floor.weight_rereads}, {"state_on_chip", floor.state_on_chip}};
+                       {"weight_rereads", floor.weight_rereads}, {"input_rereads", floor.input_rereads},
+                       {"state_on_chip", floor.state_on_chip}};
     j["area_mm2"] = area.total() / 1e6;
     j["area_mm2_by_block"] = {{"mac_array", area.mac_array / 1e6}, {"hadamard", area.hadamard / 1e6},
                               {"quantizer", area.quantizer / 1e6}, {"vector", area.vector / 1e6},

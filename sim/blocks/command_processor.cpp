@@ -116,6 +116,26 @@ void CommandProcessor::run() {
         break;
       }
       ctx_.ledger->set_tag(c.header.layer, c.header.phase);
+      if (c.header.unit == Unit::dma && c.header.opcode == kDmaHostCopy) {
+        // The host's own copy (dma.h): in queue order, but no fetch, dispatch or time.
+        CommandResult result;
+        gp.set_command(tlm::TLM_WRITE_COMMAND);
+        gp.set_address(0);
+        gp.set_response_status(tlm::TLM_INCOMPLETE_RESPONSE);
+        gp.set_extension(&result);
+        sc_core::sc_time delay = sc_core::SC_ZERO_TIME;
+        units[int(Unit::dma)]->b_transport(gp, delay);
+        gp.clear_extension(&result);
+        if (gp.is_response_error()) {
+          error_command_ = c.header.id;
+          error_text_ = result.error.empty() ? "command " + std::to_string(c.header.id) + ": " + gp.get_response_string()
+                                             : result.error;
+          failed = true;
+        } else {
+          ++completed_;
+        }
+        continue;
+      }
       ctx_.charge_dram(kCommandBytes);
       CostCell& cell = ctx_.cell();
       ++cell.commands;

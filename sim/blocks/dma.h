@@ -10,6 +10,14 @@
 // bytes at the narrowest of the DMA, DRAM and SRAM bandwidths. A contiguous
 // block moves in one read and one write transaction, a strided one in one
 // per row (the model moves the bytes by DMI).
+//
+// kDmaHostCopy = 2 (same descriptor) is the host's own transfer, not the
+// NPU's: a result the simulator's driver reads (every layer's output, the
+// weight gradients for its optimizer) copied out of SRAM into the DRAM buffer
+// the host reads back, when the schedule keeps it on chip. Like the host's
+// loads it costs nothing (no cycles, energy or traffic: debug transport); it
+// is ordered like the store it stands for. A device training on its own would
+// not make it (docs/npu.md, "Residency and fusion").
 #pragma once
 
 #include <vector>
@@ -18,7 +26,7 @@
 
 namespace hdq::npu {
 
-inline constexpr std::uint32_t kDmaCopy = 1;
+inline constexpr std::uint32_t kDmaCopy = 1, kDmaHostCopy = 2;
 
 struct DmaDescriptor {
   std::uint64_t src = 0, dst = 0;
@@ -47,6 +55,7 @@ class Dma final : public BlockModule {
 
  private:
   std::uint64_t execute(const Command& c) override;
+  void host_copy(const DmaDescriptor& d);
   void invalidate_dram(sc_dt::uint64, sc_dt::uint64) { dram_port_.invalidate(); }
 
   TlmMemoryPort dram_port_;

@@ -31,7 +31,7 @@ void QuantizerDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
   if (opcode != kQuantFinalize) f.push_back({Space::sram, false, src, elements() * 4});
   f.push_back({Space::sram, opcode != kQuantRound, record, sizeof(QuantRecord)});
   if (opcode == kQuantRound) {
-    f.push_back({Space::sram, true, dst, std::uint64_t(rows) * packed_pitch(cols, bits)});
+    if (rows) f.push_back({Space::sram, true, dst, std::uint64_t(rows - 1) * out_pitch() + packed_pitch(cols, bits)});
     if (write_mask) f.push_back({Space::sram, true, mask, std::uint64_t(rows) * mask_pitch(cols)});
   }
 }
@@ -45,7 +45,11 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
   const std::uint64_t n = d.elements();
   if (opcode == kQuantReduce) {
     // The core's scan of this chunk, merged into the tensor's running summary.
-    ScaleSummary s = scale_summary(sram.in<float>(d.src, n), tensor, d.first_index);
+    const std::span<const float> x = sram.in<float>(d.src, n);
+    ScaleSummary s = scale_summary(d.stride() == d.cols ? x : x.first(d.cols), tensor, d.first_index);
+    if (d.stride() != d.cols)  // a block of columns: every row with its own flat index
+      for (std::uint64_t r = 1; r < d.rows; ++r)
+        s.merge(scale_summary(x.subspan(r * d.cols, d.cols), tensor, d.first_index + r * d.stride()));
     if (!d.init) s.merge({rec.max_abs, rec.negative == 0});
     rec.max_abs = s.max_abs;
     rec.negative = s.nonnegative ? 0u : 1u;
@@ -66,8 +70,17 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
     const QuantParams p = rec.params();
     const std::span<const float> x = sram.in<float>(d.src, n);
     q_.resize(n);
-    quantize_span(x, d.first_index, p, cfg, d.key, q_);
-    pack_rows(q_, d.rows, d.cols, cfg.bits, sram.out<std::uint8_t>(d.dst, d.rows * packed_pitch(d.cols, cfg.bits)));
+    if (d.stride() == d.cols) quantize_span(x, d.first_index, p, cfg, d.key, q_);
+    else
+      for (std::uint64_t r = 0; r < d.rows; ++r)
+        quantize_span(x.subspan(r * d.cols, d.cols), d.first_index + r * d.stride(), p, cfg, d.key,
+                      std::span<std::int16_t>(q_).subspan(r * d.cols, d.cols));
+    const std::uint64_t row = packed_pitch(d.cols, cfg.bits), pitch = d.out_pitch();
+    if (pitch == row) pack_rows(q_, d.rows, d.cols, cfg.bits, sram.out<std::uint8_t>(d.dst, d.rows * row));
+    else
+      for (std::uint64_t r = 0; r < d.rows; ++r)
+        pack_rows(std::span<const std::int16_t>(q_).subspan(r * d.cols, d.cols), 1, d.cols, cfg.bits,
+                  sram.out<std::uint8_t>(d.dst + r * pitch, row));
     if (d.write_mask) {
       const float lo = p.is_unsigned ? 0.0f : -p.mx;
       flags_.resize(n);

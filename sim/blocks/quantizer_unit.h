@@ -15,6 +15,11 @@
 //                  global index; packs the result (sim/blocks/memory.h) and,
 //                  with write_mask, the clip mask of the fwd_x role (x outside
 //                  [lo, mx]) that the clipped STE uses
+// A chunk is rows x cols of the tensor; row r's first element has the flat
+// index first_index + r * row_stride (row_stride 0: cols, whole rows), so a
+// block of columns of a wider tensor is quantized as that tensor's elements;
+// its packed rows land dst_pitch bytes apart (0: packed_pitch(cols)), e.g.
+// straight into the columns of a packed tensor resident in SRAM.
 // Cost: lane_cycles(elements, quantizer_unit.lanes) per pass, 1 cycle to
 // finalize; energy from sim/cost/energy.h (f32 ops and random bits).
 #pragma once
@@ -56,10 +61,14 @@ struct QuantizerDescriptor {
   std::uint8_t role = 0;          // QuantRole: names the tensor in errors ("layer<l>.<role>")
   std::uint8_t init = 0;          // kQuantReduce: first chunk
   std::uint8_t write_mask = 0;    // kQuantRound: also write the clip mask
+  std::uint32_t row_stride = 0;   // flat-index distance between rows (0: cols)
+  std::uint32_t dst_pitch = 0;    // kQuantRound: bytes between packed rows (0: packed_pitch(cols))
 
   QuantConfig config() const;
   void set_config(const QuantConfig& q);
   std::uint64_t elements() const { return std::uint64_t(rows) * cols; }
+  std::uint64_t stride() const { return row_stride ? row_stride : cols; }
+  std::uint64_t out_pitch() const { return dst_pitch ? dst_pitch : packed_pitch(cols, bits); }
   void accesses(std::uint32_t opcode, Footprint& f) const;
 };
 

@@ -29,9 +29,10 @@ void VectorDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
       if (factor_record[i] != kNoRecord) read(factor_record[i], sizeof(QuantRecord));
     if (flags & kVecBias) read(aux0, 4 * std::uint64_t(cols));
     if (flags & kVecClipMask) read(aux2, rows * mask_pitch(cols));
-    if (flags & kVecReluGrad) read(aux3, 4 * n);
+    if (flags & kVecReluGrad) read(aux3, rows * mask_pitch(cols));
     write(dst, 4 * n);
     if (flags & kVecRelu) write(aux1, 4 * n);
+    if (flags & kVecReluMask) write(aux3, rows * mask_pitch(cols));
   } else if (opcode == kVecSoftmax) {
     read(src, 4 * n);
     read(aux0, 4 * std::uint64_t(rows));
@@ -76,16 +77,23 @@ F32Ops VectorCore::run(std::uint32_t opcode, const VectorDescriptor& d, MemoryPo
         for (std::size_t c = 0; c < d.cols; ++c)
           if (mask_bit(mask, pitch, r, c)) y[r * d.cols + c] = 0.0f;
     }
-    if (d.flags & kVecReluGrad) {
-      const std::span<const float> pre = sram.in<float>(d.aux3, n);
-      for (std::size_t i = 0; i < n; ++i)
-        if (!(pre[i] > 0.0f)) y[i] = 0.0f;
-      ops.adds += n;
+    if (d.flags & kVecReluGrad) {  // a select, as the clip mask
+      const std::uint64_t pitch = mask_pitch(d.cols);
+      const std::span<const std::uint8_t> mask = sram.in<std::uint8_t>(d.aux3, d.rows * pitch);
+      for (std::size_t r = 0; r < d.rows; ++r)
+        for (std::size_t c = 0; c < d.cols; ++c)
+          if (!mask_bit(mask, pitch, r, c)) y[r * d.cols + c] = 0.0f;
     }
     if (d.flags & kVecRelu) {
       const std::span<float> act = sram.out<float>(d.aux1, n);
       for (std::size_t i = 0; i < n; ++i) act[i] = std::max(y[i], 0.0f);
       ops.adds += n;
+    }
+    if (d.flags & kVecReluMask) {  // the compare of the ReLU above (or its own, without kVecRelu)
+      flags_.resize(n);
+      for (std::size_t i = 0; i < n; ++i) flags_[i] = y[i] > 0.0f;
+      pack_mask(flags_, d.rows, d.cols, sram.out<std::uint8_t>(d.aux3, d.rows * mask_pitch(d.cols)));
+      if (!(d.flags & kVecRelu)) ops.adds += n;
     }
     return ops;
   }

@@ -11,8 +11,11 @@
 //                 that is kNoRecord. Then, by flags:
 //                   kVecBias     y += bias[col], bias at aux0 (cols f32)
 //                   kVecClipMask y = 0 where the clip mask at aux2 is set
-//                   kVecReluGrad y = 0 where !(pre > 0), pre at aux3 (f32)
-//                 y is written to dst, then with kVecRelu max(y, 0) to aux1.
+//                   kVecReluGrad y = 0 where the ReLU mask at aux3 is clear
+//                 y is written to dst, then with kVecRelu max(y, 0) to aux1
+//                 and with kVecReluMask the ReLU mask (bit set where y > 0,
+//                 i.e. where ReLU' = 1) to aux3: the backward keeps 1 bit per
+//                 pre-activation instead of its f32 value.
 //   kVecSoftmax   softmax cross-entropy of logits src (rows x cols) with
 //                 labels aux0 (int32 per row) and active classes aux1 (one
 //                 byte per class): gradient to dst, mean loss (f32) to aux2
@@ -32,7 +35,8 @@
 namespace hdq::npu {
 
 inline constexpr std::uint32_t kVecDequant = 1, kVecSoftmax = 2, kVecColumnSum = 3, kVecSgd = 4;
-inline constexpr std::uint8_t kVecBias = 1, kVecRelu = 2, kVecClipMask = 4, kVecReluGrad = 8, kVecInit = 16;
+inline constexpr std::uint8_t kVecBias = 1, kVecRelu = 2, kVecClipMask = 4, kVecReluGrad = 8, kVecInit = 16,
+                                 kVecReluMask = 32;
 inline constexpr std::uint32_t kNoRecord = 0xffffffffu;
 
 struct VectorDescriptor {
@@ -57,6 +61,7 @@ class VectorCore {
  private:
   std::vector<std::int32_t> acc_;
   std::vector<float> sums_;
+  std::vector<std::uint8_t> flags_;
 };
 
 class VectorUnit final : public BlockModule {

@@ -3,7 +3,11 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <numeric>
+#include <optional>
+#include <set>
 
 #include "models/hadamard/hadamard.h"
 #include "sim/blocks/dma.h"
@@ -20,13 +24,18 @@ std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / 
 
 enum class Fmt { f32, packed, mask, bytes };
 
-// A tensor in DRAM (or a tile of one in SRAM): rows x cols in a format.
+// A tensor in DRAM or resident in SRAM (or a tile of one): rows x cols in a
+// format. `host`: a DRAM buffer only the host reads (a layer's output, dW for
+// the driver's optimizer); stores into it are host copies (dma.h kDmaHostCopy).
 struct Tensor {
   std::uint64_t addr = 0;
   std::uint64_t rows = 0, cols = 0;
   Fmt fmt = Fmt::f32;
   int bits = 32;  // packed: operand bits
+  Space space = Space::dram;
+  bool host = false;
 
+  bool resident() const { return space == Space::sram; }
   std::uint64_t pitch() const { return pitch_of(cols); }
   std::uint64_t pitch_of(std::uint64_t c) const {
     switch (fmt) {
@@ -50,6 +59,20 @@ struct Tensor {
   }
 };
 
+// What the residency planner may keep in SRAM between operations (docs/npu.md,
+// "Residency and fusion"), per layer. `value`: DRAM bytes a resident byte saves
+// (its write and reads); the planner gives up the lowest first.
+enum class Keep : int { xq, wq, act, relu_mask, clip_mask, logits, grad, dx, whq, ghq, xhq, gtq, w, count };
+constexpr int kKeepValue[int(Keep::count)] = {3, 2, 2, 2, 2, 2, 4, 4, 2, 2, 2, 2, 1};
+int keep_id(Keep k, int layer) { return int(k) * 1024 + layer; }
+int keep_value(int id) { return kKeepValue[id / 1024]; }
+
+// Thrown while building under a residency plan that does not fit: the
+// candidate to give up (the planner rebuilds without it).
+struct ResidencyFailure {
+  int id;
+};
+
 // One factor of a dequantization: a QuantRecord's scale or a constant.
 struct Factor {
   std::uint32_t record = kNoRecord;
@@ -65,19 +88,25 @@ struct GemmSpec {
   std::uint32_t b_record = 0;
   std::uint64_t m = 0, n = 0, k = 0;
   std::vector<Factor> factors;
-  Tensor out;                              // f32 m x n
-  const Tensor* bias = nullptr;            // f32 1 x n
-  const Tensor* act = nullptr;             // f32 m x n: max(out, 0)
-  const Tensor* clip_mask = nullptr;       // mask m x n
-  const Tensor* relu_pre = nullptr;        // f32 m x n
+  const Tensor* out = nullptr;        // f32 m x n on the device (DRAM or SRAM)
+  const Tensor* host = nullptr;       // f32 m x n for the host (host copies)
+  const Tensor* bias = nullptr;       // f32 1 x n
+  const Tensor* act = nullptr;        // f32 m x n: max(out, 0)
+  const Tensor* relu_mask = nullptr;  // mask m x n: out > 0 (ReLU' for the backward)
+  const Tensor* clip_mask = nullptr;  // mask m x n (input)
+  const Tensor* relu_grad = nullptr;  // mask m x n (input): ReLU' of the layer below
+  // The SGD update fused into the write-back of dW (out = dW): w and its momentum buffer, m x n f32.
+  const Tensor* sgd_w = nullptr;
+  const Tensor* sgd_buf = nullptr;
 };
 
 class Builder {
  public:
-  Builder(const StepSettings& s, std::uint64_t step, const MlpParams& p, Job& job)
-      : s_(s), cfg_(*s.npu), hdqt_(*s.hdqt), step_(step), job_(job) {
+  Builder(const StepSettings& s, std::uint64_t step, const MlpParams& p, Job& job, const std::set<int>& off)
+      : s_(s), cfg_(*s.npu), hdqt_(*s.hdqt), step_(step), job_(job), off_(off) {
     const std::uint64_t layers = p.w.size();
-    // SRAM: the step's records first, the rest is the streaming arena.
+    // SRAM: the step's records first, then the streaming arena; resident
+    // tensors are placed from the top down.
     std::uint64_t at = 0;
     records_ = at;
     at += layers * kQuantRoles * sizeof(QuantRecord);
@@ -93,7 +122,8 @@ class Builder {
     if (scalars_bytes_ >= cfg_.sram.size_bytes)
       throw NpuConfigError(fmt::format("{}: sram.size_bytes = {} cannot even hold the step's {} bytes of records",
                                        cfg_.file, cfg_.sram.size_bytes, scalars_bytes_));
-    arena_ = cfg_.sram.size_bytes - scalars_bytes_;
+    sram_top_ = cfg_.sram.size_bytes / kAlign * kAlign;
+    arena_ = sram_top_ - scalars_bytes_;
     // DRAM: the device's momentum buffers first (they persist across steps).
     for (const auto& w : p.w) momentum_w_.push_back(dram(std::uint64_t(w.rows), std::uint64_t(w.cols), Fmt::f32));
     for (const auto& b : p.b) momentum_b_.push_back(dram(1, b.size(), Fmt::f32));
@@ -111,6 +141,50 @@ class Builder {
   Tensor dram_packed(std::uint64_t rows, std::uint64_t cols, QuantRole r) {
     return dram(rows, cols, Fmt::packed, hdqt_.q(r).bits);
   }
+  Tensor host(std::uint64_t rows, std::uint64_t cols) {
+    Tensor t = dram(rows, cols, Fmt::f32);
+    t.host = true;
+    return t;
+  }
+  // A tensor the plan may keep in SRAM (candidate `id`): resident when the
+  // plan allows it and it fits above the arena's reserve, else in DRAM.
+  Tensor keep(int id, std::uint64_t rows, std::uint64_t cols, Fmt f, int bits = 32) {
+    Tensor t{0, rows, cols, f, bits};
+    if (off_.count(id)) return dram(rows, cols, f, bits);
+    const std::uint64_t bytes = align_up(t.bytes(), kAlign);
+    // The highest gap between resident tensors that holds it; below the
+    // lowest one the arena keeps its reserve.
+    std::uint64_t top = sram_top_;
+    std::optional<std::uint64_t> addr;
+    for (auto it = heap_.rbegin();; ++it) {
+      const std::uint64_t bottom = it == heap_.rend() ? scalars_bytes_ + reserve() : it->addr + it->bytes;
+      if (top >= bottom + bytes) {
+        addr = top - bytes;
+        break;
+      }
+      if (it == heap_.rend()) break;
+      top = it->addr;
+    }
+    if (!addr) give_up(id, bytes);
+    t.addr = *addr;
+    t.space = Space::sram;
+    heap_.push_back({t.addr, bytes, id});
+    std::sort(heap_.begin(), heap_.end(), [](const Block& x, const Block& y) { return x.addr < y.addr; });
+    arena_ = lowest() - scalars_bytes_;
+    job_.resident.push_back(id);
+    return t;
+  }
+  Tensor keep_packed(int id, std::uint64_t rows, std::uint64_t cols, QuantRole r) {
+    return keep(id, rows, cols, Fmt::packed, hdqt_.q(r).bits);
+  }
+  // A resident tensor's SRAM is free again (its readers are ordered before
+  // later writers by the command processor's hazards).
+  void release(const Tensor& t) {
+    if (!t.resident()) return;
+    std::erase_if(heap_, [&](const Block& b) { return b.addr == t.addr; });
+    arena_ = lowest() - scalars_bytes_;
+  }
+
   std::uint32_t record(int layer, QuantRole r) const {
     return std::uint32_t(records_ + (std::uint64_t(layer) * kQuantRoles + std::uint64_t(r)) * sizeof(QuantRecord));
   }
@@ -134,52 +208,48 @@ class Builder {
     phase_ = phase;
   }
 
-  // ---- operations. Each streams its tensors through SRAM in chunks, in two
-  // slots used in turn (double buffering) and software-pipelined, so the DMA
-  // loads chunk i + 1 while the blocks work on chunk i (stream() below).
+  // ---- operations. Each streams what is not resident through SRAM in
+  // chunks, in two slots used in turn (double buffering) and
+  // software-pipelined, so the DMA loads chunk i + 1 while the blocks work on
+  // chunk i (stream() below); resident tensors are worked on in place.
 
   // Q(src; role) -> dst (packed), and the clip mask when `mask` is given.
   void quantize(const Tensor& src, QuantRole role, const Tensor& dst, const Tensor* mask) {
-    const QuantConfig& q = hdqt_.q(role);
-    QuantizerDescriptor d;
-    d.set_config(q);
-    d.role = std::uint8_t(role);
-    d.record = record(layer_, role);
-    // Layer l of network n is HDQT layer n * kLayersPerNet + l (hdqt_mlp.h).
-    const std::uint64_t hdqt_layer = std::uint64_t(s_.net) * kLayersPerNet + std::uint64_t(layer_);
-    d.key = RandomStream{s_.seed, 8 * hdqt_layer + std::uint64_t(role), step_}.key();
+    QuantizerDescriptor d = quantizer(role);
     d.cols = std::uint32_t(src.cols);
     d.write_mask = mask != nullptr;
-    const std::uint64_t in_row = src.pitch(), out_row = dst.pitch(), mask_row = mask ? mask->pitch() : 0;
-    const std::uint64_t per_row = in_row + out_row + mask_row;
-    // The whole tensor in one chunk if it fits the arena (read once); else two
-    // passes over double-buffered chunks (read twice).
-    const bool one_chunk = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3) >= src.rows;
-    int slots = 2;
-    std::uint64_t rows2 = one_chunk ? src.rows : fit(slot_bytes(0, 2), per_row, src.rows, 1, 3);
-    if (rows2 == 0) {
-      slots = 1;
-      rows2 = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3);
-    }
-    if (rows2 == 0) too_small(fmt::format("quantization of {} x {} {}", src.rows, src.cols, name(role)), 0, per_row, 3);
-    // Pass 2 (and a single pass) places the f32 rows, the packed rows and the mask rows in a slot.
-    auto q_at = [&](std::uint32_t at) { return std::uint32_t(at + align_up(rows2 * in_row, kAlign)); };
-    auto m_at = [&](std::uint32_t at) { return std::uint32_t(q_at(at) + align_up(rows2 * out_row, kAlign)); };
+    const std::uint64_t in_row = need(src, src.cols), out_row = need(dst, dst.cols),
+                        mask_row = mask ? need(*mask, mask->cols) : 0;
+    // Buffers of one chunk in a slot: the f32 rows, the packed rows, the mask rows.
+    std::uint64_t rows = 0;
+    auto x_at = [&](std::uint64_t r0, std::uint32_t at) { return where(src, r0, 0, src.cols, at); };
+    auto q_at = [&](std::uint64_t r0, std::uint32_t at) {
+      return where(dst, r0, 0, dst.cols, std::uint32_t(at + align_up(rows * in_row, kAlign)));
+    };
+    auto m_at = [&](std::uint64_t r0, std::uint32_t at) {
+      return mask ? where(*mask, r0, 0, mask->cols, std::uint32_t(at + align_up(rows * in_row, kAlign) + align_up(rows * out_row, kAlign)))
+                  : 0u;
+    };
     auto chunk = [&](std::uint32_t opcode, std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
-      d.src = at;
-      d.dst = q_at(at);
-      d.mask = m_at(at);
+      d.src = x_at(r0, at);
+      d.dst = q_at(r0, at);
+      d.mask = m_at(r0, at);
       d.rows = std::uint32_t(n);
       d.first_index = r0 * src.cols;
       d.init = r0 == 0;
       emit(Unit::quantizer, opcode, d);
     };
+    auto fetch = [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { copy_in(src, r0, n, 0, src.cols, at); };
     auto store = [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
-      dma_rows_out(dst, r0, n, q_at(at));
-      if (mask) dma_rows_out(*mask, r0, n, m_at(at));
+      copy_out(dst, r0, n, 0, dst.cols, q_at(r0, at));
+      if (mask) copy_out(*mask, r0, n, 0, mask->cols, m_at(r0, at));
     };
-    if (one_chunk) {  // load once, reduce, scale, round, store
-      stream(src.rows, src.rows, 0, 1, [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { dma_rows_in(src, r0, n, at); },
+    const std::uint64_t per_row = in_row + out_row + mask_row;
+    // The whole tensor in one chunk if it fits (read once).
+    rows = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3);
+    if (rows >= src.rows) {
+      rows = src.rows;
+      stream(src.rows, src.rows, 0, 1, fetch,
              [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
                chunk(kQuantReduce, r0, n, at);
                emit(Unit::quantizer, kQuantFinalize, d);
@@ -188,30 +258,170 @@ class Builder {
              store);
       return;
     }
-    // Pass 1 in chunks of the f32 rows alone; the scale; pass 2.
-    const std::uint64_t rows1 = fit(slot_bytes(0, slots), in_row, src.rows, 1, 1);
-    stream(src.rows, rows1, 0, slots, [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { dma_rows_in(src, r0, n, at); },
-           [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { chunk(kQuantReduce, r0, n, at); },
+    // Two passes over double-buffered chunks: max-reduce, the scale, round.
+    // The chunks still in the slots after the first pass are rounded first,
+    // without a second read (the spill: only the rest is read twice).
+    int slots = 2;
+    rows = fit(slot_bytes(0, 2), per_row, src.rows, 1, 3);
+    if (rows == 0) {
+      slots = 1;
+      rows = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3);
+    }
+    if (rows == 0) too_small(fmt::format("quantization of {} x {} {}", src.rows, src.cols, name(role)), 0, per_row, 3);
+    const std::uint64_t n = (src.rows + rows - 1) / rows, first = slots == 2 ? next_slot_ : 0;
+    const std::uint64_t slot = slot_bytes(0, slots);
+    auto at = [&](std::uint64_t i) { return arena(((first + i) % std::uint64_t(slots)) * slot); };
+    auto count = [&](std::uint64_t i) { return std::min(rows, src.rows - i * rows); };
+    stream(src.rows, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantReduce, r0, c, a); },
            [](std::uint64_t, std::uint64_t, std::uint32_t) {});
     emit(Unit::quantizer, kQuantFinalize, d);
-    stream(src.rows, rows2, 0, slots, [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { dma_rows_in(src, r0, n, at); },
-           [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { chunk(kQuantRound, r0, n, at); }, store);
+    const std::uint64_t kept = std::min<std::uint64_t>(n, std::uint64_t(slots));
+    for (std::uint64_t i = n - kept; i < n; ++i) {  // still in SRAM
+      chunk(kQuantRound, i * rows, count(i), at(i));
+      store(i * rows, count(i), at(i));
+    }
+    if (n > kept) {
+      const std::uint64_t again = (n - kept) * rows;
+      stream(again, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantRound, r0, c, a); },
+             store);
+    }
+  }
+
+  // The transform feeding a quantizer (docs/npu.md "Residency and fusion"):
+  //   rows     G (B x O f32)  -> G' = G H_O (B x padded), chunks of rows
+  //   cols_t   G (B x O f32)  -> G'' = G^T H_B (O x padded), chunks of G's columns
+  //   cols_int Q (R x C packed) -> H Q (padded x C), exact, chunks of 8k columns
+  enum class Transform { rows, cols_t, cols_int };
+
+  // Q(transform(src); role) -> dst packed, fused: the transform runs chunk by
+  // chunk into SRAM and the quantizer works on the chunk there; when the
+  // f32 result does not fit in one chunk, the max-reduce pass and the
+  // rounding pass each recompute it (exact: the same inputs, the same
+  // rounding) rather than store it.
+  void hadamard_quantize(Transform kind, const Tensor& src, std::uint32_t src_record, QuantRole role, const Tensor& dst,
+                         int block) {
+    const bool by_rows = kind == Transform::rows;
+    const std::uint64_t units = by_rows ? src.rows : src.cols;              // rows of G, or columns of src
+    const std::uint64_t padded = kind == Transform::cols_int ? dst.rows : dst.cols;
+    const std::uint64_t gran = kind == Transform::cols_int ? 8 : 1;          // packed slices start on a byte
+    // Per unit: the source, the f32 result, the packed result (unless written in place).
+    auto src_bytes = [&](std::uint64_t n) {
+      if (by_rows) return src.resident() ? 0 : n * src.pitch();
+      return need(src, n) * src.rows;
+    };
+    auto out_bytes = [&](std::uint64_t n) { return 4 * n * padded; };
+    auto q_bytes = [&](std::uint64_t n) {
+      if (kind == Transform::cols_int) return dst.resident() ? 0 : padded * dst.pitch_of(n);
+      return dst.resident() ? 0 : n * dst.pitch();
+    };
+    auto bytes = [&](std::uint64_t n) {
+      return align_up(src_bytes(n), kAlign) + align_up(out_bytes(n), kAlign) + align_up(q_bytes(n), kAlign);
+    };
+    std::uint64_t n = std::min(units, gran);
+    const int slots = bytes(n) <= slot_bytes(0, 2) ? 2 : bytes(n) <= slot_bytes(0, 1) ? 1 : 0;
+    if (slots == 0) too_small(fmt::format("Hadamard transform and quantization of {}", name(role)), 0, bytes(n), 3);
+    if (bytes(units) <= slot_bytes(0, 1)) n = units;  // one chunk: transform once
+    else {
+      const std::uint64_t slot = slot_bytes(0, slots);
+      while (n + gran < units && bytes(n + gran) <= slot) n += gran;
+    }
+    const bool one = n == units;
+    QuantizerDescriptor q = quantizer(role);
+    HadamardDescriptor h{0, 0, src_record, 0, 0, std::uint32_t(padded), std::uint32_t(block),
+                         std::uint8_t(kind == Transform::cols_int ? src.bits : 0)};
+    auto src_at = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
+      return by_rows ? where(src, u0, 0, src.cols, at) : where(src, 0, u0, c, at);
+    };
+    auto out_at = [&](std::uint32_t at, std::uint64_t c) { return std::uint32_t(at + align_up(src_bytes(c), kAlign)); };
+    auto q_at = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) -> std::uint32_t {
+      const std::uint32_t buf = std::uint32_t(out_at(at, c) + align_up(out_bytes(c), kAlign));
+      if (kind == Transform::cols_int) return dst.resident() ? std::uint32_t(dst.addr + dst.col_offset(u0)) : buf;
+      return where(dst, u0, 0, dst.cols, buf);
+    };
+    auto fetch = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
+      if (by_rows) copy_in(src, u0, c, 0, src.cols, at);
+      else copy_in(src, 0, src.rows, u0, c, at);
+    };
+    auto transform = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
+      h.src = src_at(u0, c, at);
+      h.dst = out_at(at, c);
+      h.rows = std::uint32_t(by_rows ? c : src.rows);
+      h.cols = std::uint32_t(by_rows ? src.cols : c);
+      emit(Unit::hadamard, kind == Transform::rows ? kHadamardRows : kind == Transform::cols_t ? kHadamardColsT : kHadamardColsInt, h);
+    };
+    auto quant = [&](std::uint32_t opcode, std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
+      q.src = out_at(at, c);
+      q.dst = q_at(u0, c, at);
+      if (kind == Transform::cols_int) {  // a block of columns of the padded x C result
+        q.rows = std::uint32_t(padded);
+        q.cols = std::uint32_t(c);
+        q.first_index = u0;
+        q.row_stride = std::uint32_t(dst.cols);
+        q.dst_pitch = std::uint32_t(dst.resident() ? dst.pitch() : 0);
+      } else {  // whole rows of the result
+        q.rows = std::uint32_t(c);
+        q.cols = std::uint32_t(padded);
+        q.first_index = u0 * padded;
+      }
+      q.init = u0 == 0;
+      emit(Unit::quantizer, opcode, q);
+    };
+    auto store = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
+      if (kind == Transform::cols_int) {
+        if (!dst.resident()) copy_out(dst, 0, padded, u0, c, q_at(u0, c, at));
+      } else {
+        copy_out(dst, u0, c, 0, dst.cols, q_at(u0, c, at));
+      }
+    };
+    if (one) {
+      stream(units, units, 0, 1, fetch,
+             [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
+               transform(u0, c, at);
+               quant(kQuantReduce, u0, c, at);
+               emit(Unit::quantizer, kQuantFinalize, q);
+               quant(kQuantRound, u0, c, at);
+             },
+             store);
+      return;
+    }
+    stream(units, n, 0, slots, fetch,
+           [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
+             transform(u0, c, at);
+             quant(kQuantReduce, u0, c, at);
+           },
+           [](std::uint64_t, std::uint64_t, std::uint32_t) {});
+    emit(Unit::quantizer, kQuantFinalize, q);
+    stream(units, n, 0, slots, fetch,
+           [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
+             transform(u0, c, at);
+             quant(kQuantRound, u0, c, at);
+           },
+           store);
   }
 
   void gemm(const GemmSpec& g) {
     const int R = cfg_.mac_array.rows, C = cfg_.mac_array.cols;
     const std::uint64_t gran = std::lcm(std::uint64_t(C), std::uint64_t(8));  // column blocks start on bytes
-    auto b_panel = [&](std::uint64_t nb) {
+    // B's panel for nb columns: in place when resident and contiguous (rows of
+    // an n_by_k B, or all of a k_by_n B).
+    auto b_in_place = [&](std::uint64_t nb) {
+      return g.b.resident() && (g.b_layout == BLayout::n_by_k || nb == g.n);
+    };
+    auto b_panel = [&](std::uint64_t nb) -> std::uint64_t {
+      if (b_in_place(nb)) return 0;
       return g.b_layout == BLayout::n_by_k ? nb * g.b.pitch() : g.k * g.b.pitch_of(nb);
     };
     auto fixed_of = [&](std::uint64_t nb) {
       return align_up(b_panel(nb), kAlign) + (g.bias ? align_up(4 * nb, kAlign) : 0);
     };
+    // C (int32, then f32 in place) lives in `out` when that is resident, else in the slot.
+    const Tensor* c_home = g.out;
+    auto opt = [&](const Tensor* t, std::uint64_t nb) { return t ? need(*t, nb) : 0; };
     auto per_row = [&](std::uint64_t nb) {
-      return g.a.pitch() + 4 * nb + (g.act ? 4 * nb : 0) + (g.clip_mask ? mask_pitch(nb) : 0) +
-             (g.relu_pre ? 4 * nb : 0);
+      return need(g.a, g.a.cols) + (c_home ? need(*c_home, nb) : 4 * nb) + opt(g.act, nb) + opt(g.relu_mask, nb) +
+             opt(g.clip_mask, nb) + opt(g.relu_grad, nb) + opt(g.sgd_w, nb) + opt(g.sgd_buf, nb);
     };
-    const int buffers = 2 + (g.act != nullptr) + (g.clip_mask != nullptr) + (g.relu_pre != nullptr);
+    const int buffers = 8;
     // All of B resident if the A rows of at least one fold fit beside it (else
     // fewer columns, and A is read once per column block); passes
     // double-buffered if they fit twice.
@@ -230,29 +440,33 @@ class Builder {
       nb = smaller;
     }
     const std::uint64_t fixed = fixed_of(nb);
-    const std::uint32_t b_at = arena(0), bias_at = arena(align_up(b_panel(nb), kAlign));
-    // One pass's buffers in a slot.
+    const std::uint32_t b_buf = arena(0), bias_at = arena(align_up(b_panel(nb), kAlign));
+    // One pass's buffers in a slot (those not in place).
     struct Pass {
-      std::uint32_t a, c, act, mask, pre;
+      std::uint32_t a, c, act, relu, clip, grad, w, buf;
     };
-    auto pass_at = [&](std::uint32_t at) {
+    std::uint64_t j0 = 0, nj = 0;
+    auto pass_at = [&](std::uint64_t i0, std::uint32_t at) {
       Pass p{};
       std::uint64_t off = at;
-      auto take = [&](std::uint64_t bytes) {
+      auto take = [&](const Tensor* t, std::uint64_t c0, std::uint64_t nc, std::uint64_t bytes_per_row) {
         const std::uint32_t a = std::uint32_t(off);
-        off += align_up(bytes, kAlign);
+        if (t && in_place(*t, c0, nc)) return where(*t, i0, c0, nc, a);
+        off += align_up(mb * bytes_per_row, kAlign);
         return a;
       };
-      p.a = take(mb * g.a.pitch());
-      p.c = take(mb * nb * 4);
-      if (g.act) p.act = take(mb * nb * 4);
-      if (g.clip_mask) p.mask = take(mb * mask_pitch(nb));
-      if (g.relu_pre) p.pre = take(mb * nb * 4);
+      p.a = take(&g.a, 0, g.a.cols, g.a.pitch());
+      p.c = take(c_home, j0, nj, 4 * nj);
+      if (g.act) p.act = take(g.act, j0, nj, 4 * nj);
+      if (g.relu_mask) p.relu = take(g.relu_mask, j0, nj, mask_pitch(nj));
+      if (g.clip_mask) p.clip = take(g.clip_mask, j0, nj, mask_pitch(nj));
+      if (g.relu_grad) p.grad = take(g.relu_grad, j0, nj, mask_pitch(nj));
+      if (g.sgd_w) p.w = take(g.sgd_w, j0, nj, 4 * nj);
+      if (g.sgd_buf) p.buf = take(g.sgd_buf, j0, nj, 4 * nj);
       return p;
     };
 
     MacDescriptor mac;
-    mac.b = b_at;
     mac.a_record = g.a_record;
     mac.b_record = g.b_record;
     mac.stats = stats(layer_, g.role);
@@ -269,25 +483,32 @@ class Builder {
       v.factor_value[i] = g.factors[i].value;
     }
     v.flags = std::uint8_t((g.bias ? kVecBias : 0) | (g.act ? kVecRelu : 0) | (g.clip_mask ? kVecClipMask : 0) |
-                           (g.relu_pre ? kVecReluGrad : 0));
+                           (g.relu_grad ? kVecReluGrad : 0) | (g.relu_mask ? kVecReluMask : 0));
     v.aux0 = bias_at;
+    VectorDescriptor sgd = sgd_descriptor();
 
     bool first = true;
-    for (std::uint64_t j0 = 0; j0 < g.n; j0 += nb) {
-      const std::uint64_t nj = std::min(nb, g.n - j0);
-      if (g.b_layout == BLayout::n_by_k) dma_rows_in(g.b, j0, nj, b_at);
-      else dma_cols_in(g.b, 0, g.k, j0, nj, b_at);
-      if (g.bias) dma_cols_in(*g.bias, 0, 1, j0, nj, bias_at);
+    for (j0 = 0; j0 < g.n; j0 += nb) {
+      nj = std::min(nb, g.n - j0);
+      if (b_in_place(nb)) mac.b = std::uint32_t(g.b_layout == BLayout::n_by_k ? g.b.addr + j0 * g.b.pitch() : g.b.addr);
+      else {
+        mac.b = b_buf;
+        if (g.b_layout == BLayout::n_by_k) copy_in(g.b, j0, nj, 0, g.b.cols, b_buf);
+        else copy_in(g.b, 0, g.k, j0, nj, b_buf);
+      }
+      if (g.bias) copy_in(*g.bias, 0, 1, j0, nj, bias_at);
       stream(
           g.m, mb, fixed, slots,
           [&](std::uint64_t i0, std::uint64_t mi, std::uint32_t at) {
-            const Pass p = pass_at(at);
-            dma_rows_in(g.a, i0, mi, p.a);
-            if (g.clip_mask) dma_cols_in(*g.clip_mask, i0, mi, j0, nj, p.mask);
-            if (g.relu_pre) dma_cols_in(*g.relu_pre, i0, mi, j0, nj, p.pre);
+            const Pass p = pass_at(i0, at);
+            copy_in(g.a, i0, mi, 0, g.a.cols, p.a);
+            if (g.clip_mask) copy_in(*g.clip_mask, i0, mi, j0, nj, p.clip);
+            if (g.relu_grad) copy_in(*g.relu_grad, i0, mi, j0, nj, p.grad);
+            if (g.sgd_w) copy_in(*g.sgd_w, i0, mi, j0, nj, p.w);
+            if (g.sgd_buf && !s_.first_update) copy_in(*g.sgd_buf, i0, mi, j0, nj, p.buf);
           },
-          [&](std::uint64_t, std::uint64_t mi, std::uint32_t at) {
-            const Pass p = pass_at(at);
+          [&](std::uint64_t i0, std::uint64_t mi, std::uint32_t at) {
+            const Pass p = pass_at(i0, at);
             mac.a = p.a;
             mac.c = p.c;
             mac.m = std::uint32_t(mi);
@@ -297,116 +518,76 @@ class Builder {
             emit(Unit::mac_array, kMacGemm, mac);
             v.src = v.dst = p.c;
             v.aux1 = p.act;
-            v.aux2 = p.mask;
-            v.aux3 = p.pre;
+            v.aux2 = p.clip;
+            v.aux3 = g.relu_mask ? p.relu : p.grad;
             v.rows = std::uint32_t(mi);
             v.cols = std::uint32_t(nj);
             emit(Unit::vector, kVecDequant, v);
+            if (g.sgd_w) {  // the update in the write-back of dW
+              const Phase phase = phase_;
+              phase_ = Phase::update;
+              sgd.src = p.c;
+              sgd.dst = p.w;
+              sgd.aux0 = p.buf;
+              sgd.rows = std::uint32_t(mi);
+              sgd.cols = std::uint32_t(nj);
+              emit(Unit::vector, kVecSgd, sgd);
+              phase_ = phase;
+            }
           },
           [&](std::uint64_t i0, std::uint64_t mi, std::uint32_t at) {
-            const Pass p = pass_at(at);
-            dma_cols_out(g.out, i0, mi, j0, nj, p.c);
-            if (g.act) dma_cols_out(*g.act, i0, mi, j0, nj, p.act);
+            const Pass p = pass_at(i0, at);
+            if (c_home) copy_out(*c_home, i0, mi, j0, nj, p.c);
+            if (g.host) copy_out(*g.host, i0, mi, j0, nj, p.c);
+            if (g.act) copy_out(*g.act, i0, mi, j0, nj, p.act);
+            if (g.relu_mask) copy_out(*g.relu_mask, i0, mi, j0, nj, p.relu);
+            if (g.sgd_w) {
+              const Phase phase = phase_;
+              phase_ = Phase::update;
+              copy_out(*g.sgd_w, i0, mi, j0, nj, p.w);
+              copy_out(*g.sgd_buf, i0, mi, j0, nj, p.buf);
+              phase_ = phase;
+            }
           });
     }
   }
 
-  // G (rows x cols f32) -> dst (rows x padded), transformed along rows: G' = G H_O.
-  void hadamard_rows(const Tensor& src, const Tensor& dst, int block) {
-    const int slots = slots_for(src.pitch() + dst.pitch() + 2 * kAlign);
-    if (slots == 0) too_small("Hadamard transform of G", 0, src.pitch() + dst.pitch(), 2);
-    const std::uint64_t rows = fit(slot_bytes(0, slots), src.pitch() + dst.pitch(), src.rows, 1, 2);
-    const std::uint64_t out_off = align_up(rows * src.pitch(), kAlign);
-    HadamardDescriptor d{0, 0, 0, 0, std::uint32_t(src.cols), std::uint32_t(dst.cols), std::uint32_t(block), 0};
-    stream(src.rows, rows, 0, slots, [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { dma_rows_in(src, r0, n, at); },
-           [&](std::uint64_t, std::uint64_t n, std::uint32_t at) {
-             d.src = at;
-             d.dst = std::uint32_t(at + out_off);
-             d.rows = std::uint32_t(n);
-             emit(Unit::hadamard, kHadamardRows, d);
-           },
-           [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { dma_rows_out(dst, r0, n, std::uint32_t(at + out_off)); });
-  }
-
-  // G (rows x cols f32) -> dst (cols x padded): G'' = G^T H_B, a block of G's columns at a time.
-  void hadamard_cols_t(const Tensor& src, const Tensor& dst, int block) {
-    const std::uint64_t per_col = 4 * src.rows + dst.pitch();
-    const int slots = slots_for(per_col + 2 * kAlign);
-    if (slots == 0) too_small("Hadamard transform of G^T", 0, per_col, 2);
-    const std::uint64_t cols = fit(slot_bytes(0, slots), per_col, src.cols, 1, 2);
-    const std::uint64_t out_off = align_up(4 * src.rows * cols, kAlign);
-    HadamardDescriptor d{0, 0, 0, std::uint32_t(src.rows), 0, std::uint32_t(dst.cols), std::uint32_t(block), 0};
-    stream(src.cols, cols, 0, slots,
-           [&](std::uint64_t c0, std::uint64_t n, std::uint32_t at) { dma_cols_in(src, 0, src.rows, c0, n, at); },
-           [&](std::uint64_t, std::uint64_t n, std::uint32_t at) {
-             d.src = at;
-             d.dst = std::uint32_t(at + out_off);
-             d.cols = std::uint32_t(n);
-             emit(Unit::hadamard, kHadamardColsT, d);
-           },
-           [&](std::uint64_t c0, std::uint64_t n, std::uint32_t at) { dma_rows_out(dst, c0, n, std::uint32_t(at + out_off)); });
-  }
-
-  // Packed src (rows x cols) -> dst f32 (padded x cols), exact transform along rows: W' = H_O Wq, X' = H_B Xq.
-  void hadamard_cols_int(const Tensor& src, std::uint32_t src_record, const Tensor& dst, int block) {
-    auto need = [&](std::uint64_t c) { return align_up(src.rows * src.pitch_of(c), kAlign) + dst.rows * 4 * c + kAlign; };
-    std::uint64_t cols = std::min<std::uint64_t>(src.cols, 8);  // multiples of 8 columns: packed slices start on a byte
-    const int slots = slots_for(need(cols));
-    if (slots == 0) too_small("integer Hadamard transform", 0, need(cols), 0);
-    const std::uint64_t slot = slot_bytes(0, slots);
-    if (need(src.cols) <= slot) cols = src.cols;
-    else
-      while (cols + 8 < src.cols && need(cols + 8) <= slot) cols += 8;
-    const std::uint64_t out_off = align_up(src.rows * src.pitch_of(cols), kAlign);
-    HadamardDescriptor d{0, 0, src_record, std::uint32_t(src.rows), 0, std::uint32_t(dst.rows), std::uint32_t(block),
-                         std::uint8_t(src.bits)};
-    stream(src.cols, cols, 0, slots,
-           [&](std::uint64_t c0, std::uint64_t n, std::uint32_t at) { dma_cols_in(src, 0, src.rows, c0, n, at); },
-           [&](std::uint64_t, std::uint64_t n, std::uint32_t at) {
-             d.src = at;
-             d.dst = std::uint32_t(at + out_off);
-             d.cols = std::uint32_t(n);
-             emit(Unit::hadamard, kHadamardColsInt, d);
-           },
-           [&](std::uint64_t c0, std::uint64_t n, std::uint32_t at) {
-             dma_cols_out(dst, 0, dst.rows, c0, n, std::uint32_t(at + out_off));
-           });
-  }
-
   void softmax(const Tensor& logits, const Tensor& labels, const Tensor& active, const Tensor& grad) {
-    const std::uint64_t need = align_up(logits.bytes(), kAlign) + align_up(labels.bytes(), kAlign) +
-                               align_up(active.bytes(), kAlign) + align_up(grad.bytes(), kAlign);
-    const int slots = slots_for(need);
-    if (slots == 0) too_small("softmax cross-entropy of the whole batch", 0, need, 0);
+    const std::uint64_t l_bytes = align_up(need(logits, logits.cols) * logits.rows, kAlign),
+                        g_bytes = align_up(need(grad, grad.cols) * grad.rows, kAlign);
+    const std::uint64_t need_bytes = l_bytes + align_up(labels.bytes(), kAlign) + align_up(active.bytes(), kAlign) + g_bytes;
+    const int slots = slots_for(need_bytes);
+    if (slots == 0) too_small("softmax cross-entropy of the whole batch", 0, need_bytes, 0);
     VectorDescriptor v;
     v.rows = std::uint32_t(logits.rows);
     v.cols = std::uint32_t(logits.cols);
     v.aux2 = loss();
     stream(1, 1, 0, slots,
            [&](std::uint64_t, std::uint64_t, std::uint32_t at) {
-             v.src = at;
-             v.aux0 = std::uint32_t(v.src + align_up(logits.bytes(), kAlign));
+             v.src = where(logits, 0, 0, logits.cols, at);
+             v.aux0 = std::uint32_t(at + l_bytes);
              v.aux1 = std::uint32_t(v.aux0 + align_up(labels.bytes(), kAlign));
-             v.dst = std::uint32_t(v.aux1 + align_up(active.bytes(), kAlign));
-             dma_rows_in(logits, 0, logits.rows, v.src);
-             dma_rows_in(labels, 0, 1, v.aux0);
-             dma_rows_in(active, 0, 1, v.aux1);
+             v.dst = where(grad, 0, 0, grad.cols, std::uint32_t(v.aux1 + align_up(active.bytes(), kAlign)));
+             copy_in(logits, 0, logits.rows, 0, logits.cols, v.src);
+             copy_in(labels, 0, 1, 0, labels.cols, v.aux0);
+             copy_in(active, 0, 1, 0, active.cols, v.aux1);
            },
            [&](std::uint64_t, std::uint64_t, std::uint32_t) { emit(Unit::vector, kVecSoftmax, v); },
-           [&](std::uint64_t, std::uint64_t, std::uint32_t) { dma_rows_out(grad, 0, grad.rows, v.dst); });
+           [&](std::uint64_t, std::uint64_t, std::uint32_t) { copy_out(grad, 0, grad.rows, 0, grad.cols, v.dst); });
   }
 
   // db = column sums of G into the layer's accumulator in the record area.
   void column_sum(const Tensor& g) {
-    const int slots = slots_for(g.pitch() + kAlign);
-    if (slots == 0) too_small("bias gradient", 0, g.pitch(), 1);
-    const std::uint64_t rows = fit(slot_bytes(0, slots), g.pitch(), g.rows, 1, 1);
+    const std::uint64_t per_row = need(g, g.cols);
+    const int slots = slots_for(per_row + kAlign);
+    if (slots == 0) too_small("bias gradient", 0, per_row, 1);
+    const std::uint64_t rows = fit(slot_bytes(0, slots), per_row, g.rows, 1, 1);
     VectorDescriptor v;
     v.dst = db(layer_);
     v.cols = std::uint32_t(g.cols);
-    stream(g.rows, rows, 0, slots, [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { dma_rows_in(g, r0, n, at); },
+    stream(g.rows, rows, 0, slots, [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) { copy_in(g, r0, n, 0, g.cols, at); },
            [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
-             v.src = at;
+             v.src = where(g, r0, 0, g.cols, at);
              v.rows = std::uint32_t(n);
              v.flags = r0 == 0 ? kVecInit : 0;
              emit(Unit::vector, kVecColumnSum, v);
@@ -414,46 +595,36 @@ class Builder {
            [](std::uint64_t, std::uint64_t, std::uint32_t) {});
   }
 
-  // SGD on the flat f32 vector w (DRAM) with gradient g (DRAM, or the SRAM
-  // address g_sram when g is null) and momentum buffer buf (DRAM).
-  void sgd(const Tensor& w, const Tensor* g, std::uint32_t g_sram, const Tensor& buf) {
-    const std::uint64_t n = w.rows * w.cols;
-    const int slots = slots_for((g ? 12 : 8) + (g ? 3 : 2) * kAlign);
-    if (slots == 0) too_small("SGD update", 0, g ? 12 : 8, g ? 3 : 2);
-    const std::uint64_t chunk = fit(slot_bytes(0, slots), g ? 12 : 8, n, 1, g ? 3 : 2);
-    const Tensor wf{w.addr, n, 1, Fmt::f32}, bf{buf.addr, n, 1, Fmt::f32};
-    const std::uint64_t part = align_up(4 * chunk, kAlign);
-    VectorDescriptor v;
-    v.cols = 1;
-    v.lr = s_.sgd.lr;
-    v.momentum = s_.sgd.momentum;
-    v.weight_decay = s_.sgd.weight_decay;
-    v.flags = s_.first_update ? kVecInit : 0;
-    stream(n, chunk, 0, slots,
-           [&](std::uint64_t i0, std::uint64_t c, std::uint32_t at) {
-             dma_rows_in(wf, i0, c, at);
-             if (!s_.first_update) dma_rows_in(bf, i0, c, std::uint32_t(at + part));
-             if (g) dma_rows_in(Tensor{g->addr, n, 1, Fmt::f32}, i0, c, std::uint32_t(at + 2 * part));
-           },
-           [&](std::uint64_t, std::uint64_t c, std::uint32_t at) {
+  // SGD on a bias b (DRAM) with its gradient in the record area at g_sram and
+  // its momentum buffer buf (DRAM); weights are updated in their dW's write-back.
+  void sgd_bias(const Tensor& b, std::uint32_t g_sram, const Tensor& buf) {
+    const std::uint64_t need_bytes = align_up(b.bytes(), kAlign) + align_up(buf.bytes(), kAlign);
+    const int slots = slots_for(need_bytes);
+    if (slots == 0) too_small("bias update", 0, need_bytes, 0);
+    VectorDescriptor v = sgd_descriptor();
+    v.rows = 1;
+    v.cols = std::uint32_t(b.cols);
+    v.src = g_sram;
+    stream(1, 1, 0, slots,
+           [&](std::uint64_t, std::uint64_t, std::uint32_t at) {
              v.dst = at;
-             v.aux0 = std::uint32_t(at + part);
-             v.src = g ? std::uint32_t(at + 2 * part) : g_sram;
-             v.rows = std::uint32_t(c);
-             emit(Unit::vector, kVecSgd, v);
+             v.aux0 = std::uint32_t(at + align_up(b.bytes(), kAlign));
+             copy_in(b, 0, 1, 0, b.cols, v.dst);
+             if (!s_.first_update) copy_in(buf, 0, 1, 0, buf.cols, v.aux0);
            },
-           [&](std::uint64_t i0, std::uint64_t c, std::uint32_t at) {
-             dma_rows_out(wf, i0, c, at);
-             dma_rows_out(bf, i0, c, std::uint32_t(at + part));
+           [&](std::uint64_t, std::uint64_t, std::uint32_t) { emit(Unit::vector, kVecSgd, v); },
+           [&](std::uint64_t, std::uint64_t, std::uint32_t) {
+             copy_out(b, 0, 1, 0, b.cols, v.dst);
+             copy_out(buf, 0, 1, 0, buf.cols, v.aux0);
            });
   }
 
-  // The record area (scales, statistics, loss, bias gradients) to DRAM.
   // Copies a record area saved by an earlier job (its forward pass) into SRAM.
   void restore_records(const Tensor& saved) {
     dma(Space::dram, saved.addr, scalars_bytes_, Space::sram, 0, scalars_bytes_, 1, scalars_bytes_);
   }
 
+  // The record area (scales, statistics, loss, bias gradients) to DRAM.
   Tensor save_records() {
     const Tensor t = dram(1, scalars_bytes_, Fmt::bytes);
     dma(Space::sram, 0, scalars_bytes_, Space::dram, t.addr, scalars_bytes_, 1, scalars_bytes_);
@@ -471,6 +642,11 @@ class Builder {
   }
 
  private:
+  struct Block {
+    std::uint64_t addr = 0, bytes = 0;
+    int id = 0;
+  };
+
   template <typename D>
   void emit(Unit unit, std::uint32_t opcode, const D& d) {
     Command c = Command::make(unit, phase_, layer_, opcode, d);
@@ -478,8 +654,28 @@ class Builder {
     commands_.push_back(c);
   }
 
+  QuantizerDescriptor quantizer(QuantRole role) const {
+    QuantizerDescriptor d;
+    d.set_config(hdqt_.q(role));
+    d.role = std::uint8_t(role);
+    d.record = record(layer_, role);
+    // Layer l of network n is HDQT layer n * kLayersPerNet + l (hdqt_mlp.h).
+    const std::uint64_t hdqt_layer = std::uint64_t(s_.net) * kLayersPerNet + std::uint64_t(layer_);
+    d.key = RandomStream{s_.seed, 8 * hdqt_layer + std::uint64_t(role), step_}.key();
+    return d;
+  }
+
+  VectorDescriptor sgd_descriptor() const {
+    VectorDescriptor v;
+    v.lr = s_.sgd.lr;
+    v.momentum = s_.sgd.momentum;
+    v.weight_decay = s_.sgd.weight_decay;
+    v.flags = s_.first_update ? kVecInit : 0;
+    return v;
+  }
+
   void dma(Space ss, std::uint64_t src, std::uint64_t src_pitch, Space ds, std::uint64_t dst, std::uint64_t dst_pitch,
-           std::uint64_t rows, std::uint64_t row_bytes) {
+           std::uint64_t rows, std::uint64_t row_bytes, bool host_copy = false) {
     if (rows == 0 || row_bytes == 0) return;
     DmaDescriptor d;
     d.src = src;
@@ -490,28 +686,36 @@ class Builder {
     d.row_bytes = std::uint32_t(row_bytes);
     d.src_space = ss;
     d.dst_space = ds;
-    emit(Unit::dma, kDmaCopy, d);
+    emit(Unit::dma, host_copy ? kDmaHostCopy : kDmaCopy, d);
   }
-  // Whole rows [r0, r0 + n) of a DRAM tensor to/from SRAM (contiguous).
-  void dma_rows_in(const Tensor& t, std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
-    dma(Space::dram, t.addr + r0 * t.pitch(), t.pitch(), Space::sram, at, t.pitch(), n, t.pitch());
+
+  // Rows [r0, r0 + n) x columns [c0, c0 + nc) of t are where a block wants
+  // them (contiguous in SRAM) without a copy.
+  static bool in_place(const Tensor& t, std::uint64_t c0, std::uint64_t nc) {
+    return t.resident() && c0 == 0 && nc == t.cols;
   }
-  void dma_rows_out(const Tensor& t, std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
-    dma(Space::sram, at, t.pitch(), Space::dram, t.addr + r0 * t.pitch(), t.pitch(), n, t.pitch());
+  // Bytes per row a chunk of nc columns of t takes in a slot (0 in place).
+  static std::uint64_t need(const Tensor& t, std::uint64_t nc) { return in_place(t, 0, nc) ? 0 : t.pitch_of(nc); }
+  // The SRAM address of rows from r0 (columns [c0, c0 + nc)): in place, or the slot buffer `buf`.
+  static std::uint32_t where(const Tensor& t, std::uint64_t r0, std::uint64_t c0, std::uint64_t nc, std::uint32_t buf) {
+    return in_place(t, c0, nc) ? std::uint32_t(t.addr + r0 * t.pitch()) : buf;
   }
-  // Rows [r0, r0 + nr) x columns [c0, c0 + nc) to/from a tile of pitch pitch_of(nc) in SRAM.
-  void dma_cols_in(const Tensor& t, std::uint64_t r0, std::uint64_t nr, std::uint64_t c0, std::uint64_t nc,
-                   std::uint32_t at) {
-    dma(Space::dram, t.addr + r0 * t.pitch() + t.col_offset(c0), t.pitch(), Space::sram, at, t.pitch_of(nc), nr,
-        t.pitch_of(nc));
+  // Rows [r0, r0 + nr) x columns [c0, c0 + nc) of t to/from a buffer of pitch pitch_of(nc) in SRAM
+  // (nothing when in place; an SRAM-to-SRAM copy for a block of a resident tensor).
+  void copy_in(const Tensor& t, std::uint64_t r0, std::uint64_t nr, std::uint64_t c0, std::uint64_t nc, std::uint32_t at) {
+    if (in_place(t, c0, nc)) return;
+    dma(t.space, t.addr + r0 * t.pitch() + t.col_offset(c0), t.pitch(), Space::sram, at, t.pitch_of(nc), nr, t.pitch_of(nc));
   }
-  void dma_cols_out(const Tensor& t, std::uint64_t r0, std::uint64_t nr, std::uint64_t c0, std::uint64_t nc,
-                    std::uint32_t at) {
-    dma(Space::sram, at, t.pitch_of(nc), Space::dram, t.addr + r0 * t.pitch() + t.col_offset(c0), t.pitch(), nr,
-        t.pitch_of(nc));
+  void copy_out(const Tensor& t, std::uint64_t r0, std::uint64_t nr, std::uint64_t c0, std::uint64_t nc, std::uint32_t at) {
+    if (in_place(t, c0, nc)) return;
+    dma(Space::sram, at, t.pitch_of(nc), t.space, t.addr + r0 * t.pitch() + t.col_offset(c0), t.pitch(), nr,
+        t.pitch_of(nc), t.host);
   }
 
   std::uint32_t arena(std::uint64_t offset) const { return std::uint32_t(scalars_bytes_ + offset); }
+  std::uint64_t lowest() const { return heap_.empty() ? sram_top_ : heap_.front().addr; }
+  // What resident tensors leave to the streaming arena at least.
+  std::uint64_t reserve() const { return align_up(cfg_.sram.size_bytes / 32, kAlign); }
 
   // Bytes of each of `slots` slots that share the arena after `fixed` bytes.
   std::uint64_t slot_bytes(std::uint64_t fixed, int slots = 2) const {
@@ -557,14 +761,35 @@ class Builder {
                            int buffers) {
     const std::uint64_t slack = std::uint64_t(buffers) * kAlign;
     if (slack >= avail) return 0;
+    if (per_unit == 0) return max_n;  // everything in place
     const std::uint64_t n = (avail - slack) / per_unit;
     if (n >= max_n) return max_n;
     return n / step * step;
   }
 
+  // The planner gives up the resident candidate of least value among the
+  // live ones and `id` (the largest on a tie): the build restarts without it.
+  [[noreturn]] void give_up(int id, std::uint64_t bytes = 0) const {
+    int worst = id;
+    std::uint64_t worst_bytes = bytes;
+    for (const Block& b : heap_)
+      if (keep_value(b.id) < keep_value(worst) || (keep_value(b.id) == keep_value(worst) && b.bytes > worst_bytes)) {
+        worst = b.id;
+        worst_bytes = b.bytes;
+      }
+    throw ResidencyFailure{worst};
+  }
+
   // The smallest tiling of an operation needs `fixed` bytes plus one slot of
-  // `per_slot` bytes (and the alignment of `buffers` buffers).
+  // `per_slot` bytes (and the alignment of `buffers` buffers). With resident
+  // tensors in the way the planner gives one up; else the SRAM is too small.
   [[noreturn]] void too_small(const std::string& what, std::uint64_t fixed, std::uint64_t per_slot, int buffers) const {
+    if (!heap_.empty()) {
+      const Block& b = *std::min_element(heap_.begin(), heap_.end(), [](const Block& x, const Block& y) {
+        return keep_value(x.id) < keep_value(y.id) || (keep_value(x.id) == keep_value(y.id) && x.bytes > y.bytes);
+      });
+      throw ResidencyFailure{b.id};
+    }
     const std::uint64_t tiles = fixed + align_up(per_slot + std::uint64_t(buffers) * kAlign, kAlign);
     throw NpuConfigError(fmt::format(
         "{}: sram.size_bytes = {} is too small for layer {} {}: its smallest tiling needs {} bytes "
@@ -577,23 +802,28 @@ class Builder {
   const HdqtConfig& hdqt_;
   std::uint64_t step_;
   Job& job_;
+  const std::set<int>& off_;
   std::vector<Command> commands_;
   int layer_ = 0;
   Phase phase_ = Phase::forward;
-  std::uint64_t records_ = 0, stats_ = 0, loss_ = 0, scalars_bytes_ = 0, arena_ = 0;
+  std::uint64_t records_ = 0, stats_ = 0, loss_ = 0, scalars_bytes_ = 0, arena_ = 0, sram_top_ = 0;
   std::vector<std::uint64_t> db_;
+  std::vector<Block> heap_;  // resident tensors, by address
   std::uint64_t dram_top_ = 0;
   std::uint64_t next_slot_ = 0;
   std::vector<Tensor> momentum_w_, momentum_b_;
 };
 
-// The forward pass of every layer; returns the pre-activation tensors. When
-// `train`, also keeps what the backward pass needs.
+// The forward pass of every layer. `saved`: the pass is a job of its own
+// whose backward is another job (NpuEngine's slots), so what the backward
+// needs (packed Xq and Wq, clip and ReLU masks) goes to DRAM; in a training
+// step the plan may keep it in SRAM. Outputs of every layer go to the host.
 struct ForwardTensors {
-  std::vector<Tensor> x, xq, wq, mask, pre, w, b;
+  std::vector<Tensor> x, xq, wq, clip, relu, out, w, b;
+  Tensor logits;  // the last layer's output on the device (training step)
 };
 
-ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train) {
+ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train, bool saved) {
   const int L = int(p.w.size());
   const std::uint64_t B = std::uint64_t(x.rows);
   ForwardTensors f;
@@ -605,17 +835,22 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     f.b.push_back(bld.dram(1, O, Fmt::f32));
     bld.load(f.w[l], p.w[l].v.data());
     bld.load(f.b[l], p.b[l].data());
+    f.out.push_back(bld.host(B, O));
   }
+  auto keep = [&](Keep k, int l, std::uint64_t rows, std::uint64_t cols, Fmt fm, int bits, bool for_backward) {
+    return for_backward && saved ? bld.dram(rows, cols, fm, bits) : bld.keep(keep_id(k, l), rows, cols, fm, bits);
+  };
   for (int l = 0; l < L; ++l) {
     bld.tag(l, Phase::forward);
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
-    const bool need_mask = train && l > 0 && cfg.ste == Ste::clipped;  // the clipped STE of this layer's dX
-    f.xq.push_back(bld.dram_packed(B, I, QuantRole::fwd_x));
-    f.mask.push_back(need_mask ? bld.dram(B, I, Fmt::mask) : Tensor{});
-    bld.quantize(f.x[l], QuantRole::fwd_x, f.xq[l], need_mask ? &f.mask[l] : nullptr);
-    f.wq.push_back(bld.dram_packed(O, I, QuantRole::fwd_w));
+    const bool need_clip = train && l > 0 && cfg.ste == Ste::clipped;  // the clipped STE of this layer's dX
+    const int xb = cfg.q(QuantRole::fwd_x).bits, wb = cfg.q(QuantRole::fwd_w).bits;
+    f.xq.push_back(keep(Keep::xq, l, B, I, Fmt::packed, xb, train));
+    f.clip.push_back(need_clip ? keep(Keep::clip_mask, l, B, I, Fmt::mask, 1, true) : Tensor{});
+    bld.quantize(f.x[l], QuantRole::fwd_x, f.xq[l], need_clip ? &f.clip[l] : nullptr);
+    bld.release(f.x[l]);
+    f.wq.push_back(keep(Keep::wq, l, O, I, Fmt::packed, wb, train && l > 0));
     bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr);
-    f.pre.push_back(bld.dram(B, O, Fmt::f32));
     GemmSpec g;
     g.role = GemmRole::fwd;
     g.a = f.xq[l];
@@ -627,39 +862,62 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     g.n = O;
     g.k = I;
     g.factors = {{bld.record(l, QuantRole::fwd_x)}, {bld.record(l, QuantRole::fwd_w)}};
-    g.out = f.pre[l];
+    g.host = &f.out[l];
     g.bias = &f.b[l];
     Tensor act;
     if (l + 1 < L) {
-      act = bld.dram(B, O, Fmt::f32);
+      act = bld.keep(keep_id(Keep::act, l + 1), B, O, Fmt::f32);
       g.act = &act;
+      f.relu.push_back(train ? keep(Keep::relu_mask, l, B, O, Fmt::mask, 1, true) : Tensor{});
+      if (train) g.relu_mask = &f.relu[l];
+    } else if (train && !saved) {
+      f.logits = bld.keep(keep_id(Keep::logits, l), B, O, Fmt::f32);
+      g.out = &f.logits;
     }
     bld.gemm(g);
+    if (!train) {
+      bld.release(f.xq[l]);
+      bld.release(f.wq[l]);
+    }
+    if (train && l == 0) bld.release(f.wq[l]);  // layer 0 has no dX
     if (l + 1 < L) f.x.push_back(act);
   }
   return f;
 }
 
 // The backward pass of every layer from g = dL/dY of the last layer: dX
-// (layers > 0), dW into `dw` (f32, DRAM) and db in the record area.
+// (layers > 0), dW into `dw` (the host's) and db in the record area; with
+// `update`, the device's SGD fused into dW's write-back and the biases'.
 void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const ForwardTensors& f, Tensor g,
-              std::uint64_t B, std::vector<Tensor>& dw) {
+              std::uint64_t B, bool update, std::vector<Tensor>& dw) {
   const int L = int(p.w.size());
   dw.assign(p.w.size(), Tensor{});
   for (int l = L - 1; l >= 0; --l) {
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
+    const HadamardPlan hb = plan_hadamard(int(B), cfg.hadamard);
+    const std::uint64_t Bp = std::uint64_t(hb.padded_length);
+    // What needs G first: Q(G H_O), Q(G^T H_B) and db; then G's SRAM is free.
+    bld.tag(l, Phase::backward_dx);
+    const HadamardPlan ho = plan_hadamard(int(O), cfg.hadamard);
+    const std::uint64_t Op = std::uint64_t(ho.padded_length);
+    Tensor ghq;
+    if (l > 0) {
+      ghq = bld.keep_packed(keep_id(Keep::ghq, l), B, Op, QuantRole::bwd_g_dx);
+      bld.hadamard_quantize(Builder::Transform::rows, g, 0, QuantRole::bwd_g_dx, ghq, ho.block);
+    }
+    bld.tag(l, Phase::backward_dw);
+    const Tensor gtq = bld.keep_packed(keep_id(Keep::gtq, l), O, Bp, QuantRole::bwd_g_dw);
+    bld.hadamard_quantize(Builder::Transform::cols_t, g, 0, QuantRole::bwd_g_dw, gtq, hb.block);
+    bld.column_sum(g);
+    bld.release(g);
     Tensor dx;
     if (l > 0) {
       bld.tag(l, Phase::backward_dx);
-      const HadamardPlan h = plan_hadamard(int(O), cfg.hadamard);
-      const std::uint64_t Op = std::uint64_t(h.padded_length);
-      const Tensor wh = bld.dram(Op, I, Fmt::f32), whq = bld.dram_packed(Op, I, QuantRole::bwd_w_dx);
-      bld.hadamard_cols_int(f.wq[l], bld.record(l, QuantRole::fwd_w), wh, h.block);
-      bld.quantize(wh, QuantRole::bwd_w_dx, whq, nullptr);
-      const Tensor gh = bld.dram(B, Op, Fmt::f32), ghq = bld.dram_packed(B, Op, QuantRole::bwd_g_dx);
-      bld.hadamard_rows(g, gh, h.block);
-      bld.quantize(gh, QuantRole::bwd_g_dx, ghq, nullptr);
-      dx = bld.dram(B, I, Fmt::f32);
+      const Tensor whq = bld.keep_packed(keep_id(Keep::whq, l), Op, I, QuantRole::bwd_w_dx);
+      bld.hadamard_quantize(Builder::Transform::cols_int, f.wq[l], bld.record(l, QuantRole::fwd_w), QuantRole::bwd_w_dx,
+                            whq, ho.block);
+      bld.release(f.wq[l]);
+      dx = bld.keep(keep_id(Keep::dx, l), B, I, Fmt::f32);
       GemmSpec s_dx;
       s_dx.role = GemmRole::bwd_dx;
       s_dx.a = ghq;
@@ -670,22 +928,22 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
       s_dx.n = I;
       s_dx.k = Op;
       s_dx.factors = {{bld.record(l, QuantRole::bwd_g_dx)}, {bld.record(l, QuantRole::bwd_w_dx)},
-                      {bld.record(l, QuantRole::fwd_w)}, {kNoRecord, 1.0f / float(h.block)}};
-      s_dx.out = dx;
-      if (cfg.ste == Ste::clipped) s_dx.clip_mask = &f.mask[l];
-      s_dx.relu_pre = &f.pre[l - 1];  // ReLU' of the layer below
+                      {bld.record(l, QuantRole::fwd_w)}, {kNoRecord, 1.0f / float(ho.block)}};
+      s_dx.out = &dx;
+      if (cfg.ste == Ste::clipped) s_dx.clip_mask = &f.clip[l];
+      s_dx.relu_grad = &f.relu[l - 1];  // ReLU' of the layer below
       bld.gemm(s_dx);
+      bld.release(ghq);
+      bld.release(whq);
+      if (cfg.ste == Ste::clipped) bld.release(f.clip[l]);
+      bld.release(f.relu[l - 1]);
     }
     bld.tag(l, Phase::backward_dw);
-    const HadamardPlan h = plan_hadamard(int(B), cfg.hadamard);
-    const std::uint64_t Bp = std::uint64_t(h.padded_length);
-    const Tensor xh = bld.dram(Bp, I, Fmt::f32), xhq = bld.dram_packed(Bp, I, QuantRole::bwd_x_dw);
-    bld.hadamard_cols_int(f.xq[l], bld.record(l, QuantRole::fwd_x), xh, h.block);
-    bld.quantize(xh, QuantRole::bwd_x_dw, xhq, nullptr);
-    const Tensor gt = bld.dram(O, Bp, Fmt::f32), gtq = bld.dram_packed(O, Bp, QuantRole::bwd_g_dw);
-    bld.hadamard_cols_t(g, gt, h.block);
-    bld.quantize(gt, QuantRole::bwd_g_dw, gtq, nullptr);
-    dw[l] = bld.dram(O, I, Fmt::f32);
+    const Tensor xhq = bld.keep_packed(keep_id(Keep::xhq, l), Bp, I, QuantRole::bwd_x_dw);
+    bld.hadamard_quantize(Builder::Transform::cols_int, f.xq[l], bld.record(l, QuantRole::fwd_x), QuantRole::bwd_x_dw,
+                          xhq, hb.block);
+    bld.release(f.xq[l]);
+    dw[l] = bld.host(O, I);
     GemmSpec s_dw;
     s_dw.role = GemmRole::bwd_dw;
     s_dw.a = gtq;
@@ -696,10 +954,19 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
     s_dw.n = I;
     s_dw.k = Bp;
     s_dw.factors = {{bld.record(l, QuantRole::bwd_g_dw)}, {bld.record(l, QuantRole::bwd_x_dw)},
-                    {bld.record(l, QuantRole::fwd_x)}, {kNoRecord, 1.0f / float(h.block)}};
-    s_dw.out = dw[l];
+                    {bld.record(l, QuantRole::fwd_x)}, {kNoRecord, 1.0f / float(hb.block)}};
+    s_dw.host = &dw[l];
+    if (update) {
+      s_dw.sgd_w = &f.w[l];
+      s_dw.sgd_buf = &bld.momentum_w(l);
+    }
     bld.gemm(s_dw);
-    bld.column_sum(g);
+    bld.release(gtq);
+    bld.release(xhq);
+    if (update) {
+      bld.tag(l, Phase::update);
+      bld.sgd_bias(f.b[l], bld.db(l), bld.momentum_b(l));
+    }
     if (l > 0) g = dx;
   }
 }
@@ -757,7 +1024,78 @@ void read_records(Builder& bld, const Tensor& records, const MlpParams& p, StepR
   for (std::size_t l = 0; l < p.w.size(); ++l) res.db_offsets.push_back(bld.db(int(l)));
 }
 
+// What a plan is chosen for: everything that sizes a job's tensors and SRAM.
+std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p, std::uint64_t B) {
+  std::string k = fmt::format("{}|{}|{}x{}|{}|{}|", kind, s.npu->sram.size_bytes, s.npu->mac_array.rows,
+                              s.npu->mac_array.cols, B, int(s.first_update));
+  for (const Matrix& w : p.w) k += fmt::format("{}x{},", w.rows, w.cols);
+  for (const QuantConfig& q : s.hdqt->quant) k += fmt::format("{},", q.bits);
+  k += fmt::format("|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste));
+  return k;
+}
+
+// Builds a job under the residency plan for its shape (docs/npu.md, "Residency
+// and fusion"). The plan is the set of candidates given up; it is found by
+// building, once per shape: start with every candidate resident; when one
+// does not fit, the builder names the candidate of least value in the way and
+// the job is rebuilt without it; then each candidate still resident, least
+// valuable first, is given up too when that lowers the job's DRAM bytes.
+template <typename Build>
+Job planned(const std::string& key, Build build) {
+  static std::mutex mutex;
+  static std::map<std::string, std::set<int>> plans;
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    if (const auto it = plans.find(key); it != plans.end()) return build(it->second);
+  }
+  std::set<int> off;
+  auto attempt = [&](const std::set<int>& o) -> std::optional<Job> {
+    try {
+      return build(o);
+    } catch (const ResidencyFailure& f) {
+      off.insert(f.id);
+      return std::nullopt;
+    }
+  };
+  std::optional<Job> job;
+  while (!(job = attempt(off))) {
+  }
+  std::vector<int> kept = job->resident;
+  std::stable_sort(kept.begin(), kept.end(), [](int a, int b) { return keep_value(a) < keep_value(b); });
+  for (const int id : kept) {
+    std::set<int> trial = off;
+    trial.insert(id);
+    try {
+      Job other = build(trial);
+      if (job_dram_bytes(other) < job_dram_bytes(*job)) {
+        off = std::move(trial);
+        job = std::move(other);
+      }
+    } catch (const ResidencyFailure&) {
+      // giving this one up makes another not fit: keep it
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mutex);
+    plans.emplace(key, off);
+  }
+  return build(off);  // last, so that what the build hands out besides the job (a kept pass) is this job's
+}
+
 }  // namespace
+
+std::uint64_t job_dram_bytes(const Job& job) {
+  std::uint64_t bytes = 0;
+  for (const Command& c : job.commands) {
+    if (c.header.unit == Unit::dma && c.header.opcode == kDmaHostCopy) continue;
+    bytes += kCommandBytes;
+    if (c.header.unit == Unit::dma) {
+      const DmaDescriptor d = c.as<DmaDescriptor>();
+      if (d.touches_dram()) bytes += d.bytes();
+    }
+  }
+  return bytes;
+}
 
 Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
                         std::span<const bool> active, std::uint64_t step, StepResults& res) {
@@ -765,55 +1103,51 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
   const int L = int(p.w.size());
   const std::uint64_t B = std::uint64_t(x.rows);
   if (labels.size() != B) throw ConfigError(fmt::format("npu: {} labels for a batch of {}", labels.size(), B));
-  Job job;
-  Builder bld(s, step, p, job);
-  // Host-side bytes: labels as int32, active classes as one byte each.
-  job.staging.resize(4 * B + active.size());
-  for (std::uint64_t i = 0; i < B; ++i) {
-    const std::int32_t v = labels[i];
-    std::memcpy(job.staging.data() + 4 * i, &v, 4);
-  }
-  for (std::size_t c = 0; c < active.size(); ++c) job.staging[4 * B + c] = active[c];
-
-  ForwardTensors f = forward(bld, cfg, p, x, true);
-  const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
-  bld.load(labels_t, job.staging.data());
-  bld.load(active_t, job.staging.data() + 4 * B);
-
   // Results land in res's buffers, reused from an earlier step when the shapes match.
   size_results(p, B, true, res);
-  std::vector<Tensor> dw;
-
-  bld.tag(L - 1, Phase::forward);
-  const std::uint64_t O_last = std::uint64_t(p.w[L - 1].rows);
-  Tensor g = bld.dram(B, O_last, Fmt::f32);
-  bld.softmax(f.pre[L - 1], labels_t, active_t, g);
-
-  backward(bld, cfg, p, f, g, B, dw);
-
-  for (int l = 0; l < L; ++l) {
-    bld.tag(l, Phase::update);
-    bld.sgd(f.w[l], &dw[l], 0, bld.momentum_w(l));
-    bld.sgd(f.b[l], nullptr, bld.db(l), bld.momentum_b(l));
-  }
-  bld.tag(0, Phase::update);
-  const Tensor records = bld.save_records();
-
-  // Read-backs: gradients, forward outputs, the record area, updated weights.
-  for (int l = 0; l < L; ++l) {
-    bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
-    bld.read_back(f.pre[l].addr, res.outputs[l].v.data(), f.pre[l].bytes());
-  }
-  read_records(bld, records, p, res);
-  if (s.read_device_params) {
-    res.device_params = p;
-    for (int l = 0; l < L; ++l) {
-      bld.read_back(f.w[l].addr, res.device_params.w[l].v.data(), f.w[l].bytes());
-      bld.read_back(f.b[l].addr, res.device_params.b[l].data(), f.b[l].bytes());
+  return planned(plan_key("step", s, p, B), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    // Host-side bytes: labels as int32, active classes as one byte each.
+    job.staging.resize(4 * B + active.size());
+    for (std::uint64_t i = 0; i < B; ++i) {
+      const std::int32_t v = labels[i];
+      std::memcpy(job.staging.data() + 4 * i, &v, 4);
     }
-  }
-  bld.finish();
-  return job;
+    for (std::size_t c = 0; c < active.size(); ++c) job.staging[4 * B + c] = active[c];
+
+    ForwardTensors f = forward(bld, cfg, p, x, true, false);
+    const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
+    bld.load(labels_t, job.staging.data());
+    bld.load(active_t, job.staging.data() + 4 * B);
+
+    bld.tag(L - 1, Phase::forward);
+    const std::uint64_t O_last = std::uint64_t(p.w[L - 1].rows);
+    const Tensor g = bld.keep(keep_id(Keep::grad, L - 1), B, O_last, Fmt::f32);
+    bld.softmax(f.logits, labels_t, active_t, g);
+    bld.release(f.logits);
+
+    std::vector<Tensor> dw;
+    backward(bld, cfg, p, f, g, B, true, dw);
+    bld.tag(0, Phase::update);
+    const Tensor records = bld.save_records();
+
+    // Read-backs: gradients, forward outputs, the record area, updated weights.
+    for (int l = 0; l < L; ++l) {
+      bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
+      bld.read_back(f.out[l].addr, res.outputs[l].v.data(), f.out[l].bytes());
+    }
+    read_records(bld, records, p, res);
+    if (s.read_device_params) {
+      res.device_params = p;
+      for (int l = 0; l < L; ++l) {
+        bld.read_back(f.w[l].addr, res.device_params.w[l].v.data(), f.w[l].bytes());
+        bld.read_back(f.b[l].addr, res.device_params.b[l].data(), f.b[l].bytes());
+      }
+    }
+    bld.finish();
+    return job;
+  });
 }
 
 void decode_records(StepResults& r) {
@@ -841,24 +1175,26 @@ std::uint64_t saved_top(const SavedForward& saved) { return saved.top; }
 
 Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step, bool train,
                   StepResults& res, SavedForwardPtr* saved) {
-  Job job;
-  Builder bld(s, step, p, job);
-  ForwardTensors f = forward(bld, *s.hdqt, p, x, train);
   size_results(p, std::uint64_t(x.rows), false, res);
-  for (std::size_t l = 0; l < p.w.size(); ++l)
-    bld.read_back(f.pre[l].addr, res.outputs[l].v.data(), f.pre[l].bytes());
-  if (train) {
-    bld.tag(0, Phase::forward);
-    const Tensor records = bld.save_records();
-    read_records(bld, records, p, res);
+  return planned(plan_key(train ? "forward" : "eval", s, p, std::uint64_t(x.rows)), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    ForwardTensors f = forward(bld, *s.hdqt, p, x, train, true);
+    for (std::size_t l = 0; l < p.w.size(); ++l)
+      bld.read_back(f.out[l].addr, res.outputs[l].v.data(), f.out[l].bytes());
+    if (train) {
+      bld.tag(0, Phase::forward);
+      const Tensor records = bld.save_records();
+      read_records(bld, records, p, res);
+      bld.finish();
+      *saved = SavedForwardPtr(new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.tensors_addr, job.queue_addr});
+      return job;
+    }
+    res.records.clear();
+    res.db_offsets.clear();
     bld.finish();
-    *saved = SavedForwardPtr(new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.tensors_addr, job.queue_addr});
     return job;
-  }
-  res.records.clear();
-  res.db_offsets.clear();
-  bld.finish();
-  return job;
+  });
 }
 
 Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward& saved, const Matrix& dout,
@@ -867,22 +1203,24 @@ Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward
   if (std::uint64_t(dout.rows) != B || dout.cols != p.w.back().rows)
     throw ConfigError(fmt::format("npu: backward needs dL/dY of {} x {}, got {} x {}", B, p.w.back().rows, dout.rows,
                                   dout.cols));
-  Job job;
-  Builder bld(s, step, p, job);
-  const int L = int(p.w.size());
-  bld.tag(L - 1, Phase::backward_dw);
-  bld.restore_records(saved.records);
-  const Tensor g = bld.dram(B, std::uint64_t(dout.cols), Fmt::f32);
-  bld.load(g, dout.v.data());
   size_results(p, B, true, res);
-  std::vector<Tensor> dw;
-  backward(bld, *s.hdqt, p, saved.f, g, B, dw);
-  bld.tag(0, Phase::backward_dw);
-  const Tensor records = bld.save_records();
-  for (int l = 0; l < L; ++l) bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
-  read_records(bld, records, p, res);
-  bld.finish();
-  return job;
+  return planned(plan_key("backward", s, p, B), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    const int L = int(p.w.size());
+    bld.tag(L - 1, Phase::backward_dw);
+    bld.restore_records(saved.records);
+    const Tensor g = bld.dram(B, std::uint64_t(dout.cols), Fmt::f32);
+    bld.load(g, dout.v.data());
+    std::vector<Tensor> dw;
+    backward(bld, *s.hdqt, p, saved.f, g, B, false, dw);
+    bld.tag(0, Phase::backward_dw);
+    const Tensor records = bld.save_records();
+    for (int l = 0; l < L; ++l) bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
+    read_records(bld, records, p, res);
+    bld.finish();
+    return job;
+  });
 }
 
 }  // namespace hdq::npu

@@ -14,8 +14,11 @@
 //   backward_dw:           X' = H_B Xq, Q(X'), G'' = G^T H_B, Q(G''),
 //                          GEMM_dw with dequantize; db = column sums of G
 //   update:                SGD on W and b with the device's momentum buffers
-// Each operation streams its tensors through SRAM in the largest chunks that
-// fit (docs/npu.md, "Tiling"); a step whose smallest chunk does not fit is a
+// A residency planner decides per job which tensors stay in SRAM between
+// operations, and the program fuses Hadamard + max + quantize, the SGD update
+// into dW's write-back and ReLU' into a 1-bit mask; what is not resident
+// streams through SRAM in the largest chunks that fit (docs/npu.md,
+// "Residency and fusion"). A step whose smallest chunk does not fit is a
 // ConfigError naming sram.size_bytes, raised here, before anything runs.
 #pragma once
 
@@ -53,6 +56,7 @@ struct Job {
   std::uint64_t tensors_addr = 0;
   std::vector<HostRead> reads;
   std::vector<std::uint8_t> staging;  // host-side bytes the loads point into (labels, active classes)
+  std::vector<int> resident;          // the residency candidates the plan kept in SRAM (planner ids)
 
   bool failed = false;
   bool numeric_error = false;
@@ -88,6 +92,10 @@ struct StepSettings {
   int net = 0;                      // network id of the random streams (hdqt_mlp.h kLayersPerNet)
   std::uint64_t dram_base = 0;      // the job's tensors start at or above this DRAM address
 };
+
+// DRAM bytes the job's commands move: its DMA copies with a DRAM end and
+// the queue's descriptor fetches (host copies cost nothing: dma.h).
+std::uint64_t job_dram_bytes(const Job& job);
 
 // Bytes of a training step's record area in SRAM (quantizer and GEMM records,
 // loss, bias-gradient accumulators) for an MLP of these widths; one DMA
