@@ -94,8 +94,10 @@ void Npu::on_simulation_thread(std::function<void()> task) {
   if (task_error_) std::rethrow_exception(std::exchange(task_error_, nullptr));
 }
 
-void Npu::run(Job& job, const NpuConfig& cfg, Ledger& ledger, ActivityObserver* observer, const void* owner) {
+void Npu::run(Job& job, const NpuConfig& cfg, Ledger& ledger, ActivityObserver* observer, const void* owner,
+              const void* runner) {
   if (owner) owner_ = owner;
+  runner_ = runner;
   on_simulation_thread([&] {
     ctx_.config = &cfg;
     ctx_.ledger = &ledger;

@@ -39,9 +39,14 @@ class Npu {
   // With the lock held: runs `job` on the model configured by `cfg`, charging
   // `ledger`; `observer` (may be null) sees every command; `owner`, when not
   // null, becomes the owner of the device's persistent buffers (the momentum).
-  void run(Job& job, const NpuConfig& cfg, Ledger& ledger, ActivityObserver* observer, const void* owner);
+  // `runner`: who submits the job (null for anonymous jobs).
+  void run(Job& job, const NpuConfig& cfg, Ledger& ledger, ActivityObserver* observer, const void* owner,
+           const void* runner = nullptr);
   // Whether `owner` ran last, i.e. the persistent buffers hold its values.
   bool last_owner_is(const void* owner) const { return owner_ == owner; }
+  // Whether `runner` submitted the last job of all: nobody else has touched
+  // the SRAM and DRAM since (what it keeps on chip across jobs is intact).
+  bool last_runner_is(const void* runner) const { return runner_ == runner; }
 
  private:
   Npu();
@@ -53,6 +58,7 @@ class Npu {
   Context ctx_;
   std::unique_ptr<Top> top_;
   const void* owner_ = nullptr;
+  const void* runner_ = nullptr;
   std::mutex mutex_;  // acquire()
 
   std::mutex task_mutex_;

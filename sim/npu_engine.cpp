@@ -41,8 +41,10 @@ void NpuEngine::close_vcd() {
 // only when the run succeeds: a failed step leaves no results and no costs.
 void NpuEngine::run(Job& job, Ledger& total, bool training) {
   Ledger ledger;
-  Npu::instance().run(job, npu_, ledger, vcd_.get(), training ? this : nullptr);
+  Npu::instance().run(job, npu_, ledger, vcd_.get(), training ? this : nullptr, this);
   if (job.failed) {
+    state_ = {};  // what the job left on chip is unknown: the next step starts afresh
+    first_update_ = true;
     const std::string what = fmt::format("npu: command {} failed: {}", job.failed_command, job.error);
     if (job.numeric_error) throw NumericError(what);
     throw ConfigError(what);
@@ -53,14 +55,26 @@ void NpuEngine::run(Job& job, Ledger& total, bool training) {
 float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels,
                            std::span<const bool> active, std::uint64_t step, MlpGrads& grads) {
   const auto lock = Npu::instance().acquire();
-  if (!Npu::instance().last_owner_is(this)) first_update_ = true;  // another engine used the device's buffers
-  StepSettings s{&npu_, &cfg_, seed_, sgd_, first_update_, keep_device_params_};
+  // Another engine's job may have used the device's buffers (SRAM and DRAM).
+  if (!Npu::instance().last_owner_is(this) || !Npu::instance().last_runner_is(this)) {
+    first_update_ = true;
+    state_.on_chip = false;
+  }
+  state_.weights_current = state_.on_chip && device_state_.w.size() == p.w.size();
+  for (std::size_t l = 0; state_.weights_current && l < p.w.size(); ++l)
+    state_.weights_current = device_state_.w[l].v == p.w[l].v && device_state_.b[l] == p.b[l];
+  StepSettings s{.npu = &npu_, .hdqt = &cfg_, .seed = seed_, .sgd = sgd_, .first_update = first_update_,
+                 .read_device_params = keep_device_params_};
+  s.state = state_;
   StepResults& res = results_;
   Job job = place(kEvalSlot, [&](std::uint64_t base) {  // clear of forward passes kept for their backward
     s.dram_base = base;
     return build_training_step(s, p, x, labels, active, step, res);
   });
+  state_ = {};  // until the job has run
   run(job, first_update_ ? warmup_ : train_, true);
+  state_.on_chip = job.state_on_chip;
+  if (state_.on_chip) device_state_ = res.device_params;
   decode_records(res);
   ++(first_update_ ? warmup_steps_ : steps_);
   first_update_ = false;
@@ -73,6 +87,29 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
 
 void NpuEngine::logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) {
   out = forward(p, x, {step, 0, kEvalSlot}).back();
+}
+
+Job NpuEngine::place_pass(int free_slot, StepSettings s, const std::function<Job(const StepSettings&)>& build) {
+  if (!Npu::instance().last_runner_is(this)) state_.on_chip = false;
+  s.state = {state_.on_chip, false};
+  auto at = [&](bool spare) {
+    s.spare_state = spare;
+    return place(free_slot, [&](std::uint64_t base) {
+      s.dram_base = base;
+      return build(s);
+    });
+  };
+  Job job;
+  if (!state_.on_chip) job = at(false);
+  else {
+    try {
+      job = at(true);
+    } catch (const NpuConfigError&) {
+      job = at(false);  // the pass needs the state's SRAM
+    }
+  }
+  state_.on_chip = false;  // until the job has run
+  return job;
 }
 
 Job NpuEngine::place(int free_slot, const std::function<Job(std::uint64_t)>& build) const {
@@ -98,26 +135,26 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
     for (Slot& s : slots_) s.saved.reset();  // another engine's jobs may have used that DRAM
   slots_.resize(kTrainSlots);
   const bool training = call.slot != kEvalSlot;
-  StepSettings s{&npu_, &cfg_, seed_, sgd_, false, false};
+  StepSettings s{.npu = &npu_, .hdqt = &cfg_, .seed = seed_, .sgd = sgd_, .first_update = false};
   s.net = call.net;
   StepResults res;
   if (!training) {
-    Job job = place(kEvalSlot, [&](std::uint64_t base) {
-      s.dram_base = base;
-      return build_forward(s, p, x, call.step, false, res, nullptr);
+    Job job = place_pass(kEvalSlot, s, [&](const StepSettings& t) {
+      return build_forward(t, p, x, call.step, false, res, nullptr);
     });
     run(job, eval_, false);
+    state_.on_chip = job.state_on_chip;
     eval_outputs_ = std::move(res.outputs);
     return eval_outputs_;
   }
   Slot& slot = slots_[std::size_t(call.slot)];
   slot.saved.reset();
   SavedForwardPtr saved;
-  Job job = place(call.slot, [&](std::uint64_t base) {
-    s.dram_base = base;
-    return build_forward(s, p, x, call.step, true, res, &saved);
+  Job job = place_pass(call.slot, s, [&](const StepSettings& t) {
+    return build_forward(t, p, x, call.step, true, res, &saved);
   });
   run(job, train_, true);
+  state_.on_chip = job.state_on_chip;
   decode_records(res);
   if (!last_pass_step_ || *last_pass_step_ != call.step) ++steps_;
   last_pass_step_ = call.step;
@@ -138,15 +175,15 @@ void NpuEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& 
   if (!slot || !slot->saved || slot->step != call.step || slot->net != call.net || !Npu::instance().last_owner_is(this))
     throw ConfigError(fmt::format("npu: backward of step {}, network {}, slot {} has no training forward kept for it",
                                   call.step, call.net, call.slot));
-  StepSettings s{&npu_, &cfg_, seed_, sgd_, false, false};
+  StepSettings s{.npu = &npu_, .hdqt = &cfg_, .seed = seed_, .sgd = sgd_, .first_update = false};
   s.net = call.net;
   StepResults res;
   res.grads = std::move(grads);  // reuse the caller's buffers when they fit
-  Job job = place(kEvalSlot, [&](std::uint64_t base) {
-    s.dram_base = base;
-    return build_backward(s, p, *slot->saved, dout, call.step, res);
+  Job job = place_pass(kEvalSlot, s, [&](const StepSettings& t) {
+    return build_backward(t, p, *slot->saved, dout, call.step, res);
   });
   run(job, train_, true);
+  state_.on_chip = job.state_on_chip;
   decode_records(res);
   slot->saved.reset();  // its DRAM is free again
   merge_overflow(res.stats, GemmRole::bwd_dx, GemmRole::bwd_dw);

@@ -12,6 +12,14 @@
 // scenario, no schedule or per-task reset), which changes nothing the driver
 // sees. Tests read the device's updated weights to check the update program
 // against hdq::Sgd.
+//
+// When the plan keeps the device's state (W, b, momentum) in SRAM across
+// steps, this engine owns it until another engine's job runs: each step the
+// driver's weights are compared with the device's (read back by host copies,
+// free); equal, the step uses the resident copies and loads nothing; not
+// equal (the driver changed them), the step loads the driver's W and b into
+// the resident state (charged). Passes and evaluations plan below a resident
+// state, or, when they do not fit there, write its momentum to DRAM first.
 #pragma once
 
 #include <functional>
@@ -68,6 +76,9 @@ class NpuEngine final : public Engine {
 
  private:
   void run(Job& job, Ledger& total, bool training);
+  // A pass job built by build(settings) at a free DRAM base: below a resident
+  // state if it fits there, else over it (the state's momentum goes home).
+  Job place_pass(int free_slot, StepSettings s, const std::function<Job(const StepSettings&)>& build);
   // Adds the statistics of GEMM roles first..last of every layer.
   void merge_overflow(const std::vector<GemmStats>& stats, GemmRole first, GemmRole last);
 
@@ -76,6 +87,8 @@ class NpuEngine final : public Engine {
   std::uint64_t seed_;
   SgdConfig sgd_;
   bool first_update_ = true;
+  DeviceState state_;         // where the device's state is after the last job of this engine
+  MlpParams device_state_;    // the device's W and b after its last update, while on chip
   bool keep_device_params_ = false;
   HdqtOverflow overflow_;
   std::vector<Matrix> outputs_;

@@ -8,6 +8,7 @@
 #include <random>
 
 #include "models/hadamard/hadamard.h"
+#include "models/nn/mlp.h"
 #include "sim/blocks/dma.h"
 #include "sim/blocks/mac_array.h"
 #include "sim/blocks/quantizer_unit.h"
@@ -220,9 +221,10 @@ CostCell check_step_energy(const HdqtConfig& h, const std::vector<int>& widths, 
     gemm_events(B, O, I, GemmRole::fwd, QuantRole::fwd_x, QuantRole::fwd_w);
     vec += B * O * (2 * e.f32_mul() + e.f32_add() + (l + 1 < L ? e.f32_add() : 0));  // dequant, bias, ReLU
     // The 512 KiB SRAM holds the whole step, so the plan keeps every
-    // candidate resident (docs/npu.md, "Residency and fusion"): DRAM sees the
-    // batch (layer 0), W for Q(W) and the bias for the epilogue; Xq, Wq, the
-    // activations and the masks stay on chip, the outputs are host copies.
+    // candidate resident (docs/npu.md, "Residency and fusion"), the device's
+    // state too ("Across jobs"): DRAM sees the batch (layer 0) and, this
+    // first step, W and b coming on chip; Xq, Wq, the activations and the
+    // masks stay on chip, the outputs are host copies.
     dram += (l == 0 ? F(B, I) : 0) + F(O, I) + 4 * O;
   }
   {  // softmax over the 4 active classes of 6
@@ -252,8 +254,7 @@ CostCell check_step_energy(const HdqtConfig& h, const std::vector<int>& widths, 
     vec += O * I * 4 * e.f32_mul() + B * O * e.f32_add();  // dequant; db column sums
     // The transforms run fused into their quantizers on resident operands; dW
     // goes to the host as a host copy and into the SGD in its write-back.
-    vec += (O * I + O) * 3 * (e.f32_add() + e.f32_mul());  // SGD
-    dram += 3 * F(O, I) + 3 * 4 * O;  // first step: read w; write w, buf (b: g from SRAM)
+    vec += (O * I + O) * 3 * (e.f32_add() + e.f32_mul());  // SGD, on W, b and momentum in place: no DRAM
   }
   dram += records + double(t.commands) * kCommandBytes;  // record area out; descriptor fetches
 
@@ -368,6 +369,71 @@ TEST(NpuCost, DramFloorOfTheDefaultStep) {
   const DramFloor b = dram_floor(big);
   EXPECT_TRUE(b.state_on_chip);
   EXPECT_EQ(b.total(), 803850u + 3136u);
+}
+
+// The acceptance: with an SRAM larger than the step's footprint,
+// steady-state steps move exactly the floor. 20-12-6, batch 8, npu preset,
+// the default 512 KiB SRAM; the driver updates its weights with the same SGD
+// as the device, so the device's resident W and b stay current. The floor by
+// hand: the batch 8*20*4 = 640, labels 8*4 = 32, active flags 6: 678 bytes
+// in; the record area out: 2 layers x (6 quantizer records x 32 + 3 GEMM
+// records x 48) + 16 (loss) + db accumulators 48 + 32 (4*12 and 4*6 rounded
+// up to 16) = 768, a multiple of 64; the state (W, b, momentum: 2 * 4 *
+// (12*20+12 + 6*12+6) = 2640 bytes) stays on chip, no re-reads: 1446 bytes of
+// data, plus the 128-byte descriptor fetch of each of the schedule's commands.
+TEST(NpuCost, ResidentStateStepsMoveExactlyTheFloor) {
+  const NpuConfig cfg = default_npu_config();
+  const HdqtConfig h = hdqt_preset("npu");
+  const std::vector<int> widths{20, 12, 6};
+  const int B = 8;
+  SgdConfig sgd_cfg;
+  sgd_cfg.lr = 0.05f;
+  sgd_cfg.momentum = 0.9f;
+  MlpParams p = init_mlp({widths}, 4);
+  Matrix x(B, widths[0]);
+  for (std::size_t i = 0; i < x.v.size(); ++i) x.v[i] = float(int(i % 13) - 6) / 7.0f;
+  std::vector<int> y(static_cast<std::size_t>(B));
+  for (int r = 0; r < B; ++r) y[std::size_t(r)] = r % 4;
+  const bool active[6] = {true, true, true, true, false, false};
+  NpuEngine npu(cfg, h, 5, sgd_cfg);
+  Sgd sgd(sgd_cfg);
+  MlpGrads grads;
+  auto step = [&](std::uint64_t n) {
+    const CostCell before = npu.train_costs().total();
+    npu.gradients(p, x, y, active, n, grads);
+    sgd.step(p, grads);
+    const CostCell after = npu.train_costs().total();
+    return std::pair{after.dram_bytes - before.dram_bytes, after.commands - before.commands};
+  };
+  step(0);  // warm-up: W and b come on chip
+  const DramFloor none = dram_floor({widths, std::uint64_t(B), 4, record_area_bytes(widths), cfg.sram.size_bytes, 0});
+  EXPECT_TRUE(none.state_on_chip);
+  EXPECT_EQ(none.total(), 1446u);
+  for (std::uint64_t n = 1; n <= 2; ++n) {
+    const auto [bytes, commands] = step(n);
+    const DramFloor f = dram_floor({widths, std::uint64_t(B), 4, record_area_bytes(widths), cfg.sram.size_bytes, commands});
+    EXPECT_EQ(f.total(), 1446u + 128u * commands);
+    EXPECT_EQ(bytes, f.total()) << "step " << n;
+  }
+  // An evaluation pass plans below the resident state: the next step still moves the floor.
+  Matrix out;
+  npu.logits(p, x, 3, out);
+  {
+    const auto [bytes, commands] = step(3);
+    EXPECT_EQ(bytes, 1446u + 128u * commands);
+  }
+  // The driver changes its weights (here: scales the last layer's bias): the
+  // resident copies are stale, so the step loads W and b again: 4 * (12*20 + 12
+  // + 6*12 + 6) = 1320 bytes more.
+  for (float& v : p.b[1]) v *= 0.5f;
+  {
+    const auto [bytes, commands] = step(4);
+    EXPECT_EQ(bytes, 1446u + 1320u + 128u * commands);
+  }
+  {
+    const auto [bytes, commands] = step(5);  // current again
+    EXPECT_EQ(bytes, 1446u + 128u * commands);
+  }
 }
 
 }  // namespace

@@ -131,7 +131,8 @@ int run_estimate(const EstimateOptions& o) {
   }
   const npu::BlockAreas area = npu::block_areas(cfg, pe);
   const npu::DramFloor floor = npu::dram_floor({spec.widths, std::uint64_t(B), pe.a_bits,
-                                                npu::record_area_bytes(spec.widths), cfg.sram.size_bytes});
+                                                npu::record_area_bytes(spec.widths), cfg.sram.size_bytes,
+                                                total.commands / engine.train_steps()});
   const double dram = double(total.dram_bytes) / steps, mac_pj = total.energy_pj[int(npu::EnergyKind::mac_array)] / steps;
   fmt::print("whole step {:.1f} nJ, MAC array {:.1f} nJ ({:.1f}%); DRAM {:.0f} bytes per step, {:.2f}x the compulsory floor "
              "of {:.0f} ({}); area {:.3f} mm^2 (PEs built for {}x{}-bit operands, W = {}, Wo = {})\n",
@@ -146,7 +147,8 @@ int run_estimate(const EstimateOptions& o) {
     j["dram_bytes_per_step"] = dram;
     j["dram_floor_bytes_per_step"] = floor.total();
     j["dram_floor"] = {{"inputs", floor.inputs}, {"records", floor.records}, {"state", floor.state},
-                       {"weight_rereads", floor.weight_rereads}, {"input_rereads", floor.input_rereads},
+                       {"weight_rereads", floor.weight_rereads}, {"input_rereads", floor.input_rereads}, {"live_rereads", floor.live_rereads},
+                       {"commands", floor.commands},
                        {"state_on_chip", floor.state_on_chip}};
     j["area_mm2"] = area.total() / 1e6;
     j["area_mm2_by_block"] = {{"mac_array", area.mac_array / 1e6}, {"hadamard", area.hadamard / 1e6},

@@ -62,8 +62,11 @@ struct Tensor {
 // What the residency planner may keep in SRAM between operations (docs/npu.md,
 // "Residency and fusion"), per layer. `value`: DRAM bytes a resident byte saves
 // (its write and reads); the planner gives up the lowest first.
-enum class Keep : int { xq, wq, act, relu_mask, clip_mask, logits, grad, dx, whq, ghq, xhq, gtq, w, count };
-constexpr int kKeepValue[int(Keep::count)] = {3, 2, 2, 2, 2, 2, 4, 4, 2, 2, 2, 2, 1};
+// `state`: the master weights, biases and momentum, kept across training
+// steps (each resident byte saves its read and write every step, and W's
+// read for Q(W)); given up last.
+enum class Keep : int { xq, wq, act, relu_mask, clip_mask, logits, grad, dx, whq, ghq, xhq, gtq, w, state, count };
+constexpr int kKeepValue[int(Keep::count)] = {3, 2, 2, 2, 2, 2, 4, 4, 2, 2, 2, 2, 1, 5};
 int keep_id(Keep k, int layer) { return int(k) * 1024 + layer; }
 int keep_value(int id) { return kKeepValue[id / 1024]; }
 
@@ -102,7 +105,11 @@ struct GemmSpec {
 
 class Builder {
  public:
-  Builder(const StepSettings& s, std::uint64_t step, const MlpParams& p, Job& job, const std::set<int>& off)
+  // `training_step`: a gradients() job, which may keep the device's state on
+  // chip across steps (candidate Keep::state); other jobs plan below a
+  // resident state when s.spare_state, else write its momentum home first.
+  Builder(const StepSettings& s, std::uint64_t step, const MlpParams& p, Job& job, const std::set<int>& off,
+          bool training_step = false)
       : s_(s), cfg_(*s.npu), hdqt_(*s.hdqt), step_(step), job_(job), off_(off) {
     const std::uint64_t layers = p.w.size();
     // SRAM: the step's records first, then the streaming arena; resident
@@ -127,6 +134,42 @@ class Builder {
     // DRAM: the device's momentum buffers first (they persist across steps).
     for (const auto& w : p.w) momentum_w_.push_back(dram(std::uint64_t(w.rows), std::uint64_t(w.cols), Fmt::f32));
     for (const auto& b : p.b) momentum_b_.push_back(dram(1, b.size(), Fmt::f32));
+    momentum_home_w_ = momentum_w_;
+    momentum_home_b_ = momentum_b_;
+    // The device's state across steps (docs/npu.md, "Across jobs").
+    const StateLayout layout = state_layout(cfg_.sram.size_bytes, p);
+    const int state_id = keep_id(Keep::state, 0);
+    keeps_state_ = training_step && !off_.count(state_id);
+    if (keeps_state_) {
+      if (layout.lo < scalars_bytes_ + reserve()) throw ResidencyFailure{state_id};
+      for (std::size_t l = 0; l < p.w.size(); ++l) {
+        const std::uint64_t O = std::uint64_t(p.w[l].rows), I = std::uint64_t(p.w[l].cols);
+        state_w_.push_back(pin(state_id, layout.w[l], O, I));
+        state_b_.push_back(pin(state_id, layout.b[l], 1, O));
+        momentum_w_[l] = pin(state_id, layout.mw[l], O, I);
+        momentum_b_[l] = pin(state_id, layout.mb[l], 1, O);
+      }
+      // Momentum that is in its DRAM home comes on chip (none before the first update).
+      if (!s.state.on_chip && !s.first_update)
+        for (std::size_t l = 0; l < p.w.size(); ++l) {
+          copy(momentum_home_w_[l], momentum_w_[l]);
+          copy(momentum_home_b_[l], momentum_b_[l]);
+        }
+      job_.state_on_chip = true;
+    } else if (s.state.on_chip && s.spare_state) {
+      sram_top_ = layout.lo / kAlign * kAlign;  // plan below the resident state
+      arena_ = sram_top_ - scalars_bytes_;
+      job_.state_on_chip = true;
+    } else if (s.state.on_chip) {  // this job needs the SRAM: the momentum goes home first
+      for (std::size_t l = 0; l < p.w.size(); ++l) {
+        const std::uint64_t O = std::uint64_t(p.w[l].rows);
+        copy(pinned(layout.mw[l], O, std::uint64_t(p.w[l].cols)), momentum_home_w_[l]);
+        copy(pinned(layout.mb[l], 1, O), momentum_home_b_[l]);
+      }
+    }
+    if (scalars_bytes_ >= sram_top_)
+      throw NpuConfigError(fmt::format("{}: sram.size_bytes = {} leaves no SRAM beside the training state", cfg_.file,
+                                       cfg_.sram.size_bytes));
     // Above the tensors of forward passes kept for their backward (NpuEngine's slots).
     dram_top_ = std::max(dram_top_, s.dram_base);
     job_.tensors_addr = align_up(dram_top_, kAlign);
@@ -173,6 +216,21 @@ class Builder {
     arena_ = lowest() - scalars_bytes_;
     job_.resident.push_back(id);
     return t;
+  }
+  // The device's state on chip (keeps_state()): W and b of layer l.
+  bool keeps_state() const { return keeps_state_; }
+  const Tensor& state_w(int l) const { return state_w_[l]; }
+  const Tensor& state_b(int l) const { return state_b_[l]; }
+  // A whole tensor copied by one DMA (same shape and format).
+  void copy(const Tensor& from, const Tensor& to) {
+    dma(from.space, from.addr, from.pitch(), to.space, to.addr, to.pitch(), from.rows, from.pitch());
+  }
+  // What the host reads of t: t itself in DRAM, or a host copy of it out of SRAM.
+  Tensor for_host(const Tensor& t) {
+    if (!t.resident()) return t;
+    const Tensor h = host(t.rows, t.cols);
+    dma(Space::sram, t.addr, t.pitch(), Space::dram, h.addr, h.pitch(), t.rows, t.pitch(), true);
+    return h;
   }
   Tensor keep_packed(int id, std::uint64_t rows, std::uint64_t cols, QuantRole r) {
     return keep(id, rows, cols, Fmt::packed, hdqt_.q(r).bits);
@@ -496,7 +554,10 @@ class Builder {
         if (g.b_layout == BLayout::n_by_k) copy_in(g.b, j0, nj, 0, g.b.cols, b_buf);
         else copy_in(g.b, 0, g.k, j0, nj, b_buf);
       }
-      if (g.bias) copy_in(*g.bias, 0, 1, j0, nj, bias_at);
+      if (g.bias) {
+        copy_in(*g.bias, 0, 1, j0, nj, bias_at);
+        v.aux0 = where(*g.bias, 0, j0, nj, bias_at);  // in place when resident and whole
+      }
       stream(
           g.m, mb, fixed, slots,
           [&](std::uint64_t i0, std::uint64_t mi, std::uint32_t at) {
@@ -598,6 +659,16 @@ class Builder {
   // SGD on a bias b (DRAM) with its gradient in the record area at g_sram and
   // its momentum buffer buf (DRAM); weights are updated in their dW's write-back.
   void sgd_bias(const Tensor& b, std::uint32_t g_sram, const Tensor& buf) {
+    if (b.resident() && buf.resident()) {  // the state on chip: in place
+      VectorDescriptor v = sgd_descriptor();
+      v.rows = 1;
+      v.cols = std::uint32_t(b.cols);
+      v.src = g_sram;
+      v.dst = std::uint32_t(b.addr);
+      v.aux0 = std::uint32_t(buf.addr);
+      emit(Unit::vector, kVecSgd, v);
+      return;
+    }
     const std::uint64_t need_bytes = align_up(b.bytes(), kAlign) + align_up(buf.bytes(), kAlign);
     const int slots = slots_for(need_bytes);
     if (slots == 0) too_small("bias update", 0, need_bytes, 0);
@@ -646,6 +717,20 @@ class Builder {
     std::uint64_t addr = 0, bytes = 0;
     int id = 0;
   };
+
+  static Tensor pinned(std::uint64_t addr, std::uint64_t rows, std::uint64_t cols) {
+    Tensor t{addr, rows, cols, Fmt::f32};
+    t.space = Space::sram;
+    return t;
+  }
+  // An f32 tensor resident at a fixed SRAM address (the state's layout).
+  Tensor pin(int id, std::uint64_t addr, std::uint64_t rows, std::uint64_t cols) {
+    const Tensor t = pinned(addr, rows, cols);
+    heap_.push_back({addr, align_up(t.bytes(), kAlign), id});
+    std::sort(heap_.begin(), heap_.end(), [](const Block& x, const Block& y) { return x.addr < y.addr; });
+    arena_ = lowest() - scalars_bytes_;
+    return t;
+  }
 
   template <typename D>
   void emit(Unit unit, std::uint32_t opcode, const D& d) {
@@ -811,7 +896,9 @@ class Builder {
   std::vector<Block> heap_;  // resident tensors, by address
   std::uint64_t dram_top_ = 0;
   std::uint64_t next_slot_ = 0;
-  std::vector<Tensor> momentum_w_, momentum_b_;
+  std::vector<Tensor> momentum_w_, momentum_b_, momentum_home_w_, momentum_home_b_;
+  bool keeps_state_ = false;
+  std::vector<Tensor> state_w_, state_b_;
 };
 
 // The forward pass of every layer. `saved`: the pass is a job of its own
@@ -823,7 +910,8 @@ struct ForwardTensors {
   Tensor logits;  // the last layer's output on the device (training step)
 };
 
-ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train, bool saved) {
+ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train, bool saved,
+                       const DeviceState& state) {
   const int L = int(p.w.size());
   const std::uint64_t B = std::uint64_t(x.rows);
   ForwardTensors f;
@@ -833,8 +921,18 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
     f.w.push_back(bld.dram(O, I, Fmt::f32));
     f.b.push_back(bld.dram(1, O, Fmt::f32));
-    bld.load(f.w[l], p.w[l].v.data());
-    bld.load(f.b[l], p.b[l].data());
+    if (!bld.keeps_state() || !state.weights_current) {  // the driver's weights (the host's load)
+      bld.load(f.w[l], p.w[l].v.data());
+      bld.load(f.b[l], p.b[l].data());
+    }
+    if (bld.keeps_state()) {  // on chip: loaded once, while they stay current
+      if (!state.weights_current) {
+        bld.copy(f.w[l], bld.state_w(l));
+        bld.copy(f.b[l], bld.state_b(l));
+      }
+      f.w[l] = bld.state_w(l);
+      f.b[l] = bld.state_b(l);
+    }
     f.out.push_back(bld.host(B, O));
   }
   auto keep = [&](Keep k, int l, std::uint64_t rows, std::uint64_t cols, Fmt fm, int bits, bool for_backward) {
@@ -993,6 +1091,27 @@ void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt) {
   }
 }
 
+StateLayout state_layout(std::uint64_t sram_bytes, const MlpParams& p) {
+  StateLayout s;
+  std::uint64_t top = sram_bytes / kAlign * kAlign;
+  bool fits = true;
+  auto take = [&](std::uint64_t bytes) {
+    bytes = align_up(bytes, kAlign);
+    fits = fits && bytes <= top;
+    top = fits ? top - bytes : 0;
+    return top;
+  };
+  for (std::size_t l = 0; l < p.w.size(); ++l) {
+    const std::uint64_t w = 4 * std::uint64_t(p.w[l].rows) * std::uint64_t(p.w[l].cols), b = 4 * p.b[l].size();
+    s.w.push_back(take(w));
+    s.b.push_back(take(b));
+    s.mw.push_back(take(w));
+    s.mb.push_back(take(b));
+  }
+  s.lo = top;  // 0 when it does not fit
+  return s;
+}
+
 std::uint64_t record_area_bytes(std::span<const int> widths) {
   const std::uint64_t layers = widths.size() - 1;
   std::uint64_t at = layers * kQuantRoles * sizeof(QuantRecord) + layers * kGemmRoles * sizeof(GemmStatsRecord) + 16;
@@ -1026,8 +1145,9 @@ void read_records(Builder& bld, const Tensor& records, const MlpParams& p, StepR
 
 // What a plan is chosen for: everything that sizes a job's tensors and SRAM.
 std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p, std::uint64_t B) {
-  std::string k = fmt::format("{}|{}|{}x{}|{}|{}|", kind, s.npu->sram.size_bytes, s.npu->mac_array.rows,
-                              s.npu->mac_array.cols, B, int(s.first_update));
+  std::string k = fmt::format("{}|{}|{}x{}|{}|{}|{}{}{}|", kind, s.npu->sram.size_bytes, s.npu->mac_array.rows,
+                              s.npu->mac_array.cols, B, int(s.first_update), int(s.state.on_chip),
+                              int(s.state.weights_current), int(s.spare_state));
   for (const Matrix& w : p.w) k += fmt::format("{}x{},", w.rows, w.cols);
   for (const QuantConfig& q : s.hdqt->quant) k += fmt::format("{},", q.bits);
   k += fmt::format("|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste));
@@ -1107,7 +1227,7 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
   size_results(p, B, true, res);
   return planned(plan_key("step", s, p, B), [&](const std::set<int>& off) {
     Job job;
-    Builder bld(s, step, p, job, off);
+    Builder bld(s, step, p, job, off, true);
     // Host-side bytes: labels as int32, active classes as one byte each.
     job.staging.resize(4 * B + active.size());
     for (std::uint64_t i = 0; i < B; ++i) {
@@ -1116,7 +1236,7 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     }
     for (std::size_t c = 0; c < active.size(); ++c) job.staging[4 * B + c] = active[c];
 
-    ForwardTensors f = forward(bld, cfg, p, x, true, false);
+    ForwardTensors f = forward(bld, cfg, p, x, true, false, s.state);
     const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
     bld.load(labels_t, job.staging.data());
     bld.load(active_t, job.staging.data() + 4 * B);
@@ -1138,11 +1258,15 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
       bld.read_back(f.out[l].addr, res.outputs[l].v.data(), f.out[l].bytes());
     }
     read_records(bld, records, p, res);
-    if (s.read_device_params) {
+    // The updated weights: for tests, and for the engine's check that a
+    // state kept on chip still equals the driver's weights at the next step
+    // (host copies out of SRAM: the host's bookkeeping, free, docs/npu.md).
+    if (s.read_device_params || bld.keeps_state()) {
       res.device_params = p;
       for (int l = 0; l < L; ++l) {
-        bld.read_back(f.w[l].addr, res.device_params.w[l].v.data(), f.w[l].bytes());
-        bld.read_back(f.b[l].addr, res.device_params.b[l].data(), f.b[l].bytes());
+        const Tensor w = bld.for_host(f.w[l]), b = bld.for_host(f.b[l]);
+        bld.read_back(w.addr, res.device_params.w[l].v.data(), w.bytes());
+        bld.read_back(b.addr, res.device_params.b[l].data(), b.bytes());
       }
     }
     bld.finish();
@@ -1179,7 +1303,7 @@ Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, st
   return planned(plan_key(train ? "forward" : "eval", s, p, std::uint64_t(x.rows)), [&](const std::set<int>& off) {
     Job job;
     Builder bld(s, step, p, job, off);
-    ForwardTensors f = forward(bld, *s.hdqt, p, x, train, true);
+    ForwardTensors f = forward(bld, *s.hdqt, p, x, train, true, s.state);
     for (std::size_t l = 0; l < p.w.size(); ++l)
       bld.read_back(f.out[l].addr, res.outputs[l].v.data(), f.out[l].bytes());
     if (train) {

@@ -57,6 +57,10 @@ struct Job {
   std::vector<HostRead> reads;
   std::vector<std::uint8_t> staging;  // host-side bytes the loads point into (labels, active classes)
   std::vector<int> resident;          // the residency candidates the plan kept in SRAM (planner ids)
+  // The device's training state (W, b and their momentum) is in SRAM at
+  // state_layout()'s addresses when the job ends (a training step kept it, or
+  // a pass planned below it).
+  bool state_on_chip = false;
 
   bool failed = false;
   bool numeric_error = false;
@@ -82,15 +86,37 @@ struct StepResults {
 // the bias gradients from the record area.
 void decode_records(StepResults& r);
 
+// Where the device's persistent training state is when a job starts
+// (docs/npu.md, "Across jobs"). The device owns its momentum; the driver's
+// weights are authoritative, so resident W and b serve a step only when they
+// equal the driver's bit for bit (`weights_current`, checked by the engine).
+struct DeviceState {
+  bool on_chip = false;          // W, b and momentum at state_layout()'s SRAM addresses (else momentum in its DRAM home)
+  bool weights_current = false;  // on chip and equal to the job's weights
+};
+
+// The SRAM a training step keeps its state in across steps, at the top of the
+// SRAM, per layer W, b, momentum of W, momentum of b; `lo` is its lowest byte.
+struct StateLayout {
+  std::vector<std::uint64_t> w, b, mw, mb;
+  std::uint64_t lo = 0;
+};
+StateLayout state_layout(std::uint64_t sram_bytes, const MlpParams& p);
+
 struct StepSettings {
   const NpuConfig* npu = nullptr;
   const HdqtConfig* hdqt = nullptr;
   std::uint64_t seed = 0;
   SgdConfig sgd;
   bool first_update = true;        // the device's momentum buffers are not yet initialized
-  bool read_device_params = false;  // read the updated weights back (tests)
+  bool read_device_params = false;  // read the updated weights back (the engine's check of resident weights, tests)
   int net = 0;                      // network id of the random streams (hdqt_mlp.h kLayersPerNet)
   std::uint64_t dram_base = 0;      // the job's tensors start at or above this DRAM address
+  DeviceState state = {};           // the device's training state when the job starts
+  // A pass (forward, backward, evaluation) plans below state_layout()'s SRAM
+  // when the state is on chip and this is set; else it may use all of the
+  // SRAM and first writes the state's momentum to its DRAM home.
+  bool spare_state = false;
 };
 
 // DRAM bytes the job's commands move: its DMA copies with a DRAM end and
