@@ -20,6 +20,18 @@ grep -q '"operand_bits+gemm.fwd.acc_bits": "8+16"' "$work/children/points/p0001.
 # No child's temporary result is left behind.
 if ls "$work/children/points" | grep -q '\.tmp\.'; then echo "FAIL: temporary files left"; exit 1; fi
 
+# An NPU config key is an axis too: a larger SRAM costs more per access (its
+# banks are larger: docs/npu.md, Energy), so the 1 MiB point's energy differs;
+# another engine refuses npu.<key> before the folder exists.
+"$hdqsim" sweep --scenario scenarios/syn-er-npu.yaml --engine npu -j 2 --set npu.sram.size_bytes=65536,1048576 \
+  --out "$work/sram" >/dev/null 2>&1
+energies=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == "energy_pj_per_step") c = i } NR > 1 { print $c }' "$work/sram/sweep.csv" | sort -u | wc -l)
+[ "$energies" -eq 2 ] || { echo "FAIL: the SRAM axis did not reach the NPU config"; cat "$work/sram/sweep.csv"; exit 1; }
+if "$hdqsim" sweep --scenario scenarios/syn-er-npu.yaml --set npu.sram.size_bytes=65536,1048576 --out "$work/nosram" 2>"$work/err"; then
+  echo "FAIL: npu.<key> accepted by the functional engine"; exit 1
+fi
+grep -q "npu.<key> applies to --engine npu only" "$work/err" && [ ! -e "$work/nosram" ] || { echo "FAIL: $(cat "$work/err")"; exit 1; }
+
 # The child names what it cannot do: a point the sweep does not have, a scenario that is gone.
 expect_child_error() {  # fragment, sweep-point arguments...
   local fragment=$1 out rc
@@ -35,4 +47,4 @@ expect_child_error "has points 0..2" --dir "$work/serial" --index 3
 sed 's#"scenario": "[^"]*"#"scenario": "'"$work"'/gone.yaml"#' "$work/serial/sweep.json" >"$work/tmp.json"
 mkdir "$work/gone" && mv "$work/tmp.json" "$work/gone/sweep.json"
 expect_child_error "gone.yaml" --dir "$work/gone" --index 0
-echo "sweep npu processes: -j 2 == -j 1, zipped axis applied, child errors named"
+echo "sweep npu processes: -j 2 == -j 1, zipped axis applied, npu.<key> axis, child errors named"

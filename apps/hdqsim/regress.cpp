@@ -109,7 +109,8 @@ int run_regress(const RegressOptions& o) {
   }
   std::vector<RegressOutcome> results(scenarios.size());
   Grid("regress", std::move(cells)).run(o.jobs, [&](std::size_t i) {
-    results[i] = regress_scenario(scenarios[i], make_engine, o.threads);
+    results[i] = regress_scenario(
+        scenarios[i], [](const Scenario& s, const std::string& e, int t) { return make_engine(s, e, t); }, o.threads);
     return CellOutcome{nullptr, results[i].passed() ? "PASS" : "FAIL"};
   });
   outcomes.insert(outcomes.end(), results.begin(), results.end());

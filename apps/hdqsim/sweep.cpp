@@ -16,6 +16,7 @@
 #include "apps/hdqsim/engines.h"
 #include "apps/hdqsim/report.h"
 #include "models/common/output_files.h"
+#include "sim/config/npu_config.h"
 #include "training/continual.h"
 #include "training/sweep.h"
 
@@ -35,9 +36,24 @@ std::vector<std::string> point_overrides(const SweepSpec& spec, const SweepPoint
   return v;
 }
 
-json run_point(const SweepSpec& spec, const SweepPoint& p, const Scenario& s, int threads) {
+// A point's scenario and its NPU config overrides (npu.<key>=value).
+struct PointSetup {
+  Scenario scenario;
+  std::vector<std::string> npu;
+};
+PointSetup load_point(const SweepSpec& spec, const SweepPoint& p) {
+  const npu::SplitOverrides o = npu::split_overrides(point_overrides(spec, p));
+  if (spec.engine != "npu" && !o.npu.empty())
+    throw ConfigError(fmt::format("--set {}: npu.<key> applies to --engine npu only", o.npu.front()));
+  PointSetup setup{load_scenario(spec.scenario, o.scenario), o.npu};
+  if (!o.npu.empty()) npu::default_npu_config(o.npu);  // checked now, before any point runs
+  return setup;
+}
+
+json run_point(const SweepSpec& spec, const SweepPoint& p, const PointSetup& setup, int threads) {
+  const Scenario& s = setup.scenario;
   const datasets::TrainTest data = load_scenario_data(s);
-  const auto engine = make_engine(s, spec.engine, threads);
+  const auto engine = make_engine(s, spec.engine, threads, setup.npu);
   const ContinualResult r = run_continual(s, data, *engine);
   json m = result_json(r);
   if (const HdqtOverflow* o = engine->overflow_stats()) {
@@ -111,12 +127,14 @@ int run_sweep(const SweepOptions& o) {
   const bool in_children = spec.engine == "npu" && o.jobs > 1;
   const Shard shard = o.shard.empty() ? Shard{} : Shard::parse(o.shard);
   const std::vector<SweepPoint> all = enumerate_points(spec);
-  std::vector<Scenario> scenarios;  // by point index
-  for (const auto& p : all) scenarios.push_back(load_scenario(spec.scenario, point_overrides(spec, p)));
+  std::vector<PointSetup> setups;  // by point index
+  for (const auto& p : all) setups.push_back(load_point(spec, p));
   std::vector<std::string> per_point{"seed"};
   for (const auto& a : spec.axes)
     for (const auto& [key, value] : expand_setting(a.key, a.values.front())) per_point.push_back(key);
-  spec.scenario_hash = scenario_hash(spec.scenario, spec.overrides, per_point, kPointFormat);
+  // The NPU config overrides are in the identity as given (sweep.json); the hash covers the scenario.
+  std::erase_if(per_point, [](const std::string& k) { return k.starts_with("npu."); });
+  spec.scenario_hash = scenario_hash(spec.scenario, npu::split_overrides(spec.overrides).scenario, per_point, kPointFormat);
 
   const ResultFolder folder = open_sweep_dir(o.out, spec);
   std::vector<const SweepPoint*> mine;
@@ -132,7 +150,7 @@ int run_sweep(const SweepOptions& o) {
   const GridReport report = grid.run(o.jobs, [&](std::size_t k) {
     const SweepPoint& p = *mine[k];
     json r = in_children ? run_point_in_child(folder.dir(), p, o.threads)
-                         : run_point(spec, p, scenarios[std::size_t(p.index)], o.threads);
+                         : run_point(spec, p, setups[std::size_t(p.index)], o.threads);
     const double acc = r["metrics"]["final_avg_accuracy"].get<double>();
     return CellOutcome{std::move(r), fmt::format("final avg acc {:.2f}%", acc)};
   });
@@ -155,8 +173,7 @@ int run_sweep_point(const SweepPointOptions& o) {
   if (o.index < 0 || std::size_t(o.index) >= all.size())
     throw ConfigError(fmt::format("--index {}: the sweep in {} has points 0..{}", o.index, o.dir, all.size() - 1));
   const SweepPoint& p = all[std::size_t(o.index)];
-  const Scenario s = load_scenario(spec.scenario, point_overrides(spec, p));
-  write_file_atomically(o.result, run_point(spec, p, s, o.threads).dump(2) + "\n");
+  write_file_atomically(o.result, run_point(spec, p, load_point(spec, p), o.threads).dump(2) + "\n");
   return 0;
 }
 
