@@ -15,11 +15,9 @@
 // Built only when Verilator is found (rtl/CMakeLists.txt).
 #include <fmt/format.h>
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -29,6 +27,7 @@
 #include "sim/blocks/rtl_mac_array.h"
 #include "sim/cost/dataflow.h"
 #include "sim/npu_engine.h"
+#include "tests/test_run_command.h"
 #include "training/continual.h"
 
 #ifndef HDQ_SOURCE_DIR
@@ -117,28 +116,15 @@ TEST(RtlInLoop, ImplRtlIsAcceptedAtAVerilatedGeometry) {
   EXPECT_TRUE(c.defaults_taken.empty());
 }
 
-struct Proc {
-  int status = -1;
-  std::string output;
-};
-
-Proc run(const std::string& cmd) {
-  Proc r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), int(buf.size()), p)) r.output += buf.data();
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using hdq::test::Proc;
+using hdq::test::run_command;
 
 // The fast synthetic scenario through the command line, on the RTL array.
 TEST(RtlInLoop, SyntheticScenarioOnTheRtlEndsWithTheFunctionalSignature) {
   const Scenario s = load_scenario(kSynthetic);
   const fs::path out = fs::temp_directory_path() / ("hdqsim-rtl-loop-" + std::to_string(::getpid()));
   fs::remove_all(out);
-  const Proc p = run(std::string(HDQSIM_EXE) + " train --scenario " + kSynthetic +
+  const Proc p = run_command(std::string(HDQSIM_EXE) + " train --scenario " + kSynthetic +
                      " --engine npu --set npu.mac_array.impl=rtl --set npu.mac_array.rows=4 --set npu.mac_array.cols=4"
                      " --no-golden --out " + out.string());
   ASSERT_EQ(p.status, 0) << p.output;
