@@ -9,6 +9,7 @@
 #include <map>
 
 #include "models/hdqt/hdqt_config.h"
+#include "sim/blocks/rtl_mac_array.h"
 #include "sim/config/npu_config.h"
 #include "sim/host/step_program.h"
 
@@ -139,6 +140,7 @@ TEST(NpuConfig, ImpossibleValuesNameFileLineAndField) {
   expect_error_at("int_add_8b_pj: 0.03", "int_add_8b_pj: 0.5",
                   "energy.int_add_32b_pj: 0.1 is below energy.int_add_8b_pj = 0.5", "int_add_32b_pj:");
   expect_error_at("max_outer_bits: 32", "max_outer_bits: 12", "mac_array.max_outer_bits: 12 is below mac_array.max_acc_bits = 32");
+  expect_error_at("impl: model", "impl: verilog", "mac_array.impl: 'verilog' is not one of: model, rtl");
   // Numbers must be finite; the message names the field.
   expect_error_at("dram_pj_per_byte: 162.5", "dram_pj_per_byte: .inf", "energy.dram_pj_per_byte: '.inf' is not a finite number");
   expect_error_at("clock_mhz: 500", "clock_mhz: .nan", "clock_mhz: '.nan' is not a finite number");
@@ -158,7 +160,23 @@ TEST(NpuConfig, FieldsWithoutADefaultAreRequired) {
             250);
 }
 
-// The four documented defaults, taken and recorded when the file leaves them out.
+// mac_array.impl: rtl needs a verilated array of the config's rows x cols:
+// a build without Verilator has none, a build with it has the geometries of
+// HDQSIM_RTL_ARRAYS (sim/CMakeLists.txt). Either way 3 x 5 is refused with the
+// key named, before anything runs.
+TEST(NpuConfig, ImplRtlNeedsAVerilatedArrayOfTheConfigsGeometry) {
+  const std::string t = edited("impl: model", "impl: rtl");
+  const std::string at = fmt::format("t.yaml:{}: mac_array.impl: ", line_of(t, "impl: rtl"));
+  const std::string got = error_of(t, {"mac_array.rows=3", "mac_array.cols=5"});
+  if (rtl_array_variants().empty())
+    EXPECT_EQ(got, at + "rtl needs the verilated MAC array, and this build has none: Verilator was not found when "
+                        "the build was configured (scripts/setup.sh installs it; then reconfigure)");
+  else
+    EXPECT_EQ(got, at + "rtl: this build verilated the array at " + rtl_array_geometries() +
+                        " only (CMake cache variable HDQSIM_RTL_ARRAYS), not at mac_array.rows x cols = 3x5");
+}
+
+// The five documented defaults, taken and recorded when the file leaves them out.
 TEST(NpuConfig, DocumentedDefaultsAreRecorded) {
   EXPECT_TRUE(default_npu_config().defaults_taken.empty());  // the built-in file gives every field
   EXPECT_EQ(defaults_note(default_npu_config()), "");
@@ -167,6 +185,9 @@ TEST(NpuConfig, DocumentedDefaultsAreRecorded) {
   EXPECT_EQ(d.defaults_taken, (std::map<std::string, std::string>{{"mac_array.dataflow", "output_stationary"}}));
   EXPECT_EQ(defaults_note(d),
             "NPU config cfg/small.yaml: mac_array.dataflow not given, documented default output_stationary (docs/npu.md)\n");
+  const NpuConfig i = parse_npu_config(without_lines(default_npu_config_text(), {"impl: model"}), "cfg/small.yaml");
+  EXPECT_EQ(i.mac_array.impl, "model");
+  EXPECT_EQ(i.defaults_taken, (std::map<std::string, std::string>{{"mac_array.impl", "model"}}));
   const std::string rest =
       without_lines(default_npu_config_text(), {"name: edge-npu", "simulation:", "quantum_cycles:", "dynamic_scale:"});
   const NpuConfig c = parse_npu_config(rest, "cfg/small.yaml");

@@ -3,6 +3,9 @@
 // class-incremental driver runs them (experience replay from step 1 on), give
 // the same weights, logits, gradients, loss and overflow counters on the NPU
 // engine as on the functional engine, step by step.
+// rtl/CMakeLists.txt builds this test a second time with HDQ_NPU_RTL:
+// mac_array.impl=rtl, every GEMM on the verilated 4 x 4 array (ctest name
+// rtl.NpuFashionMnist.*).
 #include <gtest/gtest.h>
 
 #include "engines/functional_engine.h"
@@ -17,6 +20,12 @@
 namespace hdq::npu {
 namespace {
 
+#ifdef HDQ_NPU_RTL
+const std::vector<std::string> kNpuSet{"mac_array.impl=rtl", "mac_array.rows=4", "mac_array.cols=4"};
+#else
+const std::vector<std::string> kNpuSet;
+#endif
+
 void run_steps(const Scenario& s, const datasets::TrainTest& data, Recorder& r) {
   try {
     run_continual(s, data, r);
@@ -29,7 +38,7 @@ TEST(NpuFashionMnist, First50StepsBitExact) {
   const Scenario s = load_scenario(HDQ_SOURCE_DIR "/scenarios/fmnist-5x2-er.yaml");
   const auto data = load_scenario_data(s);
   FunctionalEngine functional(s.hdqt, s.seed, 1);
-  NpuEngine npu(default_npu_config(), s.hdqt, s.seed, s.train.sgd);
+  NpuEngine npu(default_npu_config(kNpuSet), s.hdqt, s.seed, s.train.sgd);
   Recorder rf(functional, 50), rn(npu, 50);
   run_steps(s, data, rf);
   run_steps(s, data, rn);

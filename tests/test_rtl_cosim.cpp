@@ -4,15 +4,14 @@
 // testbench built with the test-only BUG = 1 (saturate upper bound one too
 // low) must report mismatches. Built only when Verilator is found (rtl/CMakeLists.txt).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <regex>
 #include <string>
+
+#include "tests/test_run_command.h"
 
 namespace {
 namespace fs = std::filesystem;
@@ -26,21 +25,8 @@ struct TempDir {
   ~TempDir() { fs::remove_all(path); }
 };
 
-struct Proc {
-  int status = -1;
-  std::string output;
-};
-
-Proc run(const std::string& cmd) {
-  Proc r;
-  FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-  if (!p) return r;
-  std::array<char, 4096> buf{};
-  while (std::fgets(buf.data(), int(buf.size()), p)) r.output += buf.data();
-  const int st = ::pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return r;
-}
+using hdq::test::Proc;
+using hdq::test::run_command;
 
 std::string last_line(const std::string& s) {
   std::string t = s;
@@ -58,7 +44,7 @@ int widths_in(const std::string& out, const std::string& what) {
 }
 
 void write_vectors(const fs::path& dir, int count) {
-  const Proc gen = run(std::string(HDQSIM_EXE) + " vectors --out " + dir.string() + " --seed 16 --count " +
+  const Proc gen = run_command(std::string(HDQSIM_EXE) + " vectors --out " + dir.string() + " --seed 16 --count " +
                       std::to_string(count));
   ASSERT_EQ(gen.status, 0) << gen.output;
 }
@@ -66,7 +52,7 @@ void write_vectors(const fs::path& dir, int count) {
 TEST(RtlVectors, TwoHundredRandomCasesMatchBitForBit) {
   TempDir dir("pass");
   write_vectors(dir.path, 200);
-  const Proc tb = run(std::string(RTL_TB_EXE) + " " + dir.path.string());
+  const Proc tb = run_command(std::string(RTL_TB_EXE) + " " + dir.path.string());
   EXPECT_EQ(last_line(tb.output), "200 cases, 0 mismatches") << tb.output;
   EXPECT_EQ(tb.status, 0) << tb.output;
   // The set exercises what the issue asks for: saturating, wrapping and
@@ -86,7 +72,7 @@ TEST(RtlVectors, TwoHundredRandomCasesMatchBitForBit) {
 TEST(RtlVectors, NarrowArrayMatchesTheCasesItHolds) {
   TempDir dir("narrow");
   write_vectors(dir.path, 200);
-  const Proc tb = run(std::string(RTL_TB_NARROW_EXE) + " " + dir.path.string());
+  const Proc tb = run_command(std::string(RTL_TB_NARROW_EXE) + " " + dir.path.string());
   EXPECT_EQ(tb.status, 0) << tb.output;
   std::smatch m;
   const std::string last = last_line(tb.output);
@@ -98,7 +84,7 @@ TEST(RtlVectors, NarrowArrayMatchesTheCasesItHolds) {
 TEST(RtlVectors, BrokenRtlIsCaught) {
   TempDir dir("broken");
   write_vectors(dir.path, 200);
-  const Proc tb = run(std::string(RTL_TB_BROKEN_EXE) + " " + dir.path.string());
+  const Proc tb = run_command(std::string(RTL_TB_BROKEN_EXE) + " " + dir.path.string());
   EXPECT_NE(tb.status, 0) << tb.output;
   std::smatch m;
   const std::string last = last_line(tb.output);
@@ -112,7 +98,7 @@ TEST(RtlVectors, BrokenRtlIsCaught) {
 TEST(RtlVectors, EmptyFolderIsNotAPass) {
   TempDir dir("empty");
   fs::create_directories(dir.path);
-  const Proc tb = run(std::string(RTL_TB_EXE) + " " + dir.path.string());
+  const Proc tb = run_command(std::string(RTL_TB_EXE) + " " + dir.path.string());
   EXPECT_EQ(last_line(tb.output), "0 cases, 0 mismatches");
   EXPECT_NE(tb.status, 0);
 }

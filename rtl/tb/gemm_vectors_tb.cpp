@@ -14,6 +14,8 @@
 // This is the RTL side of the check, so it is deliberately independent of
 // hdqsim: it reads case.json, the .hex files and stats.json itself
 // (docs/test-vectors.md) and shares no code with the reference or its checker.
+// The array's port protocol (feed, fill, drain) is rtl/driver/mac_array_driver.h,
+// which the NPU model's RTL MAC array (mac_array.impl: rtl) drives too.
 //
 // One verilated model serves every case: widths are the array's parameters at
 // their largest (8-bit operand ports, W <= 32, Wo <= 32, 48-bit exact tile
@@ -40,6 +42,7 @@
 #include <vector>
 
 #include "Vmac_array.h"
+#include "rtl/driver/mac_array_driver.h"
 
 #ifndef TB_R
 #error "TB_R (array rows) must match the verilated mac_array's R"
@@ -77,41 +80,7 @@ constexpr int kPortBits = TB_PORT_BITS;    // A_BITS = B_BITS
 constexpr int kMaxAccBits = TB_ACC_BITS;   // ACC_BITS
 constexpr int kMaxOuterBits = TB_OUT_BITS; // OUT_BITS
 constexpr int kExactBits = TB_EXACT_BITS;  // EXACT_BITS
-
-// ---------------------------------------------------------------- port bit fields
-template <typename T>
-void set_field(T& port, int index, int width, std::uint64_t value) {
-  const T mask = static_cast<T>((std::uint64_t{1} << width) - 1);
-  const int shift = index * width;
-  port = static_cast<T>((port & ~static_cast<T>(mask << shift)) | static_cast<T>((value & mask) << shift));
-}
-template <std::size_t N>
-void set_field(VlWide<N>& port, int index, int width, std::uint64_t value) {
-  for (int b = 0; b < width; ++b) {
-    const int bit = index * width + b;
-    EData& word = port.at(std::size_t(bit / 32));
-    word = (word & ~(EData{1} << (bit % 32))) | (EData((value >> b) & 1) << (bit % 32));
-  }
-}
-template <typename T>
-std::uint64_t get_field(const T& port, int index, int width) {
-  return (std::uint64_t(port) >> (index * width)) & ((std::uint64_t{1} << width) - 1);
-}
-template <std::size_t N>
-std::uint64_t get_field(const VlWide<N>& port, int index, int width) {
-  std::uint64_t v = 0;
-  for (int b = 0; b < width; ++b) {
-    const int bit = index * width + b;
-    v |= std::uint64_t((port.at(std::size_t(bit / 32)) >> (bit % 32)) & 1) << b;
-  }
-  return v;
-}
-
-std::int64_t sign_extend(std::uint64_t raw, int bits) {
-  const std::uint64_t sign = std::uint64_t{1} << (bits - 1);
-  raw &= (sign << 1) - 1;
-  return std::int64_t(raw ^ sign) - std::int64_t(sign);
-}
+using hdq::rtl::sign_extend;
 
 // ---------------------------------------------------------------- case files
 struct GemmCase {
@@ -178,27 +147,7 @@ int mode_code(const std::string& mode) {
 }
 
 // ---------------------------------------------------------------- the array
-class Array {
- public:
-  explicit Array(VerilatedContext* ctx) : top_(std::make_unique<Vmac_array>(ctx)) {
-    top_->clk = 0;
-    top_->eval();
-  }
-  ~Array() { top_->final(); }
-  Vmac_array& io() { return *top_; }
-  std::uint64_t cycle() const { return cycle_; }
-  void tick() {
-    top_->clk = 0;
-    top_->eval();
-    top_->clk = 1;
-    top_->eval();
-    ++cycle_;
-  }
-
- private:
-  std::unique_ptr<Vmac_array> top_;
-  std::uint64_t cycle_ = 0;
-};
+using Array = hdq::rtl::MacArrayDriver<Vmac_array>;
 
 // "" when the verilated array can run the case, else why not.
 std::string unsupported(const GemmCase& gc) {
@@ -220,73 +169,33 @@ std::string unsupported(const GemmCase& gc) {
 // otherwise a description of the first difference.
 std::string run_case(Array& arr, const GemmCase& gc, std::uint64_t* cycles) {
   if (const std::string why = unsupported(gc); !why.empty()) return why;
-  auto& io = arr.io();
-  const std::uint64_t start = arr.cycle();
-  io.cfg_a_signed = gc.a_signed;
-  io.cfg_b_signed = gc.b_signed;
-  io.cfg_mode = mode_code(gc.mode);
-  io.cfg_full_range = gc.range == "full";
   if (gc.range != "full" && gc.range != "symmetric") throw std::runtime_error("unknown acc_range '" + gc.range + "'");
-  io.cfg_acc_bits = gc.acc_bits;
-  io.cfg_outer_bits = gc.outer_bits;
-  io.cfg_k = std::uint32_t(gc.k);
-  io.cfg_tile = std::uint32_t(gc.tile);
-  io.in_valid = 0;
-  io.drain = 0;
-  io.stats_clear = 0;
-  io.rst = 1;
-  arr.tick();
-  io.rst = 0;
+  const std::uint64_t start = arr.cycle();
+  arr.begin({gc.a_signed, gc.b_signed, mode_code(gc.mode), gc.range == "full", gc.acc_bits, gc.outer_bits,
+             std::uint32_t(gc.k), std::uint32_t(gc.tile)});
 
   std::string first_error;
-  std::vector<std::int64_t> got(gc.c.size());
   for (int fi = 0; fi * kR < gc.m; ++fi)
     for (int fj = 0; fj * kC < gc.n; ++fj) {
-      io.row_en = 0;
-      io.col_en = 0;
-      for (int r = 0; r < kR; ++r) set_field(io.row_en, r, 1, fi * kR + r < gc.m);
-      for (int c = 0; c < kC; ++c) set_field(io.col_en, c, 1, fj * kC + c < gc.n);
-      for (int k = 0; k < gc.k; ++k) {
-        for (int r = 0; r < kR; ++r) {
-          const int i = fi * kR + r;
-          set_field(io.a_col, r, kPortBits, i < gc.m ? std::uint64_t(gc.a[std::size_t(i) * gc.k + k]) : 0);
-        }
-        for (int c = 0; c < kC; ++c) {
-          const int j = fj * kC + c;
-          set_field(io.b_row, c, kPortBits, j < gc.n ? std::uint64_t(gc.b[std::size_t(k) * gc.n + j]) : 0);
-        }
-        io.in_valid = 1;
-        arr.tick();
-      }
-      io.in_valid = 0;
-      int waited = 0;
-      while (!io.fold_done) {
-        if (++waited > kR + kC + 4) return "fold_done never came";
-        arr.tick();
-      }
+      const int i0 = fi * kR, j0 = fj * kC;
+      const int waited = arr.fold(
+          std::min(kR, gc.m - i0), std::min(kC, gc.n - j0),
+          [&](int r, std::uint32_t k) { return gc.a[std::size_t(i0 + r) * gc.k + k]; },
+          [&](std::uint32_t k, int c) { return gc.b[std::size_t(k) * gc.n + j0 + c]; },
+          [&](int r, int c, std::int64_t v, std::uint64_t cycle) {
+            const int i = i0 + r, j = j0 + c;
+            const std::int64_t want = gc.c[std::size_t(i) * gc.n + j];
+            if (v != want && first_error.empty()) {
+              std::ostringstream os;
+              os << "C[" << i << "][" << j << "] expected " << want << " got " << v << " (fold " << fi << "," << fj
+                 << ", PE " << r << "," << c << ", drained at cycle " << cycle - start << " of the case)";
+              first_error = os.str();
+            }
+          });
+      if (waited < 0) return "fold_done never came";
       if (waited != kR + kC - 2 && first_error.empty())
         first_error = "fold_done after " + std::to_string(gc.k + waited) + " cycles, expected K + R + C - 2 = " +
                       std::to_string(gc.k + kR + kC - 2);
-      // Drain: c_out shows row R-1 first, then R-2, ...
-      for (int d = 0; d < kR; ++d) {
-        const int r = kR - 1 - d;
-        for (int c = 0; c < kC; ++c) {
-          const int i = fi * kR + r, j = fj * kC + c;
-          if (i >= gc.m || j >= gc.n) continue;
-          const std::int64_t v = sign_extend(get_field(io.c_out, c, kMaxOuterBits), kMaxOuterBits);
-          const std::int64_t want = gc.c[std::size_t(i) * gc.n + j];
-          got[std::size_t(i) * gc.n + j] = v;
-          if (v != want && first_error.empty()) {
-            std::ostringstream os;
-            os << "C[" << i << "][" << j << "] expected " << want << " got " << v << " (fold " << fi << "," << fj
-               << ", PE " << r << "," << c << ", drained at cycle " << arr.cycle() - start << " of the case)";
-            first_error = os.str();
-          }
-        }
-        io.drain = 1;
-        arr.tick();
-      }
-      io.drain = 0;
     }
   if (cycles) *cycles = arr.cycle() - start;
   if (!first_error.empty()) return first_error;
@@ -300,13 +209,14 @@ std::string run_case(Array& arr, const GemmCase& gc, std::uint64_t* cycles) {
     return "took " + std::to_string(arr.cycle() - start) + " cycles, expected 1 + folds * (K + 2R + C - 2) = " +
            std::to_string(want_cycles);
 
+  const hdq::rtl::ArrayCounters n = arr.counters();
   const std::pair<const char*, std::uint64_t> stats[] = {
-      {"products", io.cnt_products},
-      {"inner_events", io.cnt_inner_events},
-      {"clamped_tiles", io.cnt_clamped_tiles},
-      {"changed_steps", io.cnt_changed_steps},
-      {"outer_overflows", io.cnt_outer_ovf},
-      {"max_abs_tile_sum", io.max_abs_tile_sum},
+      {"products", n.products},
+      {"inner_events", n.inner_events},
+      {"clamped_tiles", n.clamped_tiles},
+      {"changed_steps", n.changed_steps},
+      {"outer_overflows", n.outer_overflows},
+      {"max_abs_tile_sum", n.max_abs_tile_sum},
   };
   for (const auto& [key, value] : stats) {
     if (!gc.stats.contains(key)) continue;
@@ -362,8 +272,7 @@ int main(int argc, char** argv) {
     if (e.is_directory() && fs::exists(e.path() / "case.json")) dirs.push_back(e.path());
   std::sort(dirs.begin(), dirs.end());
 
-  auto ctx = std::make_unique<VerilatedContext>();
-  Array arr(ctx.get());
+  Array arr(kR, kC, kPortBits, kMaxOuterBits);
   int cases = 0, mismatches = 0, skipped = 0;
   std::uint64_t total_cycles = 0;
   Coverage cov;

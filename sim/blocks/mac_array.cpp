@@ -37,7 +37,7 @@ void MacDescriptor::accesses(Footprint& f) const {
   f.push_back({Space::sram, true, stats, sizeof(GemmStatsRecord)});
 }
 
-GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram) {
+GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram, RtlMacArray* rtl, RtlGemmRun* rtl_run) {
   const bool a_unsigned = sram.read_struct<QuantRecord>(d.a_record).is_unsigned != 0;
   const bool b_unsigned = sram.read_struct<QuantRecord>(d.b_record).is_unsigned != 0;
   a_.resize(std::size_t(d.m) * d.k);
@@ -51,19 +51,40 @@ GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram) {
   } else {
     unpack_rows(b, d.k, d.n, d.b_bits, b_unsigned, b_);
   }
-  const GemmStats s = gemm(gemm_, {int(d.m), int(d.n), int(d.k)}, {a_, d.a_bits, a_unsigned}, {b_, d.b_bits, b_unsigned},
-                           d.accumulator(), sram.out<std::int32_t>(d.c, std::size_t(d.m) * d.n));
+  const GemmShape shape{int(d.m), int(d.n), int(d.k)};
+  const std::span<std::int32_t> c = sram.out<std::int32_t>(d.c, std::size_t(d.m) * d.n);
+  GemmStats s;
+  if (rtl) {
+    *rtl_run = rtl->gemm(shape, {a_, d.a_bits, a_unsigned}, {b_, d.b_bits, b_unsigned}, d.accumulator(), c);
+    s = rtl_run->stats;
+  } else {
+    s = gemm(gemm_, shape, {a_, d.a_bits, a_unsigned}, {b_, d.b_bits, b_unsigned}, d.accumulator(), c);
+  }
   GemmStats total = d.init_stats ? GemmStats{} : sram.read_struct<GemmStatsRecord>(d.stats).stats();
   total.merge(s);
   sram.write_struct(d.stats, GemmStatsRecord::from(total));
   return s;
 }
 
+RtlMacArray& MacArray::rtl_array(const NpuConfig& cfg) {
+  const RtlArrayVariant* v = find_rtl_array(cfg.mac_array.rows, cfg.mac_array.cols, cfg.mac_array.rtl_bug);
+  if (!v)  // the config reader refuses impl: rtl without a verilated array of its geometry
+    throw ConfigError(fmt::format("mac_array.impl: rtl: no verilated {}x{} array (BUG = {}) in this build",
+                                  cfg.mac_array.rows, cfg.mac_array.cols, cfg.mac_array.rtl_bug));
+  if (v != rtl_variant_) {
+    rtl_ = v->make();
+    rtl_variant_ = v;
+  }
+  return *rtl_;
+}
+
 std::uint64_t MacArray::execute(const Command& c) {
   if (c.header.opcode != kMacGemm) throw ConfigError(fmt::format("mac_array: unknown opcode {}", c.header.opcode));
   const MacDescriptor d = c.as<MacDescriptor>();
   const NpuConfig& cfg = ctx_.cfg();
-  const GemmStats s = core_.run(d, sram_port_);
+  RtlMacArray* rtl = cfg.mac_array.impl == "rtl" ? &rtl_array(cfg) : nullptr;
+  RtlGemmRun rtl_run;
+  const GemmStats s = core_.run(d, sram_port_, rtl, &rtl_run);
 
   // Operand streams: the core moved each panel and C once; later folds re-read.
   const AccumulatorConfig acc = d.accumulator();
@@ -78,6 +99,11 @@ std::uint64_t MacArray::execute(const Command& c) {
 
   CostCell& cell = ctx_.cell();
   cell.macs += s.products;
+  if (rtl) {
+    cell.rtl_commands += 1;
+    cell.rtl_folds += rtl_run.folds;
+    cell.rtl_cycles += rtl_run.cycles;
+  }
   cell.energy_pj[int(EnergyKind::mac_array)] +=
       mac_array_energy_pj(d.dataflow, s.products, s.tile_results, std::uint64_t(d.k) * d.n, d.a_bits, d.b_bits, acc,
                           cfg.energy);

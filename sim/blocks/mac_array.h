@@ -10,6 +10,9 @@
 // folds of a command are exactly hdq::gemm over the command's panels (one
 // call; tests check it against a call per fold); the GemmStats of the
 // command are merged into the GEMM's statistics record (sums, max via max).
+// With mac_array.impl: rtl the verilated rtl/mac_array.sv computes C and the
+// statistics instead (rtl_mac_array.h), cycle by cycle; the cost below is
+// the same, and the RTL's own cycles are recorded beside it (CostCell::rtl_cycles).
 // Cost: compute_cycles of the command's dataflow; energy per MAC (multiply at
 // the operands' bits, tile add at W) and per tile result (outer add at Wo),
 // and SRAM traffic of the operand streams (array_traffic): the model moves
@@ -25,9 +28,12 @@
 
 #include <vector>
 
+#include <memory>
+
 #include "models/accumulator/gemm.h"
 #include "sim/cost/dataflow.h"
 #include "sim/blocks/block_module.h"
+#include "sim/blocks/rtl_mac_array.h"
 
 namespace hdq::npu {
 
@@ -68,10 +74,11 @@ static_assert(sizeof(GemmStatsRecord) == 48);
 
 // The function of the array: the command's GEMM; returns its statistics.
 // Owns the GEMM context it computes with (one thread: the model's commands
-// run one at a time on the simulation thread).
+// run one at a time on the simulation thread). With `rtl` the verilated
+// array computes it (and *rtl_run says how), else hdq::gemm.
 class MacArrayCore {
  public:
-  GemmStats run(const MacDescriptor& d, MemoryPort& sram);
+  GemmStats run(const MacDescriptor& d, MemoryPort& sram, RtlMacArray* rtl = nullptr, RtlGemmRun* rtl_run = nullptr);
 
  private:
   GemmContext gemm_;
@@ -84,7 +91,12 @@ class MacArray final : public BlockModule {
 
  private:
   std::uint64_t execute(const Command& c) override;
+  // The verilated array of the current config (made on first use, again when
+  // the config asks for another geometry or variant).
+  RtlMacArray& rtl_array(const NpuConfig& cfg);
   MacArrayCore core_;
+  std::unique_ptr<RtlMacArray> rtl_;
+  const RtlArrayVariant* rtl_variant_ = nullptr;
 };
 
 }  // namespace hdq::npu

@@ -10,6 +10,7 @@
 
 #include "models/common/input_file.h"
 #include "models/common/yaml_fields.h"
+#include "sim/blocks/rtl_mac_array.h"
 
 namespace hdq::npu {
 namespace {
@@ -38,7 +39,7 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
   Reader r(root, file, std::move(overridden), "docs/npu.md");
   NpuConfig c;
   c.file = file;
-  // Every field is required but these four, whose defaults docs/npu.md lists.
+  // Every field is required but these five, whose defaults docs/npu.md lists.
   c.name = std::filesystem::path(file).stem().string();
   if (!r.read("name", c.name)) default_taken(c, "name", c.name);
   need_positive(r, "clock_mhz", c.clock_mhz);
@@ -50,6 +51,16 @@ NpuConfig parse_tree(YAML::Node root, const std::string& file, const std::vector
   if (m.dataflow != "output_stationary" && m.dataflow != "weight_stationary" && m.dataflow != "auto")
     r.fail("mac_array.dataflow",
            fmt::format("'{}' is not one of: output_stationary, weight_stationary, auto", m.dataflow));
+  if (!r.read("mac_array.impl", m.impl)) default_taken(c, "mac_array.impl", m.impl);
+  if (m.impl != "model" && m.impl != "rtl")
+    r.fail("mac_array.impl", fmt::format("'{}' is not one of: model, rtl", m.impl));
+  if (m.impl == "rtl" && rtl_array_variants().empty())
+    r.fail("mac_array.impl", "rtl needs the verilated MAC array, and this build has none: Verilator was not found "
+                             "when the build was configured (scripts/setup.sh installs it; then reconfigure)");
+  if (m.impl == "rtl" && !find_rtl_array(m.rows, m.cols, 0))
+    r.fail("mac_array.impl", fmt::format("rtl: this build verilated the array at {} only (CMake cache variable "
+                                         "HDQSIM_RTL_ARRAYS), not at mac_array.rows x cols = {}x{}",
+                                         rtl_array_geometries(), m.rows, m.cols));
   r.need_in_range("mac_array.max_operand_bits", m.max_operand_bits, 2, 8);
   r.need_in_range("mac_array.max_acc_bits", m.max_acc_bits, 2, 32);
   r.need_in_range("mac_array.max_outer_bits", m.max_outer_bits, 2, 32);

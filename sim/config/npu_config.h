@@ -60,9 +60,9 @@ struct EnergyTable {
   double hadamard_add() const { return dynamic_scale * hadamard_add_pj; }
 };
 
-// Every field of a config file is required except four with documented
+// Every field of a config file is required except five with documented
 // defaults (docs/npu.md): `name` (the file's stem), `mac_array.dataflow`
-// (output_stationary, the only one modelled), `simulation.quantum_cycles`
+// (output_stationary), `mac_array.impl` (model), `simulation.quantum_cycles`
 // (100000, no effect on results) and `energy.dynamic_scale` (1: the table as
 // given). The initializers are the edge NPU's values (sim/configs/edge-npu.yaml).
 struct NpuConfig {
@@ -77,6 +77,14 @@ struct NpuConfig {
     // output_stationary | weight_stationary | auto: per GEMM the dataflow
     // with fewer cycles (sim/cost/dataflow.h), output_stationary on a tie.
     std::string dataflow = "output_stationary";
+    // model: hdq::gemm computes each command; rtl: the verilated rtl/mac_array.sv
+    // at rows x cols (sim/blocks/rtl_mac_array.h). The same bits, cycles and
+    // energy either way (the cost model's); rtl also records the RTL's cycles.
+    std::string impl = "model";
+    // TEST ONLY, not a config file key: rtl/pe.sv's BUG parameter of the
+    // verilated array impl: rtl runs (0: the design; tests set 1 to check that
+    // a broken array is caught in the loop).
+    int rtl_bug = 0;
     int max_operand_bits = 8;
     int max_acc_bits = 32;    // widest tile accumulator the PEs have
     int max_outer_bits = 32;  // widest outer accumulator

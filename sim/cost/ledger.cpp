@@ -56,6 +56,9 @@ void CostCell::merge(const CostCell& o) {
   dram_bytes += o.dram_bytes;
   random_bits += o.random_bits;
   hadamard_adds += o.hadamard_adds;
+  rtl_commands += o.rtl_commands;
+  rtl_folds += o.rtl_folds;
+  rtl_cycles += o.rtl_cycles;
 }
 
 void Ledger::set_tag(int layer, Phase phase) {

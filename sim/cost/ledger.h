@@ -33,6 +33,10 @@ struct CostCell {
   std::uint64_t macs = 0;  // products on the MAC array
   std::uint64_t sram_bytes = 0, dram_bytes = 0;
   std::uint64_t random_bits = 0, hadamard_adds = 0;
+  // mac_array.impl: rtl: GEMM commands the verilated array ran, their folds and
+  // the clock cycles it took (rtl/mac_array.sv: 1 + folds x (K + 2R + C - 2)
+  // per command), beside the cost model's unit_cycles.
+  std::uint64_t rtl_commands = 0, rtl_folds = 0, rtl_cycles = 0;
 
   std::uint64_t cycles() const { return elapsed_cycles; }
   double energy() const;

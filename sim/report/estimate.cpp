@@ -68,6 +68,10 @@ std::string estimate_table(const Ledger& ledger, std::uint64_t steps, const NpuC
       per(t.cycles(), steps), per(t.cycles(), steps) * cfg.cycle_ns() / 1e3, cfg.clock_mhz,
       per(t.energy(), steps) / 1e6, t.cycles() ? 100.0 * double(t.macs) / (double(t.cycles()) * R * C) : 0.0,
       100.0 * t.mac_utilization(R, C), per(t.commands, steps));
+  if (t.rtl_commands)
+    s += fmt::format("MAC array on the verilated RTL: {:.0f} cycles per step measured over {:.0f} folds "
+                     "(the cost model's busy cycles: {:.0f}; docs/npu.md, \"RTL in the loop\")\n",
+                     per(t.rtl_cycles, steps), per(t.rtl_folds, steps), per(t.unit_cycles[int(Unit::mac_array)], steps));
   return s;
 }
 
@@ -105,6 +109,11 @@ nlohmann::json estimate_json(const Ledger& ledger, std::uint64_t steps, const Np
   nlohmann::json phases = nlohmann::json::object(), breakdown = nlohmann::json::array();
   for (int p = 0; p < kPhases; ++p) phases[std::string(name(Phase(p)))] = cell_json(totals[std::size_t(p)]);
   j["npu_defaults_taken"] = cfg.defaults_taken;  // fields the config left to docs/npu.md's defaults
+  if (t.rtl_commands)  // mac_array.impl: rtl: what the verilated array measured, beside the cost model's busy cycles
+    j["mac_array_rtl"] = {{"commands", per(t.rtl_commands, steps)},
+                          {"folds", per(t.rtl_folds, steps)},
+                          {"rtl_cycles", per(t.rtl_cycles, steps)},
+                          {"model_busy_cycles", per(t.unit_cycles[int(Unit::mac_array)], steps)}};
   j["phases"] = phases;
   j["step"] = cell_json(t);
   for (const Row& r : rs)
