@@ -93,6 +93,7 @@ double number(const std::string& s) {
 // One grid point (its settings, all seeds): means of the cost and accuracy metrics.
 struct GridMean {
   std::string settings;  // "key=value ..." in axis order
+  std::string values;    // "value ..." in axis order (chart legends)
   double accuracy = 0, energy_pj = 0, mac_energy_pj = 0, dram_bytes = 0, cycles = 0;
   int seeds = 0;
 };
@@ -103,11 +104,14 @@ std::vector<GridMean> grid_means(const SweepResults& r) {
   for (const auto& [index, p] : r.points) {
     const json& m = p.at("metrics");
     if (!m.contains("energy_pj_per_step") || !m.at("energy_pj_per_step").is_number()) continue;
-    std::string settings;
-    for (const auto& a : r.spec.axes)
-      settings += fmt::format("{}{}={}", settings.empty() ? "" : " ", a.key, p.at("settings").value(a.key, ""));
+    std::string settings, values;
+    for (const auto& a : r.spec.axes) {
+      const std::string v = p.at("settings").value(a.key, "");
+      settings += fmt::format("{}{}={}", settings.empty() ? "" : " ", a.key, v);
+      values += fmt::format("{}{}", values.empty() ? "" : " ", v);
+    }
     auto it = std::find_if(out.begin(), out.end(), [&](const GridMean& g) { return g.settings == settings; });
-    if (it == out.end()) it = out.insert(out.end(), GridMean{settings});
+    if (it == out.end()) it = out.insert(out.end(), GridMean{settings, values.empty() ? "all" : values});
     it->accuracy += m.value("final_avg_accuracy", 0.0);
     it->energy_pj += m.value("energy_pj_per_step", 0.0);
     it->mac_energy_pj += m.value("mac_array_energy_pj_per_step", 0.0);
@@ -130,14 +134,14 @@ std::string energy_chart(const std::vector<GridMean>& means) {
   std::vector<Series> series;
   std::vector<std::pair<double, double>> pts;
   for (const auto& g : means) {
-    series.push_back({g.settings, {{g.energy_pj * 1e-6, g.accuracy}}});
+    series.push_back({g.values, {{g.energy_pj * 1e-6, g.accuracy}}});
     pts.emplace_back(g.energy_pj * 1e-6, g.accuracy);
   }
   std::sort(pts.begin(), pts.end(), [](auto a, auto b) { return a.first < b.first || (a.first == b.first && a.second > b.second); });
   std::vector<std::pair<double, double>> front;
   for (auto p : pts)
     if (front.empty() || p.second > front.back().second) front.push_back(p);
-  return chart("Accuracy vs energy per training step (Pareto front dashed)", "energy per step (uJ)", "final avg accuracy (%)",
+  return chart("Accuracy vs energy per step (Pareto front dashed)", "energy per step (uJ)", "final avg accuracy (%)",
                series, false, front);
 }
 
