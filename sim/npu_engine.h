@@ -88,7 +88,8 @@ class NpuEngine final : public Engine {
   SgdConfig sgd_;
   bool first_update_ = true;
   DeviceState state_;         // where the device's state is after the last job of this engine
-  MlpParams device_state_;    // the device's W and b after its last update, while on chip
+  MlpParams device_state_;    // the device's W and b after its last update, while on chip or carry_
+  bool carry_ = false;        // the carry records in DRAM hold max |W| of device_state_'s W, finite
   bool keep_device_params_ = false;
   HdqtOverflow overflow_;
   std::vector<Matrix> outputs_;

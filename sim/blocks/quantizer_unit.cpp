@@ -43,13 +43,26 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
   QuantRecord rec = sram.read_struct<QuantRecord>(d.record);
   QuantizerWork w;
   const std::uint64_t n = d.elements();
-  if (opcode == kQuantReduce) {
+  if (opcode == kQuantReduce || opcode == kQuantReduceKeep) {
     // The core's scan of this chunk, merged into the tensor's running summary.
     const std::span<const float> x = sram.in<float>(d.src, n);
-    ScaleSummary s = scale_summary(d.stride() == d.cols ? x : x.first(d.cols), tensor, d.first_index);
-    if (d.stride() != d.cols)  // a block of columns: every row with its own flat index
-      for (std::uint64_t r = 1; r < d.rows; ++r)
-        s.merge(scale_summary(x.subspan(r * d.cols, d.cols), tensor, d.first_index + r * d.stride()));
+    auto summary = [&] {
+      ScaleSummary s = scale_summary(d.stride() == d.cols ? x : x.first(d.cols), tensor, d.first_index);
+      if (d.stride() != d.cols)  // a block of columns: every row with its own flat index
+        for (std::uint64_t r = 1; r < d.rows; ++r)
+          s.merge(scale_summary(x.subspan(r * d.cols, d.cols), tensor, d.first_index + r * d.stride()));
+      return s;
+    };
+    if (d.init) rec.nonfinite = 0;
+    ScaleSummary s;
+    if (opcode == kQuantReduce) s = summary();
+    else {
+      try {
+        s = summary();
+      } catch (const NumericError&) {  // recorded for the host, not an error of this job
+        rec.nonfinite = 1;
+      }
+    }
     if (!d.init) s.merge({rec.max_abs, rec.negative == 0});
     rec.max_abs = s.max_abs;
     rec.negative = s.nonnegative ? 0u : 1u;

@@ -101,6 +101,8 @@ struct GemmSpec {
   // The SGD update fused into the write-back of dW (out = dW): w and its momentum buffer, m x n f32.
   const Tensor* sgd_w = nullptr;
   const Tensor* sgd_buf = nullptr;
+  // With sgd_w: reduce max |W| of the updated W into this record (kQuantReduceKeep), for the next step.
+  std::uint32_t keep_max = kNoRecord;
 };
 
 class Builder {
@@ -125,7 +127,11 @@ class Builder {
       db_.push_back(at);
       at += align_up(4 * b.size(), 16);
     }
-    scalars_bytes_ = align_up(at, kAlign);
+    scalars_bytes_ = record_bytes_ = align_up(at, kAlign);
+    // A training step's carry records (max |W| for the next step) follow the
+    // record area; they are not written back with it.
+    carry_ = scalars_bytes_;
+    if (training_step) scalars_bytes_ += align_up(layers * sizeof(QuantRecord), kAlign);
     if (scalars_bytes_ >= cfg_.sram.size_bytes)
       throw NpuConfigError(fmt::format("{}: sram.size_bytes = {} cannot even hold the step's {} bytes of records",
                                        cfg_.file, cfg_.sram.size_bytes, scalars_bytes_));
@@ -136,6 +142,7 @@ class Builder {
     for (const auto& b : p.b) momentum_b_.push_back(dram(1, b.size(), Fmt::f32));
     momentum_home_w_ = momentum_w_;
     momentum_home_b_ = momentum_b_;
+    carry_home_ = dram(1, layers * sizeof(QuantRecord), Fmt::bytes);  // persists across steps too
     // The device's state across steps (docs/npu.md, "Across jobs").
     const StateLayout layout = state_layout(cfg_.sram.size_bytes, p);
     const int state_id = keep_id(Keep::state, 0);
@@ -166,6 +173,11 @@ class Builder {
         copy(pinned(layout.mw[l], O, std::uint64_t(p.w[l].cols)), momentum_home_w_[l]);
         copy(pinned(layout.mb[l], 1, O), momentum_home_b_[l]);
       }
+    }
+    if (training_step && !keeps_state_) {  // W streams from DRAM: carry max |W| to the next step
+      carries_ = true;
+      carried_ = s.carried_w_max;
+      job_.carries_w_max = true;
     }
     if (scalars_bytes_ >= sram_top_)
       throw NpuConfigError(fmt::format("{}: sram.size_bytes = {} leaves no SRAM beside the training state", cfg_.file,
@@ -272,7 +284,9 @@ class Builder {
   // chunk i (stream() below); resident tensors are worked on in place.
 
   // Q(src; role) -> dst (packed), and the clip mask when `mask` is given.
-  void quantize(const Tensor& src, QuantRole role, const Tensor& dst, const Tensor* mask) {
+  // `carried`: the record already holds max |src| (the carry records), so
+  // one rounding pass reads src once.
+  void quantize(const Tensor& src, QuantRole role, const Tensor& dst, const Tensor* mask, bool carried = false) {
     QuantizerDescriptor d = quantizer(role);
     d.cols = std::uint32_t(src.cols);
     d.write_mask = mask != nullptr;
@@ -309,7 +323,7 @@ class Builder {
       rows = src.rows;
       stream(src.rows, src.rows, 0, 1, fetch,
              [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
-               chunk(kQuantReduce, r0, n, at);
+               if (!carried) chunk(kQuantReduce, r0, n, at);
                emit(Unit::quantizer, kQuantFinalize, d);
                chunk(kQuantRound, r0, n, at);
              },
@@ -326,6 +340,12 @@ class Builder {
       rows = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3);
     }
     if (rows == 0) too_small(fmt::format("quantization of {} x {} {}", src.rows, src.cols, name(role)), 0, per_row, 3);
+    if (carried) {  // one pass: the scale, then the chunks rounded as they stream
+      emit(Unit::quantizer, kQuantFinalize, d);
+      stream(src.rows, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantRound, r0, c, a); },
+             store);
+      return;
+    }
     const std::uint64_t n = (src.rows + rows - 1) / rows, first = slots == 2 ? next_slot_ : 0;
     const std::uint64_t slot = slot_bytes(0, slots);
     auto at = [&](std::uint64_t i) { return arena(((first + i) % std::uint64_t(slots)) * slot); };
@@ -593,6 +613,17 @@ class Builder {
               sgd.rows = std::uint32_t(mi);
               sgd.cols = std::uint32_t(nj);
               emit(Unit::vector, kVecSgd, sgd);
+              if (g.keep_max != kNoRecord) {  // the next step's max |W|, while the block is on chip
+                QuantizerDescriptor q = quantizer(QuantRole::fwd_w);
+                q.record = g.keep_max;
+                q.src = p.w;
+                q.rows = std::uint32_t(mi);
+                q.cols = std::uint32_t(nj);
+                q.first_index = i0 * g.n + j0;
+                q.row_stride = std::uint32_t(g.n);
+                q.init = i0 == 0 && j0 == 0;
+                emit(Unit::quantizer, kQuantReduceKeep, q);
+              }
               phase_ = phase;
             }
           },
@@ -692,14 +723,32 @@ class Builder {
 
   // Copies a record area saved by an earlier job (its forward pass) into SRAM.
   void restore_records(const Tensor& saved) {
-    dma(Space::dram, saved.addr, scalars_bytes_, Space::sram, 0, scalars_bytes_, 1, scalars_bytes_);
+    dma(Space::dram, saved.addr, record_bytes_, Space::sram, 0, record_bytes_, 1, record_bytes_);
   }
 
   // The record area (scales, statistics, loss, bias gradients) to DRAM.
   Tensor save_records() {
-    const Tensor t = dram(1, scalars_bytes_, Fmt::bytes);
-    dma(Space::sram, 0, scalars_bytes_, Space::dram, t.addr, scalars_bytes_, 1, scalars_bytes_);
+    const Tensor t = dram(1, record_bytes_, Fmt::bytes);
+    dma(Space::sram, 0, record_bytes_, Space::dram, t.addr, record_bytes_, 1, record_bytes_);
     return t;
+  }
+
+  // ---- max |W| carried across steps (docs/npu.md, "Across jobs")
+  // This step reduces max |W| of the updated weights (carries()) / its Q(W)
+  // finalizes from the previous step's (carried()).
+  bool carries() const { return carries_; }
+  bool carried() const { return carried_; }
+  std::uint32_t carry_record(int layer) const { return std::uint32_t(carry_ + std::uint64_t(layer) * sizeof(QuantRecord)); }
+  // The previous step's carry records into every layer's fwd_w record (one 2-D copy).
+  void load_carried_max(std::uint64_t layers) {
+    dma(Space::dram, carry_home_.addr, sizeof(QuantRecord), Space::sram, record(0, QuantRole::fwd_w),
+        std::uint64_t(kQuantRoles) * sizeof(QuantRecord), layers, sizeof(QuantRecord));
+  }
+  // This step's carry records to their DRAM home; returns it (the host reads whether they are finite).
+  const Tensor& store_carry() {
+    dma(Space::sram, carry_, carry_home_.bytes(), Space::dram, carry_home_.addr, carry_home_.bytes(), 1,
+        carry_home_.bytes());
+    return carry_home_;
   }
 
   // Places the queue and closes the job.
@@ -899,6 +948,10 @@ class Builder {
   std::vector<Tensor> momentum_w_, momentum_b_, momentum_home_w_, momentum_home_b_;
   bool keeps_state_ = false;
   std::vector<Tensor> state_w_, state_b_;
+  std::uint64_t record_bytes_ = 0;  // the record area written back ([0, record_bytes_))
+  std::uint64_t carry_ = 0;         // SRAM: the carry records (a training step's)
+  Tensor carry_home_;               // DRAM: the carry records between steps
+  bool carries_ = false, carried_ = false;
 };
 
 // The forward pass of every layer. `saved`: the pass is a job of its own
@@ -935,6 +988,10 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     }
     f.out.push_back(bld.host(B, O));
   }
+  if (bld.carried()) {
+    bld.tag(0, Phase::forward);
+    bld.load_carried_max(std::uint64_t(L));
+  }
   auto keep = [&](Keep k, int l, std::uint64_t rows, std::uint64_t cols, Fmt fm, int bits, bool for_backward) {
     return for_backward && saved ? bld.dram(rows, cols, fm, bits) : bld.keep(keep_id(k, l), rows, cols, fm, bits);
   };
@@ -948,7 +1005,7 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     bld.quantize(f.x[l], QuantRole::fwd_x, f.xq[l], need_clip ? &f.clip[l] : nullptr);
     bld.release(f.x[l]);
     f.wq.push_back(keep(Keep::wq, l, O, I, Fmt::packed, wb, train && l > 0));
-    bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr);
+    bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr, bld.carried());
     GemmSpec g;
     g.role = GemmRole::fwd;
     g.a = f.xq[l];
@@ -1057,6 +1114,7 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
     if (update) {
       s_dw.sgd_w = &f.w[l];
       s_dw.sgd_buf = &bld.momentum_w(l);
+      if (bld.carries()) s_dw.keep_max = bld.carry_record(l);
     }
     bld.gemm(s_dw);
     bld.release(gtq);
@@ -1150,7 +1208,8 @@ std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p
                               int(s.state.weights_current), int(s.spare_state));
   for (const Matrix& w : p.w) k += fmt::format("{}x{},", w.rows, w.cols);
   for (const QuantConfig& q : s.hdqt->quant) k += fmt::format("{},", q.bits);
-  k += fmt::format("|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste));
+  k += fmt::format("|{}|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste),
+                   int(s.carried_w_max));
   return k;
 }
 
@@ -1251,6 +1310,13 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     backward(bld, cfg, p, f, g, B, true, dw);
     bld.tag(0, Phase::update);
     const Tensor records = bld.save_records();
+    if (bld.carries()) {
+      const Tensor& carry = bld.store_carry();
+      res.carry.resize(carry.bytes());
+      bld.read_back(carry.addr, res.carry.data(), carry.bytes());
+    } else {
+      res.carry.clear();
+    }
 
     // Read-backs: gradients, forward outputs, the record area, updated weights.
     for (int l = 0; l < L; ++l) {
@@ -1261,7 +1327,7 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     // The updated weights: for tests, and for the engine's check that a
     // state kept on chip still equals the driver's weights at the next step
     // (host copies out of SRAM: the host's bookkeeping, free, docs/npu.md).
-    if (s.read_device_params || bld.keeps_state()) {
+    if (s.read_device_params || bld.keeps_state() || bld.carries()) {
       res.device_params = p;
       for (int l = 0; l < L; ++l) {
         const Tensor w = bld.for_host(f.w[l]), b = bld.for_host(f.b[l]);
@@ -1272,6 +1338,15 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     bld.finish();
     return job;
   });
+}
+
+bool carry_finite(const StepResults& r) {
+  for (std::size_t at = 0; at + sizeof(QuantRecord) <= r.carry.size(); at += sizeof(QuantRecord)) {
+    QuantRecord q;
+    std::memcpy(&q, r.carry.data() + at, sizeof q);
+    if (q.nonfinite) return false;
+  }
+  return !r.carry.empty();
 }
 
 void decode_records(StepResults& r) {
