@@ -1065,34 +1065,10 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
     bld.hadamard_quantize(Builder::Transform::cols_t, g, 0, QuantRole::bwd_g_dw, gtq, hb.block);
     bld.column_sum(g);
     bld.release(g);
-    Tensor dx;
-    if (l > 0) {
-      bld.tag(l, Phase::backward_dx);
-      const Tensor whq = bld.keep_packed(keep_id(Keep::whq, l), Op, I, QuantRole::bwd_w_dx);
-      bld.hadamard_quantize(Builder::Transform::cols_int, f.wq[l], bld.record(l, QuantRole::fwd_w), QuantRole::bwd_w_dx,
-                            whq, ho.block);
-      bld.release(f.wq[l]);
-      dx = bld.keep(keep_id(Keep::dx, l), B, I, Fmt::f32);
-      GemmSpec s_dx;
-      s_dx.role = GemmRole::bwd_dx;
-      s_dx.a = ghq;
-      s_dx.a_record = bld.record(l, QuantRole::bwd_g_dx);
-      s_dx.b = whq;
-      s_dx.b_record = bld.record(l, QuantRole::bwd_w_dx);
-      s_dx.m = B;
-      s_dx.n = I;
-      s_dx.k = Op;
-      s_dx.factors = {{bld.record(l, QuantRole::bwd_g_dx)}, {bld.record(l, QuantRole::bwd_w_dx)},
-                      {bld.record(l, QuantRole::fwd_w)}, {kNoRecord, 1.0f / float(ho.block)}};
-      s_dx.out = &dx;
-      if (cfg.ste == Ste::clipped) s_dx.clip_mask = &f.clip[l];
-      s_dx.relu_grad = &f.relu[l - 1];  // ReLU' of the layer below
-      bld.gemm(s_dx);
-      bld.release(ghq);
-      bld.release(whq);
-      if (cfg.ste == Ste::clipped) bld.release(f.clip[l]);
-      bld.release(f.relu[l - 1]);
-    }
+    // dW (and the update) before dX: its operands die before dX's f32
+    // result is born, so the SRAM holds one of them at a time. The order
+    // changes no bits (every quantizer's random bits are its tensor's and
+    // element's; dW's results are not quantized in this step).
     bld.tag(l, Phase::backward_dw);
     const Tensor xhq = bld.keep_packed(keep_id(Keep::xhq, l), Bp, I, QuantRole::bwd_x_dw);
     bld.hadamard_quantize(Builder::Transform::cols_int, f.xq[l], bld.record(l, QuantRole::fwd_x), QuantRole::bwd_x_dw,
@@ -1122,6 +1098,34 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
     if (update) {
       bld.tag(l, Phase::update);
       bld.sgd_bias(f.b[l], bld.db(l), bld.momentum_b(l));
+    }
+    Tensor dx;
+    if (l > 0) {
+      bld.tag(l, Phase::backward_dx);
+      const Tensor whq = bld.keep_packed(keep_id(Keep::whq, l), Op, I, QuantRole::bwd_w_dx);
+      bld.hadamard_quantize(Builder::Transform::cols_int, f.wq[l], bld.record(l, QuantRole::fwd_w), QuantRole::bwd_w_dx,
+                            whq, ho.block);
+      bld.release(f.wq[l]);
+      dx = bld.keep(keep_id(Keep::dx, l), B, I, Fmt::f32);
+      GemmSpec s_dx;
+      s_dx.role = GemmRole::bwd_dx;
+      s_dx.a = ghq;
+      s_dx.a_record = bld.record(l, QuantRole::bwd_g_dx);
+      s_dx.b = whq;
+      s_dx.b_record = bld.record(l, QuantRole::bwd_w_dx);
+      s_dx.m = B;
+      s_dx.n = I;
+      s_dx.k = Op;
+      s_dx.factors = {{bld.record(l, QuantRole::bwd_g_dx)}, {bld.record(l, QuantRole::bwd_w_dx)},
+                      {bld.record(l, QuantRole::fwd_w)}, {kNoRecord, 1.0f / float(ho.block)}};
+      s_dx.out = &dx;
+      if (cfg.ste == Ste::clipped) s_dx.clip_mask = &f.clip[l];
+      s_dx.relu_grad = &f.relu[l - 1];  // ReLU' of the layer below
+      bld.gemm(s_dx);
+      bld.release(ghq);
+      bld.release(whq);
+      if (cfg.ste == Ste::clipped) bld.release(f.clip[l]);
+      bld.release(f.relu[l - 1]);
     }
     if (l > 0) g = dx;
   }
@@ -1252,6 +1256,24 @@ Job planned(const std::string& key, Build build) {
       }
     } catch (const ResidencyFailure&) {
       // giving this one up makes another not fit: keep it
+    }
+  }
+  // Then each candidate given up, most valuable first, is taken back when
+  // the job then fits and moves fewer DRAM bytes (a candidate given up early
+  // may fit once later ones are gone).
+  std::vector<int> given(off.begin(), off.end());
+  std::stable_sort(given.begin(), given.end(), [](int a, int b) { return keep_value(a) > keep_value(b); });
+  for (const int id : given) {
+    std::set<int> trial = off;
+    trial.erase(id);
+    try {
+      Job other = build(trial);
+      if (job_dram_bytes(other) < job_dram_bytes(*job)) {
+        off = std::move(trial);
+        job = std::move(other);
+      }
+    } catch (const ResidencyFailure&) {
+      // it does not fit beside the others: stays given up
     }
   }
   {
