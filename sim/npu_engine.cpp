@@ -75,6 +75,8 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
   // same weights and when finite; else Q(W) reduces them itself (and fails on
   // a NaN exactly where the functional engine does).
   s.carried_w_max = carry_ && w_current;
+  // Wq rounded by the last step serves only the step after it (its random key).
+  if (s.carried_w_max && step == carry_step_) s.carried_wq = carry_wq_;
   StepResults& res = results_;
   Job job = place(kEvalSlot, [&](std::uint64_t base) {  // clear of forward passes kept for their backward
     s.dram_base = base;
@@ -84,7 +86,10 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
   carry_ = false;
   run(job, first_update_ ? warmup_ : train_, true);
   state_.on_chip = job.state_on_chip;
+  if (s.carried_wq) ++carried_wq_steps_;
   carry_ = job.carries_w_max && carry_finite(res);
+  carry_wq_ = job.carries_wq;
+  carry_step_ = step + 1;
   if (state_.on_chip || carry_) device_state_ = res.device_params;
   decode_records(res);
   ++(first_update_ ? warmup_steps_ : steps_);

@@ -228,6 +228,27 @@ TEST(NpuEngine, NanStopsTheStepWithTheTensorName) {
   EXPECT_TRUE(g.w.empty());
 }
 
+// The carry across steps (docs/npu.md "Across jobs"): with hidden layers of
+// 128 and 96 the state (W, b and momentum, 138 KB) does not fit a 128 KiB
+// SRAM and streams from DRAM, so every step reduces max |W| in the update
+// and rounds the next step's Wq of layer 1 (its W, 48 KB, saves more than
+// the operands its deferred update holds); the next forward uses them when
+// the driver's weights equal the device's. Every step's bits equal the
+// functional engine's.
+TEST(NpuEngine, StepsCarryingMaxAndWqAcrossStepsAreBitExact) {
+  for (const char* preset : {"preset=paper", "preset=npu"}) {
+    const Scenario s = parse_scenario(kTiny, "tiny.yaml", {preset, "network.hidden=[128, 96]", "epochs=3"});
+    const auto data = load_scenario_data(s);
+    FunctionalEngine functional(s.hdqt, s.seed, 1);
+    NpuEngine npu(default_npu_config({"sram.size_bytes=131072"}), s.hdqt, s.seed, s.train.sgd);
+    Recorder rf(functional), rn(npu);
+    const ContinualResult a = run_continual(s, data, rf), b = run_continual(s, data, rn);
+    expect_same_steps(rf, rn, preset);
+    EXPECT_EQ(a.signature, b.signature) << preset;
+    EXPECT_GT(npu.carried_wq_steps(), 2u) << preset;  // the path under test was taken
+  }
+}
+
 // max |W| of the next step is reduced in the update's write-back
 // (kQuantReduceKeep, docs/npu.md "Across jobs"). An update that makes W
 // non-finite must not fail there: the functional engine fails only at the

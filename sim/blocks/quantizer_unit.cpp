@@ -28,7 +28,7 @@ void QuantizerDescriptor::set_config(const QuantConfig& q) {
 }
 
 void QuantizerDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
-  if (opcode != kQuantFinalize) f.push_back({Space::sram, false, src, elements() * 4});
+  if (opcode != kQuantFinalize && opcode != kQuantFinalizeKeep) f.push_back({Space::sram, false, src, elements() * 4});
   f.push_back({Space::sram, opcode != kQuantRound, record, sizeof(QuantRecord)});
   if (opcode == kQuantRound) {
     if (rows) f.push_back({Space::sram, true, dst, std::uint64_t(rows - 1) * out_pitch() + packed_pitch(cols, bits)});
@@ -69,8 +69,16 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
     sram.write_struct(d.record, rec);
     w.ops = quantizer_reduce_ops(n);
     w.cycles = lane_cycles(n, lanes);
-  } else if (opcode == kQuantFinalize) {
-    const QuantParams p = choose_scale(ScaleSummary{rec.max_abs, rec.negative == 0}, cfg, tensor);
+  } else if (opcode == kQuantFinalize || opcode == kQuantFinalizeKeep) {
+    QuantParams p;
+    if (opcode == kQuantFinalize) p = choose_scale(ScaleSummary{rec.max_abs, rec.negative == 0}, cfg, tensor);
+    else if (!rec.nonfinite) {
+      try {
+        p = choose_scale(ScaleSummary{rec.max_abs, rec.negative == 0}, cfg, tensor);
+      } catch (const NumericError&) {  // the next step's own Q(W) fails on it, as the functional engine's
+        rec.nonfinite = 1;
+      }
+    }
     rec.scale = p.scale;
     rec.mx = p.mx;
     rec.qmin = p.qmin;
@@ -79,6 +87,8 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
     sram.write_struct(d.record, rec);
     w.ops = {0, 1};  // the division mx / qmax
     w.cycles = 1;
+  } else if (opcode == kQuantRound && rec.nonfinite) {
+    w.cycles = lane_cycles(n, lanes);  // an unusable carry record: nothing to round
   } else if (opcode == kQuantRound) {
     const QuantParams p = rec.params();
     const std::span<const float> x = sram.in<float>(d.src, n);

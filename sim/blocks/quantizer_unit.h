@@ -16,6 +16,10 @@
 //                  tensor, at the next step; the host then does not use the
 //                  record, and that step's own Q(W) fails as the functional
 //                  engine does
+//   kQuantFinalizeKeep (5), with kQuantRound on such a record: the next
+//                  step's Wq rounded at the end of this one; a scale the
+//                  core refuses sets `nonfinite` too, and kQuantRound then
+//                  writes nothing (the host does not use it)
 //   kQuantFinalize the scale from the record: the core's choose_scale of the
 //                  whole tensor's summary
 //   kQuantRound    (pass 2, per chunk) quantize_span with the chunk's first
@@ -40,7 +44,8 @@
 
 namespace hdq::npu {
 
-inline constexpr std::uint32_t kQuantReduce = 1, kQuantFinalize = 2, kQuantRound = 3, kQuantReduceKeep = 4;
+inline constexpr std::uint32_t kQuantReduce = 1, kQuantFinalize = 2, kQuantRound = 3, kQuantReduceKeep = 4,
+                                 kQuantFinalizeKeep = 5;
 
 // Per tensor, in SRAM (32 bytes).
 struct QuantRecord {
@@ -50,7 +55,7 @@ struct QuantRecord {
   float mx = 0.0f;
   std::int32_t qmin = 0, qmax = 0;
   std::uint32_t is_unsigned = 0;
-  std::uint32_t nonfinite = 0;  // kQuantReduceKeep met a NaN/Inf (max_abs and negative are then meaningless)
+  std::uint32_t nonfinite = 0;  // kQuantReduceKeep met a NaN/Inf, or kQuantFinalizeKeep no valid scale: unusable
 
   QuantParams params() const { return {scale, mx, qmin, qmax, is_unsigned != 0}; }
 };

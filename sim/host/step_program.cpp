@@ -143,6 +143,7 @@ class Builder {
     momentum_home_w_ = momentum_w_;
     momentum_home_b_ = momentum_b_;
     carry_home_ = dram(1, layers * sizeof(QuantRecord), Fmt::bytes);  // persists across steps too
+    for (const auto& w : p.w) wq_home_.push_back(dram_packed(std::uint64_t(w.rows), std::uint64_t(w.cols), QuantRole::fwd_w));
     // The device's state across steps (docs/npu.md, "Across jobs").
     const StateLayout layout = state_layout(cfg_.sram.size_bytes, p);
     const int state_id = keep_id(Keep::state, 0);
@@ -177,6 +178,7 @@ class Builder {
     if (training_step && !keeps_state_) {  // W streams from DRAM: carry max |W| to the next step
       carries_ = true;
       carried_ = s.carried_w_max;
+      carried_wq_ = carried_ ? s.carried_wq : 0;
       job_.carries_w_max = true;
     }
     if (scalars_bytes_ >= sram_top_)
@@ -286,8 +288,13 @@ class Builder {
   // Q(src; role) -> dst (packed), and the clip mask when `mask` is given.
   // `carried`: the record already holds max |src| (the carry records), so
   // one rounding pass reads src once.
-  void quantize(const Tensor& src, QuantRole role, const Tensor& dst, const Tensor* mask, bool carried = false) {
-    QuantizerDescriptor d = quantizer(role);
+  // `next_record`: round for the next step (its random key) with this
+  // record (a carry record, finalized leniently: kQuantFinalizeKeep).
+  void quantize(const Tensor& src, QuantRole role, const Tensor& dst, const Tensor* mask, bool carried = false,
+                std::uint32_t next_record = kNoRecord) {
+    QuantizerDescriptor d = quantizer(role, next_record != kNoRecord);
+    if (next_record != kNoRecord) d.record = next_record;
+    const std::uint32_t finalize_op = next_record != kNoRecord ? kQuantFinalizeKeep : kQuantFinalize;
     d.cols = std::uint32_t(src.cols);
     d.write_mask = mask != nullptr;
     const std::uint64_t in_row = need(src, src.cols), out_row = need(dst, dst.cols),
@@ -324,7 +331,7 @@ class Builder {
       stream(src.rows, src.rows, 0, 1, fetch,
              [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
                if (!carried) chunk(kQuantReduce, r0, n, at);
-               emit(Unit::quantizer, kQuantFinalize, d);
+               emit(Unit::quantizer, finalize_op, d);
                chunk(kQuantRound, r0, n, at);
              },
              store);
@@ -341,7 +348,7 @@ class Builder {
     }
     if (rows == 0) too_small(fmt::format("quantization of {} x {} {}", src.rows, src.cols, name(role)), 0, per_row, 3);
     if (carried) {  // one pass: the scale, then the chunks rounded as they stream
-      emit(Unit::quantizer, kQuantFinalize, d);
+      emit(Unit::quantizer, finalize_op, d);
       stream(src.rows, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantRound, r0, c, a); },
              store);
       return;
@@ -352,7 +359,7 @@ class Builder {
     auto count = [&](std::uint64_t i) { return std::min(rows, src.rows - i * rows); };
     stream(src.rows, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantReduce, r0, c, a); },
            [](std::uint64_t, std::uint64_t, std::uint32_t) {});
-    emit(Unit::quantizer, kQuantFinalize, d);
+    emit(Unit::quantizer, finalize_op, d);
     const std::uint64_t kept = std::min<std::uint64_t>(n, std::uint64_t(slots));
     for (std::uint64_t i = n - kept; i < n; ++i) {  // still in SRAM
       chunk(kQuantRound, i * rows, count(i), at(i));
@@ -739,6 +746,17 @@ class Builder {
   bool carries() const { return carries_; }
   bool carried() const { return carried_; }
   std::uint32_t carry_record(int layer) const { return std::uint32_t(carry_ + std::uint64_t(layer) * sizeof(QuantRecord)); }
+  // Layer l's Wq for this step was rounded by the previous one (in wq_home(l)).
+  bool carried_wq(int l) const { return (carried_wq_ >> l) & 1u; }
+  // This step may round layer l's updated W into the next step's Wq: W
+  // stays resident from its update to the rounding (candidate Keep::w).
+  bool may_carry_wq(int l) const { return carries_ && l < 32 && !off_.count(keep_id(Keep::w, l)); }
+  const Tensor& wq_home(int l) const { return wq_home_[std::size_t(l)]; }
+  void carry_wq(int l, const Tensor& w) {
+    job_.carries_wq |= 1u << l;
+    job_.carry_credit += w.bytes() - wq_home_[std::size_t(l)].bytes();
+  }
+  void finalize(QuantRole role) { emit(Unit::quantizer, kQuantFinalize, quantizer(role)); }
   // The previous step's carry records into every layer's fwd_w record (one 2-D copy).
   void load_carried_max(std::uint64_t layers) {
     dma(Space::dram, carry_home_.addr, sizeof(QuantRecord), Space::sram, record(0, QuantRole::fwd_w),
@@ -788,14 +806,14 @@ class Builder {
     commands_.push_back(c);
   }
 
-  QuantizerDescriptor quantizer(QuantRole role) const {
+  QuantizerDescriptor quantizer(QuantRole role, bool next_step = false) const {
     QuantizerDescriptor d;
     d.set_config(hdqt_.q(role));
     d.role = std::uint8_t(role);
     d.record = record(layer_, role);
     // Layer l of network n is HDQT layer n * kLayersPerNet + l (hdqt_mlp.h).
     const std::uint64_t hdqt_layer = std::uint64_t(s_.net) * kLayersPerNet + std::uint64_t(layer_);
-    d.key = RandomStream{s_.seed, 8 * hdqt_layer + std::uint64_t(role), step_}.key();
+    d.key = RandomStream{s_.seed, 8 * hdqt_layer + std::uint64_t(role), step_ + (next_step ? 1 : 0)}.key();
     return d;
   }
 
@@ -952,6 +970,8 @@ class Builder {
   std::uint64_t carry_ = 0;         // SRAM: the carry records (a training step's)
   Tensor carry_home_;               // DRAM: the carry records between steps
   bool carries_ = false, carried_ = false;
+  std::uint32_t carried_wq_ = 0;
+  std::vector<Tensor> wq_home_;  // DRAM: each layer's carried Wq between steps
 };
 
 // The forward pass of every layer. `saved`: the pass is a job of its own
@@ -1005,7 +1025,13 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     bld.quantize(f.x[l], QuantRole::fwd_x, f.xq[l], need_clip ? &f.clip[l] : nullptr);
     bld.release(f.x[l]);
     f.wq.push_back(keep(Keep::wq, l, O, I, Fmt::packed, wb, train && l > 0));
-    bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr, bld.carried());
+    if (bld.carried_wq(l)) {  // rounded by the previous step: its scale from the carried max, the packed Wq from DRAM
+      bld.finalize(QuantRole::fwd_w);
+      if (f.wq[l].resident()) bld.copy(bld.wq_home(l), f.wq[l]);
+      else f.wq[l] = bld.wq_home(l);
+    } else {
+      bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr, bld.carried());
+    }
     GemmSpec g;
     g.role = GemmRole::fwd;
     g.a = f.xq[l];
@@ -1047,6 +1073,37 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
               std::uint64_t B, bool update, std::vector<Tensor>& dw) {
   const int L = int(p.w.size());
   dw.assign(p.w.size(), Tensor{});
+  // dW = GEMM(G^T H_B, X' ) with, when updating, the SGD of `w` in its write-back.
+  auto dw_gemm = [&](int l, const Tensor& gtq, const Tensor& xhq, std::uint64_t Bp, int block, const Tensor* w) {
+    const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
+    GemmSpec s_dw;
+    s_dw.role = GemmRole::bwd_dw;
+    s_dw.a = gtq;
+    s_dw.a_record = bld.record(l, QuantRole::bwd_g_dw);
+    s_dw.b = xhq;
+    s_dw.b_record = bld.record(l, QuantRole::bwd_x_dw);
+    s_dw.m = O;
+    s_dw.n = I;
+    s_dw.k = Bp;
+    s_dw.factors = {{bld.record(l, QuantRole::bwd_g_dw)}, {bld.record(l, QuantRole::bwd_x_dw)},
+                    {bld.record(l, QuantRole::fwd_x)}, {kNoRecord, 1.0f / float(block)}};
+    s_dw.host = &dw[l];
+    if (update) {
+      s_dw.sgd_w = w;
+      s_dw.sgd_buf = &bld.momentum_w(l);
+      if (bld.carries()) s_dw.keep_max = bld.carry_record(l);
+    }
+    bld.gemm(s_dw);
+    bld.release(gtq);
+    bld.release(xhq);
+  };
+  struct Deferred {
+    int l;
+    Tensor gtq, xhq;
+    std::uint64_t Bp;
+    int block;
+  };
+  std::vector<Deferred> deferred;
   for (int l = L - 1; l >= 0; --l) {
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
     const HadamardPlan hb = plan_hadamard(int(B), cfg.hadamard);
@@ -1075,26 +1132,16 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
                           xhq, hb.block);
     bld.release(f.xq[l]);
     dw[l] = bld.host(O, I);
-    GemmSpec s_dw;
-    s_dw.role = GemmRole::bwd_dw;
-    s_dw.a = gtq;
-    s_dw.a_record = bld.record(l, QuantRole::bwd_g_dw);
-    s_dw.b = xhq;
-    s_dw.b_record = bld.record(l, QuantRole::bwd_x_dw);
-    s_dw.m = O;
-    s_dw.n = I;
-    s_dw.k = Bp;
-    s_dw.factors = {{bld.record(l, QuantRole::bwd_g_dw)}, {bld.record(l, QuantRole::bwd_x_dw)},
-                    {bld.record(l, QuantRole::fwd_x)}, {kNoRecord, 1.0f / float(hb.block)}};
-    s_dw.host = &dw[l];
-    if (update) {
-      s_dw.sgd_w = &f.w[l];
-      s_dw.sgd_buf = &bld.momentum_w(l);
-      if (bld.carries()) s_dw.keep_max = bld.carry_record(l);
+    // The update of a layer whose next Wq this step rounds waits until the
+    // backward is done (docs/npu.md "Across jobs"), its packed operands
+    // kept; it changes no bits (dW is not quantized in the step). Tried only
+    // where the next step saves more (W less Wq) than the operands held.
+    const std::uint64_t saves = 4 * O * I - bld.wq_home(l).bytes();
+    if (update && l > 0 && bld.may_carry_wq(l) && saves > gtq.bytes() + xhq.bytes()) {
+      deferred.push_back({l, gtq, xhq, Bp, hb.block});
+    } else {
+      dw_gemm(l, gtq, xhq, Bp, hb.block, &f.w[l]);
     }
-    bld.gemm(s_dw);
-    bld.release(gtq);
-    bld.release(xhq);
     if (update) {
       bld.tag(l, Phase::update);
       bld.sgd_bias(f.b[l], bld.db(l), bld.momentum_b(l));
@@ -1128,6 +1175,20 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
       bld.release(f.relu[l - 1]);
     }
     if (l > 0) g = dx;
+  }
+  // The deferred updates: W resident from its read to the rounding of the
+  // next step's Wq (the next step's key; the carry record's max |W|).
+  for (const Deferred& d : deferred) {
+    const std::uint64_t I = std::uint64_t(p.w[d.l].cols), O = std::uint64_t(p.w[d.l].rows);
+    bld.tag(d.l, Phase::backward_dw);
+    const Tensor w = bld.keep(keep_id(Keep::w, d.l), O, I, Fmt::f32);
+    bld.copy(f.w[d.l], w);
+    dw_gemm(d.l, d.gtq, d.xhq, d.Bp, d.block, &w);
+    bld.tag(d.l, Phase::update);
+    bld.copy(w, f.w[d.l]);
+    bld.quantize(w, QuantRole::fwd_w, bld.wq_home(d.l), nullptr, true, bld.carry_record(d.l));
+    bld.carry_wq(d.l, w);
+    bld.release(w);
   }
 }
 
@@ -1212,8 +1273,8 @@ std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p
                               int(s.state.weights_current), int(s.spare_state));
   for (const Matrix& w : p.w) k += fmt::format("{}x{},", w.rows, w.cols);
   for (const QuantConfig& q : s.hdqt->quant) k += fmt::format("{},", q.bits);
-  k += fmt::format("|{}|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste),
-                   int(s.carried_w_max));
+  k += fmt::format("|{}|{}|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste),
+                   int(s.carried_w_max), s.carried_wq);
   return k;
 }
 
@@ -1223,6 +1284,9 @@ std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p
 // does not fit, the builder names the candidate of least value in the way and
 // the job is rebuilt without it; then each candidate still resident, least
 // valuable first, is given up too when that lowers the job's DRAM bytes.
+// What the planner minimizes: the job's DRAM bytes less what it saves the next step.
+std::int64_t plan_cost(const Job& job) { return std::int64_t(job_dram_bytes(job)) - std::int64_t(job.carry_credit); }
+
 template <typename Build>
 Job planned(const std::string& key, Build build) {
   static std::mutex mutex;
@@ -1243,38 +1307,34 @@ Job planned(const std::string& key, Build build) {
   std::optional<Job> job;
   while (!(job = attempt(off))) {
   }
-  std::vector<int> kept = job->resident;
-  std::stable_sort(kept.begin(), kept.end(), [](int a, int b) { return keep_value(a) < keep_value(b); });
-  for (const int id : kept) {
+  // One candidate toggled (given up, or taken back): kept when the job then
+  // fits and costs less.
+  auto improve = [&](int id, bool give_up) {
     std::set<int> trial = off;
-    trial.insert(id);
+    if (give_up) trial.insert(id);
+    else trial.erase(id);
     try {
       Job other = build(trial);
-      if (job_dram_bytes(other) < job_dram_bytes(*job)) {
-        off = std::move(trial);
-        job = std::move(other);
-      }
+      if (plan_cost(other) >= plan_cost(*job)) return false;
+      off = std::move(trial);
+      job = std::move(other);
+      return true;
     } catch (const ResidencyFailure&) {
-      // giving this one up makes another not fit: keep it
+      return false;  // another candidate would no longer fit
     }
-  }
-  // Then each candidate given up, most valuable first, is taken back when
-  // the job then fits and moves fewer DRAM bytes (a candidate given up early
-  // may fit once later ones are gone).
-  std::vector<int> given(off.begin(), off.end());
-  std::stable_sort(given.begin(), given.end(), [](int a, int b) { return keep_value(a) > keep_value(b); });
-  for (const int id : given) {
-    std::set<int> trial = off;
-    trial.erase(id);
-    try {
-      Job other = build(trial);
-      if (job_dram_bytes(other) < job_dram_bytes(*job)) {
-        off = std::move(trial);
-        job = std::move(other);
-      }
-    } catch (const ResidencyFailure&) {
-      // it does not fit beside the others: stays given up
-    }
+  };
+  // Then, until nothing changes (a few rounds): each candidate still
+  // resident, least valuable first, is given up when that lowers the cost;
+  // each one given up, most valuable first, is taken back when that does (one
+  // given up early may fit once later ones are gone).
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::vector<int> kept = job->resident;
+    std::stable_sort(kept.begin(), kept.end(), [](int a, int b) { return keep_value(a) < keep_value(b); });
+    for (const int id : kept) changed = improve(id, true) || changed;
+    std::vector<int> given(off.begin(), off.end());
+    std::stable_sort(given.begin(), given.end(), [](int a, int b) { return keep_value(a) > keep_value(b); });
+    for (const int id : given) changed = improve(id, false) || changed;
   }
   {
     std::lock_guard<std::mutex> lock(mutex);

@@ -64,6 +64,12 @@ struct Job {
   // The step reduced max |W| of every updated weight into the carry records
   // (StepResults::carry) for the next step's Q(W) (StepSettings::carried_w_max).
   bool carries_w_max = false;
+  // Layers (bits) whose updated W the step rounded into the next step's Wq
+  // (with the next step's random key), kept in DRAM (StepSettings::carried_wq).
+  std::uint32_t carries_wq = 0;
+  // DRAM bytes the next step saves by them (W read by its Q(W) less Wq read):
+  // the planner credits them to this job.
+  std::uint64_t carry_credit = 0;
 
   bool failed = false;
   bool numeric_error = false;
@@ -132,6 +138,10 @@ struct StepSettings {
   // finalizes from them and reads W once, to round. The engine sets it only
   // after comparing the weights bit for bit (docs/npu.md, "Across jobs").
   bool carried_w_max = false;
+  // With carried_w_max, the layers (bits) whose Wq for this step the previous
+  // step rounded (Job::carries_wq; this step is the one after it): the
+  // forward reads it instead of quantizing W.
+  std::uint32_t carried_wq = 0;
 };
 
 // DRAM bytes the job's commands move: its DMA copies with a DRAM end and
