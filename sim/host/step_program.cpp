@@ -356,17 +356,20 @@ class Builder {
     const std::uint64_t n = (src.rows + rows - 1) / rows, first = slots == 2 ? next_slot_ : 0;
     const std::uint64_t slot = slot_bytes(0, slots);
     auto at = [&](std::uint64_t i) { return arena(((first + i) % std::uint64_t(slots)) * slot); };
-    auto count = [&](std::uint64_t i) { return std::min(rows, src.rows - i * rows); };
+    // The first chunk is the short one, so the chunks kept in SRAM are whole.
+    const std::uint64_t lead = src.rows - (n - 1) * rows;
+    auto start = [&](std::uint64_t i) { return i == 0 ? 0 : lead + (i - 1) * rows; };
+    auto count = [&](std::uint64_t i) { return i == 0 ? lead : rows; };
     stream(src.rows, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantReduce, r0, c, a); },
-           [](std::uint64_t, std::uint64_t, std::uint32_t) {});
+           [](std::uint64_t, std::uint64_t, std::uint32_t) {}, lead);
     emit(Unit::quantizer, finalize_op, d);
     const std::uint64_t kept = std::min<std::uint64_t>(n, std::uint64_t(slots));
     for (std::uint64_t i = n - kept; i < n; ++i) {  // still in SRAM
-      chunk(kQuantRound, i * rows, count(i), at(i));
-      store(i * rows, count(i), at(i));
+      chunk(kQuantRound, start(i), count(i), at(i));
+      store(start(i), count(i), at(i));
     }
     if (n > kept) {
-      const std::uint64_t again = (n - kept) * rows;
+      const std::uint64_t again = start(n - kept);
       stream(again, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantRound, r0, c, a); },
              store);
     }
@@ -891,17 +894,21 @@ class Builder {
   // the previous one's work too; one slot (the whole arena) serves an
   // operation that would otherwise need more DRAM traffic.
   template <typename Load, typename Compute, typename Store>
+  // `lead` (0: chunk) is the first chunk's size: a short first chunk leaves
+  // the last ones whole.
   void stream(std::uint64_t total, std::uint64_t chunk, std::uint64_t fixed, int slots, Load load, Compute compute,
-              Store store) {
-    const std::uint64_t slot = slot_bytes(fixed, slots), n = (total + chunk - 1) / chunk;
+              Store store, std::uint64_t lead = 0) {
+    if (lead == 0 || lead > total) lead = std::min(chunk, total);
+    const std::uint64_t slot = slot_bytes(fixed, slots), n = 1 + (total - lead + chunk - 1) / chunk;
     const std::uint64_t first = slots == 2 ? next_slot_ : 0;
     auto at = [&](std::uint64_t i) { return arena(fixed + ((first + i) % std::uint64_t(slots)) * slot); };
-    auto count = [&](std::uint64_t i) { return std::min(chunk, total - i * chunk); };
+    auto start = [&](std::uint64_t i) { return i == 0 ? 0 : lead + (i - 1) * chunk; };
+    auto count = [&](std::uint64_t i) { return i == 0 ? lead : std::min(chunk, total - start(i)); };
     for (std::uint64_t i = 0; i < n; ++i) {
-      if (i == 0 || slots == 1) load(i * chunk, count(i), at(i));
-      if (slots == 2 && i + 1 < n) load((i + 1) * chunk, count(i + 1), at(i + 1));
-      compute(i * chunk, count(i), at(i));
-      store(i * chunk, count(i), at(i));
+      if (i == 0 || slots == 1) load(start(i), count(i), at(i));
+      if (slots == 2 && i + 1 < n) load(start(i + 1), count(i + 1), at(i + 1));
+      compute(start(i), count(i), at(i));
+      store(start(i), count(i), at(i));
     }
     if (slots == 2) next_slot_ = (first + n) % 2;
   }
