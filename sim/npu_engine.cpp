@@ -44,6 +44,7 @@ void NpuEngine::run(Job& job, Ledger& total, bool training) {
   Npu::instance().run(job, npu_, ledger, vcd_.get(), training ? this : nullptr, this);
   if (job.failed) {
     state_ = {};  // what the job left on chip is unknown: the next step starts afresh
+    carry_ = false;
     first_update_ = true;
     const std::string what = fmt::format("npu: command {} failed: {}", job.failed_command, job.error);
     if (job.numeric_error) throw NumericError(what);
@@ -59,22 +60,37 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
   if (!Npu::instance().last_owner_is(this) || !Npu::instance().last_runner_is(this)) {
     first_update_ = true;
     state_.on_chip = false;
+    carry_ = false;
   }
-  state_.weights_current = state_.on_chip && device_state_.w.size() == p.w.size();
+  // The device's W (and b) after its last update equal the driver's weights.
+  bool w_current = (state_.on_chip || carry_) && device_state_.w.size() == p.w.size();
+  for (std::size_t l = 0; w_current && l < p.w.size(); ++l) w_current = device_state_.w[l].v == p.w[l].v;
+  state_.weights_current = state_.on_chip && w_current;
   for (std::size_t l = 0; state_.weights_current && l < p.w.size(); ++l)
-    state_.weights_current = device_state_.w[l].v == p.w[l].v && device_state_.b[l] == p.b[l];
+    state_.weights_current = device_state_.b[l] == p.b[l];
   StepSettings s{.npu = &npu_, .hdqt = &cfg_, .seed = seed_, .sgd = sgd_, .first_update = first_update_,
                  .read_device_params = keep_device_params_};
   s.state = state_;
+  // max |W| reduced in the last update serves this step's Q(W) only for the
+  // same weights and when finite; else Q(W) reduces them itself (and fails on
+  // a NaN exactly where the functional engine does).
+  s.carried_w_max = carry_ && w_current;
+  // Wq rounded by the last step serves only the step after it (its random key).
+  if (s.carried_w_max && step == carry_step_) s.carried_wq = carry_wq_;
   StepResults& res = results_;
   Job job = place(kEvalSlot, [&](std::uint64_t base) {  // clear of forward passes kept for their backward
     s.dram_base = base;
     return build_training_step(s, p, x, labels, active, step, res);
   });
   state_ = {};  // until the job has run
+  carry_ = false;
   run(job, first_update_ ? warmup_ : train_, true);
   state_.on_chip = job.state_on_chip;
-  if (state_.on_chip) device_state_ = res.device_params;
+  if (s.carried_wq) ++carried_wq_steps_;
+  carry_ = job.carries_w_max && carry_finite(res);
+  carry_wq_ = job.carries_wq;
+  carry_step_ = step + 1;
+  if (state_.on_chip || carry_) device_state_ = res.device_params;
   decode_records(res);
   ++(first_update_ ? warmup_steps_ : steps_);
   first_update_ = false;

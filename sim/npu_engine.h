@@ -64,6 +64,8 @@ class NpuEngine final : public Engine {
   std::uint64_t train_steps() const { return steps_; }
   const Ledger& warmup_costs() const { return warmup_; }
   std::uint64_t warmup_steps() const { return warmup_steps_; }
+  // Training steps whose forward used a Wq rounded by the step before (docs/npu.md "Across jobs").
+  std::uint64_t carried_wq_steps() const { return carried_wq_steps_; }
   const Ledger& eval_costs() const { return eval_; }
 
   // Dumps block activity of every following call into a VCD file, finished by close_vcd().
@@ -88,7 +90,11 @@ class NpuEngine final : public Engine {
   SgdConfig sgd_;
   bool first_update_ = true;
   DeviceState state_;         // where the device's state is after the last job of this engine
-  MlpParams device_state_;    // the device's W and b after its last update, while on chip
+  MlpParams device_state_;    // the device's W and b after its last update, while on chip or carry_
+  bool carry_ = false;        // the carry records in DRAM hold max |W| of device_state_'s W, finite
+  std::uint32_t carry_wq_ = 0;     // and these layers' Wq (bits), rounded for step carry_step_
+  std::uint64_t carry_step_ = 0;
+  std::uint64_t carried_wq_steps_ = 0;
   bool keep_device_params_ = false;
   HdqtOverflow overflow_;
   std::vector<Matrix> outputs_;

@@ -228,6 +228,68 @@ TEST(NpuEngine, NanStopsTheStepWithTheTensorName) {
   EXPECT_TRUE(g.w.empty());
 }
 
+// The carry across steps (docs/npu.md "Across jobs"): with hidden layers of
+// 128 and 96 the state (W, b and momentum, 138 KB) does not fit a 128 KiB
+// SRAM and streams from DRAM, so every step reduces max |W| in the update
+// and rounds the next step's Wq of layer 1 (its W, 48 KB, saves more than
+// the operands its deferred update holds); the next forward uses them when
+// the driver's weights equal the device's. Every step's bits equal the
+// functional engine's.
+TEST(NpuEngine, StepsCarryingMaxAndWqAcrossStepsAreBitExact) {
+  for (const char* preset : {"preset=paper", "preset=npu"}) {
+    const Scenario s = parse_scenario(kTiny, "tiny.yaml", {preset, "network.hidden=[128, 96]", "epochs=3"});
+    const auto data = load_scenario_data(s);
+    FunctionalEngine functional(s.hdqt, s.seed, 1);
+    NpuEngine npu(default_npu_config({"sram.size_bytes=131072"}), s.hdqt, s.seed, s.train.sgd);
+    Recorder rf(functional), rn(npu);
+    const ContinualResult a = run_continual(s, data, rf), b = run_continual(s, data, rn);
+    expect_same_steps(rf, rn, preset);
+    EXPECT_EQ(a.signature, b.signature) << preset;
+    EXPECT_GT(npu.carried_wq_steps(), 2u) << preset;  // the path under test was taken
+  }
+}
+
+// max |W| of the next step is reduced in the update's write-back
+// (kQuantReduceKeep, docs/npu.md "Across jobs"). An update that makes W
+// non-finite must not fail there: the functional engine fails only at the
+// next step's Q(W), and so must the NPU, with the same message. With
+// weight_decay = 10 and lr = 1 the update is w - (g + 10 w) - ... = about -9 w,
+// so a weight of 1e38 becomes -Inf (f32 max is 3.4e38). The state (W, b and
+// momentum of 200-16-4, 26 KB) does not fit an 8 KiB SRAM: it stays in DRAM,
+// where the carry is used.
+TEST(NpuEngine, NonFiniteWeightsFailAtTheNextStepAsInTheFunctionalEngine) {
+  const Scenario s = parse_scenario(kTiny, "tiny.yaml", {"lr=1", "momentum=0", "weight_decay=10"});
+  NpuEngine npu(default_npu_config({"sram.size_bytes=8192"}), s.hdqt, s.seed, s.train.sgd);
+  npu.keep_device_params(true);
+  FunctionalEngine functional(s.hdqt, s.seed, 1);
+  MlpParams p = init_mlp({{200, 16, 4}}, s.seed);
+  p.w[0].at(2, 3) = 1e38f;
+  Matrix x(3, 200);
+  for (int r = 0; r < 3; ++r)
+    for (int c = 0; c < 200; ++c) x.at(r, c) = 0.01f * float(r + c % 7);
+  std::vector<int> y{0, 1, 0};
+  const bool active[4] = {true, true, false, false};
+  MlpGrads g;
+  npu.gradients(p, x, y, active, 0, g);  // the reduce meets -Inf: recorded, not an error
+  const MlpParams next = npu.device_params();
+  ASSERT_TRUE(std::isinf(next.w[0].at(2, 3))) << next.w[0].at(2, 3);
+  std::string expected;
+  try {
+    functional.gradients(next, x, y, active, 1, g);
+    FAIL() << "the functional engine accepted a non-finite weight";
+  } catch (const NumericError& e) {
+    expected = e.what();
+  }
+  ASSERT_NE(expected.find("tensor 'layer0.fwd_w'"), std::string::npos) << expected;
+  try {
+    npu.gradients(next, x, y, active, 1, g);
+    FAIL() << "expected an error";
+  } catch (const NumericError& e) {
+    // The functional engine's message (the element's flat index included) in the NPU's.
+    EXPECT_NE(std::string(e.what()).find(expected), std::string::npos) << e.what() << " vs " << expected;
+  }
+}
+
 // --vcd: a dump with every unit's busy wire and command id, and activity.
 TEST(NpuEngine, WritesAVcdOfBlockActivity) {
   const Scenario s = parse_scenario(kTiny, "tiny.yaml");

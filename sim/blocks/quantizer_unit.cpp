@@ -28,7 +28,7 @@ void QuantizerDescriptor::set_config(const QuantConfig& q) {
 }
 
 void QuantizerDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
-  if (opcode != kQuantFinalize) f.push_back({Space::sram, false, src, elements() * 4});
+  if (opcode != kQuantFinalize && opcode != kQuantFinalizeKeep) f.push_back({Space::sram, false, src, elements() * 4});
   f.push_back({Space::sram, opcode != kQuantRound, record, sizeof(QuantRecord)});
   if (opcode == kQuantRound) {
     if (rows) f.push_back({Space::sram, true, dst, std::uint64_t(rows - 1) * out_pitch() + packed_pitch(cols, bits)});
@@ -43,21 +43,42 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
   QuantRecord rec = sram.read_struct<QuantRecord>(d.record);
   QuantizerWork w;
   const std::uint64_t n = d.elements();
-  if (opcode == kQuantReduce) {
+  if (opcode == kQuantReduce || opcode == kQuantReduceKeep) {
     // The core's scan of this chunk, merged into the tensor's running summary.
     const std::span<const float> x = sram.in<float>(d.src, n);
-    ScaleSummary s = scale_summary(d.stride() == d.cols ? x : x.first(d.cols), tensor, d.first_index);
-    if (d.stride() != d.cols)  // a block of columns: every row with its own flat index
-      for (std::uint64_t r = 1; r < d.rows; ++r)
-        s.merge(scale_summary(x.subspan(r * d.cols, d.cols), tensor, d.first_index + r * d.stride()));
+    auto summary = [&] {
+      ScaleSummary s = scale_summary(d.stride() == d.cols ? x : x.first(d.cols), tensor, d.first_index);
+      if (d.stride() != d.cols)  // a block of columns: every row with its own flat index
+        for (std::uint64_t r = 1; r < d.rows; ++r)
+          s.merge(scale_summary(x.subspan(r * d.cols, d.cols), tensor, d.first_index + r * d.stride()));
+      return s;
+    };
+    if (d.init) rec.nonfinite = 0;
+    ScaleSummary s;
+    if (opcode == kQuantReduce) s = summary();
+    else {
+      try {
+        s = summary();
+      } catch (const NumericError&) {  // recorded for the host, not an error of this job
+        rec.nonfinite = 1;
+      }
+    }
     if (!d.init) s.merge({rec.max_abs, rec.negative == 0});
     rec.max_abs = s.max_abs;
     rec.negative = s.nonnegative ? 0u : 1u;
     sram.write_struct(d.record, rec);
     w.ops = quantizer_reduce_ops(n);
     w.cycles = lane_cycles(n, lanes);
-  } else if (opcode == kQuantFinalize) {
-    const QuantParams p = choose_scale(ScaleSummary{rec.max_abs, rec.negative == 0}, cfg, tensor);
+  } else if (opcode == kQuantFinalize || opcode == kQuantFinalizeKeep) {
+    QuantParams p;
+    if (opcode == kQuantFinalize) p = choose_scale(ScaleSummary{rec.max_abs, rec.negative == 0}, cfg, tensor);
+    else if (!rec.nonfinite) {
+      try {
+        p = choose_scale(ScaleSummary{rec.max_abs, rec.negative == 0}, cfg, tensor);
+      } catch (const NumericError&) {  // the next step's own Q(W) fails on it, as the functional engine's
+        rec.nonfinite = 1;
+      }
+    }
     rec.scale = p.scale;
     rec.mx = p.mx;
     rec.qmin = p.qmin;
@@ -66,6 +87,8 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
     sram.write_struct(d.record, rec);
     w.ops = {0, 1};  // the division mx / qmax
     w.cycles = 1;
+  } else if (opcode == kQuantRound && rec.nonfinite) {
+    w.cycles = lane_cycles(n, lanes);  // an unusable carry record: nothing to round
   } else if (opcode == kQuantRound) {
     const QuantParams p = rec.params();
     const std::span<const float> x = sram.in<float>(d.src, n);

@@ -8,6 +8,18 @@
 //                  QuantRecord (init = 1 on the first chunk); a NaN/Inf is
 //                  the core's error naming the tensor and the element's flat
 //                  index
+//   kQuantReduceKeep (4) kQuantReduce for a tensor whose scale a later job
+//                  needs (the next step's max |W|, reduced in the update's
+//                  write-back: docs/npu.md "Across jobs"): a NaN/Inf sets the
+//                  record's `nonfinite` instead of failing, because the
+//                  functional engine fails on it only when it quantizes the
+//                  tensor, at the next step; the host then does not use the
+//                  record, and that step's own Q(W) fails as the functional
+//                  engine does
+//   kQuantFinalizeKeep (5), with kQuantRound on such a record: the next
+//                  step's Wq rounded at the end of this one; a scale the
+//                  core refuses sets `nonfinite` too, and kQuantRound then
+//                  writes nothing (the host does not use it)
 //   kQuantFinalize the scale from the record: the core's choose_scale of the
 //                  whole tensor's summary
 //   kQuantRound    (pass 2, per chunk) quantize_span with the chunk's first
@@ -32,7 +44,8 @@
 
 namespace hdq::npu {
 
-inline constexpr std::uint32_t kQuantReduce = 1, kQuantFinalize = 2, kQuantRound = 3;
+inline constexpr std::uint32_t kQuantReduce = 1, kQuantFinalize = 2, kQuantRound = 3, kQuantReduceKeep = 4,
+                                 kQuantFinalizeKeep = 5;
 
 // Per tensor, in SRAM (32 bytes).
 struct QuantRecord {
@@ -42,7 +55,7 @@ struct QuantRecord {
   float mx = 0.0f;
   std::int32_t qmin = 0, qmax = 0;
   std::uint32_t is_unsigned = 0;
-  std::uint32_t reserved = 0;
+  std::uint32_t nonfinite = 0;  // kQuantReduceKeep met a NaN/Inf, or kQuantFinalizeKeep no valid scale: unusable
 
   QuantParams params() const { return {scale, mx, qmin, qmax, is_unsigned != 0}; }
 };
@@ -59,7 +72,7 @@ struct QuantizerDescriptor {
   float clip = 1.0f;              // QuantConfig, field by field
   std::uint8_t bits = 4, rounding = 0, sr_bits = 16, signedness = 0, scale_mode = 0;
   std::uint8_t role = 0;          // QuantRole: names the tensor in errors ("layer<l>.<role>")
-  std::uint8_t init = 0;          // kQuantReduce: first chunk
+  std::uint8_t init = 0;          // kQuantReduce, kQuantReduceKeep: first chunk
   std::uint8_t write_mask = 0;    // kQuantRound: also write the clip mask
   std::uint32_t row_stride = 0;   // flat-index distance between rows (0: cols)
   std::uint32_t dst_pitch = 0;    // kQuantRound: bytes between packed rows (0: packed_pitch(cols))

@@ -101,6 +101,8 @@ struct GemmSpec {
   // The SGD update fused into the write-back of dW (out = dW): w and its momentum buffer, m x n f32.
   const Tensor* sgd_w = nullptr;
   const Tensor* sgd_buf = nullptr;
+  // With sgd_w: reduce max |W| of the updated W into this record (kQuantReduceKeep), for the next step.
+  std::uint32_t keep_max = kNoRecord;
 };
 
 class Builder {
@@ -125,7 +127,11 @@ class Builder {
       db_.push_back(at);
       at += align_up(4 * b.size(), 16);
     }
-    scalars_bytes_ = align_up(at, kAlign);
+    scalars_bytes_ = record_bytes_ = align_up(at, kAlign);
+    // A training step's carry records (max |W| for the next step) follow the
+    // record area; they are not written back with it.
+    carry_ = scalars_bytes_;
+    if (training_step) scalars_bytes_ += align_up(layers * sizeof(QuantRecord), kAlign);
     if (scalars_bytes_ >= cfg_.sram.size_bytes)
       throw NpuConfigError(fmt::format("{}: sram.size_bytes = {} cannot even hold the step's {} bytes of records",
                                        cfg_.file, cfg_.sram.size_bytes, scalars_bytes_));
@@ -136,6 +142,8 @@ class Builder {
     for (const auto& b : p.b) momentum_b_.push_back(dram(1, b.size(), Fmt::f32));
     momentum_home_w_ = momentum_w_;
     momentum_home_b_ = momentum_b_;
+    carry_home_ = dram(1, layers * sizeof(QuantRecord), Fmt::bytes);  // persists across steps too
+    for (const auto& w : p.w) wq_home_.push_back(dram_packed(std::uint64_t(w.rows), std::uint64_t(w.cols), QuantRole::fwd_w));
     // The device's state across steps (docs/npu.md, "Across jobs").
     const StateLayout layout = state_layout(cfg_.sram.size_bytes, p);
     const int state_id = keep_id(Keep::state, 0);
@@ -166,6 +174,12 @@ class Builder {
         copy(pinned(layout.mw[l], O, std::uint64_t(p.w[l].cols)), momentum_home_w_[l]);
         copy(pinned(layout.mb[l], 1, O), momentum_home_b_[l]);
       }
+    }
+    if (training_step && !keeps_state_) {  // W streams from DRAM: carry max |W| to the next step
+      carries_ = true;
+      carried_ = s.carried_w_max;
+      carried_wq_ = carried_ ? s.carried_wq : 0;
+      job_.carries_w_max = true;
     }
     if (scalars_bytes_ >= sram_top_)
       throw NpuConfigError(fmt::format("{}: sram.size_bytes = {} leaves no SRAM beside the training state", cfg_.file,
@@ -272,8 +286,15 @@ class Builder {
   // chunk i (stream() below); resident tensors are worked on in place.
 
   // Q(src; role) -> dst (packed), and the clip mask when `mask` is given.
-  void quantize(const Tensor& src, QuantRole role, const Tensor& dst, const Tensor* mask) {
-    QuantizerDescriptor d = quantizer(role);
+  // `carried`: the record already holds max |src| (the carry records), so
+  // one rounding pass reads src once.
+  // `next_record`: round for the next step (its random key) with this
+  // record (a carry record, finalized leniently: kQuantFinalizeKeep).
+  void quantize(const Tensor& src, QuantRole role, const Tensor& dst, const Tensor* mask, bool carried = false,
+                std::uint32_t next_record = kNoRecord) {
+    QuantizerDescriptor d = quantizer(role, next_record != kNoRecord);
+    if (next_record != kNoRecord) d.record = next_record;
+    const std::uint32_t finalize_op = next_record != kNoRecord ? kQuantFinalizeKeep : kQuantFinalize;
     d.cols = std::uint32_t(src.cols);
     d.write_mask = mask != nullptr;
     const std::uint64_t in_row = need(src, src.cols), out_row = need(dst, dst.cols),
@@ -309,8 +330,8 @@ class Builder {
       rows = src.rows;
       stream(src.rows, src.rows, 0, 1, fetch,
              [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
-               chunk(kQuantReduce, r0, n, at);
-               emit(Unit::quantizer, kQuantFinalize, d);
+               if (!carried) chunk(kQuantReduce, r0, n, at);
+               emit(Unit::quantizer, finalize_op, d);
                chunk(kQuantRound, r0, n, at);
              },
              store);
@@ -326,20 +347,29 @@ class Builder {
       rows = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3);
     }
     if (rows == 0) too_small(fmt::format("quantization of {} x {} {}", src.rows, src.cols, name(role)), 0, per_row, 3);
+    if (carried) {  // one pass: the scale, then the chunks rounded as they stream
+      emit(Unit::quantizer, finalize_op, d);
+      stream(src.rows, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantRound, r0, c, a); },
+             store);
+      return;
+    }
     const std::uint64_t n = (src.rows + rows - 1) / rows, first = slots == 2 ? next_slot_ : 0;
     const std::uint64_t slot = slot_bytes(0, slots);
     auto at = [&](std::uint64_t i) { return arena(((first + i) % std::uint64_t(slots)) * slot); };
-    auto count = [&](std::uint64_t i) { return std::min(rows, src.rows - i * rows); };
+    // The first chunk is the short one, so the chunks kept in SRAM are whole.
+    const std::uint64_t lead = src.rows - (n - 1) * rows;
+    auto start = [&](std::uint64_t i) { return i == 0 ? 0 : lead + (i - 1) * rows; };
+    auto count = [&](std::uint64_t i) { return i == 0 ? lead : rows; };
     stream(src.rows, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantReduce, r0, c, a); },
-           [](std::uint64_t, std::uint64_t, std::uint32_t) {});
-    emit(Unit::quantizer, kQuantFinalize, d);
+           [](std::uint64_t, std::uint64_t, std::uint32_t) {}, lead);
+    emit(Unit::quantizer, finalize_op, d);
     const std::uint64_t kept = std::min<std::uint64_t>(n, std::uint64_t(slots));
     for (std::uint64_t i = n - kept; i < n; ++i) {  // still in SRAM
-      chunk(kQuantRound, i * rows, count(i), at(i));
-      store(i * rows, count(i), at(i));
+      chunk(kQuantRound, start(i), count(i), at(i));
+      store(start(i), count(i), at(i));
     }
     if (n > kept) {
-      const std::uint64_t again = (n - kept) * rows;
+      const std::uint64_t again = start(n - kept);
       stream(again, rows, 0, slots, fetch, [&](std::uint64_t r0, std::uint64_t c, std::uint32_t a) { chunk(kQuantRound, r0, c, a); },
              store);
     }
@@ -593,6 +623,17 @@ class Builder {
               sgd.rows = std::uint32_t(mi);
               sgd.cols = std::uint32_t(nj);
               emit(Unit::vector, kVecSgd, sgd);
+              if (g.keep_max != kNoRecord) {  // the next step's max |W|, while the block is on chip
+                QuantizerDescriptor q = quantizer(QuantRole::fwd_w);
+                q.record = g.keep_max;
+                q.src = p.w;
+                q.rows = std::uint32_t(mi);
+                q.cols = std::uint32_t(nj);
+                q.first_index = i0 * g.n + j0;
+                q.row_stride = std::uint32_t(g.n);
+                q.init = i0 == 0 && j0 == 0;
+                emit(Unit::quantizer, kQuantReduceKeep, q);
+              }
               phase_ = phase;
             }
           },
@@ -692,14 +733,43 @@ class Builder {
 
   // Copies a record area saved by an earlier job (its forward pass) into SRAM.
   void restore_records(const Tensor& saved) {
-    dma(Space::dram, saved.addr, scalars_bytes_, Space::sram, 0, scalars_bytes_, 1, scalars_bytes_);
+    dma(Space::dram, saved.addr, record_bytes_, Space::sram, 0, record_bytes_, 1, record_bytes_);
   }
 
   // The record area (scales, statistics, loss, bias gradients) to DRAM.
   Tensor save_records() {
-    const Tensor t = dram(1, scalars_bytes_, Fmt::bytes);
-    dma(Space::sram, 0, scalars_bytes_, Space::dram, t.addr, scalars_bytes_, 1, scalars_bytes_);
+    const Tensor t = dram(1, record_bytes_, Fmt::bytes);
+    dma(Space::sram, 0, record_bytes_, Space::dram, t.addr, record_bytes_, 1, record_bytes_);
     return t;
+  }
+
+  // ---- max |W| carried across steps (docs/npu.md, "Across jobs")
+  // This step reduces max |W| of the updated weights (carries()) / its Q(W)
+  // finalizes from the previous step's (carried()).
+  bool carries() const { return carries_; }
+  bool carried() const { return carried_; }
+  std::uint32_t carry_record(int layer) const { return std::uint32_t(carry_ + std::uint64_t(layer) * sizeof(QuantRecord)); }
+  // Layer l's Wq for this step was rounded by the previous one (in wq_home(l)).
+  bool carried_wq(int l) const { return (carried_wq_ >> l) & 1u; }
+  // This step may round layer l's updated W into the next step's Wq: W
+  // stays resident from its update to the rounding (candidate Keep::w).
+  bool may_carry_wq(int l) const { return carries_ && l < 32 && !off_.count(keep_id(Keep::w, l)); }
+  const Tensor& wq_home(int l) const { return wq_home_[std::size_t(l)]; }
+  void carry_wq(int l, const Tensor& w) {
+    job_.carries_wq |= 1u << l;
+    job_.carry_credit += w.bytes() - wq_home_[std::size_t(l)].bytes();
+  }
+  void finalize(QuantRole role) { emit(Unit::quantizer, kQuantFinalize, quantizer(role)); }
+  // The previous step's carry records into every layer's fwd_w record (one 2-D copy).
+  void load_carried_max(std::uint64_t layers) {
+    dma(Space::dram, carry_home_.addr, sizeof(QuantRecord), Space::sram, record(0, QuantRole::fwd_w),
+        std::uint64_t(kQuantRoles) * sizeof(QuantRecord), layers, sizeof(QuantRecord));
+  }
+  // This step's carry records to their DRAM home; returns it (the host reads whether they are finite).
+  const Tensor& store_carry() {
+    dma(Space::sram, carry_, carry_home_.bytes(), Space::dram, carry_home_.addr, carry_home_.bytes(), 1,
+        carry_home_.bytes());
+    return carry_home_;
   }
 
   // Places the queue and closes the job.
@@ -739,14 +809,14 @@ class Builder {
     commands_.push_back(c);
   }
 
-  QuantizerDescriptor quantizer(QuantRole role) const {
+  QuantizerDescriptor quantizer(QuantRole role, bool next_step = false) const {
     QuantizerDescriptor d;
     d.set_config(hdqt_.q(role));
     d.role = std::uint8_t(role);
     d.record = record(layer_, role);
     // Layer l of network n is HDQT layer n * kLayersPerNet + l (hdqt_mlp.h).
     const std::uint64_t hdqt_layer = std::uint64_t(s_.net) * kLayersPerNet + std::uint64_t(layer_);
-    d.key = RandomStream{s_.seed, 8 * hdqt_layer + std::uint64_t(role), step_}.key();
+    d.key = RandomStream{s_.seed, 8 * hdqt_layer + std::uint64_t(role), step_ + (next_step ? 1 : 0)}.key();
     return d;
   }
 
@@ -824,17 +894,21 @@ class Builder {
   // the previous one's work too; one slot (the whole arena) serves an
   // operation that would otherwise need more DRAM traffic.
   template <typename Load, typename Compute, typename Store>
+  // `lead` (0: chunk) is the first chunk's size: a short first chunk leaves
+  // the last ones whole.
   void stream(std::uint64_t total, std::uint64_t chunk, std::uint64_t fixed, int slots, Load load, Compute compute,
-              Store store) {
-    const std::uint64_t slot = slot_bytes(fixed, slots), n = (total + chunk - 1) / chunk;
+              Store store, std::uint64_t lead = 0) {
+    if (lead == 0 || lead > total) lead = std::min(chunk, total);
+    const std::uint64_t slot = slot_bytes(fixed, slots), n = 1 + (total - lead + chunk - 1) / chunk;
     const std::uint64_t first = slots == 2 ? next_slot_ : 0;
     auto at = [&](std::uint64_t i) { return arena(fixed + ((first + i) % std::uint64_t(slots)) * slot); };
-    auto count = [&](std::uint64_t i) { return std::min(chunk, total - i * chunk); };
+    auto start = [&](std::uint64_t i) { return i == 0 ? 0 : lead + (i - 1) * chunk; };
+    auto count = [&](std::uint64_t i) { return i == 0 ? lead : std::min(chunk, total - start(i)); };
     for (std::uint64_t i = 0; i < n; ++i) {
-      if (i == 0 || slots == 1) load(i * chunk, count(i), at(i));
-      if (slots == 2 && i + 1 < n) load((i + 1) * chunk, count(i + 1), at(i + 1));
-      compute(i * chunk, count(i), at(i));
-      store(i * chunk, count(i), at(i));
+      if (i == 0 || slots == 1) load(start(i), count(i), at(i));
+      if (slots == 2 && i + 1 < n) load(start(i + 1), count(i + 1), at(i + 1));
+      compute(start(i), count(i), at(i));
+      store(start(i), count(i), at(i));
     }
     if (slots == 2) next_slot_ = (first + n) % 2;
   }
@@ -899,6 +973,12 @@ class Builder {
   std::vector<Tensor> momentum_w_, momentum_b_, momentum_home_w_, momentum_home_b_;
   bool keeps_state_ = false;
   std::vector<Tensor> state_w_, state_b_;
+  std::uint64_t record_bytes_ = 0;  // the record area written back ([0, record_bytes_))
+  std::uint64_t carry_ = 0;         // SRAM: the carry records (a training step's)
+  Tensor carry_home_;               // DRAM: the carry records between steps
+  bool carries_ = false, carried_ = false;
+  std::uint32_t carried_wq_ = 0;
+  std::vector<Tensor> wq_home_;  // DRAM: each layer's carried Wq between steps
 };
 
 // The forward pass of every layer. `saved`: the pass is a job of its own
@@ -935,6 +1015,10 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     }
     f.out.push_back(bld.host(B, O));
   }
+  if (bld.carried()) {
+    bld.tag(0, Phase::forward);
+    bld.load_carried_max(std::uint64_t(L));
+  }
   auto keep = [&](Keep k, int l, std::uint64_t rows, std::uint64_t cols, Fmt fm, int bits, bool for_backward) {
     return for_backward && saved ? bld.dram(rows, cols, fm, bits) : bld.keep(keep_id(k, l), rows, cols, fm, bits);
   };
@@ -948,7 +1032,13 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     bld.quantize(f.x[l], QuantRole::fwd_x, f.xq[l], need_clip ? &f.clip[l] : nullptr);
     bld.release(f.x[l]);
     f.wq.push_back(keep(Keep::wq, l, O, I, Fmt::packed, wb, train && l > 0));
-    bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr);
+    if (bld.carried_wq(l)) {  // rounded by the previous step: its scale from the carried max, the packed Wq from DRAM
+      bld.finalize(QuantRole::fwd_w);
+      if (f.wq[l].resident()) bld.copy(bld.wq_home(l), f.wq[l]);
+      else f.wq[l] = bld.wq_home(l);
+    } else {
+      bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr, bld.carried());
+    }
     GemmSpec g;
     g.role = GemmRole::fwd;
     g.a = f.xq[l];
@@ -990,6 +1080,37 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
               std::uint64_t B, bool update, std::vector<Tensor>& dw) {
   const int L = int(p.w.size());
   dw.assign(p.w.size(), Tensor{});
+  // dW = GEMM(G^T H_B, X' ) with, when updating, the SGD of `w` in its write-back.
+  auto dw_gemm = [&](int l, const Tensor& gtq, const Tensor& xhq, std::uint64_t Bp, int block, const Tensor* w) {
+    const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
+    GemmSpec s_dw;
+    s_dw.role = GemmRole::bwd_dw;
+    s_dw.a = gtq;
+    s_dw.a_record = bld.record(l, QuantRole::bwd_g_dw);
+    s_dw.b = xhq;
+    s_dw.b_record = bld.record(l, QuantRole::bwd_x_dw);
+    s_dw.m = O;
+    s_dw.n = I;
+    s_dw.k = Bp;
+    s_dw.factors = {{bld.record(l, QuantRole::bwd_g_dw)}, {bld.record(l, QuantRole::bwd_x_dw)},
+                    {bld.record(l, QuantRole::fwd_x)}, {kNoRecord, 1.0f / float(block)}};
+    s_dw.host = &dw[l];
+    if (update) {
+      s_dw.sgd_w = w;
+      s_dw.sgd_buf = &bld.momentum_w(l);
+      if (bld.carries()) s_dw.keep_max = bld.carry_record(l);
+    }
+    bld.gemm(s_dw);
+    bld.release(gtq);
+    bld.release(xhq);
+  };
+  struct Deferred {
+    int l;
+    Tensor gtq, xhq;
+    std::uint64_t Bp;
+    int block;
+  };
+  std::vector<Deferred> deferred;
   for (int l = L - 1; l >= 0; --l) {
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
     const HadamardPlan hb = plan_hadamard(int(B), cfg.hadamard);
@@ -1008,6 +1129,30 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
     bld.hadamard_quantize(Builder::Transform::cols_t, g, 0, QuantRole::bwd_g_dw, gtq, hb.block);
     bld.column_sum(g);
     bld.release(g);
+    // dW (and the update) before dX: its operands die before dX's f32
+    // result is born, so the SRAM holds one of them at a time. The order
+    // changes no bits (every quantizer's random bits are its tensor's and
+    // element's; dW's results are not quantized in this step).
+    bld.tag(l, Phase::backward_dw);
+    const Tensor xhq = bld.keep_packed(keep_id(Keep::xhq, l), Bp, I, QuantRole::bwd_x_dw);
+    bld.hadamard_quantize(Builder::Transform::cols_int, f.xq[l], bld.record(l, QuantRole::fwd_x), QuantRole::bwd_x_dw,
+                          xhq, hb.block);
+    bld.release(f.xq[l]);
+    dw[l] = bld.host(O, I);
+    // The update of a layer whose next Wq this step rounds waits until the
+    // backward is done (docs/npu.md "Across jobs"), its packed operands
+    // kept; it changes no bits (dW is not quantized in the step). Tried only
+    // where the next step saves more (W less Wq) than the operands held.
+    const std::uint64_t saves = 4 * O * I - bld.wq_home(l).bytes();
+    if (update && l > 0 && bld.may_carry_wq(l) && saves > gtq.bytes() + xhq.bytes()) {
+      deferred.push_back({l, gtq, xhq, Bp, hb.block});
+    } else {
+      dw_gemm(l, gtq, xhq, Bp, hb.block, &f.w[l]);
+    }
+    if (update) {
+      bld.tag(l, Phase::update);
+      bld.sgd_bias(f.b[l], bld.db(l), bld.momentum_b(l));
+    }
     Tensor dx;
     if (l > 0) {
       bld.tag(l, Phase::backward_dx);
@@ -1036,36 +1181,21 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
       if (cfg.ste == Ste::clipped) bld.release(f.clip[l]);
       bld.release(f.relu[l - 1]);
     }
-    bld.tag(l, Phase::backward_dw);
-    const Tensor xhq = bld.keep_packed(keep_id(Keep::xhq, l), Bp, I, QuantRole::bwd_x_dw);
-    bld.hadamard_quantize(Builder::Transform::cols_int, f.xq[l], bld.record(l, QuantRole::fwd_x), QuantRole::bwd_x_dw,
-                          xhq, hb.block);
-    bld.release(f.xq[l]);
-    dw[l] = bld.host(O, I);
-    GemmSpec s_dw;
-    s_dw.role = GemmRole::bwd_dw;
-    s_dw.a = gtq;
-    s_dw.a_record = bld.record(l, QuantRole::bwd_g_dw);
-    s_dw.b = xhq;
-    s_dw.b_record = bld.record(l, QuantRole::bwd_x_dw);
-    s_dw.m = O;
-    s_dw.n = I;
-    s_dw.k = Bp;
-    s_dw.factors = {{bld.record(l, QuantRole::bwd_g_dw)}, {bld.record(l, QuantRole::bwd_x_dw)},
-                    {bld.record(l, QuantRole::fwd_x)}, {kNoRecord, 1.0f / float(hb.block)}};
-    s_dw.host = &dw[l];
-    if (update) {
-      s_dw.sgd_w = &f.w[l];
-      s_dw.sgd_buf = &bld.momentum_w(l);
-    }
-    bld.gemm(s_dw);
-    bld.release(gtq);
-    bld.release(xhq);
-    if (update) {
-      bld.tag(l, Phase::update);
-      bld.sgd_bias(f.b[l], bld.db(l), bld.momentum_b(l));
-    }
     if (l > 0) g = dx;
+  }
+  // The deferred updates: W resident from its read to the rounding of the
+  // next step's Wq (the next step's key; the carry record's max |W|).
+  for (const Deferred& d : deferred) {
+    const std::uint64_t I = std::uint64_t(p.w[d.l].cols), O = std::uint64_t(p.w[d.l].rows);
+    bld.tag(d.l, Phase::backward_dw);
+    const Tensor w = bld.keep(keep_id(Keep::w, d.l), O, I, Fmt::f32);
+    bld.copy(f.w[d.l], w);
+    dw_gemm(d.l, d.gtq, d.xhq, d.Bp, d.block, &w);
+    bld.tag(d.l, Phase::update);
+    bld.copy(w, f.w[d.l]);
+    bld.quantize(w, QuantRole::fwd_w, bld.wq_home(d.l), nullptr, true, bld.carry_record(d.l));
+    bld.carry_wq(d.l, w);
+    bld.release(w);
   }
 }
 
@@ -1150,7 +1280,8 @@ std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p
                               int(s.state.weights_current), int(s.spare_state));
   for (const Matrix& w : p.w) k += fmt::format("{}x{},", w.rows, w.cols);
   for (const QuantConfig& q : s.hdqt->quant) k += fmt::format("{},", q.bits);
-  k += fmt::format("|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste));
+  k += fmt::format("|{}|{}|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste),
+                   int(s.carried_w_max), s.carried_wq);
   return k;
 }
 
@@ -1160,6 +1291,9 @@ std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p
 // does not fit, the builder names the candidate of least value in the way and
 // the job is rebuilt without it; then each candidate still resident, least
 // valuable first, is given up too when that lowers the job's DRAM bytes.
+// What the planner minimizes: the job's DRAM bytes less what it saves the next step.
+std::int64_t plan_cost(const Job& job) { return std::int64_t(job_dram_bytes(job)) - std::int64_t(job.carry_credit); }
+
 template <typename Build>
 Job planned(const std::string& key, Build build) {
   static std::mutex mutex;
@@ -1180,20 +1314,34 @@ Job planned(const std::string& key, Build build) {
   std::optional<Job> job;
   while (!(job = attempt(off))) {
   }
-  std::vector<int> kept = job->resident;
-  std::stable_sort(kept.begin(), kept.end(), [](int a, int b) { return keep_value(a) < keep_value(b); });
-  for (const int id : kept) {
+  // One candidate toggled (given up, or taken back): kept when the job then
+  // fits and costs less.
+  auto improve = [&](int id, bool give_up) {
     std::set<int> trial = off;
-    trial.insert(id);
+    if (give_up) trial.insert(id);
+    else trial.erase(id);
     try {
       Job other = build(trial);
-      if (job_dram_bytes(other) < job_dram_bytes(*job)) {
-        off = std::move(trial);
-        job = std::move(other);
-      }
+      if (plan_cost(other) >= plan_cost(*job)) return false;
+      off = std::move(trial);
+      job = std::move(other);
+      return true;
     } catch (const ResidencyFailure&) {
-      // giving this one up makes another not fit: keep it
+      return false;  // another candidate would no longer fit
     }
+  };
+  // Then, until nothing changes (a few rounds): each candidate still
+  // resident, least valuable first, is given up when that lowers the cost;
+  // each one given up, most valuable first, is taken back when that does (one
+  // given up early may fit once later ones are gone).
+  for (bool changed = true; changed;) {
+    changed = false;
+    std::vector<int> kept = job->resident;
+    std::stable_sort(kept.begin(), kept.end(), [](int a, int b) { return keep_value(a) < keep_value(b); });
+    for (const int id : kept) changed = improve(id, true) || changed;
+    std::vector<int> given(off.begin(), off.end());
+    std::stable_sort(given.begin(), given.end(), [](int a, int b) { return keep_value(a) > keep_value(b); });
+    for (const int id : given) changed = improve(id, false) || changed;
   }
   {
     std::lock_guard<std::mutex> lock(mutex);
@@ -1251,6 +1399,13 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     backward(bld, cfg, p, f, g, B, true, dw);
     bld.tag(0, Phase::update);
     const Tensor records = bld.save_records();
+    if (bld.carries()) {
+      const Tensor& carry = bld.store_carry();
+      res.carry.resize(carry.bytes());
+      bld.read_back(carry.addr, res.carry.data(), carry.bytes());
+    } else {
+      res.carry.clear();
+    }
 
     // Read-backs: gradients, forward outputs, the record area, updated weights.
     for (int l = 0; l < L; ++l) {
@@ -1261,7 +1416,7 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     // The updated weights: for tests, and for the engine's check that a
     // state kept on chip still equals the driver's weights at the next step
     // (host copies out of SRAM: the host's bookkeeping, free, docs/npu.md).
-    if (s.read_device_params || bld.keeps_state()) {
+    if (s.read_device_params || bld.keeps_state() || bld.carries()) {
       res.device_params = p;
       for (int l = 0; l < L; ++l) {
         const Tensor w = bld.for_host(f.w[l]), b = bld.for_host(f.b[l]);
@@ -1272,6 +1427,15 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     bld.finish();
     return job;
   });
+}
+
+bool carry_finite(const StepResults& r) {
+  for (std::size_t at = 0; at + sizeof(QuantRecord) <= r.carry.size(); at += sizeof(QuantRecord)) {
+    QuantRecord q;
+    std::memcpy(&q, r.carry.data() + at, sizeof q);
+    if (q.nonfinite) return false;
+  }
+  return !r.carry.empty();
 }
 
 void decode_records(StepResults& r) {

@@ -61,6 +61,15 @@ struct Job {
   // state_layout()'s addresses when the job ends (a training step kept it, or
   // a pass planned below it).
   bool state_on_chip = false;
+  // The step reduced max |W| of every updated weight into the carry records
+  // (StepResults::carry) for the next step's Q(W) (StepSettings::carried_w_max).
+  bool carries_w_max = false;
+  // Layers (bits) whose updated W the step rounded into the next step's Wq
+  // (with the next step's random key), kept in DRAM (StepSettings::carried_wq).
+  std::uint32_t carries_wq = 0;
+  // DRAM bytes the next step saves by them (W read by its Q(W) less Wq read):
+  // the planner credits them to this job.
+  std::uint64_t carry_credit = 0;
 
   bool failed = false;
   bool numeric_error = false;
@@ -80,7 +89,13 @@ struct StepResults {
   std::vector<std::uint8_t> records;  // the record area as read back
   std::uint64_t stats_offset = 0, loss_offset = 0;
   std::vector<std::uint64_t> db_offsets;
+  // The carry records as read back (Job::carries_w_max): one QuantRecord per
+  // layer, max |W| of the updated weights (or `nonfinite`).
+  std::vector<std::uint8_t> carry;
 };
+
+// Every carry record of r is finite (its max |W| may serve the next step).
+bool carry_finite(const StepResults& r);
 
 // Fills loss, stats (3 per layer of db_offsets) and, when grads are sized,
 // the bias gradients from the record area.
@@ -117,6 +132,16 @@ struct StepSettings {
   // when the state is on chip and this is set; else it may use all of the
   // SRAM and first writes the state's momentum to its DRAM home.
   bool spare_state = false;
+  // A training step whose state is not on chip: the carry records in DRAM
+  // hold max |W| (and the sign) of exactly these weights, reduced in the
+  // previous step's update (Job::carries_w_max), all finite, so Q(W; fwd_w)
+  // finalizes from them and reads W once, to round. The engine sets it only
+  // after comparing the weights bit for bit (docs/npu.md, "Across jobs").
+  bool carried_w_max = false;
+  // With carried_w_max, the layers (bits) whose Wq for this step the previous
+  // step rounded (Job::carries_wq; this step is the one after it): the
+  // forward reads it instead of quantizing W.
+  std::uint32_t carried_wq = 0;
 };
 
 // DRAM bytes the job's commands move: its DMA copies with a DRAM end and
