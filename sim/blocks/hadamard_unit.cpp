@@ -40,16 +40,22 @@ std::uint64_t HadamardCore::run(std::uint32_t opcode, const HadamardDescriptor& 
     for (std::size_t c = 0; c < cols; ++c) std::fill_n(y.begin() + std::ptrdiff_t(c * padded + rows), padded - rows, 0.0f);
     hadamard_rows_f32(y, int(cols), int(padded), int(d.block));
   } else if (opcode == kHadamardColsInt) {
+    // Along the rows dimension in place (hadamard_columns_i32: the integers of
+    // a transpose, a row transform and a transpose back, without the copies).
     const bool is_unsigned = sram.read_struct<QuantRecord>(d.record).is_unsigned != 0;
     q_.resize(rows * cols);
     unpack_rows(sram.in<std::uint8_t>(d.src, rows * packed_pitch(cols, d.bits)), rows, cols, d.bits, is_unsigned, q_);
-    t_.resize(cols * padded);  // transposed, so the transform runs along contiguous rows
-    transpose(q_.data(), rows, cols, t_.data(), padded);
-    for (std::size_t c = 0; c < cols; ++c) std::fill_n(t_.begin() + std::ptrdiff_t(c * padded + rows), padded - rows, 0);
-    hadamard_rows_i32(t_, int(cols), int(padded), int(d.block));
-    for (const std::int32_t v : t_)
-      if (v > (1 << 24) || v < -(1 << 24)) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
-    transpose(t_.data(), cols, padded, sram.out<float>(d.dst, padded * cols).data());
+    t_.resize(padded * cols);
+    std::copy(q_.begin(), q_.end(), t_.begin());
+    std::fill(t_.begin() + std::ptrdiff_t(rows * cols), t_.end(), 0);
+    hadamard_columns_i32(t_, int(padded), int(cols), int(d.block));
+    bool exact = true;
+    const std::span<float> y = sram.out<float>(d.dst, padded * cols);
+    for (std::size_t i = 0; i < t_.size(); ++i) {
+      exact &= t_[i] <= (1 << 24) && t_[i] >= -(1 << 24);
+      y[i] = float(t_[i]);
+    }
+    if (!exact) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
   } else {
     throw ConfigError(fmt::format("hadamard_unit: unknown opcode {}", opcode));
   }

@@ -69,13 +69,32 @@ static_assert(sizeof(GemmStatsRecord) == 48);
 // The function of the array: the command's GEMM; returns its statistics.
 // Owns the GEMM context it computes with (one thread: the model's commands
 // run one at a time on the simulation thread).
+//
+// A simulation shortcut, not hardware: the commands of one GEMM stream A's
+// row blocks past the same B panel, so the core keeps B's unpacked values
+// (k x n, as gemm() takes them) with a copy of the packed bytes they came
+// from, and reuses them while the next command's B panel is the same bytes
+// with the same shape, layout, bits and signedness (compared byte for byte,
+// so a changed panel is always unpacked again). The SRAM traffic charged is
+// the same either way.
 class MacArrayCore {
  public:
   GemmStats run(const MacDescriptor& d, MemoryPort& sram);
 
  private:
+  // B as gemm() takes it: from the cache, or unpacked (and transposed) into it.
+  std::span<const std::int16_t> operand_b(const MacDescriptor& d, bool is_unsigned, std::span<const std::uint8_t> packed);
+
   GemmContext gemm_;
-  std::vector<std::int16_t> a_, b_, bt_;
+  std::vector<std::int16_t> a_, bt_;
+  struct UnpackedB {
+    std::vector<std::uint8_t> packed;
+    std::uint32_t n = 0, k = 0;
+    std::uint8_t bits = 0;
+    BLayout layout = BLayout::k_by_n;
+    bool is_unsigned = false;
+    std::vector<std::int16_t> values;  // k x n
+  } b_;
 };
 
 class MacArray final : public BlockModule {
