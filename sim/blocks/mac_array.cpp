@@ -39,12 +39,12 @@ void MacDescriptor::accesses(Footprint& f) const {
   f.push_back({Space::sram, true, stats, sizeof(GemmStatsRecord)});
 }
 
-std::span<const std::int16_t> MacArrayCore::operand_b(const MacDescriptor& d, bool is_unsigned,
-                                                      std::span<const std::uint8_t> packed) {
+IntOperand MacArrayCore::operand_b(const MacDescriptor& d, bool is_unsigned, std::span<const std::uint8_t> packed) {
   UnpackedB& c = b_;
-  if (c.n == d.n && c.k == d.k && c.bits == d.b_bits && c.layout == d.b_layout && c.is_unsigned == is_unsigned &&
-      std::equal(packed.begin(), packed.end(), c.packed.begin(), c.packed.end()))
-    return c.values;
+  if (c.id != 0 && c.n == d.n && c.k == d.k && c.bits == d.b_bits && c.layout == d.b_layout &&
+      c.is_unsigned == is_unsigned && std::equal(packed.begin(), packed.end(), c.packed.begin(), c.packed.end()))
+    return {c.values, d.b_bits, is_unsigned, c.id};
+  ++c.id;
   c.packed.assign(packed.begin(), packed.end());
   c.n = d.n, c.k = d.k, c.bits = d.b_bits, c.layout = d.b_layout, c.is_unsigned = is_unsigned;
   c.values.resize(std::size_t(d.k) * d.n);
@@ -55,7 +55,7 @@ std::span<const std::int16_t> MacArrayCore::operand_b(const MacDescriptor& d, bo
   } else {
     unpack_rows(packed, d.k, d.n, d.b_bits, is_unsigned, c.values);
   }
-  return c.values;
+  return {c.values, d.b_bits, is_unsigned, c.id};
 }
 
 GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram) {
@@ -63,9 +63,9 @@ GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram) {
   const bool b_unsigned = sram.read_struct<QuantRecord>(d.b_record).is_unsigned != 0;
   a_.resize(std::size_t(d.m) * d.k);
   unpack_rows(sram.in<std::uint8_t>(d.a, d.a_bytes()), d.m, d.k, d.a_bits, a_unsigned, a_);
-  const std::span<const std::int16_t> b = operand_b(d, b_unsigned, sram.in<std::uint8_t>(d.b, d.b_bytes()));
-  const GemmStats s = gemm(gemm_, {int(d.m), int(d.n), int(d.k)}, {a_, d.a_bits, a_unsigned}, {b, d.b_bits, b_unsigned},
-                           d.accumulator(), sram.out<std::int32_t>(d.c, std::size_t(d.m) * d.n));
+  const IntOperand b = operand_b(d, b_unsigned, sram.in<std::uint8_t>(d.b, d.b_bytes()));
+  const GemmStats s = gemm(gemm_, {int(d.m), int(d.n), int(d.k)}, {a_, d.a_bits, a_unsigned}, b, d.accumulator(),
+                           sram.out<std::int32_t>(d.c, std::size_t(d.m) * d.n));
   GemmStats total = d.init_stats ? GemmStats{} : sram.read_struct<GemmStatsRecord>(d.stats).stats();
   total.merge(s);
   sram.write_struct(d.stats, GemmStatsRecord::from(total));

@@ -75,15 +75,16 @@ static_assert(sizeof(GemmStatsRecord) == 48);
 // (k x n, as gemm() takes them) with a copy of the packed bytes they came
 // from, and reuses them while the next command's B panel is the same bytes
 // with the same shape, layout, bits and signedness (compared byte for byte,
-// so a changed panel is always unpacked again). The SRAM traffic charged is
-// the same either way.
+// so a changed panel is always unpacked again); they carry a content_id
+// (models/accumulator/gemm.h) that changes with them, so gemm() also keeps
+// its packed layout of B. The SRAM traffic charged is the same either way.
 class MacArrayCore {
  public:
   GemmStats run(const MacDescriptor& d, MemoryPort& sram);
 
  private:
   // B as gemm() takes it: from the cache, or unpacked (and transposed) into it.
-  std::span<const std::int16_t> operand_b(const MacDescriptor& d, bool is_unsigned, std::span<const std::uint8_t> packed);
+  IntOperand operand_b(const MacDescriptor& d, bool is_unsigned, std::span<const std::uint8_t> packed);
 
   GemmContext gemm_;
   std::vector<std::int16_t> a_, bt_;
@@ -94,6 +95,7 @@ class MacArrayCore {
     BLayout layout = BLayout::k_by_n;
     bool is_unsigned = false;
     std::vector<std::int16_t> values;  // k x n
+    std::uint64_t id = 0;              // content_id of `values`: 1, 2, ... one per unpacking
   } b_;
 };
 

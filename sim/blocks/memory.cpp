@@ -16,13 +16,15 @@ void MemoryPort::check_aligned(std::uint64_t addr, std::size_t align) {
   if (addr % align != 0) throw ConfigError(fmt::format("memory access at {:#x} is not aligned to {} bytes", addr, align));
 }
 
-const std::uint8_t* ByteStore::read_direct(std::uint64_t addr, std::uint64_t len) {
-  check(addr, len);
+const std::uint8_t* ByteStore::read_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                          std::uint64_t row_bytes) {
+  check(addr, block_span(pitch, rows, row_bytes));
   return bytes_.data() + addr;
 }
 
-std::uint8_t* ByteStore::write_direct(std::uint64_t addr, std::uint64_t len) {
-  check(addr, len);
+std::uint8_t* ByteStore::write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                     std::uint64_t row_bytes) {
+  check(addr, block_span(pitch, rows, row_bytes));
   return bytes_.data() + addr;
 }
 

@@ -31,9 +31,20 @@ class MemoryPort {
   virtual ~MemoryPort() = default;
   virtual void read(std::uint64_t addr, std::span<std::uint8_t> out) = 0;
   virtual void write(std::uint64_t addr, std::span<const std::uint8_t> in) = 0;
-  // `len` bytes at `addr`, charged as read (written); valid until the memory is resized.
-  virtual const std::uint8_t* read_direct(std::uint64_t addr, std::uint64_t len) = 0;
-  virtual std::uint8_t* write_direct(std::uint64_t addr, std::uint64_t len) = 0;
+  // A 2-D block: `rows` runs of `row_bytes` bytes, `pitch` bytes apart from
+  // `addr`. A pointer to its first byte, charged as the rows * row_bytes bytes
+  // read (written), not the gaps; valid until the memory is resized.
+  virtual const std::uint8_t* read_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                         std::uint64_t row_bytes) = 0;
+  virtual std::uint8_t* write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                    std::uint64_t row_bytes) = 0;
+  // `len` bytes at `addr`, charged as read (written).
+  const std::uint8_t* read_direct(std::uint64_t addr, std::uint64_t len) { return read_block(addr, len, 1, len); }
+  std::uint8_t* write_direct(std::uint64_t addr, std::uint64_t len) { return write_block(addr, len, 1, len); }
+  // Bytes from the first to the last byte of a block (0 when it is empty).
+  static std::uint64_t block_span(std::uint64_t pitch, std::uint64_t rows, std::uint64_t row_bytes) {
+    return rows == 0 ? 0 : (rows - 1) * pitch + row_bytes;
+  }
 
   // n values of T at addr (which must be aligned for T), without a copy.
   template <typename T>
@@ -77,8 +88,10 @@ class ByteStore final : public MemoryPort {
   ByteStore(std::string name, std::uint64_t size) : name_(std::move(name)), bytes_(size, 0) {}
   void read(std::uint64_t addr, std::span<std::uint8_t> out) override;
   void write(std::uint64_t addr, std::span<const std::uint8_t> in) override;
-  const std::uint8_t* read_direct(std::uint64_t addr, std::uint64_t len) override;
-  std::uint8_t* write_direct(std::uint64_t addr, std::uint64_t len) override;
+  const std::uint8_t* read_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                 std::uint64_t row_bytes) override;
+  std::uint8_t* write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                            std::uint64_t row_bytes) override;
   // Throws ConfigError naming the memory when [addr, addr + len) is outside it.
   void check(std::uint64_t addr, std::uint64_t len) const;
   std::uint64_t size() const { return bytes_.size(); }
