@@ -48,7 +48,7 @@ TEST(NpuFormats, PackUnpackRoundTripsEveryWidth) {
   std::mt19937 g(7);
   for (int bits = 2; bits <= 8; ++bits)
     for (bool is_unsigned : {false, true})
-      for (std::uint64_t cols : {1u, 7u, 8u, 9u, 31u}) {
+      for (std::uint64_t cols : {1u, 7u, 8u, 9u, 31u, 100u}) {
         const int lo = is_unsigned ? 0 : -(1 << (bits - 1)), hi = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
         std::uniform_int_distribution<int> d(lo, hi);
         std::vector<std::int16_t> q(3 * cols), back(q.size());

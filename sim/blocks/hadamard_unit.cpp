@@ -43,17 +43,16 @@ std::uint64_t HadamardCore::run(std::uint32_t opcode, const HadamardDescriptor& 
     // Along the rows dimension in place (hadamard_columns_i32: the integers of
     // a transpose, a row transform and a transpose back, without the copies).
     const bool is_unsigned = sram.read_struct<QuantRecord>(d.record).is_unsigned != 0;
-    q_.resize(rows * cols);
-    unpack_rows(sram.in<std::uint8_t>(d.src, rows * packed_pitch(cols, d.bits)), rows, cols, d.bits, is_unsigned, q_);
-    t_.resize(padded * cols);
-    std::copy(q_.begin(), q_.end(), t_.begin());
-    std::fill(t_.begin() + std::ptrdiff_t(rows * cols), t_.end(), 0);
-    hadamard_columns_i32(t_, int(padded), int(cols), int(d.block));
+    const std::span<std::int32_t> t = scratch(t_, padded * cols);
+    unpack_rows(sram.in<std::uint8_t>(d.src, rows * packed_pitch(cols, d.bits)), rows, cols, d.bits, is_unsigned,
+                t.first(rows * cols));
+    std::fill(t.begin() + std::ptrdiff_t(rows * cols), t.end(), 0);
+    hadamard_columns_i32(t, int(padded), int(cols), int(d.block));
     bool exact = true;
     const std::span<float> y = sram.out<float>(d.dst, padded * cols);
-    for (std::size_t i = 0; i < t_.size(); ++i) {
-      exact &= t_[i] <= (1 << 24) && t_[i] >= -(1 << 24);
-      y[i] = float(t_[i]);
+    for (std::size_t i = 0; i < t.size(); ++i) {
+      exact &= t[i] <= (1 << 24) && t[i] >= -(1 << 24);
+      y[i] = float(t[i]);
     }
     if (!exact) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
   } else {

@@ -43,28 +43,28 @@ IntOperand MacArrayCore::operand_b(const MacDescriptor& d, bool is_unsigned, std
   UnpackedB& c = b_;
   if (c.id != 0 && c.n == d.n && c.k == d.k && c.bits == d.b_bits && c.layout == d.b_layout &&
       c.is_unsigned == is_unsigned && std::equal(packed.begin(), packed.end(), c.packed.begin(), c.packed.end()))
-    return {c.values, d.b_bits, is_unsigned, c.id};
+    return {scratch(c.values, std::size_t(d.k) * d.n), d.b_bits, is_unsigned, c.id};
   ++c.id;
   c.packed.assign(packed.begin(), packed.end());
   c.n = d.n, c.k = d.k, c.bits = d.b_bits, c.layout = d.b_layout, c.is_unsigned = is_unsigned;
-  c.values.resize(std::size_t(d.k) * d.n);
+  const std::span<std::int16_t> values = scratch(c.values, std::size_t(d.k) * d.n);
   if (d.b_layout == BLayout::n_by_k) {
-    bt_.resize(c.values.size());
-    unpack_rows(packed, d.n, d.k, d.b_bits, is_unsigned, bt_);
-    transpose(bt_.data(), d.n, d.k, c.values.data());
+    const std::span<std::int16_t> bt = scratch(bt_, values.size());
+    unpack_rows(packed, d.n, d.k, d.b_bits, is_unsigned, bt);
+    transpose(bt.data(), d.n, d.k, values.data());
   } else {
-    unpack_rows(packed, d.k, d.n, d.b_bits, is_unsigned, c.values);
+    unpack_rows(packed, d.k, d.n, d.b_bits, is_unsigned, values);
   }
-  return {c.values, d.b_bits, is_unsigned, c.id};
+  return {values, d.b_bits, is_unsigned, c.id};
 }
 
 GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram) {
   const bool a_unsigned = sram.read_struct<QuantRecord>(d.a_record).is_unsigned != 0;
   const bool b_unsigned = sram.read_struct<QuantRecord>(d.b_record).is_unsigned != 0;
-  a_.resize(std::size_t(d.m) * d.k);
-  unpack_rows(sram.in<std::uint8_t>(d.a, d.a_bytes()), d.m, d.k, d.a_bits, a_unsigned, a_);
+  const std::span<std::int16_t> a = scratch(a_, std::size_t(d.m) * d.k);
+  unpack_rows(sram.in<std::uint8_t>(d.a, d.a_bytes()), d.m, d.k, d.a_bits, a_unsigned, a);
   const IntOperand b = operand_b(d, b_unsigned, sram.in<std::uint8_t>(d.b, d.b_bytes()));
-  const GemmStats s = gemm(gemm_, {int(d.m), int(d.n), int(d.k)}, {a_, d.a_bits, a_unsigned}, b, d.accumulator(),
+  const GemmStats s = gemm(gemm_, {int(d.m), int(d.n), int(d.k)}, {a, d.a_bits, a_unsigned}, b, d.accumulator(),
                            sram.out<std::int32_t>(d.c, std::size_t(d.m) * d.n));
   GemmStats total = d.init_stats ? GemmStats{} : sram.read_struct<GemmStatsRecord>(d.stats).stats();
   total.merge(s);

@@ -94,7 +94,7 @@ class MacArrayCore {
     std::uint8_t bits = 0;
     BLayout layout = BLayout::k_by_n;
     bool is_unsigned = false;
-    std::vector<std::int16_t> values;  // k x n
+    std::vector<std::int16_t> values;  // k x n (scratch: the first k x n)
     std::uint64_t id = 0;              // content_id of `values`: 1, 2, ... one per unpacking
   } b_;
 };

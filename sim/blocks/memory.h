@@ -109,9 +109,11 @@ inline std::uint64_t mask_pitch(std::uint64_t cols) { return (cols + 7) / 8; }
 // rows x cols int16 values (each fitting k bits) -> packed rows (rows * pitch bytes).
 void pack_rows(std::span<const std::int16_t> q, std::uint64_t rows, std::uint64_t cols, int bits,
                std::span<std::uint8_t> out);
-// Packed rows -> rows x cols int16 values, sign-extended unless is_unsigned.
+// Packed rows -> rows x cols int16 (int32) values, sign-extended unless is_unsigned.
 void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint64_t cols, int bits,
                  bool is_unsigned, std::span<std::int16_t> q);
+void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint64_t cols, int bits,
+                 bool is_unsigned, std::span<std::int32_t> q);
 // rows x cols flags (0/1 bytes) -> mask rows; and one bit back.
 void pack_mask(std::span<const std::uint8_t> flags, std::uint64_t rows, std::uint64_t cols,
                std::span<std::uint8_t> out);
@@ -126,6 +128,15 @@ void transpose(const From* in, std::uint64_t rows, std::uint64_t cols, To* out, 
       for (std::uint64_t r = r0; r < r1; ++r)
         for (std::uint64_t c = c0; c < c1; ++c) out[c * out_pitch + r] = To(in[r * cols + c]);
     }
+}
+
+// The first n values of a block's scratch buffer, which grows to the largest
+// n asked for and never shrinks: commands of changing sizes reuse it without
+// the zero-fill a resize would do each time it grows again.
+template <typename T>
+std::span<T> scratch(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return {v.data(), n};
 }
 
 inline bool mask_bit(std::span<const std::uint8_t> mask, std::uint64_t pitch, std::uint64_t r, std::uint64_t c) {
