@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "models/common/errors.h"
 #include "models/hadamard/hadamard.h"
 #include "sim/blocks/quantizer_unit.h"
@@ -48,13 +50,11 @@ std::uint64_t HadamardCore::run(std::uint32_t opcode, const HadamardDescriptor& 
                 t.first(rows * cols));
     std::fill(t.begin() + std::ptrdiff_t(rows * cols), t.end(), 0);
     hadamard_columns_i32(t, int(padded), int(cols), int(d.block));
-    bool exact = true;
+    std::int32_t lo = 0, hi = 0;  // a min / max pass and a conversion pass: both vectorize
+    for (const std::int32_t v : t) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (hi > (1 << 24) || lo < -(1 << 24)) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
     const std::span<float> y = sram.out<float>(d.dst, padded * cols);
-    for (std::size_t i = 0; i < t.size(); ++i) {
-      exact &= t[i] <= (1 << 24) && t[i] >= -(1 << 24);
-      y[i] = float(t[i]);
-    }
-    if (!exact) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
+    for (std::size_t i = 0; i < t.size(); ++i) y[i] = float(t[i]);
   } else {
     throw ConfigError(fmt::format("hadamard_unit: unknown opcode {}", opcode));
   }
