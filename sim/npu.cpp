@@ -14,6 +14,14 @@
 
 namespace hdq::npu {
 
+namespace {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+constexpr bool kOwnThread = true;  // npu.h: the kernel's stack switching stays off the caller's thread
+#else
+constexpr bool kOwnThread = false;
+#endif
+}  // namespace
+
 struct Npu::Top : sc_core::sc_module {
   Dram dram;
   Sram sram;
@@ -46,7 +54,8 @@ struct Npu::Top : sc_core::sc_module {
   }
 };
 
-Npu::Npu() : thread_(&Npu::simulation_thread, this) {
+Npu::Npu() {
+  if (kOwnThread) thread_ = std::thread(&Npu::simulation_thread, this);
   on_simulation_thread([this] {
     setenv("SYSTEMC_DISABLE_COPYRIGHT_MESSAGE", "1", 0);  // keep stdout for the program's own output
     top_ = std::make_unique<Top>("npu", ctx_);
@@ -54,6 +63,10 @@ Npu::Npu() : thread_(&Npu::simulation_thread, this) {
 }
 
 Npu::~Npu() {
+  if (!kOwnThread) {
+    top_.reset();
+    return;
+  }
   {
     std::lock_guard<std::mutex> lock(task_mutex_);
     stop_ = true;
@@ -84,6 +97,10 @@ void Npu::simulation_thread() {
 }
 
 void Npu::on_simulation_thread(std::function<void()> task) {
+  if (!kOwnThread) {
+    task();
+    return;
+  }
   std::unique_lock<std::mutex> lock(task_mutex_);
   task_ = std::move(task);
   task_done_ = false;

@@ -11,10 +11,14 @@
 // (timing and energy are data, so one elaborated model serves any config).
 // Callers on several threads take turns: acquire() serializes them.
 //
-// The kernel lives on a thread of its own (elaboration, sc_start, and the
-// SystemC processes' coroutines): SystemC switches stacks without telling
-// AddressSanitizer, which then loses track of the thread it runs on; on a
-// thread of its own that confusion cannot reach the caller's stack.
+// Under a sanitizer the kernel lives on a thread of its own (elaboration,
+// sc_start, and the SystemC processes' coroutines): SystemC switches stacks
+// without telling AddressSanitizer (or ThreadSanitizer), which then loses
+// track of the thread it runs on; on a thread of its own that confusion
+// cannot reach the caller's stack. Otherwise it runs on the calling thread
+// (callers take turns, acquire()): a job then costs no thread hand-over,
+// whose wake-up latency dominated the wall time of short jobs on a loaded
+// machine. The coroutines return to whichever thread called sc_start.
 #pragma once
 
 #include <condition_variable>
@@ -50,7 +54,8 @@ class Npu {
 
  private:
   Npu();
-  // Runs `task` on the simulation thread and waits; its exception is rethrown here.
+  // Runs `task` on the simulation thread (or inline, see above) and waits; its
+  // exception is rethrown here.
   void on_simulation_thread(std::function<void()> task);
   void simulation_thread();
 
@@ -66,7 +71,7 @@ class Npu {
   std::function<void()> task_;
   std::exception_ptr task_error_;
   bool task_done_ = false, stop_ = false;
-  std::thread thread_;  // last: it starts once everything it uses exists
+  std::thread thread_;  // last: it starts once everything it uses exists (sanitizer builds only)
 };
 
 }  // namespace hdq::npu

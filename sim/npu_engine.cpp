@@ -155,6 +155,7 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
   s.net = call.net;
   StepResults res;
   if (!training) {
+    res.outputs = std::move(eval_outputs_);  // the last evaluation's buffers, reused when the shapes are the same
     Job job = place_pass(kEvalSlot, s, [&](const StepSettings& t) {
       return build_forward(t, p, x, call.step, false, res, nullptr);
     });

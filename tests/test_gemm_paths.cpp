@@ -415,6 +415,52 @@ TEST(GemmPaths, ConcurrentAndNestedCallsGiveTheSameBits) {
   EXPECT_EQ(got, want);
 }
 
+// A B marked with a content_id (the NPU's MAC array streaming row blocks of
+// A past one B panel) lets the context reuse B's range and packed layouts.
+// Everything else may change between the calls (A and its range, the tile,
+// the mode and so the kernel, the row count), and a new id brings new values:
+// every call must still equal the reference, which never reuses anything.
+TEST(GemmPaths, ReusedBGivesTheSameBits) {
+  std::mt19937_64 rng(31);
+  const int n = 70, k = 96;
+  const OperandKind s4{4, false};
+  const std::vector<std::int16_t> b1 = make_values(rng, std::size_t(k) * n, s4, Fill::uniform);
+  const std::vector<std::int16_t> b2 = make_values(rng, std::size_t(k) * n, s4, Fill::extremes);
+  const std::vector<std::int16_t> a_full = make_values(rng, std::size_t(40) * k, s4, Fill::uniform);  // min -8
+  std::vector<std::int16_t> a_narrow = make_values(rng, std::size_t(24) * k, {3, true}, Fill::uniform);  // 0..7
+  for (auto& v : a_narrow) v = std::int16_t(v - 2);  // -2..5: another offset for the pair layouts
+  const AccumulatorConfig sat32{8, 32, AccMode::saturate, AccRange::full, 32};
+  const AccumulatorConfig sat16{8, 16, AccMode::saturate, AccRange::full, 32};
+  const AccumulatorConfig wrap6{6, 32, AccMode::wrap, AccRange::full, 32};
+  const AccumulatorConfig clamp{8, 0, AccMode::clamp_tile, AccRange::symmetric, 32};
+  const struct {
+    const std::vector<std::int16_t>* a;
+    const std::vector<std::int16_t>* b;
+    std::uint64_t id;
+    AccumulatorConfig cfg;
+  } calls[] = {
+      {&a_full, &b1, 1, sat32},  {&a_full, &b1, 1, sat32},  {&a_narrow, &b1, 1, sat32}, {&a_narrow, &b1, 1, sat16},
+      {&a_narrow, &b1, 1, wrap6}, {&a_full, &b1, 1, clamp}, {&a_narrow, &b1, 1, clamp}, {&a_full, &b2, 2, clamp},
+      {&a_full, &b2, 2, sat32},  {&a_narrow, &b1, 3, sat32},
+  };
+  for (const KernelPath path : available_gemm_paths())
+    for (const int threads : {1, 2}) {
+      GemmContext ctx(threads);
+      int i = 0;
+      for (const auto& c : calls) {
+        const GemmShape shape{int(c.a->size()) / k, n, k};
+        std::vector<std::int32_t> want(std::size_t(shape.m) * n), got(want.size(), -1);
+        const GemmStats want_st =
+            gemm(context(1), shape, {*c.a, 4, false}, {*c.b, 4, false}, c.cfg, want, KernelPath::reference);
+        const GemmStats got_st = gemm(ctx, shape, {*c.a, 4, false}, {*c.b, 4, false, c.id}, c.cfg, got, path);
+        EXPECT_TRUE(got == want && got_st == want_st)
+            << path_name(path) << " threads=" << threads << " call " << i << ": " << describe(got_st)
+            << " vs reference " << describe(want_st);
+        ++i;
+      }
+    }
+}
+
 // On a CPU with AVX-512 F, BW and VL the AVX-512 path is available, chosen by
 // default, and (by the tests above) equal to the reference; elsewhere it is
 // refused.

@@ -48,7 +48,7 @@ TEST(NpuFormats, PackUnpackRoundTripsEveryWidth) {
   std::mt19937 g(7);
   for (int bits = 2; bits <= 8; ++bits)
     for (bool is_unsigned : {false, true})
-      for (std::uint64_t cols : {1u, 7u, 8u, 9u, 31u}) {
+      for (std::uint64_t cols : {1u, 7u, 8u, 9u, 31u, 100u}) {
         const int lo = is_unsigned ? 0 : -(1 << (bits - 1)), hi = is_unsigned ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
         std::uniform_int_distribution<int> d(lo, hi);
         std::vector<std::int16_t> q(3 * cols), back(q.size());
@@ -348,6 +348,67 @@ TEST(NpuMacArray, TransposedBLayout) {
   GemmContext ctx;
   gemm(ctx, {M, N, K}, {a, 4, true}, {b, 4, false}, exact, want, KernelPath::reference);
   EXPECT_EQ(c, want);
+}
+
+// The core keeps B's unpacked values from one command to the next: a run
+// whose B panel changed in place (same address and shape), or is read as
+// another signedness or layout, must still compute with the new bits.
+TEST(NpuMacArray, ReusedBPanelFollowsItsBytes) {
+  std::mt19937 g(9);
+  std::uniform_int_distribution<int> v(-7, 7);
+  const int M = 4, N = 8, K = 6;  // N == K: the same bytes read as k x n or as n x k
+  ByteStore sram("sram", 1 << 12);
+  QuantRecord unsigned_rec;
+  unsigned_rec.is_unsigned = 1;
+  sram.write_struct(0, QuantRecord{});  // A: signed
+  sram.write_struct(32, QuantRecord{});  // B: signed
+  sram.write_struct(64, unsigned_rec);   // B read as unsigned
+  std::vector<std::int16_t> a(M * K), b(K * N);
+  for (auto& x : a) x = std::int16_t(v(g));
+  std::vector<std::uint8_t> bytes(M * packed_pitch(K, 4));
+  pack_rows(a, M, K, 4, bytes);
+  sram.write(128, bytes);
+  MacDescriptor d;
+  d.a = 128, d.b = 512, d.c = 1024, d.a_record = 0, d.b_record = 32, d.stats = 2048, d.init_stats = 1;
+  d.m = M, d.n = N, d.k = K;
+  AccumulatorConfig exact;
+  exact.mode = AccMode::exact;
+  d.set_accumulator(exact);
+  MacArrayCore core;
+  GemmContext ctx;
+  // The reference product of A with B's packed bytes read as d says.
+  auto expect_product = [&](const std::string& what) {
+    const bool is_unsigned = d.b_record == 64;
+    std::vector<std::uint8_t> packed(d.b_bytes());
+    sram.read(d.b, packed);
+    std::vector<std::int16_t> stored(K * N), kn(K * N);
+    if (d.b_layout == BLayout::n_by_k) {
+      unpack_rows(packed, N, K, 4, is_unsigned, stored);
+      for (int j = 0; j < N; ++j)
+        for (int k = 0; k < K; ++k) kn[k * N + j] = stored[j * K + k];
+    } else {
+      unpack_rows(packed, K, N, 4, is_unsigned, kn);
+    }
+    core.run(d, sram);
+    std::vector<std::int32_t> c(M * N), want(M * N);
+    sram.read_values<std::int32_t>(1024, c);
+    gemm(ctx, {M, N, K}, {a, 4, false}, {kn, 4, is_unsigned}, exact, want, KernelPath::reference);
+    EXPECT_EQ(c, want) << what;
+  };
+  for (auto& x : b) x = std::int16_t(v(g));
+  bytes.assign(K * packed_pitch(N, 4), 0);
+  pack_rows(b, K, N, 4, bytes);
+  sram.write(512, bytes);
+  expect_product("first B");
+  expect_product("the same B again");
+  b[7] = std::int16_t(b[7] == 3 ? -3 : 3);  // one value changed in place
+  pack_rows(b, K, N, 4, bytes);
+  sram.write(512, bytes);
+  expect_product("one value of B changed");
+  d.b_record = 64;
+  expect_product("B read as unsigned");
+  d.b_layout = BLayout::n_by_k;
+  expect_product("B read as n x k");
 }
 
 // The Hadamard unit's three operations against the numeric core.

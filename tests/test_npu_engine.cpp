@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "engines/functional_engine.h"
 #include "sim/npu_engine.h"
@@ -61,6 +62,25 @@ std::uint64_t expect_bit_exact(const std::vector<std::string>& overrides) {
 // blocks), with the same bits.
 TEST(NpuEngine, BitExactWithTheFunctionalEngineOnBothPresets) {
   for (const char* preset : {"paper", "npu"}) expect_bit_exact({std::string("preset=") + preset});
+}
+
+// The NPU may be driven from any thread, one at a time (Npu::acquire): the
+// simulation kernel runs on the caller's thread outside sanitizer builds, so
+// runs started from a second thread and then from this one again must still
+// give the functional engine's bits.
+TEST(NpuEngine, RunsFromAnotherThreadGiveTheSameBits) {
+  const Scenario s = parse_scenario(kTiny, "tiny.yaml", {});
+  const auto data = load_scenario_data(s);
+  FunctionalEngine functional(s.hdqt, s.seed, 1);
+  const std::uint64_t want = run_continual(s, data, functional).signature;
+  std::uint64_t on_thread = 0;
+  std::thread([&] {
+    NpuEngine npu(default_npu_config({}), s.hdqt, s.seed, s.train.sgd);
+    on_thread = run_continual(s, data, npu).signature;
+  }).join();
+  NpuEngine npu(default_npu_config({}), s.hdqt, s.seed, s.train.sgd);
+  EXPECT_EQ(on_thread, want);
+  EXPECT_EQ(run_continual(s, data, npu).signature, want);
 }
 
 // The clipped STE at work (npu preset, fwd_x clip 0.5: the forward clamps

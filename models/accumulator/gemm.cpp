@@ -115,7 +115,12 @@ GemmStats gemm(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b, const 
   require_in_range("n", s.n, 0, INT32_MAX);
   require_in_range("k", s.k, 0, INT32_MAX);
   const detail::ValueBounds ra = check_operand("a", a, s.m, s.k);
-  const detail::ValueBounds rb = check_operand("b", b, s.k, s.n);
+  GemmContext::KnownB& known = ctx.known_b();
+  const bool known_b = b.content_id != 0 && known.id == b.content_id && known.size == b.values.size() &&
+                       known.bits == b.bits && known.is_unsigned == b.is_unsigned &&
+                       b.values.size() == std::size_t(s.k) * std::size_t(s.n);
+  const detail::ValueBounds rb = known_b ? known.bounds : check_operand("b", b, s.k, s.n);
+  if (b.content_id != 0) known = {b.content_id, b.values.size(), b.bits, b.is_unsigned, rb};
   if (c.size() != std::size_t(s.m) * s.n)
     throw ConfigError(fmt::format("gemm: output has {} values, expected {} x {}", c.size(), s.m, s.n));
   if (path == KernelPath::avx2 && !cpu_supports(KernelPath::avx2)) throw ConfigError("gemm: path avx2 requested on a CPU without AVX2");

@@ -76,9 +76,32 @@ struct IntOperand {
   std::span<const std::int16_t> values;
   int bits = 4;  // 2..8
   bool is_unsigned = false;
+  // B only: 0, or a number the caller gives to exactly these values. A later
+  // gemm() on the same GemmContext whose B has the same nonzero content_id
+  // (and the same size, bits and signedness) promises the same values, so it
+  // may reuse what the context derived from them: their range and the
+  // kernels' packed layouts of B (e.g. the NPU's MAC array streaming A's row
+  // blocks past one B panel). New values need a new id.
+  std::uint64_t content_id = 0;
 };
 
 namespace detail {
+
+// Actual min / max of the values ({0, 0} when empty).
+struct ValueBounds {
+  int lo = 0, hi = 0;
+};
+
+// What a packed layout of B in a shared workspace was made from: the next
+// GEMM reuses it when B's content_id (IntOperand) is nonzero and every field
+// is the same (the packing depends on the shape, the tiling and the plan's
+// offsets, which come from A's range too).
+struct PackKey {
+  std::uint64_t id = 0;
+  int n = 0, k = 0, tile = 0, amin = 0, shift = 0;
+  bool operator==(const PackKey&) const = default;
+  bool reusable(const PackKey& packed) const { return id != 0 && *this == packed; }
+};
 
 // The kernels' workspaces (packed operands, product tables, tile state),
 // kept by a GemmContext between GEMMs: per workspace type W, objects 0, 1,
@@ -147,6 +170,15 @@ class GemmContext {
   detail::GemmWorkspaces& workspaces() { return workspaces_; }
   // n zeroed statistics records, one per row block, reused from call to call.
   GemmStats* block_stats(int n);
+  // The range of the last B that had a content_id (IntOperand), checked then.
+  struct KnownB {
+    std::uint64_t id = 0;
+    std::size_t size = 0;
+    int bits = 0;
+    bool is_unsigned = false;
+    detail::ValueBounds bounds;
+  };
+  KnownB& known_b() { return known_b_; }
   // Marks the context in use by the calling thread until release(); throws
   // ConfigError when another thread is using it.
   void acquire();
@@ -156,6 +188,7 @@ class GemmContext {
   ThreadPool pool_;
   detail::GemmWorkspaces workspaces_;
   std::vector<GemmStats> block_stats_;
+  KnownB known_b_;
   std::atomic<bool> busy_{false};
 };
 
@@ -179,10 +212,6 @@ GemmStats gemm_reference_rows(GemmShape s, IntOperand a, IntOperand b, const Acc
                               std::span<std::int32_t> c, int row_begin, int row_end);
 GemmStats gemm_portable_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                              std::span<std::int32_t> c, int row_begin, int row_end);
-// Actual min / max of the values ({0, 0} when empty).
-struct ValueBounds {
-  int lo = 0, hi = 0;
-};
 ValueBounds value_bounds_avx2(std::span<const std::int16_t> v);
 // The whole GEMM on `threads` (<= ctx.threads()) threads of ctx's pool: B is
 // packed once, row blocks run in parallel (tile_results is left to the

@@ -32,6 +32,7 @@ namespace {
 struct SharedB {
   ByteShared<Avx512> bytes;
   PackedBPairs<Avx512> pairs;
+  PackKey bytes_key, pairs_key;  // what bytes and pairs were packed from
 };
 
 }  // namespace
@@ -44,14 +45,19 @@ GemmStats gemm_avx512(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b,
     const ValueRange ra{ba.lo, ba.hi}, rb{bb.lo, bb.hi};
     if (BytePlan plan; make_byte_plan(s, cfg, ra, rb, plan)) {
       SharedB& shared = shared_workspace<SharedB>(ctx);
-      pack_byte_shared(ctx.pool(), s, b, cfg, plan, shared.bytes, threads);
+      const PackKey key{b.content_id, s.n, s.k, cfg.tile, plan.amin,
+                        plan.step == ByteStep::wrap_scaled ? plan.shift : 0};
+      if (!key.reusable(shared.bytes_key)) pack_byte_shared(ctx.pool(), s, b, cfg, plan, shared.bytes, threads);
+      shared.bytes_key = key;
       return run_blocks<ByteScratch>(ctx, s, threads, [&](ByteScratch& ws, int r0, int r1) {
         return r0 == r1 ? GemmStats{} : ByteKernel<Avx512>(ws, s, a, cfg, plan, shared.bytes, r0, r1).run(c);
       });
     }
     if (PairPlan plan; make_pair_plan(s, cfg, ra, rb, plan)) {
       SharedB& shared = shared_workspace<SharedB>(ctx);
-      pack_pair_shared(ctx.pool(), s, b, cfg, plan, shared.pairs, threads);
+      const PackKey key{b.content_id, s.n, s.k, cfg.tile, plan.amin, 0};
+      if (!key.reusable(shared.pairs_key)) pack_pair_shared(ctx.pool(), s, b, cfg, plan, shared.pairs, threads);
+      shared.pairs_key = key;
       return run_blocks<PairScratch>(ctx, s, threads, [&](PairScratch& ws, int r0, int r1) {
         return r0 == r1 ? GemmStats{} : PairKernel<Avx512>(ws, s, a, cfg, plan, shared.pairs, r0, r1).run(c);
       });

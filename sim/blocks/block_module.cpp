@@ -48,9 +48,15 @@ std::uint8_t* TlmMemoryPort::direct(std::uint64_t addr, std::uint64_t len) {
   if (addr < dmi_.get_start_address() || len > dmi_.get_end_address() + 1 - addr)
     throw ConfigError(fmt::format("{}: access [{:#x}, {:#x}) is outside its {} bytes", target_, addr, addr + len,
                                   dmi_.get_end_address() + 1));
-  if (kind_ == EnergyKind::sram) ctx_.charge_sram(len);
-  else ctx_.charge_dram(len);
   return dmi_.get_dmi_ptr() + (addr - dmi_.get_start_address());
+}
+
+std::uint8_t* TlmMemoryPort::charged(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                     std::uint64_t row_bytes) {
+  std::uint8_t* p = direct(addr, block_span(pitch, rows, row_bytes));
+  if (kind_ == EnergyKind::sram) ctx_.charge_sram(rows * row_bytes);
+  else ctx_.charge_dram(rows * row_bytes);
+  return p;
 }
 
 void TlmMemoryPort::read(std::uint64_t addr, std::span<std::uint8_t> out) {

@@ -52,14 +52,24 @@ class TlmMemoryPort final : public MemoryPort {
       : socket_(socket), target_(std::move(target)), ctx_(ctx), kind_(kind) {}
   void read(std::uint64_t addr, std::span<std::uint8_t> out) override;
   void write(std::uint64_t addr, std::span<const std::uint8_t> in) override;
-  const std::uint8_t* read_direct(std::uint64_t addr, std::uint64_t len) override { return direct(addr, len); }
-  std::uint8_t* write_direct(std::uint64_t addr, std::uint64_t len) override { return direct(addr, len); }
+  const std::uint8_t* read_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                 std::uint64_t row_bytes) override {
+    return charged(addr, pitch, rows, row_bytes);
+  }
+  std::uint8_t* write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                            std::uint64_t row_bytes) override {
+    return charged(addr, pitch, rows, row_bytes);
+  }
+  // `len` bytes at `addr` by DMI, charged nothing: the host's own transfers
+  // (dma.h kDmaHostCopy), which the model moves as debug transport would.
+  std::uint8_t* uncharged(std::uint64_t addr, std::uint64_t len) { return direct(addr, len); }
   // The owning module forwards its socket's invalidate_direct_mem_ptr here.
   void invalidate() { dmi_valid_ = false; }
 
  private:
   void transport(tlm::tlm_command cmd, std::uint64_t addr, std::uint8_t* data, std::size_t len);
   std::uint8_t* direct(std::uint64_t addr, std::uint64_t len);
+  std::uint8_t* charged(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows, std::uint64_t row_bytes);
   tlm::tlm_initiator_socket<>& socket_;
   std::string target_;
   const Context& ctx_;

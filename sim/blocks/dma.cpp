@@ -17,14 +17,14 @@ void DmaCore::run(const DmaDescriptor& d, MemoryPort& dram, MemoryPort& sram) {
   if (d.rows == 0) return;
   MemoryPort& src = d.src_space == Space::dram ? dram : sram;
   MemoryPort& dst = d.dst_space == Space::dram ? dram : sram;
+  const std::uint8_t* from = src.read_block(d.src, d.src_pitch, d.rows, d.row_bytes);
+  std::uint8_t* to = dst.write_block(d.dst, d.dst_pitch, d.rows, d.row_bytes);
   const bool contiguous = (d.src_pitch == d.row_bytes && d.dst_pitch == d.row_bytes) || d.rows == 1;
   if (contiguous) {
-    std::memmove(dst.write_direct(d.dst, d.bytes()), src.read_direct(d.src, d.bytes()), d.bytes());
+    std::memmove(to, from, d.bytes());
     return;
   }
-  for (std::uint32_t r = 0; r < d.rows; ++r)
-    std::memmove(dst.write_direct(d.dst + r * d.dst_pitch, d.row_bytes),
-                 src.read_direct(d.src + r * d.src_pitch, d.row_bytes), d.row_bytes);
+  for (std::uint32_t r = 0; r < d.rows; ++r) std::memmove(to + r * d.dst_pitch, from + r * d.src_pitch, d.row_bytes);
 }
 
 Dma::Dma(const sc_core::sc_module_name& name, const Context& ctx)
@@ -33,21 +33,12 @@ Dma::Dma(const sc_core::sc_module_name& name, const Context& ctx)
 }
 
 void Dma::host_copy(const DmaDescriptor& d) {
-  std::vector<std::uint8_t> row(d.row_bytes);
-  auto debug = [&](Space space, tlm::tlm_command cmd, std::uint64_t addr) {
-    tlm::tlm_generic_payload gp;
-    gp.set_command(cmd);
-    gp.set_address(addr);
-    gp.set_data_ptr(row.data());
-    gp.set_data_length(d.row_bytes);
-    gp.set_streaming_width(d.row_bytes);
-    const unsigned int n = space == Space::dram ? dram->transport_dbg(gp) : sram->transport_dbg(gp);
-    if (n != d.row_bytes) throw ConfigError(fmt::format("dma: host copy outside {}", space == Space::dram ? "dram" : "sram"));
-  };
-  for (std::uint32_t r = 0; r < d.rows; ++r) {
-    debug(d.src_space, tlm::TLM_READ_COMMAND, d.src + r * d.src_pitch);
-    debug(d.dst_space, tlm::TLM_WRITE_COMMAND, d.dst + r * d.dst_pitch);
-  }
+  if (d.rows == 0) return;
+  TlmMemoryPort& src = d.src_space == Space::dram ? dram_port_ : sram_port_;
+  TlmMemoryPort& dst = d.dst_space == Space::dram ? dram_port_ : sram_port_;
+  const std::uint8_t* from = src.uncharged(d.src, MemoryPort::block_span(d.src_pitch, d.rows, d.row_bytes));
+  std::uint8_t* to = dst.uncharged(d.dst, MemoryPort::block_span(d.dst_pitch, d.rows, d.row_bytes));
+  for (std::uint32_t r = 0; r < d.rows; ++r) std::memmove(to + r * d.dst_pitch, from + r * d.src_pitch, d.row_bytes);
 }
 
 std::uint64_t Dma::execute(const Command& c) {

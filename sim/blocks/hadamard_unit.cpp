@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "models/common/errors.h"
 #include "models/hadamard/hadamard.h"
 #include "sim/blocks/quantizer_unit.h"
@@ -40,16 +42,19 @@ std::uint64_t HadamardCore::run(std::uint32_t opcode, const HadamardDescriptor& 
     for (std::size_t c = 0; c < cols; ++c) std::fill_n(y.begin() + std::ptrdiff_t(c * padded + rows), padded - rows, 0.0f);
     hadamard_rows_f32(y, int(cols), int(padded), int(d.block));
   } else if (opcode == kHadamardColsInt) {
+    // Along the rows dimension in place (hadamard_columns_i32: the integers of
+    // a transpose, a row transform and a transpose back, without the copies).
     const bool is_unsigned = sram.read_struct<QuantRecord>(d.record).is_unsigned != 0;
-    q_.resize(rows * cols);
-    unpack_rows(sram.in<std::uint8_t>(d.src, rows * packed_pitch(cols, d.bits)), rows, cols, d.bits, is_unsigned, q_);
-    t_.resize(cols * padded);  // transposed, so the transform runs along contiguous rows
-    transpose(q_.data(), rows, cols, t_.data(), padded);
-    for (std::size_t c = 0; c < cols; ++c) std::fill_n(t_.begin() + std::ptrdiff_t(c * padded + rows), padded - rows, 0);
-    hadamard_rows_i32(t_, int(cols), int(padded), int(d.block));
-    for (const std::int32_t v : t_)
-      if (v > (1 << 24) || v < -(1 << 24)) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
-    transpose(t_.data(), cols, padded, sram.out<float>(d.dst, padded * cols).data());
+    const std::span<std::int32_t> t = scratch(t_, padded * cols);
+    unpack_rows(sram.in<std::uint8_t>(d.src, rows * packed_pitch(cols, d.bits)), rows, cols, d.bits, is_unsigned,
+                t.first(rows * cols));
+    std::fill(t.begin() + std::ptrdiff_t(rows * cols), t.end(), 0);
+    hadamard_columns_i32(t, int(padded), int(cols), int(d.block));
+    std::int32_t lo = 0, hi = 0;  // a min / max pass and a conversion pass: both vectorize
+    for (const std::int32_t v : t) lo = std::min(lo, v), hi = std::max(hi, v);
+    if (hi > (1 << 24) || lo < -(1 << 24)) throw NumericError("integer Hadamard result exceeds 2^24 (not exact in f32)");
+    const std::span<float> y = sram.out<float>(d.dst, padded * cols);
+    for (std::size_t i = 0; i < t.size(); ++i) y[i] = float(t[i]);
   } else {
     throw ConfigError(fmt::format("hadamard_unit: unknown opcode {}", opcode));
   }

@@ -44,7 +44,6 @@ class HadamardCore {
   std::uint64_t run(std::uint32_t opcode, const HadamardDescriptor& d, MemoryPort& sram);
 
  private:
-  std::vector<std::int16_t> q_;
   std::vector<std::int32_t> t_;
 };
 

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "models/common/errors.h"
 #include "sim/blocks/quantizer_unit.h"
 #include "sim/cost/cycles.h"
@@ -37,28 +39,39 @@ void MacDescriptor::accesses(Footprint& f) const {
   f.push_back({Space::sram, true, stats, sizeof(GemmStatsRecord)});
 }
 
+IntOperand MacArrayCore::operand_b(const MacDescriptor& d, bool is_unsigned, std::span<const std::uint8_t> packed) {
+  UnpackedB& c = b_;
+  if (c.id != 0 && c.n == d.n && c.k == d.k && c.bits == d.b_bits && c.layout == d.b_layout &&
+      c.is_unsigned == is_unsigned && std::equal(packed.begin(), packed.end(), c.packed.begin(), c.packed.end()))
+    return {scratch(c.values, std::size_t(d.k) * d.n), d.b_bits, is_unsigned, c.id};
+  ++c.id;
+  c.packed.assign(packed.begin(), packed.end());
+  c.n = d.n, c.k = d.k, c.bits = d.b_bits, c.layout = d.b_layout, c.is_unsigned = is_unsigned;
+  const std::span<std::int16_t> values = scratch(c.values, std::size_t(d.k) * d.n);
+  if (d.b_layout == BLayout::n_by_k) {
+    const std::span<std::int16_t> bt = scratch(bt_, values.size());
+    unpack_rows(packed, d.n, d.k, d.b_bits, is_unsigned, bt);
+    transpose(bt.data(), d.n, d.k, values.data());
+  } else {
+    unpack_rows(packed, d.k, d.n, d.b_bits, is_unsigned, values);
+  }
+  return {values, d.b_bits, is_unsigned, c.id};
+}
+
 GemmStats MacArrayCore::run(const MacDescriptor& d, MemoryPort& sram, RtlMacArray* rtl, RtlGemmRun* rtl_run) {
   const bool a_unsigned = sram.read_struct<QuantRecord>(d.a_record).is_unsigned != 0;
   const bool b_unsigned = sram.read_struct<QuantRecord>(d.b_record).is_unsigned != 0;
-  a_.resize(std::size_t(d.m) * d.k);
-  b_.resize(std::size_t(d.k) * d.n);
-  unpack_rows(sram.in<std::uint8_t>(d.a, d.a_bytes()), d.m, d.k, d.a_bits, a_unsigned, a_);
-  const std::span<const std::uint8_t> b = sram.in<std::uint8_t>(d.b, d.b_bytes());
-  if (d.b_layout == BLayout::n_by_k) {
-    bt_.resize(b_.size());
-    unpack_rows(b, d.n, d.k, d.b_bits, b_unsigned, bt_);
-    transpose(bt_.data(), d.n, d.k, b_.data());
-  } else {
-    unpack_rows(b, d.k, d.n, d.b_bits, b_unsigned, b_);
-  }
+  const std::span<std::int16_t> a = scratch(a_, std::size_t(d.m) * d.k);
+  unpack_rows(sram.in<std::uint8_t>(d.a, d.a_bytes()), d.m, d.k, d.a_bits, a_unsigned, a);
+  const IntOperand b = operand_b(d, b_unsigned, sram.in<std::uint8_t>(d.b, d.b_bytes()));
   const GemmShape shape{int(d.m), int(d.n), int(d.k)};
   const std::span<std::int32_t> c = sram.out<std::int32_t>(d.c, std::size_t(d.m) * d.n);
   GemmStats s;
   if (rtl) {
-    *rtl_run = rtl->gemm(shape, {a_, d.a_bits, a_unsigned}, {b_, d.b_bits, b_unsigned}, d.accumulator(), c);
+    *rtl_run = rtl->gemm(shape, {a, d.a_bits, a_unsigned}, b, d.accumulator(), c);
     s = rtl_run->stats;
   } else {
-    s = gemm(gemm_, shape, {a_, d.a_bits, a_unsigned}, {b_, d.b_bits, b_unsigned}, d.accumulator(), c);
+    s = gemm(gemm_, shape, {a, d.a_bits, a_unsigned}, b, d.accumulator(), c);
   }
   GemmStats total = d.init_stats ? GemmStats{} : sram.read_struct<GemmStatsRecord>(d.stats).stats();
   total.merge(s);

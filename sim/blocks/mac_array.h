@@ -76,13 +76,34 @@ static_assert(sizeof(GemmStatsRecord) == 48);
 // Owns the GEMM context it computes with (one thread: the model's commands
 // run one at a time on the simulation thread). With `rtl` the verilated
 // array computes it (and *rtl_run says how), else hdq::gemm.
+//
+// A simulation shortcut, not hardware: the commands of one GEMM stream A's
+// row blocks past the same B panel, so the core keeps B's unpacked values
+// (k x n, as gemm() takes them) with a copy of the packed bytes they came
+// from, and reuses them while the next command's B panel is the same bytes
+// with the same shape, layout, bits and signedness (compared byte for byte,
+// so a changed panel is always unpacked again); they carry a content_id
+// (models/accumulator/gemm.h) that changes with them, so gemm() also keeps
+// its packed layout of B. The SRAM traffic charged is the same either way.
 class MacArrayCore {
  public:
   GemmStats run(const MacDescriptor& d, MemoryPort& sram, RtlMacArray* rtl = nullptr, RtlGemmRun* rtl_run = nullptr);
 
  private:
+  // B as gemm() takes it: from the cache, or unpacked (and transposed) into it.
+  IntOperand operand_b(const MacDescriptor& d, bool is_unsigned, std::span<const std::uint8_t> packed);
+
   GemmContext gemm_;
-  std::vector<std::int16_t> a_, b_, bt_;
+  std::vector<std::int16_t> a_, bt_;
+  struct UnpackedB {
+    std::vector<std::uint8_t> packed;
+    std::uint32_t n = 0, k = 0;
+    std::uint8_t bits = 0;
+    BLayout layout = BLayout::k_by_n;
+    bool is_unsigned = false;
+    std::vector<std::int16_t> values;  // k x n (scratch: the first k x n)
+    std::uint64_t id = 0;              // content_id of `values`: 1, 2, ... one per unpacking
+  } b_;
 };
 
 class MacArray final : public BlockModule {

@@ -16,13 +16,15 @@ void MemoryPort::check_aligned(std::uint64_t addr, std::size_t align) {
   if (addr % align != 0) throw ConfigError(fmt::format("memory access at {:#x} is not aligned to {} bytes", addr, align));
 }
 
-const std::uint8_t* ByteStore::read_direct(std::uint64_t addr, std::uint64_t len) {
-  check(addr, len);
+const std::uint8_t* ByteStore::read_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                          std::uint64_t row_bytes) {
+  check(addr, block_span(pitch, rows, row_bytes));
   return bytes_.data() + addr;
 }
 
-std::uint8_t* ByteStore::write_direct(std::uint64_t addr, std::uint64_t len) {
-  check(addr, len);
+std::uint8_t* ByteStore::write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                     std::uint64_t row_bytes) {
+  check(addr, block_span(pitch, rows, row_bytes));
   return bytes_.data() + addr;
 }
 
@@ -45,10 +47,14 @@ void pack_rows(std::span<const std::int16_t> q, std::uint64_t rows, std::uint64_
     std::uint8_t* dst = out.data() + r * pitch;
     if (bits == 8) {
       for (std::uint64_t c = 0; c < cols; ++c) dst[c] = std::uint8_t(src[c]);
-    } else if (bits == 4) {
-      std::uint64_t c = 0;
-      for (; c + 1 < cols; c += 2) dst[c / 2] = std::uint8_t((src[c] & 0xf) | ((src[c + 1] & 0xf) << 4));
-      if (c < cols) dst[c / 2] = std::uint8_t(src[c] & 0xf);
+    } else if (bits == 4) {  // a pair of values read as one 32-bit word (little-endian): the loop vectorizes
+      const std::uint64_t pairs = cols / 2;
+      for (std::uint64_t c = 0; c < pairs; ++c) {
+        std::uint32_t v;
+        std::memcpy(&v, src + 2 * c, 4);
+        dst[c] = std::uint8_t((v & 0xfu) | ((v >> 12) & 0xf0u));
+      }
+      if (cols % 2) dst[pairs] = std::uint8_t(src[cols - 1] & 0xf);
     } else {
       std::uint64_t acc = 0;
       int filled = 0;
@@ -67,35 +73,38 @@ void pack_rows(std::span<const std::int16_t> q, std::uint64_t rows, std::uint64_
   }
 }
 
-void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint64_t cols, int bits,
-                 bool is_unsigned, std::span<std::int16_t> q) {
+namespace {
+
+template <typename T>
+void unpack_rows_as(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint64_t cols, int bits,
+                    bool is_unsigned, std::span<T> q) {
   const std::uint64_t pitch = packed_pitch(cols, bits);
   const std::uint32_t mask = (1u << bits) - 1u;
   const int shift = 16 - bits;  // sign extension through the int16's top bit
   auto value = [&](std::uint32_t v) {
-    return is_unsigned ? std::int16_t(v) : std::int16_t(std::int16_t(std::uint16_t(v << shift)) >> shift);
+    return T(is_unsigned ? std::int16_t(v) : std::int16_t(std::int16_t(std::uint16_t(v << shift)) >> shift));
   };
   for (std::uint64_t r = 0; r < rows; ++r) {
     const std::uint8_t* src = in.data() + r * pitch;
-    std::int16_t* dst = q.data() + r * cols;
+    T* dst = q.data() + r * cols;
     if (bits == 4) {  // shifts only, one loop per signedness: the loops vectorize
       const std::uint64_t pairs = cols / 2;
       if (is_unsigned)
         for (std::uint64_t c = 0; c < pairs; ++c) {
-          dst[2 * c] = std::int16_t(src[c] & 0xf);
-          dst[2 * c + 1] = std::int16_t(src[c] >> 4);
+          dst[2 * c] = T(src[c] & 0xf);
+          dst[2 * c + 1] = T(src[c] >> 4);
         }
       else
         for (std::uint64_t c = 0; c < pairs; ++c) {
-          dst[2 * c] = std::int16_t(std::int8_t(std::uint8_t(src[c] << 4)) >> 4);
-          dst[2 * c + 1] = std::int16_t(std::int8_t(src[c]) >> 4);
+          dst[2 * c] = T(std::int8_t(std::uint8_t(src[c] << 4)) >> 4);
+          dst[2 * c + 1] = T(std::int8_t(src[c]) >> 4);
         }
       if (cols % 2) dst[cols - 1] = value(src[pairs] & 0xfu);
     } else if (bits == 8) {
       if (is_unsigned)
-        for (std::uint64_t c = 0; c < cols; ++c) dst[c] = std::int16_t(src[c]);
+        for (std::uint64_t c = 0; c < cols; ++c) dst[c] = T(src[c]);
       else
-        for (std::uint64_t c = 0; c < cols; ++c) dst[c] = std::int16_t(std::int8_t(src[c]));
+        for (std::uint64_t c = 0; c < cols; ++c) dst[c] = T(std::int8_t(src[c]));
     } else {
       std::uint64_t acc = 0;
       int filled = 0;
@@ -113,14 +122,29 @@ void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint
   }
 }
 
+}  // namespace
+
+void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint64_t cols, int bits,
+                 bool is_unsigned, std::span<std::int16_t> q) {
+  unpack_rows_as(in, rows, cols, bits, is_unsigned, q);
+}
+
+void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint64_t cols, int bits,
+                 bool is_unsigned, std::span<std::int32_t> q) {
+  unpack_rows_as(in, rows, cols, bits, is_unsigned, q);
+}
+
 void pack_mask(std::span<const std::uint8_t> flags, std::uint64_t rows, std::uint64_t cols,
                std::span<std::uint8_t> out) {
   const std::uint64_t pitch = mask_pitch(cols);
   for (std::uint64_t r = 0; r < rows; ++r) {
     std::uint8_t* dst = out.data() + r * pitch;
-    std::fill(dst, dst + pitch, std::uint8_t{0});
-    for (std::uint64_t c = 0; c < cols; ++c)
-      if (flags[r * cols + c]) dst[c / 8] = std::uint8_t(dst[c / 8] | (1u << (c % 8)));
+    const std::uint8_t* f = flags.data() + r * cols;
+    for (std::uint64_t c0 = 0; c0 < cols; c0 += 8) {
+      unsigned byte = 0;
+      for (std::uint64_t c = c0; c < std::min(cols, c0 + 8); ++c) byte |= unsigned(f[c] != 0) << (c - c0);
+      dst[c0 / 8] = std::uint8_t(byte);
+    }
   }
 }
 

@@ -31,9 +31,20 @@ class MemoryPort {
   virtual ~MemoryPort() = default;
   virtual void read(std::uint64_t addr, std::span<std::uint8_t> out) = 0;
   virtual void write(std::uint64_t addr, std::span<const std::uint8_t> in) = 0;
-  // `len` bytes at `addr`, charged as read (written); valid until the memory is resized.
-  virtual const std::uint8_t* read_direct(std::uint64_t addr, std::uint64_t len) = 0;
-  virtual std::uint8_t* write_direct(std::uint64_t addr, std::uint64_t len) = 0;
+  // A 2-D block: `rows` runs of `row_bytes` bytes, `pitch` bytes apart from
+  // `addr`. A pointer to its first byte, charged as the rows * row_bytes bytes
+  // read (written), not the gaps; valid until the memory is resized.
+  virtual const std::uint8_t* read_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                         std::uint64_t row_bytes) = 0;
+  virtual std::uint8_t* write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                    std::uint64_t row_bytes) = 0;
+  // `len` bytes at `addr`, charged as read (written).
+  const std::uint8_t* read_direct(std::uint64_t addr, std::uint64_t len) { return read_block(addr, len, 1, len); }
+  std::uint8_t* write_direct(std::uint64_t addr, std::uint64_t len) { return write_block(addr, len, 1, len); }
+  // Bytes from the first to the last byte of a block (0 when it is empty).
+  static std::uint64_t block_span(std::uint64_t pitch, std::uint64_t rows, std::uint64_t row_bytes) {
+    return rows == 0 ? 0 : (rows - 1) * pitch + row_bytes;
+  }
 
   // n values of T at addr (which must be aligned for T), without a copy.
   template <typename T>
@@ -77,8 +88,10 @@ class ByteStore final : public MemoryPort {
   ByteStore(std::string name, std::uint64_t size) : name_(std::move(name)), bytes_(size, 0) {}
   void read(std::uint64_t addr, std::span<std::uint8_t> out) override;
   void write(std::uint64_t addr, std::span<const std::uint8_t> in) override;
-  const std::uint8_t* read_direct(std::uint64_t addr, std::uint64_t len) override;
-  std::uint8_t* write_direct(std::uint64_t addr, std::uint64_t len) override;
+  const std::uint8_t* read_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                 std::uint64_t row_bytes) override;
+  std::uint8_t* write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                            std::uint64_t row_bytes) override;
   // Throws ConfigError naming the memory when [addr, addr + len) is outside it.
   void check(std::uint64_t addr, std::uint64_t len) const;
   std::uint64_t size() const { return bytes_.size(); }
@@ -96,9 +109,11 @@ inline std::uint64_t mask_pitch(std::uint64_t cols) { return (cols + 7) / 8; }
 // rows x cols int16 values (each fitting k bits) -> packed rows (rows * pitch bytes).
 void pack_rows(std::span<const std::int16_t> q, std::uint64_t rows, std::uint64_t cols, int bits,
                std::span<std::uint8_t> out);
-// Packed rows -> rows x cols int16 values, sign-extended unless is_unsigned.
+// Packed rows -> rows x cols int16 (int32) values, sign-extended unless is_unsigned.
 void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint64_t cols, int bits,
                  bool is_unsigned, std::span<std::int16_t> q);
+void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint64_t cols, int bits,
+                 bool is_unsigned, std::span<std::int32_t> q);
 // rows x cols flags (0/1 bytes) -> mask rows; and one bit back.
 void pack_mask(std::span<const std::uint8_t> flags, std::uint64_t rows, std::uint64_t cols,
                std::span<std::uint8_t> out);
@@ -113,6 +128,15 @@ void transpose(const From* in, std::uint64_t rows, std::uint64_t cols, To* out, 
       for (std::uint64_t r = r0; r < r1; ++r)
         for (std::uint64_t c = c0; c < c1; ++c) out[c * out_pitch + r] = To(in[r * cols + c]);
     }
+}
+
+// The first n values of a block's scratch buffer, which grows to the largest
+// n asked for and never shrinks: commands of changing sizes reuse it without
+// the zero-fill a resize would do each time it grows again.
+template <typename T>
+std::span<T> scratch(std::vector<T>& v, std::size_t n) {
+  if (v.size() < n) v.resize(n);
+  return {v.data(), n};
 }
 
 inline bool mask_bit(std::span<const std::uint8_t> mask, std::uint64_t pitch, std::uint64_t r, std::uint64_t c) {

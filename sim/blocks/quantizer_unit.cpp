@@ -92,23 +92,22 @@ QuantizerWork QuantizerCore::run(std::uint32_t opcode, const QuantizerDescriptor
   } else if (opcode == kQuantRound) {
     const QuantParams p = rec.params();
     const std::span<const float> x = sram.in<float>(d.src, n);
-    q_.resize(n);
-    if (d.stride() == d.cols) quantize_span(x, d.first_index, p, cfg, d.key, q_);
+    const std::span<std::int16_t> q = scratch(q_, n);
+    if (d.stride() == d.cols) quantize_span(x, d.first_index, p, cfg, d.key, q);
     else
       for (std::uint64_t r = 0; r < d.rows; ++r)
         quantize_span(x.subspan(r * d.cols, d.cols), d.first_index + r * d.stride(), p, cfg, d.key,
-                      std::span<std::int16_t>(q_).subspan(r * d.cols, d.cols));
+                      q.subspan(r * d.cols, d.cols));
     const std::uint64_t row = packed_pitch(d.cols, cfg.bits), pitch = d.out_pitch();
-    if (pitch == row) pack_rows(q_, d.rows, d.cols, cfg.bits, sram.out<std::uint8_t>(d.dst, d.rows * row));
+    if (pitch == row) pack_rows(q, d.rows, d.cols, cfg.bits, sram.out<std::uint8_t>(d.dst, d.rows * row));
     else
       for (std::uint64_t r = 0; r < d.rows; ++r)
-        pack_rows(std::span<const std::int16_t>(q_).subspan(r * d.cols, d.cols), 1, d.cols, cfg.bits,
-                  sram.out<std::uint8_t>(d.dst + r * pitch, row));
+        pack_rows(q.subspan(r * d.cols, d.cols), 1, d.cols, cfg.bits, sram.out<std::uint8_t>(d.dst + r * pitch, row));
     if (d.write_mask) {
       const float lo = p.is_unsigned ? 0.0f : -p.mx;
-      flags_.resize(n);
-      for (std::uint64_t i = 0; i < n; ++i) flags_[i] = x[i] > p.mx || x[i] < lo;
-      pack_mask(flags_, d.rows, d.cols, sram.out<std::uint8_t>(d.mask, d.rows * mask_pitch(d.cols)));
+      const std::span<std::uint8_t> flags = scratch(flags_, n);
+      for (std::uint64_t i = 0; i < n; ++i) flags[i] = x[i] > p.mx || x[i] < lo;
+      pack_mask(flags, d.rows, d.cols, sram.out<std::uint8_t>(d.mask, d.rows * mask_pitch(d.cols)));
     }
     w.ops = quantizer_round_ops(n, cfg.rounding);
     w.random_bits = quantizer_random_bits(n, cfg);

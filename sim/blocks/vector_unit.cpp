@@ -17,6 +17,17 @@ namespace {
 F32Ops operator*(F32Ops o, std::uint64_t n) { return {o.adds * n, o.muls * n}; }
 F32Ops operator+(F32Ops a, F32Ops b) { return {a.adds + b.adds, a.muls + b.muls}; }
 
+// y (rows x cols) = 0 where the mask's bit is `when` (a select per element).
+void zero_where(std::span<const std::uint8_t> mask, std::uint64_t rows, std::uint64_t cols, bool when,
+                std::span<float> y) {
+  const std::uint64_t pitch = mask_pitch(cols);
+  for (std::uint64_t r = 0; r < rows; ++r) {
+    const std::uint8_t* m = mask.data() + r * pitch;
+    float* row = y.data() + r * cols;
+    for (std::uint64_t c = 0; c < cols; ++c) row[c] = (((m[c / 8] >> (c % 8)) & 1u) != 0) == when ? 0.0f : row[c];
+  }
+}
+
 }  // namespace
 
 void VectorDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
@@ -70,29 +81,19 @@ F32Ops VectorCore::run(std::uint32_t opcode, const VectorDescriptor& d, MemoryPo
         for (std::size_t c = 0; c < d.cols; ++c) y[r * d.cols + c] = y[r * d.cols + c] + bias[c];
       ops.adds += n;
     }
-    if (d.flags & kVecClipMask) {
-      const std::uint64_t pitch = mask_pitch(d.cols);
-      const std::span<const std::uint8_t> mask = sram.in<std::uint8_t>(d.aux2, d.rows * pitch);
-      for (std::size_t r = 0; r < d.rows; ++r)
-        for (std::size_t c = 0; c < d.cols; ++c)
-          if (mask_bit(mask, pitch, r, c)) y[r * d.cols + c] = 0.0f;
-    }
-    if (d.flags & kVecReluGrad) {  // a select, as the clip mask
-      const std::uint64_t pitch = mask_pitch(d.cols);
-      const std::span<const std::uint8_t> mask = sram.in<std::uint8_t>(d.aux3, d.rows * pitch);
-      for (std::size_t r = 0; r < d.rows; ++r)
-        for (std::size_t c = 0; c < d.cols; ++c)
-          if (!mask_bit(mask, pitch, r, c)) y[r * d.cols + c] = 0.0f;
-    }
+    if (d.flags & kVecClipMask)
+      zero_where(sram.in<std::uint8_t>(d.aux2, d.rows * mask_pitch(d.cols)), d.rows, d.cols, true, y);
+    if (d.flags & kVecReluGrad)  // a select, as the clip mask
+      zero_where(sram.in<std::uint8_t>(d.aux3, d.rows * mask_pitch(d.cols)), d.rows, d.cols, false, y);
     if (d.flags & kVecRelu) {
       const std::span<float> act = sram.out<float>(d.aux1, n);
       for (std::size_t i = 0; i < n; ++i) act[i] = std::max(y[i], 0.0f);
       ops.adds += n;
     }
     if (d.flags & kVecReluMask) {  // the compare of the ReLU above (or its own, without kVecRelu)
-      flags_.resize(n);
-      for (std::size_t i = 0; i < n; ++i) flags_[i] = y[i] > 0.0f;
-      pack_mask(flags_, d.rows, d.cols, sram.out<std::uint8_t>(d.aux3, d.rows * mask_pitch(d.cols)));
+      const std::span<std::uint8_t> flags = scratch(flags_, n);
+      for (std::size_t i = 0; i < n; ++i) flags[i] = y[i] > 0.0f;
+      pack_mask(flags, d.rows, d.cols, sram.out<std::uint8_t>(d.aux3, d.rows * mask_pitch(d.cols)));
       if (!(d.flags & kVecRelu)) ops.adds += n;
     }
     return ops;
