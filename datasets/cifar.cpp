@@ -3,13 +3,13 @@
 
 #include <fmt/format.h>
 
-#include <cerrno>
 #include <cstdint>
-#include <cstring>
-#include <fstream>
+#include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
+
+#include "models/common/input_file.h"
 
 namespace hdq::datasets {
 namespace fs = std::filesystem;
@@ -34,18 +34,10 @@ Format format_of(CifarVariant v, CifarLabels labels) {
   return labels == CifarLabels::coarse ? Format{2, 0, 20, "cifar-100"} : Format{2, 1, 100, "cifar-100"};
 }
 
-std::vector<std::uint8_t> read_whole(const fs::path& file) {
-  std::error_code ec;
-  const auto st = fs::status(file, ec);
-  if (!fs::exists(st)) throw DataError(fmt::format("{}: no such file", file.string()));
-  if (fs::is_directory(st)) throw DataError(fmt::format("{}: is a directory, not a file", file.string()));
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw DataError(fmt::format("{}: cannot open: {}", file.string(), std::strerror(errno)));
-  std::vector<std::uint8_t> bytes;
-  char chunk[1 << 16];
-  while (in.read(chunk, sizeof chunk) || in.gcount() > 0) bytes.insert(bytes.end(), chunk, chunk + in.gcount());
-  if (in.bad()) throw DataError(fmt::format("{}: read error", file.string()));
-  return bytes;
+// The whole file, opened the one way every reader opens an input
+// (models/common/input_file.h): a regular file of at most `max_bytes`.
+std::string read_whole(const fs::path& file, std::uint64_t max_bytes, std::string_view kind) {
+  return rethrow_input_error<DataError>([&] { return read_input_file(file, max_bytes, kind); });
 }
 
 void keep_first(Dataset& ds, std::size_t limit) {
@@ -58,7 +50,7 @@ void keep_first(Dataset& ds, std::size_t limit) {
 std::vector<std::string> read_names(const fs::path& file, int num_classes) {
   std::error_code ec;
   if (!fs::exists(file, ec)) return {};
-  const std::vector<std::uint8_t> bytes = read_whole(file);
+  const std::string bytes = read_whole(file, kMaxConfigFileBytes, "a class-names file");
   std::vector<std::string> names;
   std::string line;
   for (std::size_t i = 0; i <= bytes.size(); ++i) {
@@ -67,7 +59,7 @@ std::vector<std::string> read_names(const fs::path& file, int num_classes) {
       names.push_back(line);
       line.clear();
     } else {
-      line.push_back(char(bytes[i]));
+      line.push_back(bytes[i]);
     }
   }
   while (!names.empty() && names.back().empty()) names.pop_back();
@@ -100,7 +92,7 @@ Dataset read_in(const fs::path& dir, const std::string& file, CifarVariant v, Ci
 Dataset read_cifar_file(const fs::path& file, CifarVariant variant, CifarLabels labels) {
   const Format f = format_of(variant, labels);
   const std::size_t record = f.label_bytes + kCifarPixels;
-  const std::vector<std::uint8_t> bytes = read_whole(file);
+  const std::string bytes = read_whole(file, kMaxDataFileBytes, "a data file");
   if (bytes.empty())
     throw DataError(fmt::format("{}: empty file ({} records of {} bytes expected)", file.string(), f.name, record));
   if (bytes.size() % record != 0)
@@ -116,7 +108,7 @@ Dataset read_cifar_file(const fs::path& file, CifarVariant variant, CifarLabels 
   ds.labels.resize(n);
   ds.features.resize(n * kCifarPixels);
   for (std::size_t r = 0; r < n; ++r) {
-    const std::uint8_t* rec = bytes.data() + r * record;
+    const auto* rec = reinterpret_cast<const std::uint8_t*>(bytes.data()) + r * record;
     const int label = rec[f.label_byte];
     if (label >= f.num_classes)
       throw DataError(fmt::format("{}: record {} (byte offset {}): label {} is outside 0..{} ({}{})", file.string(), r,

@@ -21,8 +21,10 @@
 // The names file is optional; when present it must hold exactly num_classes
 // non-blank lines (trailing blank lines are ignored).
 //
-// Errors are DataError (datasets.h) naming the path: a missing folder or file
-// (with how to get the data), a directory where a file belongs, an empty file,
+// Files are opened as every input is (models/common/input_file.h). Errors are
+// DataError (datasets.h) naming the path: a missing folder or file (with how
+// to get the data), anything but a regular file (a directory, a FIFO, a
+// device), a data file over 2 GiB or a names file over 4 MiB, an empty file,
 // a length that is not a whole number of records (a truncated last record),
 // a label outside its range (with the record number and byte offset).
 #pragma once

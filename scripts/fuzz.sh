@@ -22,7 +22,7 @@ while (($#)); do
   esac
   shift
 done
-harnesses=(fuzz_scenario fuzz_npu_config fuzz_idx fuzz_text_data fuzz_vectors)
+harnesses=(fuzz_scenario fuzz_npu_config fuzz_idx fuzz_text_data fuzz_vectors fuzz_cifar)
 [ -n "$only" ] && harnesses=("$only")
 
 command -v clang++ >/dev/null || { echo "fuzz: clang++ missing (scripts/setup.sh installs clang and libfuzzer-14-dev)" >&2; exit 2; }

@@ -1,8 +1,12 @@
 // The CIFAR-10/100 binary reader (datasets/cifar.h) on small generated files,
 // good and corrupt: record layout, pixel scaling, label ranges, truncation,
-// empty files, missing folders and files, class-name files.
+// empty files, missing folders and files, class-name files, and what is not
+// a regular file or is too large.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -117,6 +121,39 @@ TEST_F(Cifar, CorruptFilesAreRefusedNamingThePath) {
 
   e = error_of([&] { read_cifar_file(dir_, CifarVariant::cifar10); });
   EXPECT_TRUE(contains(e, dir_.string()) && contains(e, "directory")) << e;
+}
+
+// A FIFO without a writer blocked the reader forever, /dev/zero was read until
+// memory ran out, and there was no size limit: files are opened as every input
+// is (models/common/input_file.h). In a child process with a 10 s alarm, so a
+// reader that blocks fails the test instead of hanging it.
+TEST_F(Cifar, OnlyRegularFilesWithinTheSizeLimitAreRead) {
+  const fs::path fifo = dir_ / "fifo.bin";
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  const fs::path huge = dir_ / "huge.bin";
+  std::ofstream(huge).close();
+  fs::resize_file(huge, std::uintmax_t{3} << 30);  // sparse: no disk used
+  const fs::path names_dir = dir_ / "c10";
+  fs::create_directories(names_dir);
+  for (const char* f : {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin",
+                        "data_batch_5.bin", "test_batch.bin"})
+    write("c10/" + std::string(f), records({{1}}));
+  ASSERT_EQ(::mkfifo((names_dir / "batches.meta.txt").c_str(), 0600), 0);
+  EXPECT_EXIT(
+      {
+        ::alarm(10);
+        const bool ok =
+            contains(error_of([&] { read_cifar_file(fifo, CifarVariant::cifar10); }),
+                     fifo.string() + ": is a FIFO (named pipe), not a regular file") &&
+            contains(error_of([&] { read_cifar_file("/dev/zero", CifarVariant::cifar100); }),
+                     "/dev/zero: is a character device, not a regular file") &&
+            contains(error_of([&] { read_cifar_file(huge, CifarVariant::cifar10); }),
+                     huge.string() + ": 3 GiB is more than the limit of 2 GiB for a data file") &&
+            contains(error_of([&] { load_cifar10(names_dir); }),
+                     (names_dir / "batches.meta.txt").string() + ": is a FIFO");
+        std::_Exit(ok ? 0 : 1);
+      },
+      ::testing::ExitedWithCode(0), "");
 }
 
 TEST_F(Cifar, Cifar10FolderConcatenatesTheBatchesAndReadsNames) {
