@@ -6,7 +6,8 @@
 // Everything an engine does not own is fixed here so that two engines given
 // the same scenario see the same initial weights, batches, replay samples and
 // learning rates:
-// - init: init_mlp(widths, seed); a fresh SGD optimizer (momentum buffers) per task;
+// - init: init_network(network, sample shape, classes, seed) (models/nn/network.h);
+//   a fresh SGD optimizer (momentum buffers) per task;
 // - epoch e of task t visits the method's training rows of the task (the
 //   task's samples in dataset order, then any exemplars) in a Fisher-Yates
 //   permutation keyed by (seed, t, e); batches of `batch`, the last one shorter;
