@@ -28,7 +28,8 @@ void FunctionalEngine::backward(const MlpParams& p, const NetCall& call, const M
   if (call.slot == 0) dout_ = dout;  // copy-assign: no allocation once the shape is known
   const auto s = std::size_t(call.slot);
   if (p.graph)
-    hdqt_graph_backward(ctx_, conv_scratch_, p, graph_traces_[s], dout, run_, call.step, call.net, grads, overflow_);
+    hdqt_graph_backward(ctx_, conv_scratch_, p, graph_traces_[s], dout, run_, call.step, call.net, grads, overflow_,
+                        graph_scratch_);
   else
     hdqt_backward(ctx_, p, traces_[s], dout, run_, call.step, call.net, grads, overflow_);
 }

@@ -36,6 +36,7 @@ class FunctionalEngine final : public Engine {
   std::vector<HdqtGraphTrace> graph_traces_;  // per training slot (layer graphs)
   HdqtTrace eval_;
   HdqtGraphTrace graph_eval_;
+  GraphScratch graph_scratch_;
   const std::vector<Matrix>* last_outputs_ = &traces_[0].pre;  // slot 0's last training forward
 };
 

@@ -27,7 +27,7 @@ void GoldenEngine::backward(const MlpParams& p, const NetCall& call, const Matri
   if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
   const auto s = std::size_t(call.slot);
   if (p.graph)
-    golden::graph_backward(ctx_, p, graph_traces_[s], dout, grads);
+    golden::graph_backward(ctx_, p, graph_traces_[s], dout, grads, graph_scratch_);
   else
     golden::backward(ctx_, p, inputs_[s], saved_[s], dout, grads);
 }

@@ -31,6 +31,7 @@ class GoldenEngine final : public Engine {
   std::vector<GraphTrace> graph_traces_;    // per training slot (layer graphs)
   golden::Activations eval_;
   GraphTrace graph_eval_;
+  GraphScratch graph_scratch_;
   Matrix logits_;
   const std::vector<Matrix>* last_outputs_ = &saved_[0].pre;  // slot 0's last training forward
 };

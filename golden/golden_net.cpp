@@ -36,9 +36,10 @@ void graph_forward(Context& ctx, const MlpParams& p, const Matrix& x, bool batch
   hdq::graph_forward(ops, p, x, batch_stats, trace);
 }
 
-void graph_backward(Context& ctx, const MlpParams& p, const GraphTrace& trace, const Matrix& dout, MlpGrads& grads) {
+void graph_backward(Context& ctx, const MlpParams& p, const GraphTrace& trace, const Matrix& dout, MlpGrads& grads,
+                    GraphScratch& scratch) {
   GoldenOps ops(ctx.matmul);
-  hdq::graph_backward(ops, p, trace, dout, grads);
+  hdq::graph_backward(ops, p, trace, dout, grads, scratch);
 }
 
 }  // namespace hdq::golden

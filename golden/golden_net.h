@@ -15,6 +15,7 @@ void graph_forward(Context& ctx, const MlpParams& p, const Matrix& x, bool batch
 
 // Gradients of every parameter layer from dout = dL/d(output) through the
 // trace of a training forward.
-void graph_backward(Context& ctx, const MlpParams& p, const GraphTrace& trace, const Matrix& dout, MlpGrads& grads);
+void graph_backward(Context& ctx, const MlpParams& p, const GraphTrace& trace, const Matrix& dout, MlpGrads& grads,
+                    GraphScratch& scratch);
 
 }  // namespace hdq::golden

@@ -68,10 +68,10 @@ void hdqt_graph_forward(HdqtContext& hc, HdqtConvScratch& cs, const MlpParams& p
 
 void hdqt_graph_backward(HdqtContext& hc, HdqtConvScratch& cs, const MlpParams& p, const HdqtGraphTrace& trace,
                          const Matrix& dout, const HdqtRun& run, std::uint64_t step, int net, MlpGrads& grads,
-                         HdqtOverflow& overflow) {
+                         HdqtOverflow& overflow, GraphScratch& scratch) {
   check_layers(p, overflow);
   HdqtOps ops(hc, cs, run, step, net, overflow, trace, nullptr);
-  graph_backward(ops, p, trace.graph, dout, grads);
+  graph_backward(ops, p, trace.graph, dout, grads, scratch);
 }
 
 }  // namespace hdq

@@ -32,6 +32,6 @@ void hdqt_graph_forward(HdqtContext& hc, HdqtConvScratch& cs, const MlpParams& p
 // with the same (step, net).
 void hdqt_graph_backward(HdqtContext& hc, HdqtConvScratch& cs, const MlpParams& p, const HdqtGraphTrace& trace,
                          const Matrix& dout, const HdqtRun& run, std::uint64_t step, int net, MlpGrads& grads,
-                         HdqtOverflow& overflow);
+                         HdqtOverflow& overflow, GraphScratch& scratch);
 
 }  // namespace hdq

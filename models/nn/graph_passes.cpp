@@ -114,7 +114,8 @@ void graph_forward(GemmLayerOps& ops, const MlpParams& p, const Matrix& x, bool 
   if (extra) t.outputs.back() = t.act.back();
 }
 
-void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, const Matrix& dout, MlpGrads& g) {
+void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, const Matrix& dout, MlpGrads& g,
+                    GraphScratch& scratch) {
   check_graph_params(p);
   const Graph& graph = *p.graph;
   const auto& nodes = graph.nodes();
@@ -132,8 +133,10 @@ void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, 
   g.running = t.running;
   g.graph = p.graph;
 
-  std::vector<Matrix> grad(nodes.size());
-  std::vector<bool> has(nodes.size(), false);
+  std::vector<Matrix>& grad = scratch.grad;
+  std::vector<bool>& has = scratch.has;
+  grad.resize(nodes.size());
+  has.assign(nodes.size(), false);
   grad.back() = dout;
   has.back() = true;
   const auto contribute = [&](int node, const Matrix& c) {
@@ -146,7 +149,7 @@ void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, 
     }
     for (std::size_t j = 0; j < c.v.size(); ++j) grad[k].v[j] = grad[k].v[j] + c.v[j];
   };
-  Matrix tmp;
+  Matrix& tmp = scratch.tmp;
   for (std::size_t i = nodes.size(); i-- > 0;) {
     const LayerNode& n = nodes[i];
     const auto l = std::size_t(std::max(n.param, 0));
@@ -207,7 +210,6 @@ void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, 
         contribute(n.a, tmp);
         break;
     }
-    if (i + 1 < nodes.size()) grad[i] = Matrix();  // done with it: keep only the live gradients in memory
   }
 }
 

@@ -44,6 +44,14 @@ struct GraphTrace {
   bool batch_stats = false;
 };
 
+// Buffers of the backward pass (every node's gradient), reused from call to
+// call; no result depends on what they held before.
+struct GraphScratch {
+  std::vector<Matrix> grad;
+  std::vector<bool> has;
+  Matrix tmp;
+};
+
 // The conv and linear layers of an engine. Node n's parameter layer is n.param.
 class GemmLayerOps {
  public:
@@ -64,6 +72,7 @@ void graph_forward(GemmLayerOps& ops, const MlpParams& p, const Matrix& x, bool 
 
 // g receives the gradients of every parameter layer (shapes of p) and the
 // running statistics of the pass.
-void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, const Matrix& dout, MlpGrads& g);
+void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, const Matrix& dout, MlpGrads& g,
+                    GraphScratch& scratch);
 
 }  // namespace hdq
