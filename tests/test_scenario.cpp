@@ -248,6 +248,16 @@ TEST(Scenario, AbsurdSizesAreNamedErrors) {
 namespace hdq {
 namespace {
 
+// The error of loading kBase's data with the overrides, or "no error".
+std::string error_loading(const std::vector<std::string>& overrides) {
+  try {
+    load_scenario_data(parse_scenario(kBase, "s.yaml", overrides));
+  } catch (const ScenarioError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 TEST(Scenario, SetLuqRoundingParsesAndTrains) {
   const std::vector<std::string> small{"epochs=1", "network.hidden=[16]", "data.synthetic.train_per_class=24",
                                        "data.synthetic.test_per_class=8"};
@@ -279,14 +289,6 @@ TEST(Scenario, SetLuqRoundingParsesAndTrains) {
 // anything trains (an impossible split used to become one task, an empty
 // task zero steps).
 TEST(Scenario, ImpossibleTaskSplitsAreRefusedWhenTheDataIsLoaded) {
-  auto error_loading = [](const std::vector<std::string>& overrides) -> std::string {
-    try {
-      load_scenario_data(parse_scenario(kBase, "s.yaml", overrides));
-    } catch (const ScenarioError& e) {
-      return e.what();
-    }
-    return "no error";
-  };
   EXPECT_EQ(error_loading({}), "no error");
   EXPECT_EQ(error_loading({"continual.classes_per_task=4"}), "no error");  // one task of all 4 classes: allowed
   EXPECT_EQ(error_loading({"continual.classes_per_task=5"}),
@@ -333,14 +335,6 @@ TEST(Scenario, NetworkIsHiddenWidthsOrAPreset) {
 }
 
 TEST(Scenario, PresetMustFitTheDataShape) {
-  auto error_loading = [](const std::vector<std::string>& overrides) -> std::string {
-    try {
-      load_scenario_data(parse_scenario(kBase, "s.yaml", overrides));
-    } catch (const ScenarioError& e) {
-      return e.what();
-    }
-    return "no error";
-  };
   // Synthetic samples are channels x steps: a one-channel image of 3 x 32 here.
   EXPECT_EQ(error_loading({"network.preset=resnet20", "data.synthetic.channels=3"}), "no error");
   EXPECT_EQ(error_loading({"network.preset=cnn-small", "data.synthetic.channels=3"}),
