@@ -50,7 +50,7 @@ struct AlignmentRecord {
   std::vector<double> weight_grad_cosine;  // per layer: cos(dW_engine, dW_float)
   // Per layer: cos(dW_engine, float backward of the engine's own forward
   // activations and dL/dlogits): the backward's quantization alone (empty for
-  // engines that do not keep their dL/dlogits).
+  // engines that do not keep their dL/dlogits, and for layer graphs).
   std::vector<double> backward_grad_cosine;
   std::vector<double> output_sqnr_db;      // per layer: SQNR of the forward output Y vs float
   std::vector<HdqtLayerStats> overflow;    // per layer: this step's GEMM statistics (quantized engines)
