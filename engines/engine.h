@@ -1,6 +1,7 @@
 // What the continual-learning driver (training/) needs from a training engine: forward
-// and backward passes of MLPs (linear layers, ReLU between them), from which
-// every method builds its loss, and logits for evaluation. The optimizer (f32
+// and backward passes of networks (MLPs: linear layers, ReLU between them; or
+// layer graphs, models/nn/network.h, on the engines that run them), from
+// which every method builds its loss, and logits for evaluation. The optimizer (f32
 // SGD) is shared and applied by the driver. Three peer engines implement it:
 // functional (HDQT, engines/functional_engine.h), golden (float,
 // engines/golden_engine.h) and the NPU model (sim/npu_engine.h).
@@ -30,10 +31,14 @@ struct StepCost {
 // names where a training forward keeps what its backward needs (a step may
 // train several networks); kEvalSlot: evaluation, no backward follows and no
 // overflow statistics are counted.
+// `frozen`: BatchNorm layers use their running statistics even in a training
+// slot, as a PyTorch module in eval() mode (a distillation teacher, DER's
+// frozen extractors); such a pass has no backward. MLPs have no BatchNorm.
 struct NetCall {
   std::uint64_t step = 0;  // global optimizer step
   int net = 0;
   int slot = 0;
+  bool frozen = false;
 };
 inline constexpr int kEvalSlot = -1;
 inline constexpr int kTrainSlots = 8;
@@ -48,8 +53,10 @@ class Engine {
   // Engines whose forward()/backward() are usable; without them only
   // gradients() (softmax cross-entropy) and logits() are.
   virtual bool has_passes() const { return false; }
-  // Forward of network p on x: every layer's output Y (before ReLU; the last
-  // is the network's output), valid until the next forward() with the same slot.
+  // Forward of network p on x, valid until the next forward() with the same
+  // slot: for an MLP every layer's output Y (before ReLU); for a layer graph
+  // every parameter layer's output, then the network's output when the graph
+  // does not end in a parameter layer. The last is the network's output.
   virtual const std::vector<Matrix>& forward(const MlpParams& p, const Matrix& x, const NetCall& call);
   // Gradients of every parameter of p from dout = dL/d(output) of the training
   // forward() with the same call (same step, net and slot).
@@ -61,7 +68,7 @@ class Engine {
                           std::span<const bool> active, std::uint64_t step, MlpGrads& grads);
   // Output of network 0 for evaluation.
   virtual void logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out);
-  // Per-layer forward outputs of the last training forward in slot 0.
+  // forward()'s outputs of the last training forward in slot 0.
   virtual const std::vector<Matrix>& last_layer_outputs() const = 0;
   // dL/d(output) of the last backward in slot 0, for engines that keep it
   // (the backward-only gradient comparison of continual.h).

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "models/common/errors.h"
 
@@ -42,29 +43,41 @@ void conv2d_forward(const ConvGeometry& g, int batch, std::span<const T> x, std:
                                   g.out_channels));
   const int C = g.in_channels, O = g.out_channels, H = g.in_h, W = g.in_w, OH = g.out_h(), OW = g.out_w();
   const int kh = g.kernel_h, kw = g.kernel_w;
-  std::fill(y.begin(), y.end(), T(0));
-  for (int n = 0; n < batch; ++n)
-    for (int o = 0; o < O; ++o) {
-      T* out = y.data() + (std::size_t(n) * O + o) * OH * OW;
-      // (c, i, j) outermost: each output receives its products in ascending (c, i, j).
-      for (int c = 0; c < C; ++c)
-        for (int i = 0; i < kh; ++i) {
-          const Span ry = valid_outputs(i, g.stride_h, g.pad_h, H, OH);
-          for (int j = 0; j < kw; ++j) {
-            const Span rx = valid_outputs(j, g.stride_w, g.pad_w, W, OW);
-            const T wv = w[((std::size_t(o) * C + c) * kh + i) * kw + j];
-            const T* in = x.data() + (std::size_t(n) * C + c) * H * W;
-            for (int oy = ry.lo; oy < ry.hi; ++oy) {
-              const T* in_row = in + std::size_t(oy * g.stride_h - g.pad_h + i) * W;
-              T* out_row = out + std::size_t(oy) * OW;
-              for (int ox = rx.lo; ox < rx.hi; ++ox)
-                out_row[ox] = out_row[ox] + in_row[ox * g.stride_w - g.pad_w + j] * wv;
+  // Each output receives its products in ascending (c, i, j), then the bias.
+  // The C_out outputs of one position are independent: they run side by side
+  // over W transposed to K x C_out and a positions x C_out accumulator per
+  // sample (the inner loop vectorizes across o), transposed back at the end.
+  const std::size_t P = std::size_t(OH) * OW, K = std::size_t(C) * kh * kw;
+  std::vector<T> wt(K * O), acc(P * O);
+  for (int o = 0; o < O; ++o)
+    for (std::size_t k = 0; k < K; ++k) wt[k * O + o] = w[o * K + k];
+  for (int n = 0; n < batch; ++n) {
+    std::fill(acc.begin(), acc.end(), T(0));
+    for (int c = 0; c < C; ++c) {
+      const T* in = x.data() + (std::size_t(n) * C + c) * H * W;
+      for (int i = 0; i < kh; ++i) {
+        const Span ry = valid_outputs(i, g.stride_h, g.pad_h, H, OH);
+        for (int j = 0; j < kw; ++j) {
+          const Span rx = valid_outputs(j, g.stride_w, g.pad_w, W, OW);
+          const T* wk = wt.data() + ((std::size_t(c) * kh + i) * kw + j) * O;
+          for (int oy = ry.lo; oy < ry.hi; ++oy) {
+            const T* in_row = in + std::size_t(oy * g.stride_h - g.pad_h + i) * W;
+            for (int ox = rx.lo; ox < rx.hi; ++ox) {
+              const T xv = in_row[ox * g.stride_w - g.pad_w + j];
+              T* a = acc.data() + (std::size_t(oy) * OW + ox) * O;
+              for (int o = 0; o < O; ++o) a[o] = a[o] + xv * wk[o];
             }
           }
         }
-      if (!bias.empty())
-        for (int p = 0; p < OH * OW; ++p) out[p] = out[p] + bias[o];
+      }
     }
+    for (int o = 0; o < O; ++o) {
+      T* out = y.data() + (std::size_t(n) * O + o) * P;
+      for (std::size_t p = 0; p < P; ++p) out[p] = acc[p * O + o];
+      if (!bias.empty())
+        for (std::size_t p = 0; p < P; ++p) out[p] = out[p] + bias[o];
+    }
+  }
 }
 
 template <typename T>
@@ -80,53 +93,75 @@ void conv2d_backward(const ConvGeometry& g, int batch, std::span<const T> x, std
   const int kh = g.kernel_h, kw = g.kernel_w;
 
   if (!dx.empty()) {
-    std::fill(dx.begin(), dx.end(), T(0));
-    // (o, i, j) outer, positions inner: each dX element receives its terms in
-    // ascending o, then (i, j) (one position per tap at most).
-    for (int n = 0; n < batch; ++n)
+    // Each dX element receives its terms in ascending o, then (i, j) (one
+    // position per tap at most). The C input channels of one cell are
+    // independent: they run side by side over W reordered to C_out x (i, j) x C
+    // and a cells x C accumulator per sample (the inner loop vectorizes
+    // across c), transposed back at the end.
+    const std::size_t HW = std::size_t(H) * W, taps = std::size_t(kh) * kw;
+    std::vector<T> wr(std::size_t(O) * taps * C), acc(HW * C);
+    for (int o = 0; o < O; ++o)
+      for (int c = 0; c < C; ++c)
+        for (std::size_t t = 0; t < taps; ++t)
+          wr[(std::size_t(o) * taps + t) * C + c] = w[(std::size_t(o) * C + c) * taps + t];
+    for (int n = 0; n < batch; ++n) {
+      std::fill(acc.begin(), acc.end(), T(0));
       for (int o = 0; o < O; ++o) {
         const T* gout = dy.data() + (std::size_t(n) * O + o) * OH * OW;
-        for (int c = 0; c < C; ++c) {
-          T* din = dx.data() + (std::size_t(n) * C + c) * H * W;
-          for (int i = 0; i < kh; ++i) {
-            const Span ry = valid_outputs(i, g.stride_h, g.pad_h, H, OH);
-            for (int j = 0; j < kw; ++j) {
-              const Span rx = valid_outputs(j, g.stride_w, g.pad_w, W, OW);
-              const T wv = w[((std::size_t(o) * C + c) * kh + i) * kw + j];
-              for (int oy = ry.lo; oy < ry.hi; ++oy) {
-                T* din_row = din + std::size_t(oy * g.stride_h - g.pad_h + i) * W;
-                const T* g_row = gout + std::size_t(oy) * OW;
-                for (int ox = rx.lo; ox < rx.hi; ++ox) {
-                  T& cell = din_row[ox * g.stride_w - g.pad_w + j];
-                  cell = cell + g_row[ox] * wv;
-                }
+        for (int i = 0; i < kh; ++i) {
+          const Span ry = valid_outputs(i, g.stride_h, g.pad_h, H, OH);
+          for (int j = 0; j < kw; ++j) {
+            const Span rx = valid_outputs(j, g.stride_w, g.pad_w, W, OW);
+            const T* wc = wr.data() + (std::size_t(o) * taps + std::size_t(i) * kw + j) * C;
+            for (int oy = ry.lo; oy < ry.hi; ++oy) {
+              const std::size_t yy = std::size_t(oy * g.stride_h - g.pad_h + i);
+              for (int ox = rx.lo; ox < rx.hi; ++ox) {
+                const T gv = gout[std::size_t(oy) * OW + ox];
+                T* a = acc.data() + (yy * W + std::size_t(ox * g.stride_w - g.pad_w + j)) * C;
+                for (int c = 0; c < C; ++c) a[c] = a[c] + gv * wc[c];
               }
             }
           }
         }
       }
+      for (int c = 0; c < C; ++c) {
+        T* din = dx.data() + (std::size_t(n) * C + c) * HW;
+        for (std::size_t q = 0; q < HW; ++q) din[q] = acc[q * C + c];
+      }
+    }
   }
 
-  // dW: one running sum per weight, over n, then positions.
-  std::fill(dw.begin(), dw.end(), T(0));
+  // dW: one running sum per weight, over n, then positions. The sums of the
+  // C_out weights of one tap (c, i, j) are independent: they run side by side
+  // over G transposed to positions x C_out (the inner loop vectorizes across
+  // o), each in the stated order.
+  const std::size_t P = std::size_t(OH) * OW;
+  std::vector<T> gt(std::size_t(batch) * P * O);
   for (int n = 0; n < batch; ++n)
     for (int o = 0; o < O; ++o) {
-      const T* gout = dy.data() + (std::size_t(n) * O + o) * OH * OW;
-      for (int c = 0; c < C; ++c) {
-        const T* in = x.data() + (std::size_t(n) * C + c) * H * W;
-        for (int i = 0; i < kh; ++i) {
-          const Span ry = valid_outputs(i, g.stride_h, g.pad_h, H, OH);
-          for (int j = 0; j < kw; ++j) {
-            const Span rx = valid_outputs(j, g.stride_w, g.pad_w, W, OW);
-            T s = dw[((std::size_t(o) * C + c) * kh + i) * kw + j];
-            for (int oy = ry.lo; oy < ry.hi; ++oy) {
-              const T* in_row = in + std::size_t(oy * g.stride_h - g.pad_h + i) * W;
-              const T* g_row = gout + std::size_t(oy) * OW;
-              for (int ox = rx.lo; ox < rx.hi; ++ox) s = s + g_row[ox] * in_row[ox * g.stride_w - g.pad_w + j];
+      const T* gout = dy.data() + (std::size_t(n) * O + o) * P;
+      T* dst = gt.data() + std::size_t(n) * P * O + o;
+      for (std::size_t p = 0; p < P; ++p) dst[p * O] = gout[p];
+    }
+  std::vector<T> acc(static_cast<std::size_t>(O));
+  for (int c = 0; c < C; ++c)
+    for (int i = 0; i < kh; ++i) {
+      const Span ry = valid_outputs(i, g.stride_h, g.pad_h, H, OH);
+      for (int j = 0; j < kw; ++j) {
+        const Span rx = valid_outputs(j, g.stride_w, g.pad_w, W, OW);
+        std::fill(acc.begin(), acc.end(), T(0));
+        for (int n = 0; n < batch; ++n) {
+          const T* in = x.data() + (std::size_t(n) * C + c) * H * W;
+          for (int oy = ry.lo; oy < ry.hi; ++oy) {
+            const T* in_row = in + std::size_t(oy * g.stride_h - g.pad_h + i) * W;
+            for (int ox = rx.lo; ox < rx.hi; ++ox) {
+              const T xv = in_row[ox * g.stride_w - g.pad_w + j];
+              const T* gp = gt.data() + (std::size_t(n) * P + std::size_t(oy) * OW + ox) * O;
+              for (int o = 0; o < O; ++o) acc[o] = acc[o] + gp[o] * xv;
             }
-            dw[((std::size_t(o) * C + c) * kh + i) * kw + j] = s;
           }
         }
+        for (int o = 0; o < O; ++o) dw[((std::size_t(o) * C + c) * kh + i) * kw + j] = acc[o];
       }
     }
 

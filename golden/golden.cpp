@@ -9,6 +9,7 @@ namespace hdq::golden {
 namespace {
 
 void check_params(const MlpParams& p) {
+  if (p.graph) throw ConfigError("golden: a layer graph runs through golden::graph_forward (golden_net.h), not the MLP passes");
   if (p.w.empty() || p.w.size() != p.b.size())
     throw ConfigError(fmt::format("golden: parameters have {} weight and {} bias tensors", p.w.size(), p.b.size()));
   for (std::size_t l = 0; l < p.w.size(); ++l) {
@@ -40,6 +41,34 @@ void reshape(Matrix& m, int r, int c) {
 
 }  // namespace
 
+void linear_forward(MatmulContext& mc, const Matrix& x, const Matrix& w, std::span<const float> bias, Matrix& y) {
+  const int batch = x.rows, out = w.rows;
+  reshape(y, batch, out);
+  matmul(mc, view(x), transposed(w), y.v.data(), out);  // X W^T, i ascending
+  for (int r = 0; r < batch; ++r) {
+    float* yr = y.v.data() + std::size_t(r) * out;
+    for (int o = 0; o < out; ++o) yr[o] = yr[o] + bias[std::size_t(o)];  // one rounding
+  }
+}
+
+void linear_backward(MatmulContext& mc, const Matrix& x, const Matrix& w, const Matrix& g, Matrix* dx, Matrix& dw,
+                     std::vector<float>& db) {
+  const int batch = x.rows, out = w.rows, inw = w.cols;
+  reshape(dw, out, inw);
+  // dW = G^T X: contraction over the batch, r ascending.
+  matmul(mc, transposed(g), view(x), dw.v.data(), inw);
+  // db[o] = sum_r G[r][o], r ascending from +0 (vectorizes across o).
+  db.assign(std::size_t(out), 0.0f);
+  for (int r = 0; r < batch; ++r) {
+    const float* gr = g.v.data() + std::size_t(r) * out;
+    for (int o = 0; o < out; ++o) db[std::size_t(o)] = db[std::size_t(o)] + gr[o];
+  }
+  if (!dx) return;
+  // dX = G W: contraction over the outputs, o ascending.
+  reshape(*dx, batch, inw);
+  matmul(mc, view(g), view(w), dx->v.data(), inw);
+}
+
 void forward(Context& ctx, const MlpParams& p, const Matrix& x, Matrix& logits, Activations* saved) {
   check_input(p, x);
   const int layers = int(p.w.size()), batch = x.rows;
@@ -48,16 +77,9 @@ void forward(Context& ctx, const MlpParams& p, const Matrix& x, Matrix& logits, 
   act.post.resize(std::size_t(layers - 1));
   for (int l = 0; l < layers; ++l) {
     const Matrix& in = l == 0 ? x : act.post[std::size_t(l) - 1];
-    const Matrix& w = p.w[l];
-    const std::vector<float>& bias = p.b[l];
-    const int out = w.rows;
+    const int out = p.w[l].rows;
     Matrix& y = act.pre[std::size_t(l)];
-    reshape(y, batch, out);
-    matmul(ctx.matmul, view(in), transposed(w), y.v.data(), out);  // X W^T, i ascending
-    for (int r = 0; r < batch; ++r) {
-      float* yr = y.v.data() + std::size_t(r) * out;
-      for (int o = 0; o < out; ++o) yr[o] = yr[o] + bias[o];  // one rounding
-    }
+    linear_forward(ctx.matmul, in, p.w[l], p.b[l], y);
     if (l + 1 < layers) {
       Matrix& h = act.post[std::size_t(l)];
       reshape(h, batch, out);
@@ -93,24 +115,10 @@ void backward(Context& ctx, const MlpParams& p, const Matrix& x, const Activatio
   gcur = dlogits;
   for (int l = layers - 1; l >= 0; --l) {
     const Matrix& in = l == 0 ? x : saved.post[std::size_t(l) - 1];
-    const Matrix& w = p.w[l];
-    const int out = w.rows, inw = w.cols;
-    Matrix& dw = g.w[std::size_t(l)];
-    reshape(dw, out, inw);
-    // dW = G^T X: contraction over the batch, r ascending.
-    matmul(ctx.matmul, transposed(gcur), view(in), dw.v.data(), inw);
-    // db[o] = sum_r G[r][o], r ascending from +0 (vectorizes across o).
-    std::vector<float>& db = g.b[std::size_t(l)];
-    db.assign(std::size_t(out), 0.0f);
-    for (int r = 0; r < batch; ++r) {
-      const float* gr = gcur.v.data() + std::size_t(r) * out;
-      for (int o = 0; o < out; ++o) db[std::size_t(o)] = db[std::size_t(o)] + gr[o];
-    }
-    if (l == 0) break;  // dX of the first layer is not needed
-    // dX = G W: contraction over the outputs, o ascending; then the ReLU mask
-    // of the previous layer (pass where its pre-activation > 0).
-    reshape(gnext, batch, inw);
-    matmul(ctx.matmul, view(gcur), view(w), gnext.v.data(), inw);
+    // dX of the first layer is not needed.
+    linear_backward(ctx.matmul, in, p.w[l], gcur, l == 0 ? nullptr : &gnext, g.w[std::size_t(l)], g.b[std::size_t(l)]);
+    if (l == 0) break;
+    // The ReLU mask of the previous layer (pass where its pre-activation > 0).
     const Matrix& yprev = saved.pre[std::size_t(l) - 1];
     float* gn = gnext.v.data();
     const float* yp = yprev.v.data();

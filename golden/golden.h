@@ -55,8 +55,16 @@ struct Context {
   Matrix logits, dlogits, gcur, gnext;  // gradients()'s logits and dL/dlogits; backward()'s G of two layers
 };
 
+// One linear layer, as the MLP's layers above: y = X W^T + bias (i ascending,
+// then one add of the bias).
+void linear_forward(MatmulContext& mc, const Matrix& x, const Matrix& w, std::span<const float> bias, Matrix& y);
+// dW = G^T X (r ascending), db (r ascending), and when dx is non-null dX = G W
+// (o ascending), from G (B x O) and the forward's X.
+void linear_backward(MatmulContext& mc, const Matrix& x, const Matrix& w, const Matrix& g, Matrix* dx, Matrix& dw,
+                     std::vector<float>& db);
+
 // x is B x widths[0]; logits become B x widths[L]. Throws ConfigError on shape
-// mismatches.
+// mismatches and for parameters of a layer graph (golden_net.h runs those).
 void forward(Context& ctx, const MlpParams& p, const Matrix& x, Matrix& logits, Activations* saved = nullptr);
 
 // Backward from arbitrary dL/dlogits (B x widths[L]), e.g. for distillation

@@ -37,6 +37,16 @@ void NpuEngine::close_vcd() {
   vcd_.reset();
 }
 
+namespace {
+// The step programs lower MLPs only: a layer graph (convolution) is refused
+// before anything is built.
+void refuse_graph(const MlpParams& p) {
+  if (p.graph)
+    throw ConfigError("network: the NPU engine runs MLPs (network.hidden) only; it does not lower convolutional "
+                      "networks (network.preset) yet: use --engine functional or golden");
+}
+}  // namespace
+
 // Runs the job (with the NPU's lock held) with a ledger of its own, merged
 // only when the run succeeds: a failed step leaves no results and no costs.
 void NpuEngine::run(Job& job, Ledger& total, bool training) {
@@ -55,6 +65,7 @@ void NpuEngine::run(Job& job, Ledger& total, bool training) {
 
 float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels,
                            std::span<const bool> active, std::uint64_t step, MlpGrads& grads) {
+  refuse_graph(p);
   const auto lock = Npu::instance().acquire();
   // Another engine's job may have used the device's buffers (SRAM and DRAM).
   if (!Npu::instance().last_owner_is(this) || !Npu::instance().last_runner_is(this)) {
@@ -145,6 +156,7 @@ Job NpuEngine::place(int free_slot, const std::function<Job(std::uint64_t)>& bui
 }
 
 const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& x, const NetCall& call) {
+  refuse_graph(p);
   check_slot(call.slot);
   const auto lock = Npu::instance().acquire();
   if (!Npu::instance().last_owner_is(this))
@@ -185,6 +197,7 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
 }
 
 void NpuEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) {
+  refuse_graph(p);
   check_slot(call.slot);
   if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
   const auto lock = Npu::instance().acquire();

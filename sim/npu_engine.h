@@ -11,7 +11,8 @@
 // authoritative; the device's update uses `sgd` as given (lr of the
 // scenario, no schedule or per-task reset), which changes nothing the driver
 // sees. Tests read the device's updated weights to check the update program
-// against hdq::Sgd.
+// against hdq::Sgd. Layer graphs (convolutional networks) are not lowered
+// yet: every pass refuses them with a ConfigError naming `network`.
 //
 // When the plan keeps the device's state (W, b, momentum) in SRAM across
 // steps, this engine owns it until another engine's job runs: each step the

@@ -98,6 +98,13 @@ row 2 "network: the weights of layer 0 (1048576 x 32768)" -- train --scenario "$
 row 2 "--m x --k (operand A): -3 x 256: every dimension must be >= 1" -- bench gemm --m -3
 row 2 "more than the limit of 2^28" -- bench gemm --m 100000 --k 100000
 
+# ------------------------------------------------------------------ networks
+row 2 "network.preset: 'resnet18' is not one of: cnn-small, resnet20, resnet32" -- train --scenario "$tiny" --set "network={preset: resnet18}"
+row 2 "network.hidden (an MLP) and network.preset (a layer graph) exclude each other" -- train --scenario "$(sc 'network: {hidden: [4], preset: cnn-small}')"
+row 2 "network.preset cnn-small needs images (a sample shape C x H x W or H x W); the data's samples have shape {2}" -- \
+  train --scenario "$csv" --set "network={preset: cnn-small}"
+row 2 "network: the NPU engine runs MLPs (network.hidden) only" -- train --scenario scenarios/syn-cnn-er-paper.yaml --engine npu --out "$work/cnn-npu"
+
 # --------------------------------------------- numbers, ranges, YAML structure
 row 2 "--set lr: '.inf' is not a finite number" -- train --scenario "$tiny" --set lr=.inf
 row 2 "--set momentum: '.nan' is not a finite number" -- train --scenario "$tiny" --set momentum=.nan

@@ -152,8 +152,7 @@ struct Driven {
   explicit Driven(const std::string& m)
       : s(parse_scenario(kSeq, "methods.yaml", {"continual.method=" + m})),
         data(load_scenario_data(s)),
-        run{s, data.train, MlpSpec{{int(data.train.dim()), 16, 6}},
-            datasets::split_into_tasks(6, 2, s.continual.class_order_seed)},
+        run{s, data.train, 6, datasets::split_into_tasks(6, 2, s.continual.class_order_seed)},
         method(make_method(run, engine)) {}
   void batch(std::span<const std::size_t> rows, Matrix& x, std::vector<int>& y) const {
     x = Matrix(int(rows.size()), int(data.train.dim()));
@@ -182,7 +181,7 @@ TEST(Methods, LwfLossIsNewClassCrossEntropyPlusWeightedDistillation) {
   std::vector<MlpGrads> grads;
   const StepLoss loss = d.method->gradients(d.engine, x, y, 0, grads);
 
-  const MlpParams p = init_mlp(d.run.spec, d.s.seed);
+  const MlpParams p = init_network(d.run, 6, d.s.seed);
   GoldenEngine ref(1);
   const Matrix z = ref.forward(p, x, {0, 0, 0}).back();
   auto fresh = [] { return std::make_unique<bool[]>(6); };

@@ -3,6 +3,10 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
 #include <functional>
 
 #include "models/common/names.h"
@@ -109,8 +113,8 @@ std::string describe(const HdqtConfig& c) {
     s += fmt::format("{}: acc_bits {} tile {} mode {} range {} outer_bits {}\n", name(GemmRole(g)), a.acc_bits,
                      a.tile, name(a.mode), name(a.range), a.outer_bits);
   }
-  return s + fmt::format("hadamard: max_block {} pad {}; ste {}\n", c.hadamard.max_block.value_or(0),
-                         c.hadamard.pad, name(c.ste));
+  return s + fmt::format("hadamard: max_block {} pad {}; ste {}; conv_mapping {}\n", c.hadamard.max_block.value_or(0),
+                         c.hadamard.pad, name(c.ste), name(c.conv_mapping));
 }
 
 TEST(Scenario, EveryHdqtKeyReachesItsField) {
@@ -128,6 +132,7 @@ TEST(Scenario, EveryHdqtKeyReachesItsField) {
       {"hadamard.max_block=8", [](HdqtConfig& c) { c.hadamard.max_block = 8; }},
       {"hadamard.pad=false", [](HdqtConfig& c) { c.hadamard.pad = false; }},
       {"ste=identity", [](HdqtConfig& c) { c.ste = Ste::identity; }},
+      {"conv_mapping=per_sample", [](HdqtConfig& c) { c.conv_mapping = ConvMapping::per_sample; }},
   };
   const std::vector<std::pair<std::string, std::vector<GemmRole>>> groups{
       {"fwd", {GemmRole::fwd}},
@@ -160,8 +165,8 @@ TEST(Scenario, EveryHdqtKeyReachesItsField) {
     cases.push_back({p + "signedness=unsigned", role([](QuantConfig& q) { q.signedness = Signedness::is_unsigned; })});
     cases.push_back({p + "scale_mode=pow2", role([](QuantConfig& q) { q.scale_mode = ScaleMode::pow2; })});
   }
-  // 7 + 4 groups x 5 + 6 roles x 6 = 63 keys.
-  EXPECT_EQ(cases.size(), 63u);
+  // 8 + 4 groups x 5 + 6 roles x 6 = 64 keys.
+  EXPECT_EQ(cases.size(), 64u);
   for (const Case& c : cases) {
     HdqtConfig want = npu;
     c.change(want);
@@ -243,6 +248,16 @@ TEST(Scenario, AbsurdSizesAreNamedErrors) {
 namespace hdq {
 namespace {
 
+// The error of loading kBase's data with the overrides, or "no error".
+std::string error_loading(const std::vector<std::string>& overrides) {
+  try {
+    load_scenario_data(parse_scenario(kBase, "s.yaml", overrides));
+  } catch (const ScenarioError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
 TEST(Scenario, SetLuqRoundingParsesAndTrains) {
   const std::vector<std::string> small{"epochs=1", "network.hidden=[16]", "data.synthetic.train_per_class=24",
                                        "data.synthetic.test_per_class=8"};
@@ -274,14 +289,6 @@ TEST(Scenario, SetLuqRoundingParsesAndTrains) {
 // anything trains (an impossible split used to become one task, an empty
 // task zero steps).
 TEST(Scenario, ImpossibleTaskSplitsAreRefusedWhenTheDataIsLoaded) {
-  auto error_loading = [](const std::vector<std::string>& overrides) -> std::string {
-    try {
-      load_scenario_data(parse_scenario(kBase, "s.yaml", overrides));
-    } catch (const ScenarioError& e) {
-      return e.what();
-    }
-    return "no error";
-  };
   EXPECT_EQ(error_loading({}), "no error");
   EXPECT_EQ(error_loading({"continual.classes_per_task=4"}), "no error");  // one task of all 4 classes: allowed
   EXPECT_EQ(error_loading({"continual.classes_per_task=5"}),
@@ -296,6 +303,60 @@ TEST(Scenario, ImpossibleTaskSplitsAreRefusedWhenTheDataIsLoaded) {
   EXPECT_EQ(error_loading({"data.synthetic.channels=1024", "network.hidden=[1048576]", "batch=1"}),
             "s.yaml: network: the weights of layer 0 (1048576 x 32768): 1048576 x 32768 = 34359738368 elements is more "
             "than the limit of 2^28 = 268435456 per tensor");
+}
+
+// The network section: an MLP of hidden widths or a named layer graph, one
+// or the other; unknown presets and data the preset cannot take are errors
+// naming the field.
+TEST(Scenario, NetworkIsHiddenWidthsOrAPreset) {
+  const Scenario mlp = parse_scenario(kBase, "s.yaml", {"network.hidden=[32, 16]"});
+  EXPECT_FALSE(mlp.network.is_graph());
+  EXPECT_EQ(mlp.network.hidden, (std::vector<int>{32, 16}));
+  EXPECT_EQ(parse_scenario(kBase, "s.yaml").network.hidden, (std::vector<int>{256, 256}));  // the default MLP
+
+  const Scenario cnn = parse_scenario(kBase, "s.yaml", {"network.preset=cnn-small"});
+  EXPECT_TRUE(cnn.network.is_graph());
+  EXPECT_EQ(cnn.network.preset, "cnn-small");
+  EXPECT_TRUE(cnn.network.hidden.empty());
+  // A file's MLP is replaced by giving the whole section.
+  const std::string file_mlp = std::string(kBase) + "network: {hidden: [64]}\n";
+  EXPECT_EQ(parse_scenario(file_mlp, "s.yaml", {"network={preset: resnet20}"}).network.preset, "resnet20");
+  EXPECT_EQ(error_of(file_mlp, {"network.preset=resnet20"}),
+            "s.yaml: --set network.preset: network.hidden (an MLP) and network.preset (a layer graph) exclude each "
+            "other; to replace a file's MLP give the whole section: --set 'network={preset: cnn-small}'");
+  EXPECT_EQ(error_of(kBase, {"network.preset=resnet18"}),
+            "s.yaml: --set network.preset: 'resnet18' is not one of: cnn-small, resnet20, resnet32");
+  // iCaRL's features are a graph's trunk output: no hidden layer needed.
+  EXPECT_EQ(error_of(kBase, {"network.preset=cnn-small", "continual.method=icarl"}), "no error");
+
+  EXPECT_EQ(parse_scenario(kBase, "s.yaml").hdqt.conv_mapping, ConvMapping::whole_batch);  // npu preset
+  EXPECT_EQ(parse_scenario(kBase, "s.yaml", {"preset=paper"}).hdqt.conv_mapping, ConvMapping::per_sample);
+  EXPECT_NE(error_of(kBase, {"conv_mapping=per_batch"}).find("conv_mapping"), std::string::npos);
+}
+
+TEST(Scenario, PresetMustFitTheDataShape) {
+  // Synthetic samples are channels x steps: a one-channel image of 3 x 32 here.
+  EXPECT_EQ(error_loading({"network.preset=resnet20", "data.synthetic.channels=3"}), "no error");
+  EXPECT_EQ(error_loading({"network.preset=cnn-small", "data.synthetic.channels=3"}),
+            "s.yaml: network.preset cnn-small on 1 x 3 x 32 samples: an image of at least 4 x 4 (two 2 x 2 "
+            "poolings), the data's is 3 x 32");
+  // Rows of features (a CSV file) are no images.
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("hdq_preset_shape_{}", ::getpid());
+  std::filesystem::create_directories(dir);
+  for (const char* f : {"train.csv", "test.csv"}) {
+    std::ofstream out(dir / f);
+    for (int c = 0; c < 4; ++c) out << c << ",1,2,3," << c << "\n";
+  }
+  EXPECT_EQ(error_loading({"network.preset=cnn-small", "data.dataset=csv", "data.path=" + (dir / "train.csv").string(),
+                           "data.test_path=" + (dir / "test.csv").string()}),
+            "s.yaml: network.preset cnn-small needs images (a sample shape C x H x W or H x W); the data's samples "
+            "have shape {4}");
+  std::filesystem::remove_all(dir);
+  // Every node's activations of a step must fit the tensor limit: 65536 rows of 16 x 32 x 32.
+  EXPECT_NE(error_loading({"network.preset=resnet20", "data.synthetic.channels=32", "batch=65536",
+                           "continual.method=naive"})
+                .find("network.preset resnet20: the activations of node 0 (conv)"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -66,9 +66,11 @@ AlignmentRecord align(Engine& reference, const Engine& engine, Method& method, c
                       std::uint64_t step, int task, const MlpGrads& grads, std::vector<MlpGrads>& reference_grads,
                       const HdqtOverflow& before) {
   AlignmentRecord a{step, task, {}, {}, {}, {}};
-  if (const Matrix* dout = engine.last_dout()) {
+  const MlpParams& p = method.primary_network();
+  // The float backward through the engine's own activations exists for MLPs
+  // (golden.h); a layer graph's float backward needs its own forward's state.
+  if (const Matrix* dout = engine.last_dout(); dout && !p.graph) {
     // Before the reference runs: the engine's slot-0 forward is the method's primary network on x.
-    const MlpParams& p = method.primary_network();
     golden::Activations act{engine.last_layer_outputs(), {}};
     for (std::size_t l = 0; l + 1 < act.pre.size(); ++l) {
       act.post.push_back(act.pre[l]);
@@ -120,9 +122,7 @@ ContinualResult run_continual(const Scenario& s, const datasets::TrainTest& data
   const auto t0 = std::chrono::steady_clock::now();
   const auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   const int classes = data.train.num_classes;
-  RunSetup run{s, data.train, MlpSpec{{int(data.train.dim())}}, {}};
-  for (int h : s.hidden) run.spec.widths.push_back(h);
-  run.spec.widths.push_back(classes);
+  RunSetup run{s, data.train, classes, {}};
   run.tasks = datasets::split_into_tasks(classes, s.continual.classes_per_task, s.continual.class_order_seed);
   const auto method = make_method(run, engine);
   if (opt.reference) check_method(run, *opt.reference);
@@ -245,15 +245,26 @@ void check_data_fits(const Scenario& s, const datasets::TrainTest& d) {
     if (train == 0) none("training", s.data.limit_train, "data.limit_train");
     if (test == 0) none("test", s.data.limit_test, "data.limit_test");
   }
-  std::vector<long long> widths{static_cast<long long>(d.train.dim())};
-  widths.insert(widths.end(), s.hidden.begin(), s.hidden.end());
-  widths.push_back(classes);
   try {
-    for (std::size_t l = 0; l + 1 < widths.size(); ++l)
-      require_tensor_elements(fmt::format("network: the weights of layer {} ({} x {})", l, widths[l + 1], widths[l]),
-                              {widths[l + 1], widths[l]});
+    if (s.network.is_graph()) {
+      // The preset must take the data's images; every node's activations of a step must fit.
+      const auto graph = network_preset(s.network.preset,
+                                        image_shape(d.train.shape, "network.preset " + s.network.preset), classes);
+      for (const LayerNode& n : graph->nodes())
+        require_tensor_elements(fmt::format("network.preset {}: the activations of node {} ({}) of a step "
+                                            "((batch + replay_batch) x C x H x W)",
+                                            s.network.preset, &n - graph->nodes().data(), name(n.kind)),
+                                {step_rows(s), n.out.c, n.out.h, n.out.w});
+    } else {
+      std::vector<long long> widths{static_cast<long long>(d.train.dim())};
+      widths.insert(widths.end(), s.network.hidden.begin(), s.network.hidden.end());
+      widths.push_back(classes);
+      for (std::size_t l = 0; l + 1 < widths.size(); ++l)
+        require_tensor_elements(fmt::format("network: the weights of layer {} ({} x {})", l, widths[l + 1], widths[l]),
+                                {widths[l + 1], widths[l]});
+    }
     require_tensor_elements("batch: the input rows of a step (batch + replay_batch) x features",
-                            {step_rows(s), widths.front()});
+                            {step_rows(s), static_cast<long long>(d.train.dim())});
   } catch (const ConfigError& e) {
     throw ScenarioError(fmt::format("{}: {}", s.file, e.what()));
   }

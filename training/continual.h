@@ -6,7 +6,8 @@
 // Everything an engine does not own is fixed here so that two engines given
 // the same scenario see the same initial weights, batches, replay samples and
 // learning rates:
-// - init: init_mlp(widths, seed); a fresh SGD optimizer (momentum buffers) per task;
+// - init: init_network(network, sample shape, classes, seed) (models/nn/network.h);
+//   a fresh SGD optimizer (momentum buffers) per task;
 // - epoch e of task t visits the method's training rows of the task (the
 //   task's samples in dataset order, then any exemplars) in a Fisher-Yates
 //   permutation keyed by (seed, t, e); batches of `batch`, the last one shorter;
@@ -49,7 +50,7 @@ struct AlignmentRecord {
   std::vector<double> weight_grad_cosine;  // per layer: cos(dW_engine, dW_float)
   // Per layer: cos(dW_engine, float backward of the engine's own forward
   // activations and dL/dlogits): the backward's quantization alone (empty for
-  // engines that do not keep their dL/dlogits).
+  // engines that do not keep their dL/dlogits, and for layer graphs).
   std::vector<double> backward_grad_cosine;
   std::vector<double> output_sqnr_db;      // per layer: SQNR of the forward output Y vs float
   std::vector<HdqtLayerStats> overflow;    // per layer: this step's GEMM statistics (quantized engines)

@@ -141,12 +141,23 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
     check_tensor("data.synthetic", "the training split (classes x train_per_class) x (channels x steps)",
                  {syn.classes * (long long)syn.train_per_class, syn.channels * (long long)syn.steps});
 
-  r.read("network.hidden", s.hidden);
-  for (int w : s.hidden)
+  // The network: an MLP (network.hidden) or a named layer graph (network.preset), not both.
+  std::vector<int>& hidden = s.network.hidden;
+  const bool has_hidden = r.read("network.hidden", hidden);
+  if (r.read("network.preset", s.network.preset)) {
+    if (has_hidden)
+      r.fail("network.preset", "network.hidden (an MLP) and network.preset (a layer graph) exclude each other; to "
+                               "replace a file's MLP give the whole section: --set 'network={preset: cnn-small}'");
+    if (std::ranges::find(network_presets(), s.network.preset) == network_presets().end())
+      r.fail("network.preset",
+             fmt::format("'{}' is not one of: {}", s.network.preset, fmt::join(network_presets(), ", ")));
+    hidden.clear();
+  }
+  for (int w : hidden)
     if (w < 1 || w > (1 << 20)) r.fail("network.hidden", fmt::format("width {} is outside 1..{}", w, 1 << 20));
-  for (std::size_t i = 0; i + 1 < s.hidden.size(); ++i)
-    check_tensor("network.hidden", fmt::format("the weights of hidden layer {} ({} x {})", i + 1, s.hidden[i + 1], s.hidden[i]),
-                 {s.hidden[i + 1], s.hidden[i]});
+  for (std::size_t i = 0; i + 1 < hidden.size(); ++i)
+    check_tensor("network.hidden", fmt::format("the weights of hidden layer {} ({} x {})", i + 1, hidden[i + 1], hidden[i]),
+                 {hidden[i + 1], hidden[i]});
 
   ContinualSpec& c = s.continual;
   r.read_in_range("continual.classes_per_task", c.classes_per_task, 1, 1 << 20);
@@ -156,8 +167,9 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
     r.fail("continual.method", fmt::format("'{}' is not one of: {}", c.method, fmt::join(continual_methods(), ", ")));
   r.read_in_range("continual.replay_capacity", c.replay_capacity, 0, 1 << 30);
   r.read_in_range("continual.replay_batch", c.replay_batch, 0, 1 << 20);
-  // Herding and DER's concatenated representation use the last hidden layer's features.
-  if ((c.method == "icarl" || c.method == "bic" || c.method == "der") && s.hidden.empty())
+  // Herding and DER's concatenated representation use the last hidden layer's
+  // features (a layer graph's: its trunk's output, network.h).
+  if ((c.method == "icarl" || c.method == "bic" || c.method == "der") && !s.network.is_graph() && hidden.empty())
     r.fail("network.hidden", fmt::format("method {} needs at least one hidden layer (its features)", c.method));
   if (r.read("continual.kd_temperature", c.kd_temperature) && !(c.kd_temperature > 0.0f))
     r.fail("continual.kd_temperature", "must be > 0");
@@ -170,9 +182,9 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
   TrainSpec& t = s.train;
   r.read_in_range("epochs", t.epochs, 1, 100000);
   r.read_in_range("batch", t.batch, 1, 1 << 16);
-  if (!s.hidden.empty())
+  if (!hidden.empty())
     check_tensor("batch", "the activations of the widest hidden layer (batch + replay_batch) x width",
-                 {step_rows(s), *std::ranges::max_element(s.hidden)});
+                 {step_rows(s), *std::ranges::max_element(hidden)});
   if (r.read("lr", t.sgd.lr) && !(t.sgd.lr > 0.0f)) r.fail("lr", "must be > 0");
   if (r.read("momentum", t.sgd.momentum) && !(t.sgd.momentum >= 0.0f && t.sgd.momentum < 1.0f))
     r.fail("momentum", "must be in [0, 1)");
@@ -215,6 +227,7 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
   r.read("hadamard.pad", s.hdqt.hadamard.pad);
   if (s.hdqt.hadamard.pad && !s.hdqt.hadamard.max_block) r.fail("hadamard.pad", "pad = true requires hadamard.max_block");
   r.read_enum("ste", s.hdqt.ste, parse_ste);
+  r.read_enum("conv_mapping", s.hdqt.conv_mapping, parse_conv_mapping);
   r.read_in_range("compare_every", s.compare_every, 0, 1 << 30);
   r.read("label", s.label);
   if (s.label != "fast" && s.label != "slow") r.fail("label", fmt::format("'{}' is not one of: fast, slow", s.label));

@@ -13,7 +13,7 @@
 
 #include "models/common/errors.h"
 #include "models/hdqt/hdqt_config.h"
-#include "models/nn/mlp.h"
+#include "models/nn/network.h"
 
 namespace hdq {
 
@@ -101,7 +101,7 @@ struct Scenario {
   std::string description;
   std::uint64_t seed = 1;
   DataSpec data;
-  std::vector<int> hidden{256, 256};
+  NetworkSpec network;  // MLP 256-256 unless the file says otherwise
   ContinualSpec continual;
   TrainSpec train;
   std::string preset = "paper";

@@ -156,14 +156,15 @@ int run_bench_train(const BenchTrainOptions& o) {
   std::vector<float> features;
   std::vector<int> labels;
   int dim = 0, classes = 0;
+  std::vector<std::size_t> shape;  // of one sample
   std::string data_name;
   if (o.synthetic) {
     // Fashion-MNIST's shape unless the scenario names another data set (then: its shape, loaded once).
     if (s.data.dataset == "fashion-mnist") {
-      dim = 28 * 28, classes = 10;
+      dim = 28 * 28, classes = 10, shape = {28, 28};
     } else {
       const datasets::TrainTest d = load_scenario_data(s);
-      dim = int(d.train.dim()), classes = d.train.num_classes;
+      dim = int(d.train.dim()), classes = d.train.num_classes, shape = d.train.shape;
     }
     require_tensor_elements("8 x --batch synthetic rows x features", {8ll * B, dim});
     const std::size_t rows = std::size_t(B) * 8;
@@ -174,7 +175,7 @@ int run_bench_train(const BenchTrainOptions& o) {
     data_name = "synthetic";
   } else {
     const datasets::TrainTest d = load_scenario_data(s);
-    dim = int(d.train.dim()), classes = d.train.num_classes;
+    dim = int(d.train.dim()), classes = d.train.num_classes, shape = d.train.shape;
     features = d.train.features;
     labels.assign(d.train.labels.begin(), d.train.labels.end());
     data_name = d.train.name;
@@ -183,10 +184,12 @@ int run_bench_train(const BenchTrainOptions& o) {
   const std::size_t samples = labels.size();
   if (samples == 0) throw ConfigError("bench train: the scenario's training set is empty");
 
-  MlpSpec spec{{dim}};
-  for (int h : s.hidden) spec.widths.push_back(h);
-  spec.widths.push_back(classes);
-  MlpParams params = init_mlp(spec, s.seed);
+  MlpParams params = init_network(s.network, shape, classes, s.seed);
+  std::vector<int> widths{dim};  // an MLP's; a layer graph is named by its preset
+  widths.insert(widths.end(), s.network.hidden.begin(), s.network.hidden.end());
+  widths.push_back(classes);
+  const std::string network =
+      s.network.is_graph() ? s.network.preset : fmt::format("MLP {}", fmt::join(widths, "-"));
   MlpGrads grads = zeros_like(params);
   FunctionalEngine engine(s.hdqt, s.seed, o.threads);
   Sgd sgd(s.train.sgd);
@@ -221,15 +224,15 @@ int run_bench_train(const BenchTrainOptions& o) {
   const double min_ms = *std::min_element(ms.begin(), ms.end());
   const std::uint64_t sig = signature(params);
 
-  fmt::print("train step: scenario {} (preset {}), MLP {}, batch {}, {} data, {} threads, gemm path {}\n", s.name,
-             s.preset, fmt::join(spec.widths, "-"), B, data_name, o.threads, name(best_gemm_path()));
+  fmt::print("train step: scenario {} (preset {}), {}, batch {}, {} data, {} threads, gemm path {}\n", s.name,
+             s.preset, network, B, data_name, o.threads, name(best_gemm_path()));
   fmt::print("  {} steps after {} warm-up: median {:.3f} ms/step (mean {:.3f}, min {:.3f}); last loss {:.4f}\n", o.steps,
              o.warmup, median_ms, mean_ms, min_ms, loss);
   fmt::print("  signature of the weights after {} steps: {:016x}\n", step, sig);
   nlohmann::json j{{"scenario", s.name},
                          {"preset", s.preset},
                          {"data", data_name},
-                         {"widths", spec.widths},
+                         {"network", network},
                          {"batch", B},
                          {"threads", o.threads},
                          {"gemm_path", name(best_gemm_path())},

@@ -78,10 +78,10 @@ int run_estimate(const EstimateOptions& o) {
   if (task.size() == 0) throw ConfigError(fmt::format("{}: the first task has no training samples", s.file));
   const int replay = s.continual.method == "er" ? (s.continual.replay_batch ? s.continual.replay_batch : s.train.batch) : 0;
   const int B = s.train.batch + replay;
-  MlpSpec spec{{int(data.train.dim())}};
-  for (int h : s.hidden) spec.widths.push_back(h);
-  spec.widths.push_back(classes);
-  MlpParams params = init_mlp(spec, s.seed);
+  MlpParams params = init_network(s.network, data.train.shape, classes, s.seed);
+  std::vector<int> widths{int(data.train.dim())};
+  widths.insert(widths.end(), s.network.hidden.begin(), s.network.hidden.end());
+  widths.push_back(classes);
   const auto active = std::make_unique<bool[]>(std::size_t(classes));
   for (int c : tasks.front()) active[std::size_t(c)] = true;
 
@@ -108,7 +108,7 @@ int run_estimate(const EstimateOptions& o) {
   engine.close_vcd();
 
   fmt::print("scenario {} ({}), preset {}, MLP {}, batch {} ({} new + {} replayed)\n", s.name, s.file, s.preset,
-             fmt::join(spec.widths, "-"), B, s.train.batch, replay);
+             fmt::join(widths, "-"), B, s.train.batch, replay);
   fmt::print("NPU {} ({}): {} x {} MAC array at {} MHz, {} KiB SRAM; operands {} bits, accumulators fwd {} / bwd_dx {} / bwd_dw {} bits\n",
              cfg.name, cfg.file, cfg.mac_array.rows, cfg.mac_array.cols, cfg.clock_mhz, cfg.sram.size_bytes / 1024,
              s.hdqt.q(QuantRole::fwd_x).bits, s.hdqt.acc(GemmRole::fwd).acc_bits, s.hdqt.acc(GemmRole::bwd_dx).acc_bits,
@@ -130,8 +130,8 @@ int run_estimate(const EstimateOptions& o) {
     pe.outer_bits = std::max(pe.outer_bits, s.hdqt.acc(GemmRole(g)).outer_bits);
   }
   const npu::BlockAreas area = npu::block_areas(cfg, pe);
-  const npu::DramFloor floor = npu::dram_floor({spec.widths, std::uint64_t(B), pe.a_bits,
-                                                npu::record_area_bytes(spec.widths), cfg.sram.size_bytes,
+  const npu::DramFloor floor = npu::dram_floor({widths, std::uint64_t(B), pe.a_bits,
+                                                npu::record_area_bytes(widths), cfg.sram.size_bytes,
                                                 total.commands / engine.train_steps()});
   const double dram = double(total.dram_bytes) / steps, mac_pj = total.energy_pj[int(npu::EnergyKind::mac_array)] / steps;
   fmt::print("whole step {:.1f} nJ, MAC array {:.1f} nJ ({:.1f}%); DRAM {:.0f} bytes per step, {:.2f}x the compulsory floor "
@@ -167,7 +167,7 @@ int run_estimate(const EstimateOptions& o) {
     j["overrides"] = o.overrides;
     j["npu_config"] = cfg.file;
     j["npu_name"] = cfg.name;
-    j["widths"] = spec.widths;
+    j["widths"] = widths;
     j["batch"] = B;
     j["simulation_wall_s"] = wall_s;
     const std::filesystem::path out(o.out);

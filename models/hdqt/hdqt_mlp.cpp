@@ -34,6 +34,7 @@ HdqtStepContext context(const HdqtRun& run, std::uint64_t step, int net, int l) 
 void hdqt_forward(HdqtContext& hc, const MlpParams& p, const Matrix& x, const HdqtRun& run, std::uint64_t step,
                   int net, HdqtTrace& trace, HdqtOverflow* overflow) {
   const int L = int(p.w.size());
+  if (p.graph) throw ConfigError("hdqt_forward: a layer graph runs through hdqt_graph_forward (hdqt_net.h)");
   if (L > kLayersPerNet) throw ConfigError(fmt::format("an HDQT network has at most {} layers", kLayersPerNet));
   trace.pre.resize(L);
   trace.states.resize(L);

@@ -16,21 +16,24 @@ MlpParams init_mlp(const MlpSpec& spec, std::uint64_t seed) {
   MlpParams p;
   for (int l = 0; l < spec.layers(); ++l) {
     const int in = spec.widths[l], out = spec.widths[l + 1];
-    const float bound = 1.0f / std::sqrt(float(in));
-    const std::uint64_t base = seed ^ mix64(std::uint64_t(l));
-    std::uint64_t i = 0;
-    auto draw = [&] {
-      const float u = float(mix64(base + (++i) * 0x9e3779b97f4a7c15ULL) >> 40) * 0x1p-24f;
-      return (2.0f * u - 1.0f) * bound;
-    };
     Matrix w(out, in);
-    for (auto& x : w.v) x = draw();
     std::vector<float> b(static_cast<std::size_t>(out));
-    for (auto& x : b) x = draw();
+    init_uniform(seed, l, 1.0f / std::sqrt(float(in)), w.v, b);
     p.w.push_back(std::move(w));
     p.b.push_back(std::move(b));
   }
   return p;
+}
+
+void init_uniform(std::uint64_t seed, int layer, float bound, std::span<float> w, std::span<float> b) {
+  const std::uint64_t base = seed ^ mix64(std::uint64_t(layer));
+  std::uint64_t i = 0;
+  auto draw = [&] {
+    const float u = float(mix64(base + (++i) * 0x9e3779b97f4a7c15ULL) >> 40) * 0x1p-24f;
+    return (2.0f * u - 1.0f) * bound;
+  };
+  for (auto& x : w) x = draw();
+  for (auto& x : b) x = draw();
 }
 
 MlpGrads zeros_like(const MlpParams& p) {
@@ -39,6 +42,8 @@ MlpGrads zeros_like(const MlpParams& p) {
     g.w.emplace_back(p.w[l].rows, p.w[l].cols);
     g.b.emplace_back(p.b[l].size(), 0.0f);
   }
+  g.running = p.running;
+  g.graph = p.graph;
   return g;
 }
 
@@ -150,6 +155,14 @@ void Sgd::step(MlpParams& p, const MlpGrads& g) {
     sgd_update(p.w[l].v, g.w[l].v, buf_.w[l].v, first, cfg_);
     sgd_update(p.b[l], g.b[l], buf_.b[l], first, cfg_);
   }
+  if (g.running.empty()) return;
+  if (g.running.size() != p.running.size())
+    throw ConfigError("Sgd::step: gradients and parameters have different running-statistic layers");
+  for (std::size_t l = 0; l < p.running.size(); ++l) {
+    if (g.running[l].size() != p.running[l].size())
+      throw ConfigError(fmt::format("Sgd::step: layer {} running statistics differ in size from the parameters", l));
+    p.running[l] = g.running[l];
+  }
 }
 
 std::uint64_t signature(const MlpParams& p) {
@@ -163,6 +176,7 @@ std::uint64_t signature(const MlpParams& p) {
   for (std::size_t l = 0; l < p.w.size(); ++l) {
     feed(p.w[l].v);
     feed(p.b[l]);
+    if (l < p.running.size()) feed(p.running[l]);  // empty for MLPs: their signatures are the w, b bits alone
   }
   return h;
 }

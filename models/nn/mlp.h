@@ -5,10 +5,13 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <vector>
 
 namespace hdq {
+
+class Graph;  // models/nn/network.h
 
 // Row-major f32 matrix.
 struct Matrix {
@@ -35,10 +38,18 @@ struct MlpSpec {
   int layers() const { return int(widths.size()) - 1; }
 };
 
-// Layer l: W[l] is O x I (O = widths[l+1], I = widths[l]), b[l] has O entries.
+// The parameters of a network. Without a graph, the MLP: layer l has W[l]
+// O x I (O = widths[l+1], I = widths[l]) and b[l] with O entries. With a
+// graph (models/nn/network.h), w, b and running per parameter layer as
+// network.h states.
 struct MlpParams {
   std::vector<Matrix> w;
   std::vector<std::vector<float>> b;
+  // Per layer: BatchNorm's running mean then running variance, empty for
+  // other layers (and for MLPs). In gradients: the running statistics after
+  // the training forward (Sgd::step installs them).
+  std::vector<std::vector<float>> running{};
+  std::shared_ptr<const Graph> graph{};  // null: the MLP of w and b
 };
 
 // Same shapes as MlpParams.
@@ -46,9 +57,13 @@ using MlpGrads = MlpParams;
 
 // PyTorch nn.Linear's default initialization, with our own random stream:
 // every weight and bias of layer l is U(-1/sqrt(I), 1/sqrt(I)), drawn as
-// (2u - 1) * bound with u = top 24 bits of mix64((seed ^ mix64(l)) + i * gamma) / 2^24,
-// i = 1, 2, ... over the weights (row-major) and then the biases of the layer.
+// init_uniform(seed, l, 1/sqrt(I), W[l], b[l]).
 MlpParams init_mlp(const MlpSpec& spec, std::uint64_t seed);
+
+// The draws of layer l: every value of w (row-major) and then of b is
+// (2u - 1) * bound with u = top 24 bits of mix64((seed ^ mix64(l)) + i * gamma) / 2^24,
+// i = 1, 2, ... (gamma = 0x9e3779b97f4a7c15).
+void init_uniform(std::uint64_t seed, int layer, float bound, std::span<float> w, std::span<float> b);
 
 MlpGrads zeros_like(const MlpParams& p);
 
@@ -83,6 +98,8 @@ struct SgdConfig {
 
 // SGD as PyTorch: d = g + wd * w; buf = d on the first step, else mu * buf + d;
 // w = w - lr * buf. Every operation one f32 rounding, weights and biases alike.
+// BatchNorm running statistics are not trained: step() installs the
+// gradients' `running` (those of the training forward) where it is non-empty.
 class Sgd {
  public:
   explicit Sgd(SgdConfig cfg) : cfg_(cfg) {}
@@ -97,8 +114,9 @@ class Sgd {
   MlpParams buf_;
 };
 
-// 64-bit FNV-1a over the bits of every weight and bias, layer by layer: the
-// run signature printed at the end of training.
+// 64-bit FNV-1a over the bits of every weight, bias and running statistic,
+// layer by layer (w[l], b[l], running[l]): the run signature printed at the
+// end of training.
 std::uint64_t signature(const MlpParams& p);
 
 }  // namespace hdq

@@ -1,8 +1,9 @@
 // DER, dynamically expandable representation (Yan et al., CVPR 2021, as in
 // PyCIL): task t trains a new feature extractor (the hidden layers of the
-// scenario's MLP) while the extractors of tasks < t stay frozen; the classifier
-// reads the concatenation of every extractor's features (relu of its last
-// hidden layer). From task 1 on an auxiliary head on the new features alone
+// scenario's MLP, or a layer graph's trunk: its conv trunk) while the
+// extractors of tasks < t stay frozen (BatchNorm on running statistics); the
+// classifier reads the concatenation of every extractor's features (relu of
+// its output). From task 1 on an auxiliary head on the new features alone
 // classifies the new classes plus one "old" class; loss = CE(seen classes) +
 // CE(aux). Exemplars: the herding memory of iCaRL on the concatenated
 // features, joined to the task's rows. PyCIL's pruning mask and the original
@@ -37,11 +38,9 @@ class Der final : public Method {
     Method::begin_task(e, t, step);
     const auto exemplars = memory_rows(memory_);
     rows_.insert(rows_.end(), exemplars.begin(), exemplars.end());
-    MlpSpec spec = run_.spec;
     aux_ = t > 0 ? int(run_.tasks[std::size_t(t)].size()) + 1 : 0;
-    spec.widths.back() += aux_;
     // Task 0 is the scenario's plain network (same initial weights as naive).
-    new_ = init_mlp(spec, t == 0 ? run_.s.seed : keyed(run_.s.seed, kInitTag, std::uint64_t(t)));
+    new_ = init_network(run_, run_.classes + aux_, t == 0 ? run_.s.seed : keyed(run_.s.seed, kInitTag, std::uint64_t(t)));
     sgd_new_.emplace(run_.s.train.sgd);
     sgd_head_.emplace(run_.s.train.sgd);
   }
@@ -52,7 +51,7 @@ class Der final : public Method {
 
   StepLoss gradients(Engine& e, const Matrix& x, std::span<const int> y, std::uint64_t step,
                      std::vector<MlpGrads>& grads) override {
-    const int classes = run_.spec.widths.back();
+    const int classes = run_.classes;
     const bool old = !extractors_.empty();
     grads.resize(old ? 2 : 1);
     const NetCall call{step, 0, 0}, head_call{step, 1, 1};
@@ -91,15 +90,13 @@ class Der final : public Method {
   }
 
   void end_task(Engine& e, int, std::uint64_t step) override {
-    const int classes = run_.spec.widths.back();
+    const int classes = run_.classes;
     // The new extractor freezes; its classifier block (first C rows of the
     // last layer, aux rows dropped) joins head_ as new columns, biases added.
     Matrix block(classes, new_.w.back().cols);
     std::copy_n(new_.w.back().v.begin(), block.v.size(), block.v.begin());
     std::vector<float> bias(new_.b.back().begin(), new_.b.back().begin() + classes);
-    new_.w.pop_back();
-    new_.b.pop_back();
-    extractors_.push_back(std::move(new_));
+    extractors_.push_back(trunk_of(new_));
     new_ = {};
     if (head_.w.empty()) {
       head_ = {{std::move(block)}, {std::move(bias)}};
@@ -121,7 +118,7 @@ class Der final : public Method {
   }
 
   void scores(Engine& e, const Matrix& x, std::uint64_t step, int, Matrix& out) override {
-    const int classes = run_.spec.widths.back();
+    const int classes = run_.classes;
     out = Matrix(x.rows, classes);
     if (!head_.w.empty()) out = e.forward(head_, frozen_features(e, x, step, kEvalSlot), {step, 1, kEvalSlot}).back();
     if (!new_.w.empty()) add(out, columns(e.forward(new_, x, {step, 0, kEvalSlot}).back(), 0, classes));
@@ -149,11 +146,11 @@ class Der final : public Method {
   // a training slot counts the passes in the overflow statistics.
   Matrix frozen_features(Engine& e, const Matrix& x, std::uint64_t step, int slot) const {
     int width = 0;
-    for (const auto& p : extractors_) width += p.w.back().rows;
+    for (const auto& p : extractors_) width += p.graph ? int(p.graph->output().size()) : p.w.back().rows;
     Matrix f(x.rows, width);
     int at = 0;
     for (std::size_t k = 0; k < extractors_.size(); ++k) {
-      const Matrix& out = e.forward(extractors_[k], x, {step, 2 + int(k), slot}).back();
+      const Matrix& out = e.forward(extractors_[k], x, {step, 2 + int(k), slot, true}).back();
       for (int r = 0; r < x.rows; ++r)
         for (int j = 0; j < out.cols; ++j) f.at(r, at + j) = std::max(out.at(r, j), 0.0f);
       at += out.cols;

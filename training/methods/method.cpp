@@ -13,7 +13,7 @@ namespace hdq {
 int ClassMask::count() const { return int(std::count(flags_.get(), flags_.get() + n_, true)); }
 
 Method::Method(const RunSetup& run)
-    : run_(run), seen_(run.spec.widths.back()), old_(run.spec.widths.back()), new_(run.spec.widths.back()) {}
+    : run_(run), seen_(run.classes), old_(run.classes), new_(run.classes) {}
 
 void Method::begin_task(Engine&, int t, std::uint64_t) {
   task_ = t;
@@ -70,7 +70,7 @@ void Method::update_memory(ExemplarMemory& memory, const FeatureFn& f) {
   const int m = memory.quota(seen_.count());
   memory.shrink(m);
   for (int c : run_.tasks[std::size_t(task_)]) {
-    ClassMask one(run_.spec.widths.back());
+    ClassMask one(run_.classes);
     one.set(c);
     const auto rows = rows_of(one);
     std::vector<std::size_t> picked;
@@ -87,6 +87,22 @@ std::vector<std::size_t> Method::memory_rows(const ExemplarMemory& memory) {
   return rows;
 }
 
+MlpParams init_network(const RunSetup& run, int outputs, std::uint64_t seed) {
+  return hdq::init_network(run.s.network, run.train.shape, outputs, seed);
+}
+
+MlpParams trunk_of(const MlpParams& p) {
+  if (p.w.size() < 2) throw ConfigError("network: a network of one layer has no feature extractor");
+  MlpParams t = p;
+  t.w.pop_back();
+  t.b.pop_back();
+  if (p.graph) {
+    t.running.pop_back();
+    t.graph = std::make_shared<const Graph>(p.graph->trunk());
+  }
+  return t;
+}
+
 void check_method(const RunSetup& run, const Engine& e) {
   const std::string& m = run.s.continual.method;
   const bool whole_steps = m == "naive" || m == "er" || m == "joint";
@@ -94,7 +110,7 @@ void check_method(const RunSetup& run, const Engine& e) {
     throw ConfigError(fmt::format("{}: continual.method {} needs forward/backward passes, which the {} engine does not "
                                   "have (it runs naive, er and joint)",
                                   run.s.file, m, e.name()));
-  const int classes = run.spec.widths.back();
+  const int classes = run.classes;
   if ((m == "icarl" || m == "bic" || m == "der") && run.s.continual.replay_capacity < classes)
     throw ConfigError(fmt::format("{}: continual.replay_capacity = {} is below the {} classes: {} keeps at least one "
                                   "exemplar per class",

@@ -31,7 +31,7 @@ namespace hdq {
 struct RunSetup {
   const Scenario& s;
   const datasets::Dataset& train;              // the whole training split
-  MlpSpec spec;                            // {inputs, hidden..., classes}
+  int classes = 0;                         // outputs of the head: the data's classes
   std::vector<std::vector<int>> tasks;     // class ids of each task
 };
 
@@ -117,6 +117,13 @@ class Method {
   // The exemplars' rows, classes ascending, herding order.
   static std::vector<std::size_t> memory_rows(const ExemplarMemory& memory);
 };
+
+// The scenario's network (network.h init_network) with `outputs` outputs.
+MlpParams init_network(const RunSetup& run, int outputs, std::uint64_t seed);
+// The network without its last layer (the classifier): an MLP's hidden
+// layers, a layer graph's trunk (network.h Graph::trunk). Its output is the
+// features of DER's extractors and of iCaRL's and BiC's herding.
+MlpParams trunk_of(const MlpParams& p);
 
 // Throws ConfigError, naming the scenario file and field, when the method
 // cannot run on engine e (methods beyond naive/er/joint need forward/backward

@@ -50,12 +50,12 @@ class SingleNet final : public Method {
   explicit SingleNet(const RunSetup& run)
       : Method(run),
         recipe_(recipe_of(run.s.continual.method)),
-        params_(init_mlp(run.spec, run.s.seed)),
+        params_(init_network(run, run.classes, run.s.seed)),
         memory_(run.s.continual.replay_capacity),
         alpha_(run.tasks.size(), 1.0f),
         beta_(run.tasks.size(), 0.0f),
-        task_of_class_(std::size_t(run.spec.widths.back()), 0),
-        class_means_(std::size_t(run.spec.widths.back())) {
+        task_of_class_(std::size_t(run.classes), 0),
+        class_means_(std::size_t(run.classes)) {
     for (std::size_t t = 0; t < run.tasks.size(); ++t)
       for (int c : run.tasks[t]) task_of_class_[std::size_t(c)] = int(t);
   }
@@ -108,7 +108,7 @@ class SingleNet final : public Method {
     const float ce = softmax_cross_entropy(z, y, recipe_.ce_new_only ? new_.span() : seen(), &dz);
     StepLoss loss{ce, 0.0f};
     if (distill) {
-      Matrix zt = e.forward(teacher_, x, {step, 1, 1}).back();
+      Matrix zt = e.forward(teacher_, x, {step, 1, 1, true}).back();  // frozen, as PyTorch's eval()
       if (bias) apply_bias(zt);  // the teacher's layers: those of tasks < t, equal to the student's
       float weight = run_.s.continual.lwf_weight;  // lwf
       if (recipe_.kd == Recipe::Kd::fixed && !recipe_.ce_new_only) weight = 1.0f;  // icarl
@@ -204,7 +204,7 @@ class SingleNet final : public Method {
       for (const auto& [c, rows] : memory_.classes())
         held_out_.insert(held_out_.end(), rows.end() - std::ptrdiff_t(share(rows.size())), rows.end());
       for (int c : run_.tasks[std::size_t(t)]) {
-        ClassMask one(run_.spec.widths.back());
+        ClassMask one(run_.classes);
         one.set(c);
         const auto rows = rows_of(one);
         const auto order = permutation(rows.size(), keyed(run_.s.seed, kHoldOutTag, std::uint64_t(t), std::uint64_t(c)));
@@ -218,10 +218,17 @@ class SingleNet final : public Method {
         if (!held[row]) rows_.push_back(row);
   }
 
-  // relu of the last hidden layer's output, rows L2-normalized (evaluation pass).
+  // relu of the last hidden layer's output (an MLP), or of the trunk's output
+  // (a layer graph: the network's evaluation forward without the classifier),
+  // rows L2-normalized (evaluation pass).
   Matrix hidden_features(Engine& e, const Matrix& x, std::uint64_t step) const {
-    const auto& pre = e.forward(params_, x, {step, 0, kEvalSlot});
-    Matrix f = pre[pre.size() - 2];
+    Matrix f;
+    if (params_.graph) {
+      f = e.forward(trunk_of(params_), x, {step, 0, kEvalSlot}).back();
+    } else {
+      const auto& pre = e.forward(params_, x, {step, 0, kEvalSlot});
+      f = pre[pre.size() - 2];
+    }
     for (float& v : f.v) v = std::max(v, 0.0f);
     l2_normalize_rows(f);
     return f;
@@ -299,7 +306,7 @@ class SingleNet final : public Method {
   // from the normalized feature to its class mean; -inf without exemplars.
   void nme_scores(Engine& e, const Matrix& x, std::uint64_t step, Matrix& out) const {
     const Matrix f = hidden_features(e, x, step);
-    out = Matrix(x.rows, run_.spec.widths.back());
+    out = Matrix(x.rows, run_.classes);
     for (int r = 0; r < x.rows; ++r)
       for (int c = 0; c < out.cols; ++c) {
         const auto& mu = class_means_[std::size_t(c)];
