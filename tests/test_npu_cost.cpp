@@ -16,6 +16,7 @@
 #include "sim/cost/energy.h"
 #include "sim/npu.h"
 #include "sim/cost/dram_floor.h"
+#include "sim/cost/roofline.h"
 #include "sim/npu_engine.h"
 
 namespace hdq::npu {
@@ -514,3 +515,31 @@ TEST(NpuCost, TheWorkedExampleOfDocsNpuMd) {
 
 }  // namespace
 }  // namespace hdq::npu
+
+// The roofline of docs/npu.md "Estimates" on the default 16 x 16 array with
+// 8 DRAM bytes per cycle: the ridge is 256 / 8 = 32 MACs per byte.
+TEST(NpuCost, RooflineSaysWhichRoofBindsAndByHowMuch) {
+  const hdq::npu::NpuConfig c = hdq::npu::default_npu_config();
+  ASSERT_EQ(c.mac_array.rows * c.mac_array.cols, 256);
+  ASSERT_EQ(c.dram.bytes_per_cycle, 8);
+  // 3200 MACs over 50 bytes: 64 MACs per byte, twice the ridge. Compute 3200 / 256
+  // = 12.5 cycles, memory 50 / 8 = 6.25; over 25 cycles taken the roof is half reached.
+  const auto a = hdq::npu::roofline(3200, 50, 25, c);
+  EXPECT_DOUBLE_EQ(a.ridge, 32.0);
+  EXPECT_DOUBLE_EQ(a.intensity, 64.0);
+  EXPECT_TRUE(a.compute_bound);
+  EXPECT_DOUBLE_EQ(a.factor, 2.0);
+  EXPECT_DOUBLE_EQ(a.compute_cycles, 12.5);
+  EXPECT_DOUBLE_EQ(a.memory_cycles, 6.25);
+  EXPECT_DOUBLE_EQ(a.attained, 0.5);
+  // 800 MACs over 100 bytes: 8 per byte, a quarter of the ridge, so bandwidth-bound
+  // by 4x; memory 12.5 cycles is the roof, reached when the schedule takes 12.5.
+  const auto b = hdq::npu::roofline(800, 100, 12.5, c);
+  EXPECT_FALSE(b.compute_bound);
+  EXPECT_DOUBLE_EQ(b.factor, 4.0);
+  EXPECT_DOUBLE_EQ(b.attained, 1.0);
+  // Exactly at the ridge counts as compute-bound, by a factor of 1.
+  const auto r = hdq::npu::roofline(3200, 100, 100, c);
+  EXPECT_TRUE(r.compute_bound);
+  EXPECT_DOUBLE_EQ(r.factor, 1.0);
+}

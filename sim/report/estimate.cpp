@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include "sim/cost/roofline.h"
+
 namespace hdq::npu {
 namespace {
 
@@ -72,6 +74,18 @@ std::string estimate_table(const Ledger& ledger, std::uint64_t steps, const NpuC
     s += fmt::format("MAC array on the verilated RTL: {:.0f} cycles per step measured over {:.0f} folds "
                      "(the cost model's busy cycles: {:.0f}; docs/npu.md, \"RTL in the loop\")\n",
                      per(t.rtl_cycles, steps), per(t.rtl_folds, steps), per(t.unit_cycles[int(Unit::mac_array)], steps));
+  s += fmt::format("\nroofline of the GEMM phases (ridge {:.1f} MACs per DRAM byte: {} x {} MACs over {} bytes per cycle):\n"
+                   "{:>5} {:<11} | {:>12} {:>10} {:>10} | {:<22} {:>8}\n",
+                   double(R) * C / cfg.dram.bytes_per_cycle, R, C, cfg.dram.bytes_per_cycle, "layer", "phase",
+                   "MACs/byte", "compute", "memory", "bound", "attained");
+  for (const Row& r : rs) {
+    const CostCell& c = *r.cell;
+    if (r.layer == "all" || c.macs == 0) continue;
+    const Roofline f = roofline(per(c.macs, steps), per(c.dram_bytes, steps), per(c.cycles(), steps), cfg);
+    s += fmt::format("{:>5} {:<11} | {:>12.1f} {:>10.0f} {:>10.0f} | {:<22} {:>7.1f}%\n", r.layer, r.phase, f.intensity,
+                     f.compute_cycles, f.memory_cycles,
+                     fmt::format("{} x{:.2f}", f.compute_bound ? "compute" : "bandwidth", f.factor), 100.0 * f.attained);
+  }
   return s;
 }
 
@@ -121,6 +135,13 @@ nlohmann::json estimate_json(const Ledger& ledger, std::uint64_t steps, const Np
       nlohmann::json row = cell_json(*r.cell);
       row["layer"] = std::stoi(r.layer);
       row["phase"] = r.phase;
+      if (r.cell->macs > 0) {  // a GEMM phase: its roofline position
+        const Roofline f = roofline(per(r.cell->macs, steps), per(r.cell->dram_bytes, steps), per(r.cell->cycles(), steps), cfg);
+        row["roofline"] = {{"macs_per_dram_byte", f.intensity}, {"ridge_macs_per_dram_byte", f.ridge},
+                           {"compute_cycles", f.compute_cycles}, {"memory_cycles", f.memory_cycles},
+                           {"bound", f.compute_bound ? "compute" : "bandwidth"}, {"factor", f.factor},
+                           {"attained", f.attained}};
+      }
       breakdown.push_back(row);
     }
   j["breakdown"] = breakdown;
