@@ -4,7 +4,9 @@
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <memory>
 #include <random>
 
 #include "models/hadamard/hadamard.h"
@@ -372,6 +374,52 @@ TEST(NpuCost, DramFloorOfTheDefaultStep) {
   EXPECT_EQ(b.total(), 803850u + 3136u);
 }
 
+// Training steps of the floor tests below: an MLP of `widths` (init_mlp seed
+// `init_seed`) on an NpuEngine (seed `npu_seed`) of the default config, SGD
+// with lr 0.05 and momentum 0.9 on the device and, the same, on the driver's
+// weights, as a training run does. One batch of B rows: x[i] = x_of(i), labels
+// r mod `classes`, the first `classes` outputs active.
+struct FloorStepDriver {
+  FloorStepDriver(const char* preset, const std::vector<int>& widths, int B, std::uint64_t init_seed,
+                  std::uint64_t npu_seed, int classes, float (*x_of)(std::size_t))
+      : p(init_mlp({widths}, init_seed)),
+        x(B, widths[0]),
+        y(static_cast<std::size_t>(B)),
+        n_out(std::size_t(widths.back())),
+        active(new bool[n_out]()),
+        npu(cfg, hdqt_preset(preset), npu_seed, sgd_config()),
+        sgd(sgd_config()) {
+    for (std::size_t i = 0; i < x.v.size(); ++i) x.v[i] = x_of(i);
+    for (int r = 0; r < B; ++r) y[std::size_t(r)] = r % classes;
+    std::fill_n(active.get(), classes, true);
+  }
+  static SgdConfig sgd_config() {
+    SgdConfig c;
+    c.lr = 0.05f;
+    c.momentum = 0.9f;
+    return c;
+  }
+  // Runs step n (device and driver update); returns its DRAM bytes and
+  // commands from the engine's ledger.
+  std::pair<std::uint64_t, std::uint64_t> step(std::uint64_t n) {
+    const CostCell before = npu.train_costs().total();
+    npu.gradients(p, x, y, std::span<const bool>(active.get(), n_out), n, grads);
+    sgd.step(p, grads);
+    const CostCell after = npu.train_costs().total();
+    return {after.dram_bytes - before.dram_bytes, after.commands - before.commands};
+  }
+
+  const NpuConfig cfg = default_npu_config();
+  MlpParams p;
+  Matrix x;
+  std::vector<int> y;
+  std::size_t n_out;
+  std::unique_ptr<bool[]> active;
+  NpuEngine npu;
+  Sgd sgd;
+  MlpGrads grads;
+};
+
 // Issue 13's acceptance: on the default scenario's shapes (784-256-256-10,
 // batch 128 new + 128 replayed = 256, paper preset) and the default config
 // (512 KiB SRAM), a steady-state step moves at most 1.15x its compulsory
@@ -381,31 +429,15 @@ TEST(NpuCost, DramFloorOfTheDefaultStep) {
 // training run does, so the steps carry max |W| and Wq across (docs/npu.md
 // "Across jobs"). The bytes do not depend on the data's values.
 TEST(NpuCost, DefaultStepMovesAtMost115TimesItsFloor) {
-  const NpuConfig cfg = default_npu_config();
-  const HdqtConfig h = hdqt_preset("paper");
   const std::vector<int> widths{784, 256, 256, 10};
   const int B = 256;
-  SgdConfig sgd_cfg;
-  sgd_cfg.lr = 0.05f;
-  sgd_cfg.momentum = 0.9f;
-  MlpParams p = init_mlp({widths}, 1);
-  Matrix x(B, widths[0]);
-  for (std::size_t i = 0; i < x.v.size(); ++i) x.v[i] = float(i * 7919 % 256) / 255.0f;
-  std::vector<int> y(static_cast<std::size_t>(B));
-  for (int r = 0; r < B; ++r) y[std::size_t(r)] = r % 2;
-  std::unique_ptr<bool[]> active(new bool[10]());
-  active[0] = active[1] = true;
-  NpuEngine npu(cfg, h, 1, sgd_cfg);
-  Sgd sgd(sgd_cfg);
-  MlpGrads grads;
-  for (std::uint64_t n = 0; n < 4; ++n) {
-    const CostCell before = npu.train_costs().total();
-    npu.gradients(p, x, y, std::span<const bool>(active.get(), 10), n, grads);
-    sgd.step(p, grads);
-    if (n == 0) continue;  // the warm-up step (its costs are kept apart, and it reads no momentum)
-    const CostCell after = npu.train_costs().total();
-    const std::uint64_t bytes = after.dram_bytes - before.dram_bytes, commands = after.commands - before.commands;
-    const DramFloor f = dram_floor({widths, std::uint64_t(B), 4, record_area_bytes(widths), cfg.sram.size_bytes, commands});
+  // init_mlp seed 1, NpuEngine seed 1, classes 0 and 1 active
+  FloorStepDriver d("paper", widths, B, 1, 1, 2, [](std::size_t i) { return float(i * 7919 % 256) / 255.0f; });
+  d.step(0);  // the warm-up step (its costs are kept apart, and it reads no momentum)
+  for (std::uint64_t n = 1; n < 4; ++n) {
+    const auto [bytes, commands] = d.step(n);
+    const DramFloor f =
+        dram_floor({widths, std::uint64_t(B), 4, record_area_bytes(widths), d.cfg.sram.size_bytes, commands});
     EXPECT_FALSE(f.state_on_chip);  // 2.15 MB of state: through DRAM
     EXPECT_LE(double(bytes), 1.15 * double(f.total())) << "step " << n << ": " << bytes << " vs floor " << f.total();
   }
@@ -422,56 +454,37 @@ TEST(NpuCost, DefaultStepMovesAtMost115TimesItsFloor) {
 // (12*20+12 + 6*12+6) = 2640 bytes) stays on chip, no re-reads: 1446 bytes of
 // data, plus the 128-byte descriptor fetch of each of the schedule's commands.
 TEST(NpuCost, ResidentStateStepsMoveExactlyTheFloor) {
-  const NpuConfig cfg = default_npu_config();
-  const HdqtConfig h = hdqt_preset("npu");
   const std::vector<int> widths{20, 12, 6};
   const int B = 8;
-  SgdConfig sgd_cfg;
-  sgd_cfg.lr = 0.05f;
-  sgd_cfg.momentum = 0.9f;
-  MlpParams p = init_mlp({widths}, 4);
-  Matrix x(B, widths[0]);
-  for (std::size_t i = 0; i < x.v.size(); ++i) x.v[i] = float(int(i % 13) - 6) / 7.0f;
-  std::vector<int> y(static_cast<std::size_t>(B));
-  for (int r = 0; r < B; ++r) y[std::size_t(r)] = r % 4;
-  const bool active[6] = {true, true, true, true, false, false};
-  NpuEngine npu(cfg, h, 5, sgd_cfg);
-  Sgd sgd(sgd_cfg);
-  MlpGrads grads;
-  auto step = [&](std::uint64_t n) {
-    const CostCell before = npu.train_costs().total();
-    npu.gradients(p, x, y, active, n, grads);
-    sgd.step(p, grads);
-    const CostCell after = npu.train_costs().total();
-    return std::pair{after.dram_bytes - before.dram_bytes, after.commands - before.commands};
-  };
-  step(0);  // warm-up: W and b come on chip
-  const DramFloor none = dram_floor({widths, std::uint64_t(B), 4, record_area_bytes(widths), cfg.sram.size_bytes, 0});
+  // init_mlp seed 4, NpuEngine seed 5, classes 0..3 of 6 active
+  FloorStepDriver d("npu", widths, B, 4, 5, 4, [](std::size_t i) { return float(int(i % 13) - 6) / 7.0f; });
+  d.step(0);  // warm-up: W and b come on chip
+  const DramFloor none = dram_floor({widths, std::uint64_t(B), 4, record_area_bytes(widths), d.cfg.sram.size_bytes, 0});
   EXPECT_TRUE(none.state_on_chip);
   EXPECT_EQ(none.total(), 1446u);
   for (std::uint64_t n = 1; n <= 2; ++n) {
-    const auto [bytes, commands] = step(n);
-    const DramFloor f = dram_floor({widths, std::uint64_t(B), 4, record_area_bytes(widths), cfg.sram.size_bytes, commands});
+    const auto [bytes, commands] = d.step(n);
+    const DramFloor f = dram_floor({widths, std::uint64_t(B), 4, record_area_bytes(widths), d.cfg.sram.size_bytes, commands});
     EXPECT_EQ(f.total(), 1446u + 128u * commands);
     EXPECT_EQ(bytes, f.total()) << "step " << n;
   }
   // An evaluation pass plans below the resident state: the next step still moves the floor.
   Matrix out;
-  npu.logits(p, x, 3, out);
+  d.npu.logits(d.p, d.x, 3, out);
   {
-    const auto [bytes, commands] = step(3);
+    const auto [bytes, commands] = d.step(3);
     EXPECT_EQ(bytes, 1446u + 128u * commands);
   }
   // The driver changes its weights (here: scales the last layer's bias): the
   // resident copies are stale, so the step loads W and b again: 4 * (12*20 + 12
   // + 6*12 + 6) = 1320 bytes more.
-  for (float& v : p.b[1]) v *= 0.5f;
+  for (float& v : d.p.b[1]) v *= 0.5f;
   {
-    const auto [bytes, commands] = step(4);
+    const auto [bytes, commands] = d.step(4);
     EXPECT_EQ(bytes, 1446u + 1320u + 128u * commands);
   }
   {
-    const auto [bytes, commands] = step(5);  // current again
+    const auto [bytes, commands] = d.step(5);  // current again
     EXPECT_EQ(bytes, 1446u + 128u * commands);
   }
 }

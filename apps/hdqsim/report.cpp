@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <iterator>
 #include <map>
 
 namespace hdq::cli {
@@ -90,6 +92,13 @@ double number(const std::string& s) {
   }
 }
 
+// The mean over seeds of one metric at one point (of a chart or the grid).
+double seed_mean(const std::vector<double>& values) {
+  double sum = 0;
+  for (double v : values) sum += v;
+  return sum / double(values.size());
+}
+
 // One grid point (its settings, all seeds): means of the cost and accuracy metrics.
 struct GridMean {
   std::string settings;  // "key=value ..." in axis order
@@ -100,7 +109,12 @@ struct GridMean {
 
 // Grid points in order of first appearance; only points with energy (NPU runs).
 std::vector<GridMean> grid_means(const SweepResults& r) {
+  // GridMean's metrics in its order: the values over seeds of each grid point.
+  constexpr const char* kMetrics[] = {"final_avg_accuracy", "energy_pj_per_step", "mac_array_energy_pj_per_step",
+                                      "dram_bytes_per_step", "cycles_per_step"};
+  constexpr std::size_t kN = std::size(kMetrics);
   std::vector<GridMean> out;
+  std::vector<std::array<std::vector<double>, kN>> seed_values;  // parallel to out
   for (const auto& [index, p] : r.points) {
     const json& m = p.at("metrics");
     if (!m.contains("energy_pj_per_step") || !m.at("energy_pj_per_step").is_number()) continue;
@@ -111,17 +125,19 @@ std::vector<GridMean> grid_means(const SweepResults& r) {
       values += fmt::format("{}{}", values.empty() ? "" : " ", v);
     }
     auto it = std::find_if(out.begin(), out.end(), [&](const GridMean& g) { return g.settings == settings; });
-    if (it == out.end()) it = out.insert(out.end(), GridMean{settings, values.empty() ? "all" : values});
-    it->accuracy += m.value("final_avg_accuracy", 0.0);
-    it->energy_pj += m.value("energy_pj_per_step", 0.0);
-    it->mac_energy_pj += m.value("mac_array_energy_pj_per_step", 0.0);
-    it->dram_bytes += m.value("dram_bytes_per_step", 0.0);
-    it->cycles += m.value("cycles_per_step", 0.0);
-    ++it->seeds;
+    if (it == out.end()) {
+      it = out.insert(out.end(), GridMean{settings, values.empty() ? "all" : values});
+      seed_values.emplace_back();
+    }
+    auto& sv = seed_values[std::size_t(it - out.begin())];
+    for (std::size_t k = 0; k < kN; ++k) sv[k].push_back(m.value(kMetrics[k], 0.0));
   }
-  for (auto& g : out) {
-    const double n = g.seeds;
-    g.accuracy /= n, g.energy_pj /= n, g.mac_energy_pj /= n, g.dram_bytes /= n, g.cycles /= n;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    const auto& sv = seed_values[i];
+    GridMean& g = out[i];
+    g.accuracy = seed_mean(sv[0]), g.energy_pj = seed_mean(sv[1]), g.mac_energy_pj = seed_mean(sv[2]);
+    g.dram_bytes = seed_mean(sv[3]), g.cycles = seed_mean(sv[4]);
+    g.seeds = int(sv[0].size());
   }
   return out;
 }
@@ -199,11 +215,7 @@ std::string sweep_report_html(const SweepResults& r) {
       if (!acc[metric].count(name)) continue;
       const auto& by_x = acc[metric][name];
       Series s{name, {}};
-      for (const auto& [x, ys] : by_x) {
-        double mean = 0;
-        for (double y : ys) mean += y / double(ys.size());
-        s.points.emplace_back(x, mean * scale);
-      }
+      for (const auto& [x, ys] : by_x) s.points.emplace_back(x, seed_mean(ys) * scale);
       out.push_back(std::move(s));
     }
     return out;
