@@ -70,6 +70,7 @@ fi
 
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
+echo "load before the runs: $(uptime)" >&2
 for round in $(seq 1 "$ROUNDS"); do
   echo "round $round/$ROUNDS" >&2
   for threads in 1 2; do
@@ -93,12 +94,15 @@ print(f"peer: PyTorch {peer[0]['torch']} on {peer[0]['blas']}, OMP_WAIT_POLICY={
 print(f"{'threads':>7} {'batch':>5} {'hdqsim ms':>10} {'pytorch ms':>11} {'ratio':>6} {'speedup':>8}")
 for threads in (1, 2):
     for batch in sorted({j["batch"] for j in ours}):
-        o = statistics.median(j["hdqsim_ms_per_step"] for j in ours if j["threads"] == threads and j["batch"] == batch)
-        p = statistics.median(r["pytorch_ms_per_step"] for j in peer for r in j["results"]
-                              if r["threads"] == threads and r["batch"] == batch)
+        # One value per round, in round order on both sides.
+        os_ = [j["hdqsim_ms_per_step"] for j in ours if j["threads"] == threads and j["batch"] == batch]
+        ps = [r["pytorch_ms_per_step"] for j in peer for r in j["results"] if r["threads"] == threads and r["batch"] == batch]
+        o, p = statistics.median(os_), statistics.median(ps)
+        per_round = [a / b for a, b in zip(os_, ps)]
         rows.append({"threads": threads, "batch": batch, "hdqsim_ms_per_step": o, "pytorch_ms_per_step": p,
-                     "ratio_hdqsim_over_pytorch": o / p})
-        print(f"{threads:>7} {batch:>5} {o:>10.3f} {p:>11.3f} {o / p:>6.3f} {p / o:>7.2f}x")
+                     "ratio_hdqsim_over_pytorch": o / p, "ratio_per_round": per_round})
+        print(f"{threads:>7} {batch:>5} {o:>10.3f} {p:>11.3f} {o / p:>6.3f} {p / o:>7.2f}x"
+              f"   (per round: {min(per_round):.3f} .. {max(per_round):.3f})")
 print(json.dumps({"network": ours[0]["network"], "preset": ours[0]["preset"], "peer_blas": peer[0]["blas"], "torch": peer[0]["torch"], "rounds": len(peer),
                   "steps": ours[0]["steps"], "results": rows}))
 EOF
