@@ -96,6 +96,15 @@ def block_hadamard(d):
     return _hadamard_cache[d]
 
 
+def round_to_int(v, stochastic):
+    """Stochastic rounding of |v| with torch.rand (sign kept), or torch.round."""
+    if not stochastic:
+        return torch.round(v)
+    a = v.abs()
+    fl = torch.floor(a)
+    return torch.sign(v) * (fl + (torch.rand_like(a) < (a - fl)).to(a.dtype))
+
+
 def quantize(x, clip, stochastic):
     """Per-tensor 4-bit quantization: integer-valued fp32 tensor and its scale."""
     m = x.abs().max()
@@ -106,13 +115,7 @@ def quantize(x, clip, stochastic):
     scale = mx / qmax
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
     v = torch.clamp(x, 0.0 if unsigned else -mx, mx) / safe
-    if stochastic:
-        a = v.abs()
-        fl = torch.floor(a)
-        q = torch.sign(v) * (fl + (torch.rand_like(a) < (a - fl)).to(a.dtype))
-    else:
-        q = torch.round(v)
-    return q.clamp_(qmin, qmax), scale
+    return round_to_int(v, stochastic).clamp_(qmin, qmax), scale
 
 
 def quantize_per_sample(x, clip, stochastic):
@@ -128,12 +131,7 @@ def quantize_per_sample(x, clip, stochastic):
     shape = (n,) + (1,) * (x.dim() - 1)
     lo = torch.where(unsigned, torch.zeros_like(mx), -mx)
     v = torch.maximum(torch.minimum(x, mx.view(shape)), lo.view(shape)) / safe.view(shape)
-    if stochastic:
-        a = v.abs()
-        fl = torch.floor(a)
-        q = torch.sign(v) * (fl + (torch.rand_like(a) < (a - fl)).to(a.dtype))
-    else:
-        q = torch.round(v)
+    q = round_to_int(v, stochastic)
     qmin = torch.where(unsigned, torch.zeros_like(qmax), -qmax)
     return torch.maximum(torch.minimum(q, qmax.view(shape)), qmin.view(shape)), scale.view(shape)
 

@@ -8,7 +8,11 @@
 # 128 by default (--batches "128 256" for both).
 #
 #   bash scripts/bench_train_vs_pytorch.sh [--hdqsim build/hdqsim] [--steps 50] [--rounds 3]
-#        [--network mlp|cnn-small] [--batches "128 256"]
+#        [--network mlp|cnn-small] [--batches "128 256"] [--dense-hadamard]
+#
+# --dense-hadamard passes the peer's option of that name: its convolutions
+# multiply by whole block-diagonal P x P Hadamard matrices (the authors'
+# make_hadamard way) instead of block by block.
 #
 # Both sides are timed in each round, one after the other; the table gives the
 # median over rounds of each side's median ms/step and ratio = ours / PyTorch
@@ -30,6 +34,7 @@ STEPS=50
 ROUNDS=3
 NETWORK=mlp
 BATCHES=
+PEER_ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --hdqsim) HDQSIM=$2; shift 2 ;;
@@ -37,7 +42,8 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --network) NETWORK=$2; shift 2 ;;
     --batches) BATCHES=$2; shift 2 ;;
-    *) echo "usage: $0 [--hdqsim PATH] [--steps N] [--rounds R] [--network mlp|cnn-small] [--batches \"B1 B2\"]" >&2; exit 2 ;;
+    --dense-hadamard) PEER_ARGS+=(--dense-hadamard); shift ;;
+    *) echo "usage: $0 [--hdqsim PATH] [--steps N] [--rounds R] [--network mlp|cnn-small] [--batches \"B1 B2\"] [--dense-hadamard]" >&2; exit 2 ;;
   esac
 done
 case "$NETWORK" in
@@ -78,7 +84,7 @@ for round in $(seq 1 "$ROUNDS"); do
       "$HDQSIM" bench train "${SCENARIO[@]}" --steps "$STEPS" --threads "$threads" --batch "$batch" | tail -n 1 >> "$out/ours.jsonl"
     done
   done
-  LD_LIBRARY_PATH=$PEER_LD "$PY" bench/pytorch_peer.py --network "$NETWORK" --steps "$STEPS" --threads 1,2 \
+  LD_LIBRARY_PATH=$PEER_LD "$PY" bench/pytorch_peer.py --network "$NETWORK" "${PEER_ARGS[@]}" --steps "$STEPS" --threads 1,2 \
     --batch "$(echo $BATCHES | tr ' ' ,)" | tail -n 1 >> "$out/peer.jsonl"
 done
 echo "load after the runs: $(uptime)" >&2
@@ -90,7 +96,8 @@ peer = [json.loads(l) for l in open(sys.argv[2])]
 rows = []
 print(f"HDQT training step ({ours[0]['preset']} preset), {ours[0]['network']}, {ours[0]['data']} batches; "
       f"medians over {len(peer)} rounds of {ours[0]['steps']} steps")
-print(f"peer: PyTorch {peer[0]['torch']} on {peer[0]['blas']}, OMP_WAIT_POLICY={peer[0]['omp_wait_policy']}")
+print(f"peer: PyTorch {peer[0]['torch']} on {peer[0]['blas']}, OMP_WAIT_POLICY={peer[0]['omp_wait_policy']}"
+      f"{', dense Hadamard matrices' if peer[0].get('dense_hadamard') else ''}")
 print(f"{'threads':>7} {'batch':>5} {'hdqsim ms':>10} {'pytorch ms':>11} {'ratio':>6} {'speedup':>8}")
 for threads in (1, 2):
     for batch in sorted({j["batch"] for j in ours}):
@@ -103,6 +110,7 @@ for threads in (1, 2):
                      "ratio_hdqsim_over_pytorch": o / p, "ratio_per_round": per_round})
         print(f"{threads:>7} {batch:>5} {o:>10.3f} {p:>11.3f} {o / p:>6.3f} {p / o:>7.2f}x"
               f"   (per round: {min(per_round):.3f} .. {max(per_round):.3f})")
-print(json.dumps({"network": ours[0]["network"], "preset": ours[0]["preset"], "peer_blas": peer[0]["blas"], "torch": peer[0]["torch"], "rounds": len(peer),
+print(json.dumps({"network": ours[0]["network"], "preset": ours[0]["preset"], "peer_blas": peer[0]["blas"],
+                  "peer_dense_hadamard": peer[0].get("dense_hadamard", False), "torch": peer[0]["torch"], "rounds": len(peer),
                   "steps": ours[0]["steps"], "results": rows}))
 EOF
