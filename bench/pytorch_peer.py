@@ -24,6 +24,22 @@ arXiv 2310.03675):
 - MLP 784-256-256-10 with ReLU, softmax cross-entropy, torch.optim.SGD with
   momentum 0.9 (lr 0.05).
 
+--network cnn-small is hdqsim's cnn-small preset on 1 x 28 x 28 images
+(conv3x3-16 pad 1, ReLU, maxpool 2, conv3x3-32 pad 1, ReLU, maxpool 2, flatten,
+linear 1568-10) with the convolution of the `paper` preset (docs/contract.md §9,
+per_sample mapping), as the authors' Conv2d_Ours does it: the input quantized
+per tensor in NCHW, unfolded (F.unfold, im2col), the forward as the linear
+layer's tiled clamped matmul over K = C_in*3*3; the backward is the linear
+layer's per sample, with the sample's P positions as the batch:
+    dX_n = fold(clamp(Q_sr(G_n H_O)[n] Q_rn(H_O Wq), +-127) * s2[n] s3 sw / b_O)
+    dW   = sum_n clamp(Q_sr(G_n H_P)[n] Q_sr(H_P Xcol_n)[n], +-127) * s5[n] s4[n] sx / b_P
+(Q_sr(..)[n]: one scale and signedness per sample; F.fold is col2im; G_n is
+sample n's C_out x P gradient; the first conv computes no dX). The block-
+diagonal Hadamard matrices are applied block by block (a reshape to blocks of
+b, then a b x b matmul: the same products without the zero blocks; P = 784 has
+49 blocks of 16), the strong peer; --dense-hadamard multiplies by the whole
+P x P matrix, as the authors' make_hadamard matrix is used.
+
 One timed step = zero_grad + forward + loss + backward + optimizer step, the
 same work as hdqsim's FunctionalEngine::gradients + Sgd::step. Prints one line
 per (threads, batch) and, as its last line, one JSON object.
@@ -80,6 +96,15 @@ def block_hadamard(d):
     return _hadamard_cache[d]
 
 
+def round_to_int(v, stochastic):
+    """Stochastic rounding of |v| with torch.rand (sign kept), or torch.round."""
+    if not stochastic:
+        return torch.round(v)
+    a = v.abs()
+    fl = torch.floor(a)
+    return torch.sign(v) * (fl + (torch.rand_like(a) < (a - fl)).to(a.dtype))
+
+
 def quantize(x, clip, stochastic):
     """Per-tensor 4-bit quantization: integer-valued fp32 tensor and its scale."""
     m = x.abs().max()
@@ -90,19 +115,47 @@ def quantize(x, clip, stochastic):
     scale = mx / qmax
     safe = torch.where(scale > 0, scale, torch.ones_like(scale))
     v = torch.clamp(x, 0.0 if unsigned else -mx, mx) / safe
-    if stochastic:
-        a = v.abs()
-        fl = torch.floor(a)
-        q = torch.sign(v) * (fl + (torch.rand_like(a) < (a - fl)).to(a.dtype))
-    else:
-        q = torch.round(v)
-    return q.clamp_(qmin, qmax), scale
+    return round_to_int(v, stochastic).clamp_(qmin, qmax), scale
+
+
+def quantize_per_sample(x, clip, stochastic):
+    """quantize() on each x[n] alone (own max, signedness, scale): integer-valued x and N scales shaped to broadcast."""
+    n = x.shape[0]
+    flat = x.reshape(n, -1)
+    m = flat.abs().amax(1)
+    mx = m * clip if clip != 1.0 else m
+    unsigned = flat.amin(1) >= 0
+    qmax = torch.where(unsigned, torch.tensor(2.0 ** BITS - 1), torch.tensor(2.0 ** (BITS - 1) - 1))
+    scale = mx / qmax
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))
+    shape = (n,) + (1,) * (x.dim() - 1)
+    lo = torch.where(unsigned, torch.zeros_like(mx), -mx)
+    v = torch.maximum(torch.minimum(x, mx.view(shape)), lo.view(shape)) / safe.view(shape)
+    q = round_to_int(v, stochastic)
+    qmin = torch.where(unsigned, torch.zeros_like(qmax), -qmax)
+    return torch.maximum(torch.minimum(q, qmax.view(shape)), qmin.view(shape)), scale.view(shape)
+
+
+DENSE_HADAMARD = False  # --dense-hadamard: the whole block-diagonal matrix, zero blocks included
+
+
+def hadamard_last(x):
+    """x @ H for the block-diagonal Sylvester H of x's last dimension (H is symmetric: also H x^T)."""
+    d = x.shape[-1]
+    if DENSE_HADAMARD:
+        h, b = block_hadamard(d)
+        return x @ h, b
+    b = largest_pow2_factor(d)
+    h, _ = block_hadamard(b)
+    return (x.reshape(*x.shape[:-1], d // b, b) @ h).reshape(x.shape), b
 
 
 def tiled_clamped_matmul(a, b_t):
     """a (M x K) @ b_t^T (b_t: N x K), K cut into tiles of TILE, each tile's sums clamped to +-ACC_MAX."""
     m, k = a.shape
     n = b_t.shape[0]
+    if k <= TILE:  # one tile: no zero padding to multiply
+        return (a @ b_t.t()).clamp_(-ACC_MAX, ACC_MAX)
     t = (k + TILE - 1) // TILE
     pad = t * TILE - k  # zero padding adds nothing to a tile sum
     at = F.pad(a, (0, pad)).view(m, t, TILE).transpose(0, 1)       # t x M x TILE
@@ -134,6 +187,62 @@ class HdqtLinearFn(torch.autograd.Function):
         gthq, s5 = quantize(g.t() @ h_b, 1.0, stochastic=True)   # G'' = G^T H_B (O x B)
         dw = (gthq @ xhq).clamp_(-ACC_MAX, ACC_MAX) * s5 * s4 * sx / b_b
         return dx, dw, g.sum(0)
+
+
+class HdqtConv2dFn(torch.autograd.Function):
+    """The `paper` convolution (per_sample mapping) on NCHW x and OIHW w, stride and zero padding."""
+
+    @staticmethod
+    def forward(ctx, x, w, bias, stride, pad):
+        n, _, h, wd = x.shape
+        cout, _, kh, kw = w.shape
+        hout, wout = (h + 2 * pad - kh) // stride + 1, (wd + 2 * pad - kw) // stride + 1
+        p = hout * wout
+        xq, sx = quantize(x, FWD_CLIP, stochastic=False)                   # NCHW, before im2col
+        wq, sw = quantize(w.reshape(cout, -1), FWD_CLIP, stochastic=False)  # C_out x K
+        cols = F.unfold(xq, (kh, kw), padding=pad, stride=stride).transpose(1, 2).reshape(n * p, -1)  # (N*P) x K
+        acc = tiled_clamped_matmul(cols, wq)                               # (N*P) x C_out
+        ctx.save_for_backward(cols, wq, sx, sw)
+        ctx.geometry = (h, wd, kh, kw, stride, pad, p)
+        y = acc * sx * sw + bias
+        return y.view(n, p, cout).transpose(1, 2).reshape(n, cout, hout, wout)
+
+    @staticmethod
+    def backward(ctx, g):
+        cols, wq, sx, sw = ctx.saved_tensors
+        h, wd, kh, kw, stride, pad, p = ctx.geometry
+        n, cout = g.shape[:2]
+        k = cols.shape[1]
+        gm = g.reshape(n, cout, p)                                         # G_n: C_out x P
+        dx = None
+        if ctx.needs_input_grad[0]:
+            wh, b_o = hadamard_last(wq.t())                                # (H_O Wq)^T: K x C_out
+            whq, s3 = quantize(wh.t(), 1.0, stochastic=False)              # W' = H_O Wq (C_out x K)
+            gh, _ = hadamard_last(gm.transpose(1, 2))                      # G'_n = G_n^T H_O: N x P x C_out
+            ghq, s2 = quantize_per_sample(gh, 1.0, stochastic=True)
+            d = (ghq @ whq).clamp_(-ACC_MAX, ACC_MAX) * s2 * s3 * sw / b_o  # N x P x K
+            dx = F.fold(d.transpose(1, 2), (h, wd), (kh, kw), padding=pad, stride=stride)  # col2im
+        xh, b_p = hadamard_last(cols.view(n, p, k).transpose(1, 2))        # (H_P Xcol_n)^T: N x K x P
+        xhq, s4 = quantize_per_sample(xh, 1.0, stochastic=True)            # X'_n (transposed)
+        gh2, _ = hadamard_last(gm)                                         # G''_n = G_n H_P: N x C_out x P
+        ghq2, s5 = quantize_per_sample(gh2, 1.0, stochastic=True)
+        dw = ((ghq2 @ xhq.transpose(1, 2)).clamp_(-ACC_MAX, ACC_MAX) * s5 * s4 * sx / b_p).sum(0)  # per-sample dW summed
+        return dx, dw.view(cout, -1, kh, kw), g.sum((0, 2, 3)), None, None
+
+
+class HdqtCnnSmall(torch.nn.Module):
+    """hdqsim's cnn-small preset (models/nn/network.h) for 1 x 28 x 28 images."""
+
+    def __init__(self, classes):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(16, 32, 3, padding=1)
+        self.fc = torch.nn.Linear(32 * 7 * 7, classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(torch.relu(HdqtConv2dFn.apply(x, self.conv1.weight, self.conv1.bias, 1, 1)), 2)
+        x = F.max_pool2d(torch.relu(HdqtConv2dFn.apply(x, self.conv2.weight, self.conv2.bias, 1, 1)), 2)
+        return HdqtLinearFn.apply(x.flatten(1), self.fc.weight, self.fc.bias)
 
 
 class HdqtMlp(torch.nn.Module):
@@ -185,10 +294,11 @@ def set_threads(threads):
         BLAS_LIB.openblas_set_num_threads(threads)  # OpenBLAS keeps its own thread count
 
 
-def time_steps(widths, batch, threads, steps, warmup, data, seed):
+def time_steps(network, widths, batch, threads, steps, warmup, data, seed):
     set_threads(threads)
     torch.manual_seed(seed)
-    model = HdqtMlp(widths)
+    model = HdqtCnnSmall(widths[-1]) if network == "cnn-small" else HdqtMlp(widths)
+    sample_shape = (1, 28, 28) if network == "cnn-small" else (widths[0],)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     xs, ys = data
     n = xs.shape[0]
@@ -198,7 +308,7 @@ def time_steps(widths, batch, threads, steps, warmup, data, seed):
     for i in range(warmup + steps):
         idx = torch.arange(row, row + batch) % n
         row = (row + batch) % n
-        x, y = xs[idx].contiguous(), ys[idx].contiguous()  # outside the timed region, like hdqsim
+        x, y = xs[idx].reshape(batch, *sample_shape), ys[idx].contiguous()  # outside the timed region, like hdqsim
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = F.cross_entropy(model(x), y)
@@ -216,11 +326,20 @@ def main():
     ap.add_argument("--batch", default="128,256", help="comma-separated batch sizes")
     ap.add_argument("--steps", type=int, default=50, help="timed steps per configuration")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps first")
+    ap.add_argument("--network", choices=("mlp", "cnn-small"), default="mlp",
+                    help="mlp (--widths) or hdqsim's cnn-small preset (784 inputs as 1 x 28 x 28, --widths' last = classes)")
     ap.add_argument("--widths", default="784,256,256,10")
+    ap.add_argument("--dense-hadamard", action="store_true",
+                    help="conv: multiply by the whole block-diagonal P x P Hadamard matrix (authors' make_hadamard)")
     ap.add_argument("--synthetic", action="store_true", help="uniform [0, 1) data instead of Fashion-MNIST")
     ap.add_argument("--seed", type=int, default=1)
     a = ap.parse_args()
     widths = [int(v) for v in a.widths.split(",")]
+    global DENSE_HADAMARD
+    DENSE_HADAMARD = a.dense_hadamard
+    if a.network == "cnn-small" and widths[0] != 784:
+        ap.error("--network cnn-small takes 1 x 28 x 28 images: --widths must start with 784")
+    name = f"MLP {'-'.join(map(str, widths))}" if a.network == "mlp" else f"cnn-small, {widths[-1]} classes"
     data = None if a.synthetic else load_fmnist_train()
     data_name = "fashion-mnist"
     if data is None or data[0].shape[1] != widths[0]:
@@ -230,13 +349,14 @@ def main():
     results = []
     for threads in [int(v) for v in a.threads.split(",")]:
         for batch in [int(v) for v in a.batch.split(",")]:
-            med, mean, mn, loss = time_steps(widths, batch, threads, a.steps, a.warmup, data, a.seed)
-            print(f"pytorch HDQT step: MLP {'-'.join(map(str, widths))}, batch {batch}, {threads} threads: "
+            med, mean, mn, loss = time_steps(a.network, widths, batch, threads, a.steps, a.warmup, data, a.seed)
+            print(f"pytorch HDQT step: {name}, batch {batch}, {threads} threads: "
                   f"median {med:.3f} ms/step (mean {mean:.3f}, min {mn:.3f}), last loss {loss:.4f} [{BLAS_NAME}]", flush=True)
             results.append({"threads": threads, "batch": batch, "pytorch_ms_per_step": med, "mean_ms_per_step": mean,
                             "min_ms_per_step": mn, "last_loss": loss})
     print(json.dumps({"peer": "pytorch", "torch": torch.__version__, "python": sys.version.split()[0],
-                      "blas": BLAS_NAME, "omp_wait_policy": os.environ["OMP_WAIT_POLICY"], "widths": widths, "data": data_name, "steps": a.steps, "warmup": a.warmup, "results": results}))
+                      "blas": BLAS_NAME, "omp_wait_policy": os.environ["OMP_WAIT_POLICY"],
+                      "network": a.network, "dense_hadamard": a.dense_hadamard, "widths": widths, "data": data_name, "steps": a.steps, "warmup": a.warmup, "results": results}))
 
 
 if __name__ == "__main__":

@@ -17,10 +17,13 @@ namespace {
 
 constexpr std::string_view kHint10 =
     "CIFAR-10 is not in Debian: download the binary version (cifar-10-binary.tar.gz) from "
-    "https://www.cs.toronto.edu/~kriz/cifar.html and extract it, see docs/datasets.md";
+    "https://www.cs.toronto.edu/~kriz/cifar.html and extract it; the folder must hold data_batch_1.bin .. "
+    "data_batch_5.bin and test_batch.bin (the archive's cifar-10-batches-bin/, a scenario's data.path), see "
+    "docs/datasets.md";
 constexpr std::string_view kHint100 =
     "CIFAR-100 is not in Debian: download the binary version (cifar-100-binary.tar.gz) from "
-    "https://www.cs.toronto.edu/~kriz/cifar.html and extract it, see docs/datasets.md";
+    "https://www.cs.toronto.edu/~kriz/cifar.html and extract it; the folder must hold train.bin and test.bin (the "
+    "archive's cifar-100-binary/, a scenario's data.path), see docs/datasets.md";
 
 struct Format {
   std::size_t label_bytes;  // bytes before the pixels

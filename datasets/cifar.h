@@ -43,6 +43,10 @@ enum class CifarLabels { fine, coarse };
 
 inline constexpr std::size_t kCifarPixels = 3 * 32 * 32;
 
+// Where the loaders (and a scenario without data.path) look by default.
+inline constexpr const char* kCifar10Dir = "/usr/share/datasets/cifar-10-batches-bin";
+inline constexpr const char* kCifar100Dir = "/usr/share/datasets/cifar-100-binary";
+
 // One binary file of `variant` records; CIFAR-100 takes `labels`' byte (coarse
 // is byte 0, fine byte 1). No class names.
 Dataset read_cifar_file(const std::filesystem::path& file, CifarVariant variant,
@@ -52,12 +56,12 @@ Dataset read_cifar_file(const std::filesystem::path& file, CifarVariant variant,
 // test = test_batch.bin; 10 classes, names from batches.meta.txt when present.
 // limit_train / limit_test > 0 keep the first that many samples (every file is
 // still read and checked); 0 keeps all (50000 / 10000).
-TrainTest load_cifar10(const std::filesystem::path& dir = "/usr/share/datasets/cifar-10-batches-bin",
+TrainTest load_cifar10(const std::filesystem::path& dir = kCifar10Dir,
                        std::size_t limit_train = 0, std::size_t limit_test = 0);
 
 // The folder cifar-100-binary: train.bin, test.bin; 100 fine or 20 coarse
 // classes, names from fine_label_names.txt / coarse_label_names.txt when present.
-TrainTest load_cifar100(const std::filesystem::path& dir = "/usr/share/datasets/cifar-100-binary",
+TrainTest load_cifar100(const std::filesystem::path& dir = kCifar100Dir,
                         CifarLabels labels = CifarLabels::fine, std::size_t limit_train = 0,
                         std::size_t limit_test = 0);
 

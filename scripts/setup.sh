@@ -1,8 +1,18 @@
 #!/usr/bin/env bash
 # Installs the Debian packages hdqsim needs (idempotent, non-interactive) and
-# builds the Release tree in build/. Usage: scripts/setup.sh [--no-build]
+# builds the Release tree in build/. Usage: scripts/setup.sh [--no-build] [--peer]
+# --peer also installs python3-torch (about 1 GB), the PyTorch peer of
+# scripts/bench_train_vs_pytorch.sh (bench/pytorch_peer.py); tests do not need it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+build=1 peer=0
+for arg in "$@"; do
+  case "$arg" in
+    --no-build) build=0 ;;
+    --peer) peer=1 ;;
+    *) echo "usage: $0 [--no-build] [--peer]" >&2; exit 2 ;;
+  esac
+done
 
 packages=(
   build-essential cmake ninja-build pkg-config ccache
@@ -23,6 +33,7 @@ packages=(
   verilator                 # RTL co-simulation: rtl/ vector testbench (Verilator 5.006)
   yosys                     # RTL area: scripts/synth_area.sh (Yosys 0.23)
 )
+((peer)) && packages+=(python3-torch)  # PyTorch 1.13 for /usr/bin/python3: bench/pytorch_peer.py
 
 missing=()
 for p in "${packages[@]}"; do
@@ -35,6 +46,6 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
-[ "${1:-}" = "--no-build" ] && exit 0
+((build)) || exit 0
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release
 cmake --build build -j "$(nproc)"

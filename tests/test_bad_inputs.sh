@@ -3,7 +3,7 @@
 # row is an input, the exit status hdqsim must return (2: configuration error,
 # 1: data or vector-set error, 0: accepted) and a fragment its output must
 # hold. Every row runs under a timeout, so a hang (a FIFO) fails the row.
-# The classes: opening a file, IDX files, tensor sizes, numbers and YAML
+# The classes: opening a file, IDX files, CIFAR folders, tensor sizes, numbers and YAML
 # structure, empty data and impossible task splits, NPU config keys, test
 # vector sets. Positive rows (status 0) show the same fixtures pass when
 # intact, so a refusal is the damage's doing.
@@ -88,6 +88,53 @@ fresh_fm; printf "\x00\x00\x08\x03$(be32 65536)$(be32 4096)$(be32 4096)" > "$fm/
 row 1 "65536 x 4096 x 4096 elements, more than the limit of 2^28" -- "${fm_run[@]}"
 fresh_fm; f="$fm/t10k-images-idx3-ubyte"; head -c -1 "$f" > "$work/t" && mv "$work/t" "$f"
 row 1 "truncated IDX file: the header promises 10 x 28 x 28 = 7840 elements of 1 byte(s), but only 7839" -- "${fm_run[@]}"
+
+# ------------------------------------------------------------ CIFAR folders
+# The binary versions' layout (datasets/cifar.h): records of label byte(s) then
+# 3072 pixel bytes, no header. cifar_records FILE LABELS...: one record per
+# argument, zero pixels; an argument is a CIFAR-10 label or a CIFAR-100
+# coarse:fine pair.
+cifar_records() { local f="$1" l b; shift; : > "$f"
+                  for l in "$@"; do { for b in ${l//:/ }; do printf "$(printf '\\x%02x' "$b")"; done
+                                      head -c 3072 /dev/zero; } >> "$f"; done; }
+c10="$work/cifar-10-batches-bin" c100="$work/cifar-100-binary"
+fresh_c10() { rm -rf "$c10"; mkdir -p "$c10"
+              for b in 1 2 3 4 5; do cifar_records "$c10/data_batch_$b.bin" 0 1 2 3 4 5 6 7 8 9; done
+              cp "$c10/data_batch_1.bin" "$c10/test_batch.bin"; }
+fresh_c100() { rm -rf "$c100"; mkdir -p "$c100"
+               cifar_records "$c100/train.bin" $(for c in $(seq 0 99); do echo "$((c / 5)):$c"; done)
+               cp "$c100/train.bin" "$c100/test.bin"; }
+cifar_run=(train --scenario "$tiny" --set epochs=1 --no-golden --out "$work/o")
+c10_run=("${cifar_run[@]}" --set data.dataset=cifar10 --set "data.path=$c10")
+c100_run=("${cifar_run[@]}" --set data.dataset=cifar100 --set "data.path=$c100")
+fresh_c10
+row 0 "signature (HDQT final weights)" -- "${c10_run[@]}"
+fresh_c100
+row 0 "signature (HDQT final weights)" -- "${c100_run[@]}"
+row 0 "signature (HDQT final weights)" -- "${c100_run[@]}" --set data.cifar100_labels=coarse
+row 1 "nope: no such folder. CIFAR-10 is not in Debian" -- "${cifar_run[@]}" --set data.dataset=cifar10 --set "data.path=$work/nope"
+row 1 "the folder must hold train.bin and test.bin" -- "${cifar_run[@]}" --set data.dataset=cifar100 --set "data.path=$work/nope"
+row 1 "ok.csv: not a folder" -- "${cifar_run[@]}" --set data.dataset=cifar10 --set "data.path=$work/ok.csv"
+fresh_c10; rm "$c10/data_batch_3.bin"
+row 1 "data_batch_3.bin: no such file (the folder exists but lacks it)" -- "${c10_run[@]}"
+# Truncated: 10 records of 3073 bytes less 100 = 9 records and 2973 bytes of the tenth (record 9 from 0).
+fresh_c10; head -c -100 "$c10/test_batch.bin" > "$work/t" && mv "$work/t" "$c10/test_batch.bin"
+row 1 "test_batch.bin: 30630 bytes is not a whole number of 3073-byte cifar-10 records: record 9 is cut short after 2973 bytes" -- "${c10_run[@]}"
+fresh_c10; : > "$c10/data_batch_2.bin"
+row 1 "data_batch_2.bin: empty file" -- "${c10_run[@]}"
+# Wrong record size: 10 CIFAR-100 records (3074 bytes) in a CIFAR-10 folder; 10 x 3074 = 10 x 3073 + 10.
+fresh_c10; cp "$c100/train.bin" "$work/t"; head -c 30740 "$work/t" > "$c10/data_batch_1.bin"
+row 1 "data_batch_1.bin: 30740 bytes is not a whole number of 3073-byte cifar-10 records: record 10 is cut short after 10 bytes" -- "${c10_run[@]}"
+# Bad labels (the offset is the label byte's): 10 in CIFAR-10 (record 4: 4 x 3073 = 12292), fine 100
+# (record 1's second byte: 3074 + 1) and coarse 20 (record 0's first byte) in CIFAR-100.
+fresh_c10; cifar_records "$c10/data_batch_5.bin" 0 1 2 3 10 5 6 7 8 9
+row 1 "data_batch_5.bin: record 4 (byte offset 12292): label 10 is outside 0..9" -- "${c10_run[@]}"
+fresh_c100; cifar_records "$c100/test.bin" 0:0 0:100
+row 1 "test.bin: record 1 (byte offset 3075): label 100 is outside 0..99" -- "${c100_run[@]}"
+fresh_c100; cifar_records "$c100/test.bin" 20:0
+row 1 "test.bin: record 0 (byte offset 0): label 20 is outside 0..19" -- "${c100_run[@]}" --set data.cifar100_labels=coarse
+row 2 "data.cifar100_labels: 'superclass' is not one of: fine, coarse" -- "${c100_run[@]}" --set data.cifar100_labels=superclass
+row 2 "data.cifar100_labels: applies to dataset cifar100 only, not cifar10" -- "${c10_run[@]}" --set data.cifar100_labels=fine
 
 # ------------------------------------------------------------- tensor sizes
 row 2 "network.hidden: the weights of hidden layer 1 (1048576 x 1048576)" -- train --scenario "$tiny" --set 'network.hidden=[1048576,1048576]'

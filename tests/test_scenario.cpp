@@ -361,3 +361,88 @@ TEST(Scenario, PresetMustFitTheDataShape) {
 
 }  // namespace
 }  // namespace hdq
+
+// data.dataset cifar10 / cifar100 reach the CIFAR reader (datasets/cifar.h)
+// with data.path, the limits and data.cifar100_labels; generated folders of a
+// few records stand in for the real archives (docs/datasets.md).
+#include "datasets/cifar.h"
+
+namespace hdq {
+namespace {
+
+// A file of records: each the label bytes, then 3072 pixels, pixel i of record r = (r + i) % 256.
+void write_cifar_file(const std::filesystem::path& f, const std::vector<std::vector<int>>& labels) {
+  std::ofstream out(f, std::ios::binary);
+  for (std::size_t r = 0; r < labels.size(); ++r) {
+    for (int b : labels[r]) out.put(char(b));
+    for (std::size_t i = 0; i < datasets::kCifarPixels; ++i) out.put(char((r + i) % 256));
+  }
+}
+
+std::string data_error_loading(const std::vector<std::string>& overrides) {
+  try {
+    load_scenario_data(parse_scenario(kBase, "s.yaml", overrides));
+  } catch (const datasets::DataError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+TEST(Scenario, CifarFoldersAreDataSets) {
+  const auto dir = std::filesystem::temp_directory_path() / fmt::format("hdq_scenario_cifar_{}", ::getpid());
+  std::filesystem::remove_all(dir);
+  const auto c10 = dir / "cifar-10-batches-bin", c100 = dir / "cifar-100-binary";
+  std::filesystem::create_directories(c10);
+  std::filesystem::create_directories(c100);
+  std::vector<std::vector<int>> ten, hundred;  // labels 0..9; coarse c / 5 and fine c for c in 0..99
+  for (int c = 0; c < 10; ++c) ten.push_back({c});
+  for (int c = 0; c < 100; ++c) hundred.push_back({c / 5, c});
+  for (int b = 1; b <= 5; ++b) write_cifar_file(c10 / fmt::format("data_batch_{}.bin", b), ten);
+  write_cifar_file(c10 / "test_batch.bin", ten);
+  write_cifar_file(c100 / "train.bin", hundred);
+  write_cifar_file(c100 / "test.bin", hundred);
+
+  const auto d10 = load_scenario_data(
+      parse_scenario(kBase, "s.yaml", {"data.dataset=cifar10", "data.path=" + c10.string(), "data.standardize=false"}));
+  EXPECT_EQ(d10.train.size(), 50u);  // 5 batches of 10 records, in order
+  EXPECT_EQ(d10.test.size(), 10u);
+  EXPECT_EQ(d10.train.num_classes, 10);
+  EXPECT_EQ(d10.train.shape, (std::vector<std::size_t>{3, 32, 32}));
+  EXPECT_EQ(d10.train.labels[13], 3);            // record 3 of data_batch_2
+  EXPECT_EQ(d10.train.row(13)[1], 4.0f / 255.0f);  // pixel 1 of record 3: (3 + 1) % 256, unstandardized
+  // The loader's limits: the first samples of each split.
+  const auto lim = load_scenario_data(parse_scenario(
+      kBase, "s.yaml", {"data.dataset=cifar10", "data.path=" + c10.string(), "data.limit_train=20", "data.limit_test=10"}));
+  EXPECT_EQ(lim.train.size(), 20u);
+
+  const Scenario fine = parse_scenario(kBase, "s.yaml", {"data.dataset=cifar100", "data.path=" + c100.string()});
+  EXPECT_EQ(fine.data.cifar100_labels, "fine");  // the default
+  const auto d100 = load_scenario_data(fine);
+  EXPECT_EQ(d100.train.num_classes, 100);
+  EXPECT_EQ(d100.train.labels[42], 42);
+  const auto coarse = load_scenario_data(parse_scenario(
+      kBase, "s.yaml", {"data.dataset=cifar100", "data.path=" + c100.string(), "data.cifar100_labels=coarse"}));
+  EXPECT_EQ(coarse.train.num_classes, 20);
+  EXPECT_EQ(coarse.train.labels[42], 8);  // superclass 42 / 5 as written above
+
+  // Absent data: the folder is named and the message says how to get the files.
+  const std::string missing = data_error_loading({"data.dataset=cifar10", "data.path=" + (dir / "nope").string()});
+  EXPECT_NE(missing.find((dir / "nope").string() + ": no such folder"), std::string::npos) << missing;
+  EXPECT_NE(missing.find("docs/datasets.md"), std::string::npos) << missing;
+  std::filesystem::remove(c10 / "data_batch_4.bin");
+  EXPECT_NE(data_error_loading({"data.dataset=cifar10", "data.path=" + c10.string()})
+                .find((c10 / "data_batch_4.bin").string() + ": no such file"),
+            std::string::npos);
+  std::filesystem::remove_all(dir);
+
+  EXPECT_EQ(error_of(kBase, {"data.dataset=cifar-10"}),
+            "s.yaml: --set data.dataset: 'cifar-10' is not one of: fashion-mnist, synthetic, uci-har, csv, cifar10, "
+            "cifar100");
+  EXPECT_EQ(error_of(kBase, {"data.dataset=cifar100", "data.cifar100_labels=superclass"}),
+            "s.yaml: --set data.cifar100_labels: 'superclass' is not one of: fine, coarse");
+  EXPECT_EQ(error_of(kBase, {"data.dataset=cifar10", "data.cifar100_labels=coarse"}),
+            "s.yaml: --set data.cifar100_labels: applies to dataset cifar100 only, not cifar10");
+}
+
+}  // namespace
+}  // namespace hdq

@@ -8,6 +8,7 @@
 #include <memory>
 #include <numeric>
 
+#include "datasets/cifar.h"
 #include "datasets/synthetic.h"
 #include "golden/compare.h"
 #include "golden/golden.h"
@@ -291,6 +292,14 @@ datasets::TrainTest load_scenario_data(const Scenario& s) {
     d = datasets::make_synthetic(g);
   } else if (spec.dataset == "uci-har") {
     d = datasets::load_uci_har(spec.path);
+  } else if (spec.dataset == "cifar10") {
+    d = datasets::load_cifar10(spec.path.empty() ? datasets::kCifar10Dir : spec.path, std::size_t(spec.limit_train),
+                               std::size_t(spec.limit_test));
+  } else if (spec.dataset == "cifar100") {
+    d = datasets::load_cifar100(spec.path.empty() ? datasets::kCifar100Dir : spec.path,
+                                spec.cifar100_labels == "coarse" ? datasets::CifarLabels::coarse
+                                                                 : datasets::CifarLabels::fine,
+                                std::size_t(spec.limit_train), std::size_t(spec.limit_test));
   } else {
     d = datasets::load_csv_pair(spec.path, spec.test_path);
   }
@@ -300,7 +309,7 @@ datasets::TrainTest load_scenario_data(const Scenario& s) {
     ds.features.resize(std::size_t(n) * ds.dim());
     ds.labels.resize(std::size_t(n));
   };
-  if (spec.dataset != "fashion-mnist") {
+  if (spec.dataset != "fashion-mnist" && spec.dataset != "cifar10" && spec.dataset != "cifar100") {
     limit(d.train, spec.limit_train);
     limit(d.test, spec.limit_test);
   }

@@ -111,9 +111,16 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
 
   r.read("data.dataset", s.data.dataset);
   if (s.data.dataset != "fashion-mnist" && s.data.dataset != "synthetic" && s.data.dataset != "uci-har" &&
-      s.data.dataset != "csv")
-    r.fail("data.dataset", fmt::format("'{}' is not one of: fashion-mnist, synthetic, uci-har, csv", s.data.dataset));
+      s.data.dataset != "csv" && s.data.dataset != "cifar10" && s.data.dataset != "cifar100")
+    r.fail("data.dataset", fmt::format("'{}' is not one of: fashion-mnist, synthetic, uci-har, csv, cifar10, cifar100",
+                                       s.data.dataset));
   r.read("data.path", s.data.path);
+  if (r.read("data.cifar100_labels", s.data.cifar100_labels)) {
+    if (s.data.cifar100_labels != "fine" && s.data.cifar100_labels != "coarse")
+      r.fail("data.cifar100_labels", fmt::format("'{}' is not one of: fine, coarse", s.data.cifar100_labels));
+    if (s.data.dataset != "cifar100")
+      r.fail("data.cifar100_labels", fmt::format("applies to dataset cifar100 only, not {}", s.data.dataset));
+  }
   r.read("data.test_path", s.data.test_path);
   if ((s.data.dataset == "uci-har" || s.data.dataset == "csv") && s.data.path.empty())
     r.fail("data.path", fmt::format("required for dataset {}", s.data.dataset));

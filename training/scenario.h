@@ -31,8 +31,9 @@ struct SyntheticSpec {
 };
 
 struct DataSpec {
-  std::string dataset = "fashion-mnist";  // fashion-mnist | synthetic | uci-har | csv
-  std::string path;                       // folder (fashion-mnist, uci-har) or train CSV file
+  std::string dataset = "fashion-mnist";  // fashion-mnist | synthetic | uci-har | csv | cifar10 | cifar100
+  std::string path;                       // folder (fashion-mnist, uci-har, cifar10, cifar100) or train CSV file
+  std::string cifar100_labels = "fine";   // cifar100: fine (100 classes) | coarse (20 superclasses)
   std::string test_path;                  // csv only: the test CSV file
   int limit_train = 0;                    // 0: all samples
   int limit_test = 0;
