@@ -1073,6 +1073,30 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
   return f;
 }
 
+// A backward GEMM of layer l (docs/contract.md §6): A (m x k) and B (k x n)
+// packed by their roles, k the Hadamard-padded contraction, dequantized by
+// A's and B's scales, the forward scale of the tensor B was transformed from
+// and 1/block:
+//   bwd_dx  A = Q(G H_O) (bwd_g_dx), B = Q(H_O Wq) (bwd_w_dx), then s_fwd_w
+//   bwd_dw  A = Q(G^T H_B) (bwd_g_dw), B = Q(H_B Xq) (bwd_x_dw), then s_fwd_x
+GemmSpec backward_gemm_spec(const Builder& bld, int l, GemmRole role, const Tensor& a, const Tensor& b,
+                            std::uint64_t m, std::uint64_t n, std::uint64_t k, int block) {
+  const bool dx = role == GemmRole::bwd_dx;
+  const QuantRole ra = dx ? QuantRole::bwd_g_dx : QuantRole::bwd_g_dw, rb = dx ? QuantRole::bwd_w_dx : QuantRole::bwd_x_dw,
+                  rf = dx ? QuantRole::fwd_w : QuantRole::fwd_x;
+  GemmSpec g;
+  g.role = role;
+  g.a = a;
+  g.a_record = bld.record(l, ra);
+  g.b = b;
+  g.b_record = bld.record(l, rb);
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.factors = {{bld.record(l, ra)}, {bld.record(l, rb)}, {bld.record(l, rf)}, {kNoRecord, 1.0f / float(block)}};
+  return g;
+}
+
 // The backward pass of every layer from g = dL/dY of the last layer: dX
 // (layers > 0), dW into `dw` (the host's) and db in the record area; with
 // `update`, the device's SGD fused into dW's write-back and the biases'.
@@ -1083,17 +1107,7 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
   // dW = GEMM(G^T H_B, X' ) with, when updating, the SGD of `w` in its write-back.
   auto dw_gemm = [&](int l, const Tensor& gtq, const Tensor& xhq, std::uint64_t Bp, int block, const Tensor* w) {
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
-    GemmSpec s_dw;
-    s_dw.role = GemmRole::bwd_dw;
-    s_dw.a = gtq;
-    s_dw.a_record = bld.record(l, QuantRole::bwd_g_dw);
-    s_dw.b = xhq;
-    s_dw.b_record = bld.record(l, QuantRole::bwd_x_dw);
-    s_dw.m = O;
-    s_dw.n = I;
-    s_dw.k = Bp;
-    s_dw.factors = {{bld.record(l, QuantRole::bwd_g_dw)}, {bld.record(l, QuantRole::bwd_x_dw)},
-                    {bld.record(l, QuantRole::fwd_x)}, {kNoRecord, 1.0f / float(block)}};
+    GemmSpec s_dw = backward_gemm_spec(bld, l, GemmRole::bwd_dw, gtq, xhq, O, I, Bp, block);
     s_dw.host = &dw[l];
     if (update) {
       s_dw.sgd_w = w;
@@ -1161,17 +1175,7 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
                             whq, ho.block);
       bld.release(f.wq[l]);
       dx = bld.keep(keep_id(Keep::dx, l), B, I, Fmt::f32);
-      GemmSpec s_dx;
-      s_dx.role = GemmRole::bwd_dx;
-      s_dx.a = ghq;
-      s_dx.a_record = bld.record(l, QuantRole::bwd_g_dx);
-      s_dx.b = whq;
-      s_dx.b_record = bld.record(l, QuantRole::bwd_w_dx);
-      s_dx.m = B;
-      s_dx.n = I;
-      s_dx.k = Op;
-      s_dx.factors = {{bld.record(l, QuantRole::bwd_g_dx)}, {bld.record(l, QuantRole::bwd_w_dx)},
-                      {bld.record(l, QuantRole::fwd_w)}, {kNoRecord, 1.0f / float(ho.block)}};
+      GemmSpec s_dx = backward_gemm_spec(bld, l, GemmRole::bwd_dx, ghq, whq, B, I, Op, ho.block);
       s_dx.out = &dx;
       if (cfg.ste == Ste::clipped) s_dx.clip_mask = &f.clip[l];
       s_dx.relu_grad = &f.relu[l - 1];  // ReLU' of the layer below
