@@ -118,6 +118,20 @@ template <typename T>
 void batchnorm_backward(const BatchNormSpec& s, const BatchNormSaved<T>& saved, std::span<const T> gamma,
                         std::span<const T> dy, std::span<T> dx, std::span<T> dgamma, std::span<T> dbeta);
 
+// The ReLU of a layer graph: y = v when v > 0 or v is NaN, else +0.
+template <typename T>
+void relu_forward(std::span<const T> x, std::span<T> y) {
+  for (std::size_t j = 0; j < y.size(); ++j) {
+    const T v = x[j];
+    y[j] = (v > T(0) || v != v) ? v : T(0);
+  }
+}
+// Its backward: dx = dy where the input x > 0, else +0.
+template <typename T>
+void relu_backward(std::span<const T> x, std::span<const T> dy, std::span<T> dx) {
+  for (std::size_t j = 0; j < dx.size(); ++j) dx[j] = x[j] > T(0) ? dy[j] : T(0);
+}
+
 // y = a + b element-wise.
 template <typename T>
 void residual_add(std::span<const T> a, std::span<const T> b, std::span<T> y);

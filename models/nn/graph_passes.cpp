@@ -86,12 +86,7 @@ void graph_forward(GemmLayerOps& ops, const MlpParams& p, const Matrix& x, bool 
         }
         break;
       }
-      case LayerKind::relu:
-        for (std::size_t j = 0; j < y.v.size(); ++j) {
-          const float v = in.v[j];
-          y.v[j] = (v > 0.0f || v != v) ? v : 0.0f;
-        }
-        break;
+      case LayerKind::relu: relu_forward<float>(in.v, y.v); break;
       case LayerKind::max_pool:
         t.argmax[i].resize(y.v.size());
         max_pool_forward<float>(n.pool, N, in.v, y.v, t.argmax[i]);
@@ -180,7 +175,7 @@ void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, 
         break;
       case LayerKind::relu:
         tmp.reshape(N, in_cols);
-        for (std::size_t j = 0; j < tmp.v.size(); ++j) tmp.v[j] = in.v[j] > 0.0f ? dy.v[j] : 0.0f;
+        relu_backward<float>(in.v, dy.v, tmp.v);
         contribute(n.a, tmp);
         break;
       case LayerKind::max_pool:

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "models/hadamard/hadamard.h"
+#include "models/nn/network.h"
 #include "sim/blocks/dma.h"
 #include "sim/blocks/hadamard_unit.h"
 #include "sim/blocks/quantizer_unit.h"
@@ -731,6 +732,49 @@ class Builder {
            });
   }
 
+  // A layer operation of the vector unit (sim/blocks/layer_ops.h) over
+  // `samples` samples of its operands, operand i at the descriptor's addr[i]:
+  // each holds `rows` rows per sample; chunks of whole samples stream through
+  // the slots, inputs loaded and outputs stored per chunk (in place when
+  // resident).
+  struct SampleOperand {
+    const Tensor* t = nullptr;
+    std::uint64_t rows = 1;
+    bool out = false;
+  };
+  void sample_op(std::uint32_t opcode, LayerDescriptor d, std::uint64_t samples, std::initializer_list<SampleOperand> list) {
+    const std::vector<SampleOperand> ops(list);
+    std::uint64_t per = 0;
+    for (const SampleOperand& o : ops) per += need(*o.t, o.t->cols) * o.rows;
+    const int buffers = int(ops.size());
+    int slots = 2;
+    std::uint64_t n = fit(slot_bytes(0, 2), per, samples, 1, buffers);
+    if (n == 0) {
+      slots = 1;
+      n = fit(slot_bytes(0, 1), per, samples, 1, buffers);
+    }
+    if (n == 0) too_small(fmt::format("layer operation {} of one sample", opcode), 0, per, buffers);
+    auto buf = [&](std::size_t i, std::uint64_t s0, std::uint32_t at) {
+      std::uint64_t off = at;
+      for (std::size_t j = 0; j < i; ++j) off += align_up(n * ops[j].rows * need(*ops[j].t, ops[j].t->cols), kAlign);
+      return where(*ops[i].t, s0 * ops[i].rows, 0, ops[i].t->cols, std::uint32_t(off));
+    };
+    stream(samples, n, 0, slots,
+           [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+             for (std::size_t i = 0; i < ops.size(); ++i)
+               if (!ops[i].out) copy_in(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
+           },
+           [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+             for (std::size_t i = 0; i < ops.size(); ++i) d.addr[i] = buf(i, s0, at);
+             d.samples = std::uint32_t(c);
+             emit(Unit::vector, opcode, d);
+           },
+           [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+             for (std::size_t i = 0; i < ops.size(); ++i)
+               if (ops[i].out) copy_out(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
+           });
+  }
+
   // Copies a record area saved by an earlier job (its forward pass) into SRAM.
   void restore_records(const Tensor& saved) {
     dma(Space::dram, saved.addr, record_bytes_, Space::sram, 0, record_bytes_, 1, record_bytes_);
@@ -1203,6 +1247,264 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
   }
 }
 
+
+// ---- Layer graphs (docs/npu.md "Layer graphs"). Every tensor is in DRAM
+// between operations and streams through SRAM in chunks of whole samples
+// (the layer operations) or of rows (quantizers, Hadamard transforms, GEMMs).
+// A conv layer is the linear layer's decomposition on im2col rows: the
+// address generator gathers im2col(Xq) (N*P x K packed) into SRAM, the GEMMs
+// run on M = N*P rows, and the vector unit turns rows into NCHW (forward),
+// NCHW into rows (G) and the dX columns into dX by col2im (backward).
+
+// The layer operations' descriptor for a node's geometry.
+LayerDescriptor conv_op(const ConvGeometry& g, int bits = 0) {
+  LayerDescriptor d;
+  d.set(g);
+  d.bits = std::uint8_t(bits);
+  return d;
+}
+LayerDescriptor pool_op(const PoolGeometry& g) {
+  LayerDescriptor d;
+  d.set(g);
+  return d;
+}
+LayerDescriptor size_op(std::uint64_t a, std::uint64_t b = 0) {
+  LayerDescriptor d;
+  d.geo[0] = std::int32_t(a);
+  d.geo[1] = std::int32_t(b);
+  return d;
+}
+
+// Throws a ConfigError naming the first node the NPU does not lower, and the
+// conv mapping it does not execute.
+void check_graph_lowered(const HdqtConfig& cfg, const Graph& graph) {
+  for (std::size_t i = 0; i < graph.nodes().size(); ++i) {
+    const LayerKind k = graph.nodes()[i].kind;
+    const bool lowered = k == LayerKind::conv || k == LayerKind::linear || k == LayerKind::relu ||
+                         k == LayerKind::max_pool || k == LayerKind::flatten || k == LayerKind::add;
+    if (!lowered)
+      throw ConfigError(fmt::format("network: node {} ({}): the NPU engine does not lower {} layers yet "
+                                    "(use --engine functional or golden)",
+                                    i, name(k), name(k)));
+    if (k == LayerKind::conv && cfg.conv_mapping != ConvMapping::whole_batch)
+      throw ConfigError("conv_mapping: the NPU executes the whole_batch convolution mapping (docs/contract.md §9), "
+                        "not per_sample");
+  }
+}
+
+struct GraphTensors {
+  std::vector<Tensor> act;                    // per node: its output, N x out.size() f32
+  std::vector<Tensor> xq, wq, clip, argmax;   // per node: conv/linear operands kept for the backward; max_pool argmax (int32)
+  std::vector<Tensor> w, b;                   // per parameter layer (b: none without a bias)
+  Tensor x;                                   // the network input
+};
+
+GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train) {
+  const Graph& graph = *p.graph;
+  const auto& nodes = graph.nodes();
+  const std::uint64_t N = std::uint64_t(x.rows);
+  GraphTensors f;
+  f.x = bld.dram(N, std::uint64_t(x.cols), Fmt::f32);
+  bld.load(f.x, x.v.data());
+  for (std::size_t l = 0; l < p.w.size(); ++l) {
+    f.w.push_back(bld.dram(std::uint64_t(p.w[l].rows), std::uint64_t(p.w[l].cols), Fmt::f32));
+    bld.load(f.w[l], p.w[l].v.data());
+    f.b.push_back(p.b[l].empty() ? Tensor{} : bld.dram(1, p.b[l].size(), Fmt::f32));
+    if (!p.b[l].empty()) bld.load(f.b[l], p.b[l].data());
+  }
+  const std::size_t n_nodes = nodes.size();
+  f.act.resize(n_nodes);
+  f.xq.resize(n_nodes);
+  f.wq.resize(n_nodes);
+  f.clip.resize(n_nodes);
+  f.argmax.resize(n_nodes);
+  const int xb = cfg.q(QuantRole::fwd_x).bits, wb = cfg.q(QuantRole::fwd_w).bits;
+  for (std::size_t i = 0; i < n_nodes; ++i) {
+    const LayerNode& n = nodes[i];
+    const Tensor& in = n.a == kNetworkInput ? f.x : f.act[std::size_t(n.a)];
+    const std::uint64_t out_size = std::uint64_t(n.out.size());
+    bld.tag(std::max(n.param, 0), Phase::forward);
+    switch (n.kind) {
+      case LayerKind::conv:
+      case LayerKind::linear: {
+        const int l = n.param;
+        const bool conv = n.kind == LayerKind::conv;
+        const std::uint64_t O = std::uint64_t(p.w[l].rows), K = std::uint64_t(p.w[l].cols);
+        const std::uint64_t P = conv ? std::uint64_t(n.conv.positions()) : 1, M = N * P;
+        const bool need_clip = train && n.a != kNetworkInput && cfg.ste == Ste::clipped;
+        f.xq[i] = bld.dram(N, in.cols, Fmt::packed, xb);  // NCHW (conv: before im2col)
+        if (need_clip) f.clip[i] = bld.dram(N, in.cols, Fmt::mask, 1);
+        bld.quantize(in, QuantRole::fwd_x, f.xq[i], need_clip ? &f.clip[i] : nullptr);
+        f.wq[i] = bld.dram(O, K, Fmt::packed, wb);
+        bld.quantize(f.w[std::size_t(l)], QuantRole::fwd_w, f.wq[i], nullptr);
+        Tensor a = f.xq[i];
+        if (conv) {
+          a = bld.dram(M, K, Fmt::packed, xb);
+          bld.sample_op(kLayerIm2col, conv_op(n.conv, xb), N, {{&f.xq[i], 1, false}, {&a, P, true}});
+        }
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        const Tensor rows = conv ? bld.dram(M, O, Fmt::f32) : f.act[i];
+        GemmSpec g;
+        g.role = GemmRole::fwd;
+        g.a = a;
+        g.a_record = bld.record(l, QuantRole::fwd_x);
+        g.b = f.wq[i];
+        g.b_layout = BLayout::n_by_k;  // Wq (O x K) is B^T
+        g.b_record = bld.record(l, QuantRole::fwd_w);
+        g.m = M;
+        g.n = O;
+        g.k = K;
+        g.factors = {{bld.record(l, QuantRole::fwd_x)}, {bld.record(l, QuantRole::fwd_w)}};
+        g.out = &rows;
+        if (n.bias) g.bias = &f.b[std::size_t(l)];
+        bld.gemm(g);
+        if (conv) bld.sample_op(kLayerNchwOf, size_op(O, P), N, {{&rows, P, false}, {&f.act[i], 1, true}});
+        break;
+      }
+      case LayerKind::relu:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerRelu, size_op(out_size), N, {{&in, 1, false}, {&f.act[i], 1, true}});
+        break;
+      case LayerKind::max_pool:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        f.argmax[i] = bld.dram(N, out_size, Fmt::f32);  // int32 indices: 4 bytes each
+        bld.sample_op(kLayerMaxPool, pool_op(n.pool), N,
+                      {{&in, 1, false}, {&f.act[i], 1, true}, {&f.argmax[i], 1, true}});
+        break;
+      case LayerKind::flatten: f.act[i] = in; break;  // NCHW rows are the flattened rows: no data moves
+      case LayerKind::add:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerAdd, size_op(out_size), N,
+                      {{&in, 1, false}, {&f.act[std::size_t(n.b)], 1, false}, {&f.act[i], 1, true}});
+        break;
+      default: throw ConfigError(fmt::format("network: the NPU engine does not lower {} layers yet", name(n.kind)));
+    }
+  }
+  return f;
+}
+
+// The backward pass from g = dL/d(output), with the device's SGD update of
+// every weight fused into its dW's write-back and of every bias after its db.
+void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const GraphTensors& f,
+                            const Tensor& dout, std::uint64_t N, std::vector<Tensor>& dw) {
+  const auto& nodes = p.graph->nodes();
+  dw.assign(p.w.size(), Tensor{});
+  std::vector<std::optional<Tensor>> grad(nodes.size());
+  grad.back() = dout;
+  // A node's gradient: the first contribution as is, each later one added (layer_ops.h kLayerAdd).
+  auto contribute = [&](int node, const Tensor& c) {
+    if (node == kNetworkInput) return;
+    std::optional<Tensor>& g = grad[std::size_t(node)];
+    if (!g) {
+      g = c;
+      return;
+    }
+    const Tensor sum = bld.dram(N, c.cols, Fmt::f32);
+    bld.sample_op(kLayerAdd, size_op(c.cols), N, {{&*g, 1, false}, {&c, 1, false}, {&sum, 1, true}});
+    g = sum;
+  };
+  for (std::size_t i = nodes.size(); i-- > 0;) {
+    const LayerNode& n = nodes[i];
+    if (!grad[i]) throw ConfigError(fmt::format("network: node {} ({}) does not reach the output", i, name(n.kind)));
+    const Tensor dy = *grad[i];
+    const Tensor& in = n.a == kNetworkInput ? f.x : f.act[std::size_t(n.a)];
+    const std::uint64_t in_size = std::uint64_t(n.in.size());
+    bld.tag(std::max(n.param, 0), Phase::backward_dx);
+    switch (n.kind) {
+      case LayerKind::conv:
+      case LayerKind::linear: {
+        const int l = n.param;
+        const bool conv = n.kind == LayerKind::conv, need_dx = n.a != kNetworkInput;
+        const std::uint64_t O = std::uint64_t(p.w[l].rows), K = std::uint64_t(p.w[l].cols);
+        const std::uint64_t P = conv ? std::uint64_t(n.conv.positions()) : 1, M = N * P;
+        const int xb = f.xq[i].bits;
+        // G as M x O rows (conv: Gm[n*P + p][o] = G[n][o][p]).
+        bld.tag(l, Phase::backward_dw);
+        Tensor gm = dy;
+        if (conv) {
+          gm = bld.dram(M, O, Fmt::f32);
+          bld.sample_op(kLayerRowsOf, size_op(O, P), N, {{&dy, 1, false}, {&gm, P, true}});
+        }
+        const HadamardPlan hm = plan_hadamard(int(M), cfg.hadamard), ho = plan_hadamard(int(O), cfg.hadamard);
+        const std::uint64_t Mp = std::uint64_t(hm.padded_length), Op = std::uint64_t(ho.padded_length);
+        Tensor ghq;
+        if (need_dx) {
+          bld.tag(l, Phase::backward_dx);
+          ghq = bld.dram_packed(M, Op, QuantRole::bwd_g_dx);
+          bld.hadamard_quantize(Builder::Transform::rows, gm, 0, QuantRole::bwd_g_dx, ghq, ho.block);
+        }
+        bld.tag(l, Phase::backward_dw);
+        const Tensor gtq = bld.dram_packed(O, Mp, QuantRole::bwd_g_dw);
+        bld.hadamard_quantize(Builder::Transform::cols_t, gm, 0, QuantRole::bwd_g_dw, gtq, hm.block);
+        if (n.bias) bld.column_sum(gm);  // db[o]: n, then p ascending (the rows' order)
+        Tensor cols = f.xq[i];
+        if (conv) {  // im2col(Xq) again, as the functional engine
+          cols = bld.dram(M, K, Fmt::packed, xb);
+          bld.sample_op(kLayerIm2col, conv_op(n.conv, xb), N, {{&f.xq[i], 1, false}, {&cols, P, true}});
+        }
+        const Tensor xhq = bld.dram_packed(Mp, K, QuantRole::bwd_x_dw);
+        bld.hadamard_quantize(Builder::Transform::cols_int, cols, bld.record(l, QuantRole::fwd_x), QuantRole::bwd_x_dw,
+                              xhq, hm.block);
+        dw[std::size_t(l)] = bld.host(O, K);
+        GemmSpec s_dw = backward_gemm_spec(bld, l, GemmRole::bwd_dw, gtq, xhq, O, K, Mp, hm.block);
+        s_dw.host = &dw[std::size_t(l)];
+        s_dw.sgd_w = &f.w[std::size_t(l)];
+        s_dw.sgd_buf = &bld.momentum_w(l);
+        bld.gemm(s_dw);
+        if (n.bias) {
+          bld.tag(l, Phase::update);
+          bld.sgd_bias(f.b[std::size_t(l)], bld.db(l), bld.momentum_b(l));
+        }
+        if (!need_dx) break;
+        bld.tag(l, Phase::backward_dx);
+        const Tensor whq = bld.dram_packed(Op, K, QuantRole::bwd_w_dx);
+        bld.hadamard_quantize(Builder::Transform::cols_int, f.wq[i], bld.record(l, QuantRole::fwd_w),
+                              QuantRole::bwd_w_dx, whq, ho.block);
+        const Tensor d = bld.dram(M, K, Fmt::f32);
+        GemmSpec s_dx = backward_gemm_spec(bld, l, GemmRole::bwd_dx, ghq, whq, M, K, Op, ho.block);
+        s_dx.out = &d;
+        const bool clip = cfg.ste == Ste::clipped;
+        if (!conv) {
+          if (clip) s_dx.clip_mask = &f.clip[i];
+          bld.gemm(s_dx);
+          contribute(n.a, d);
+          break;
+        }
+        bld.gemm(s_dx);
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        LayerDescriptor op = conv_op(n.conv);
+        if (clip) {
+          op.flags = kLayerClip;
+          bld.sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}, {&f.clip[i], 1, false}});
+        } else {
+          bld.sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}});
+        }
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::relu: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerReluGrad, size_op(in_size), N, {{&in, 1, false}, {&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::max_pool: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerMaxPoolGrad, pool_op(n.pool), N,
+                      {{&f.argmax[i], 1, false}, {&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::flatten: contribute(n.a, dy); break;
+      case LayerKind::add:
+        contribute(n.a, dy);
+        contribute(n.b, dy);
+        break;
+      default: throw ConfigError(fmt::format("network: the NPU engine does not lower {} layers yet", name(n.kind)));
+    }
+  }
+}
+
 }  // namespace
 
 void check_supported(const NpuConfig& npu, const HdqtConfig& hdqt) {
@@ -1510,6 +1812,120 @@ Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward
     const Tensor records = bld.save_records();
     for (int l = 0; l < L; ++l) bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
     read_records(bld, records, p, res);
+    bld.finish();
+    return job;
+  });
+}
+
+namespace {
+
+// Result buffers of a graph pass (reused when the shapes match): the output
+// of every parameter layer, then the network's when its last node has no
+// parameters (GraphTrace::outputs); the gradients in p's shapes.
+void size_graph_results(const MlpParams& p, std::uint64_t B, bool grads, StepResults& res) {
+  const auto& nodes = p.graph->nodes();
+  std::vector<int> cols(p.w.size(), 0);
+  for (const LayerNode& n : nodes)
+    if (n.param >= 0) cols[std::size_t(n.param)] = int(n.out.size());
+  if (nodes.back().param < 0) cols.push_back(int(nodes.back().out.size()));
+  res.outputs.resize(cols.size());
+  for (std::size_t l = 0; l < cols.size(); ++l)
+    if (res.outputs[l].rows != int(B) || res.outputs[l].cols != cols[l]) res.outputs[l] = Matrix(int(B), cols[l]);
+  if (!grads) return;
+  bool same = res.grads.w.size() == p.w.size() && res.grads.graph == p.graph;
+  for (std::size_t l = 0; same && l < p.w.size(); ++l)
+    same = res.grads.w[l].rows == p.w[l].rows && res.grads.w[l].cols == p.w[l].cols && res.grads.b[l].size() == p.b[l].size();
+  if (!same) res.grads = zeros_like(p);
+  res.grads.graph = p.graph;
+  res.grads.running = p.running;  // no BatchNorm lowered: the running statistics stay as they are
+}
+
+std::string graph_plan_key(const char* kind, const StepSettings& s, const MlpParams& p, std::uint64_t B) {
+  std::string k = plan_key(kind, s, p, B) + "|graph:";
+  for (const LayerNode& n : p.graph->nodes())
+    k += fmt::format("{}:{}:{}>{}:{}:{}/{},", int(n.kind), n.in.c, n.in.h, n.in.w, n.out.c, n.out.h, n.out.w);
+  return k;
+}
+
+// Reads back every parameter layer's output (and the network's) into res.outputs.
+void read_graph_outputs(Builder& bld, const MlpParams& p, const GraphTensors& f, StepResults& res) {
+  const auto& nodes = p.graph->nodes();
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if (nodes[i].param >= 0)
+      bld.read_back(f.act[i].addr, res.outputs[std::size_t(nodes[i].param)].v.data(), f.act[i].bytes());
+  if (nodes.back().param < 0) bld.read_back(f.act.back().addr, res.outputs.back().v.data(), f.act.back().bytes());
+}
+
+}  // namespace
+
+Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                     std::span<const bool> active, std::uint64_t step, StepResults& res) {
+  check_graph_lowered(*s.hdqt, *p.graph);
+  const std::uint64_t B = std::uint64_t(x.rows);
+  if (labels.size() != B) throw ConfigError(fmt::format("npu: {} labels for a batch of {}", labels.size(), B));
+  size_graph_results(p, B, true, res);
+  return planned(graph_plan_key("graph-step", s, p, B), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    job.staging.resize(4 * B + active.size());
+    for (std::uint64_t i = 0; i < B; ++i) {
+      const std::int32_t v = labels[i];
+      std::memcpy(job.staging.data() + 4 * i, &v, 4);
+    }
+    for (std::size_t c = 0; c < active.size(); ++c) job.staging[4 * B + c] = active[c];
+    GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, true);
+    const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
+    bld.load(labels_t, job.staging.data());
+    bld.load(active_t, job.staging.data() + 4 * B);
+    bld.tag(std::max(p.graph->nodes().back().param, 0), Phase::forward);
+    const Tensor& logits = f.act.back();
+    const Tensor g = bld.dram(B, logits.cols, Fmt::f32);
+    bld.softmax(logits, labels_t, active_t, g);
+    std::vector<Tensor> dw;
+    graph_backward_program(bld, *s.hdqt, p, f, g, B, dw);
+    bld.tag(0, Phase::update);
+    const Tensor records = bld.save_records();
+    for (std::size_t l = 0; l < p.w.size(); ++l)
+      bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
+    read_graph_outputs(bld, p, f, res);
+    read_records(bld, records, p, res);
+    if (s.read_device_params) {  // the weights after the device's update (tests)
+      res.device_params = p;
+      for (std::size_t l = 0; l < p.w.size(); ++l) {
+        bld.read_back(f.w[l].addr, res.device_params.w[l].v.data(), f.w[l].bytes());
+        if (!p.b[l].empty()) bld.read_back(f.b[l].addr, res.device_params.b[l].data(), f.b[l].bytes());
+      }
+    }
+    bld.finish();
+    return job;
+  });
+}
+
+void decode_graph_records(const MlpParams& p, StepResults& r) {
+  decode_records(r);
+  // Records of GEMMs the step does not run hold whatever the SRAM held: no statistics.
+  std::vector<bool> ran(r.stats.size(), false);
+  for (const LayerNode& n : p.graph->nodes()) {
+    if (n.kind != LayerKind::conv && n.kind != LayerKind::linear) continue;
+    const std::size_t at = std::size_t(n.param) * kGemmRoles;
+    ran[at + std::size_t(GemmRole::fwd)] = ran[at + std::size_t(GemmRole::bwd_dw)] = true;
+    ran[at + std::size_t(GemmRole::bwd_dx)] = n.a != kNetworkInput;
+  }
+  for (std::size_t i = 0; i < r.stats.size(); ++i)
+    if (!ran[i]) r.stats[i] = GemmStats{};
+}
+
+Job build_graph_eval(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step,
+                     StepResults& res) {
+  check_graph_lowered(*s.hdqt, *p.graph);
+  size_graph_results(p, std::uint64_t(x.rows), false, res);
+  return planned(graph_plan_key("graph-eval", s, p, std::uint64_t(x.rows)), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    const GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, false);
+    read_graph_outputs(bld, p, f, res);
+    res.records.clear();
+    res.db_offsets.clear();
     bld.finish();
     return job;
   });

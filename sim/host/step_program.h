@@ -188,4 +188,19 @@ Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, st
 Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward& saved, const Matrix& dout,
                    std::uint64_t step, StepResults& results);
 
+// Layer graphs (p.graph, models/nn/network.h; docs/npu.md "Layer graphs"):
+// one training step (forward, loss, backward, the device's SGD update of
+// every weight and bias) and an evaluation forward pass, bit-identical to the
+// functional engine. ConfigError naming the first node whose kind the NPU does
+// not lower, or conv_mapping when it is not whole_batch. Results as for MLPs;
+// outputs are those of every parameter layer (then the network's when its
+// last node has none), grads carry p.graph and p.running.
+Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                     std::span<const bool> active, std::uint64_t step, StepResults& results);
+// decode_records for a graph's training step; the statistics of GEMMs it
+// does not run (dX of a layer reading the network input) are zero.
+void decode_graph_records(const MlpParams& p, StepResults& results);
+Job build_graph_eval(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step,
+                     StepResults& results);
+
 }  // namespace hdq::npu
