@@ -50,13 +50,15 @@ Matrix input(int batch, long long features, int salt) {
 }
 
 // Four training steps on both engines from the same weights, each engine's
-// weights updated by hdq::Sgd from its own gradients, then an evaluation.
-void expect_bit_exact(const ConvCase& c, const HdqtConfig& cfg, const char* sram) {
+// weights updated by hdq::Sgd from its own gradients (BatchNorm's running
+// statistics installed from them), then an evaluation.
+void expect_bit_exact(const ConvCase& c, const HdqtConfig& cfg, const char* sram,
+                      std::shared_ptr<const Graph> graph = nullptr) {
   const std::string what = std::string(c.what) + ", " + sram;
   const SgdConfig sgd{0.05f, 0.9f, 0.0f};
   FunctionalEngine functional(cfg, 7, 1);
   NpuEngine npu(default_npu_config({sram}), cfg, 7, sgd);
-  MlpParams pf = init_graph(make_graph(c), 3), pn = pf;
+  MlpParams pf = init_graph(graph ? graph : make_graph(c), 3), pn = pf;
   Sgd sf(sgd), sn(sgd);
   const std::vector<int> y = [&] {
     std::vector<int> v;
@@ -82,7 +84,10 @@ void expect_bit_exact(const ConvCase& c, const HdqtConfig& cfg, const char* sram
     sf.step(pf, gf);
     sn.step(pn, gn);
   }
-  for (std::size_t l = 0; l < pf.w.size(); ++l) EXPECT_EQ(pn.w[l].v, pf.w[l].v) << what << " layer " << l;
+  for (std::size_t l = 0; l < pf.w.size(); ++l) {
+    EXPECT_EQ(pn.w[l].v, pf.w[l].v) << what << " layer " << l;
+    EXPECT_EQ(pn.running[l], pf.running[l]) << what << " layer " << l;
+  }
   for (std::size_t l = 0; l < pf.w.size(); ++l)
     for (int g = 0; g < kGemmRoles; ++g)
       EXPECT_EQ(npu.overflow_stats()->layers[l][g], functional.overflow_stats()->layers[l][g]) << what << " " << l << " " << g;
@@ -123,6 +128,27 @@ TEST(NpuConv, KnobsAwayFromTheDefaultsEqualTheFunctionalEngine) {
   expect_bit_exact(kCases[3], cfg, "sram.size_bytes=524288");
 }
 
+// ResNet layers: BatchNorm (batch statistics in training, running statistics
+// in the evaluation), residual adds, option-A shortcuts and global average
+// pooling, in the resnet20 preset on 1 x 8 x 8 images; average pooling in a
+// graph of its own. With 64 KiB of SRAM the BatchNorm passes stream chunks
+// of samples.
+TEST(NpuConv, ResNetLayersEqualTheFunctionalEngine) {
+  const ConvCase resnet{"resnet20 1x8x8 N4", {1, 8, 8}, 3, 1, 1, 4, false};
+  for (const char* sram : {"sram.size_bytes=524288", "sram.size_bytes=65536"})
+    expect_bit_exact(resnet, hdqt_preset("npu"), sram, network_preset("resnet20", {1, 8, 8}, 5));
+  auto g = std::make_shared<Graph>(ImageShape{3, 9, 9});
+  int t = g->conv(kNetworkInput, 4, 3, 1, 1, false);
+  t = g->batchnorm(t);
+  t = g->relu(t);
+  t = g->avg_pool(t, 3, 2);
+  t = g->shortcut(t, 8, 2);
+  t = g->global_avg_pool(t);
+  g->linear(t, 5);
+  expect_bit_exact({"conv bn relu avgpool3/2 shortcut gap 3x9x9 N5", {3, 9, 9}, 3, 1, 1, 5, false}, hdqt_preset("npu"),
+                   "sram.size_bytes=524288", g);
+}
+
 // The device's SGD update (fused into dW's write-back, and after db) equals
 // hdq::Sgd bit for bit.
 TEST(NpuConv, DeviceUpdateEqualsHostSgd) {
@@ -158,14 +184,6 @@ TEST(NpuConv, RefusesWhatItDoesNotLower) {
   const std::vector<int> y{0, 1};
   const bool active[4] = {true, true, false, false};
   MlpGrads g;
-  {  // BatchNorm (ResNet): the first node of a kind not lowered
-    NpuEngine npu(default_npu_config(), hdqt_preset("npu"), 1, SgdConfig{});
-    const MlpParams p = init_graph(network_preset("resnet20", {1, 8, 8}, 4), 1);
-    EXPECT_EQ(config_error([&] { npu.gradients(p, Matrix(2, 64), y, active, 0, g); }),
-              "network: node 1 (batchnorm): the NPU engine does not lower batchnorm layers yet (use --engine "
-              "functional or golden)");
-    EXPECT_EQ(npu.train_costs().total().cycles(), 0u);
-  }
   {  // the paper's per-sample mapping
     NpuEngine npu(default_npu_config(), hdqt_preset("paper"), 1, SgdConfig{});
     const MlpParams p = init_graph(network_preset("cnn-small", {1, 8, 8}, 4), 1);

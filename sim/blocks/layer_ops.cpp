@@ -17,6 +17,15 @@ void LayerDescriptor::set(const PoolGeometry& g) {
   std::copy(v, v + 9, geo);
 }
 
+void LayerDescriptor::set(const ShortcutGeometry& g) {
+  const int v[8] = {g.in_c, g.in_h, g.in_w, g.out_c, g.out_h, g.out_w, g.stride, g.pad_before};
+  std::copy(v, v + 8, geo);
+}
+
+ShortcutGeometry LayerDescriptor::shortcut() const {
+  return {geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7]};
+}
+
 ConvGeometry LayerDescriptor::conv() const {
   return {geo[0], geo[1], geo[2], geo[3], geo[4], geo[5], geo[6], geo[7], geo[8], geo[9]};
 }
@@ -74,7 +83,54 @@ void LayerDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
       write(addr[2], 4 * n * std::uint64_t(g.in_size()));
       break;
     }
-    default: break;
+    case kLayerAvgPool:
+    case kLayerAvgPoolGrad: {
+      const PoolGeometry g = pool();
+      const bool fwd = opcode == kLayerAvgPool;
+      read(addr[0], 4 * n * std::uint64_t(fwd ? g.in_size() : g.out_size()));
+      write(addr[1], 4 * n * std::uint64_t(fwd ? g.out_size() : g.in_size()));
+      break;
+    }
+    case kLayerGap:
+    case kLayerGapGrad: {
+      const std::uint64_t C = std::uint64_t(geo[0]), big = 4 * n * C * std::uint64_t(geo[1]), small = 4 * n * C;
+      read(addr[0], opcode == kLayerGap ? big : small);
+      write(addr[1], opcode == kLayerGap ? small : big);
+      break;
+    }
+    case kLayerShortcut:
+    case kLayerShortcutGrad: {
+      const ShortcutGeometry g = shortcut();
+      const std::uint64_t in = 4 * n * std::uint64_t(g.in_c) * std::uint64_t(g.in_h) * std::uint64_t(g.in_w),
+                          out = 4 * n * std::uint64_t(g.out_c) * std::uint64_t(g.out_h) * std::uint64_t(g.out_w);
+      read(addr[0], opcode == kLayerShortcut ? in : out);
+      write(addr[1], opcode == kLayerShortcut ? out : in);
+      break;
+    }
+    default: {  // BatchNorm: per-sample tensors x, y, xhat, dy, dx; per-channel vectors
+      const std::uint64_t big = 4 * n * std::uint64_t(geo[0]) * std::uint64_t(geo[1]), vec = 4 * std::uint64_t(geo[0]);
+      // (inputs, outputs) by address slot: 'b' a per-sample tensor, 'v' a vector.
+      struct Io {
+        const char* in;
+        const char* out;
+      };
+      Io io{"", ""};
+      switch (opcode) {
+        case kLayerBnSum: io = {"bv", ".v"}; break;
+        case kLayerBnMean: io = {"v", ".v"}; break;
+        case kLayerBnSq: io = {"bvv", "..v"}; break;
+        case kLayerBnStats: io = {"vvvvv", "..vvv"}; break;
+        case kLayerBnNorm: io = {"bvvvv", ".....bb"}; break;
+        case kLayerBnEval: io = {"bvvvv", ".....b"}; break;
+        case kLayerBnGradSums: io = {"bbvv", "..vv"}; break;
+        case kLayerBnGradDx: io = {"bbvvvv", "......b"}; break;
+        default: break;
+      }
+      for (int i = 0; io.in[i]; ++i) read(addr[i], io.in[i] == 'b' ? big : vec);
+      for (int i = 0; io.out[i]; ++i)
+        if (io.out[i] != '.') write(addr[i], io.out[i] == 'b' ? big : vec);
+      break;
+    }
   }
 }
 
@@ -147,6 +203,93 @@ LayerOpCost LayerCore::run(std::uint32_t opcode, const LayerDescriptor& d, Memor
       max_pool_backward<float>(g, int(n), sram.in<std::int32_t>(d.addr[0], out), sram.in<float>(d.addr[1], out),
                                sram.out<float>(d.addr[2], in));
       return {{out, 0}, 0};
+    }
+    case kLayerAvgPool:
+    case kLayerAvgPoolGrad: {
+      const PoolGeometry g = d.pool();
+      const std::uint64_t in = n * std::uint64_t(g.in_size()), out = n * std::uint64_t(g.out_size());
+      const std::uint64_t taps = out * std::uint64_t(g.kernel_h) * std::uint64_t(g.kernel_w);
+      if (opcode == kLayerAvgPool) {
+        avg_pool_forward<float>(g, int(n), sram.in<float>(d.addr[0], in), sram.out<float>(d.addr[1], out));
+        return {{taps, out}, 0};  // an add per tap, a division per window
+      }
+      avg_pool_backward<float>(g, int(n), sram.in<float>(d.addr[0], out), sram.out<float>(d.addr[1], in));
+      return {{taps, out}, 0};
+    }
+    case kLayerGap:
+    case kLayerGapGrad: {
+      const int C = d.geo[0], hw = d.geo[1];
+      const std::uint64_t small = n * std::uint64_t(C), big = small * std::uint64_t(hw);
+      if (opcode == kLayerGap) {
+        global_avg_pool_forward<float>(int(n), C, hw, sram.in<float>(d.addr[0], big), sram.out<float>(d.addr[1], small));
+        return {{big, small}, 0};
+      }
+      global_avg_pool_backward<float>(int(n), C, hw, sram.in<float>(d.addr[0], small), sram.out<float>(d.addr[1], big));
+      return {{0, small}, big};  // a division per channel, the value written to every cell
+    }
+    case kLayerShortcut:
+    case kLayerShortcutGrad: {
+      const ShortcutGeometry g = d.shortcut();
+      const std::uint64_t in = n * std::uint64_t(g.in_c) * std::uint64_t(g.in_h) * std::uint64_t(g.in_w),
+                          out = n * std::uint64_t(g.out_c) * std::uint64_t(g.out_h) * std::uint64_t(g.out_w);
+      if (opcode == kLayerShortcut) {
+        shortcut_forward<float>(g, int(n), sram.in<float>(d.addr[0], in), sram.out<float>(d.addr[1], out));
+        return {{}, out};
+      }
+      shortcut_backward<float>(g, int(n), sram.in<float>(d.addr[0], out), sram.out<float>(d.addr[1], in));
+      return {{}, in};
+    }
+    case kLayerBnMean:
+    case kLayerBnStats: {
+      const std::size_t C = std::size_t(d.geo[0]);
+      const long long m = d.geo[2];
+      if (opcode == kLayerBnMean) {
+        bn_mean<float>(m, sram.in<float>(d.addr[0], C), sram.out<float>(d.addr[1], C));
+        return {{0, C}, 0};
+      }
+      sram.in<float>(d.addr[3], C);  // the running statistics are read and written
+      sram.in<float>(d.addr[4], C);
+      bn_stats<float>(d.bn(), m, sram.in<float>(d.addr[0], C), sram.in<float>(d.addr[1], C),
+                      sram.out<float>(d.addr[2], C), sram.out<float>(d.addr[3], C), sram.out<float>(d.addr[4], C));
+      return {{3 * C + kTranscendentalOps.adds * C, 6 * C + kTranscendentalOps.muls * C}, 0};
+    }
+    case kLayerBnSum:
+    case kLayerBnSq:
+    case kLayerBnNorm:
+    case kLayerBnEval:
+    case kLayerBnGradSums:
+    case kLayerBnGradDx: {
+      const BatchNormSpec s = d.bn();
+      const std::size_t C = std::size_t(s.channels), e = n * C * std::size_t(s.hw);
+      auto vec = [&](int i) { return sram.in<float>(d.addr[i], C); };
+      auto acc = [&](int i) {  // an accumulator: zeroed by the batch's first chunk
+        const std::span<float> a = sram.out<float>(d.addr[i], C);
+        if (d.first == 0) std::fill(a.begin(), a.end(), 0.0f);
+        else sram.in<float>(d.addr[i], C);
+        return a;
+      };
+      const std::span<const float> x = sram.in<float>(d.addr[0], e);
+      switch (opcode) {
+        case kLayerBnSum: bn_sum<float>(s, x, acc(1)); return {{e, 0}, 0};
+        case kLayerBnSq: bn_sq<float>(s, x, vec(1), acc(2)); return {{2 * e, e}, 0};
+        case kLayerBnNorm:
+          bn_normalize<float>(s, x, vec(1), vec(2), vec(3), vec(4), sram.out<float>(d.addr[5], e),
+                              sram.out<float>(d.addr[6], e));
+          return {{2 * e, 2 * e}, 0};
+        case kLayerBnEval:
+          batchnorm_forward_eval<float>(s, x, vec(1), vec(2), vec(3), vec(4), sram.out<float>(d.addr[5], e));
+          return {{2 * e + C + kTranscendentalOps.adds * C, 2 * e + kTranscendentalOps.muls * C}, 0};
+        case kLayerBnGradSums: {
+          const std::span<const float> xhat = sram.in<float>(d.addr[1], e);
+          bn_grad_sums<float>(s, x, xhat, acc(2), acc(3));
+          return {{2 * e, e}, 0};
+        }
+        default: {
+          const std::span<const float> xhat = sram.in<float>(d.addr[1], e);
+          bn_grad_dx<float>(s, d.geo[2], vec(2), vec(3), vec(4), vec(5), x, xhat, sram.out<float>(d.addr[6], e));
+          return {{2 * e, 2 * e + 3 * C}, 0};
+        }
+      }
     }
     default: break;
   }

@@ -735,43 +735,90 @@ class Builder {
   // A layer operation of the vector unit (sim/blocks/layer_ops.h) over
   // `samples` samples of its operands, operand i at the descriptor's addr[i]:
   // each holds `rows` rows per sample; chunks of whole samples stream through
-  // the slots, inputs loaded and outputs stored per chunk (in place when
-  // resident).
+  // the slots after the first `fixed` bytes of the arena, inputs loaded and
+  // outputs stored per chunk (in place when resident). rows = 0: a vector
+  // resident in SRAM (scratch_vector) that every chunk uses in place.
   struct SampleOperand {
     const Tensor* t = nullptr;
     std::uint64_t rows = 1;
     bool out = false;
   };
-  void sample_op(std::uint32_t opcode, LayerDescriptor d, std::uint64_t samples, std::initializer_list<SampleOperand> list) {
+  void sample_op(std::uint32_t opcode, LayerDescriptor d, std::uint64_t samples, std::initializer_list<SampleOperand> list,
+                 std::uint64_t fixed = 0) {
     const std::vector<SampleOperand> ops(list);
     std::uint64_t per = 0;
     for (const SampleOperand& o : ops) per += need(*o.t, o.t->cols) * o.rows;
     const int buffers = int(ops.size());
     int slots = 2;
-    std::uint64_t n = fit(slot_bytes(0, 2), per, samples, 1, buffers);
+    std::uint64_t n = fit(slot_bytes(fixed, 2), per, samples, 1, buffers);
     if (n == 0) {
       slots = 1;
-      n = fit(slot_bytes(0, 1), per, samples, 1, buffers);
+      n = fit(slot_bytes(fixed, 1), per, samples, 1, buffers);
     }
-    if (n == 0) too_small(fmt::format("layer operation {} of one sample", opcode), 0, per, buffers);
+    if (n == 0) too_small(fmt::format("layer operation {} of one sample", opcode), fixed, per, buffers);
     auto buf = [&](std::size_t i, std::uint64_t s0, std::uint32_t at) {
+      if (ops[i].rows == 0) return std::uint32_t(ops[i].t->addr);
       std::uint64_t off = at;
       for (std::size_t j = 0; j < i; ++j) off += align_up(n * ops[j].rows * need(*ops[j].t, ops[j].t->cols), kAlign);
       return where(*ops[i].t, s0 * ops[i].rows, 0, ops[i].t->cols, std::uint32_t(off));
     };
-    stream(samples, n, 0, slots,
+    stream(samples, n, fixed, slots,
            [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
              for (std::size_t i = 0; i < ops.size(); ++i)
-               if (!ops[i].out) copy_in(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
+               if (!ops[i].out && ops[i].rows > 0)
+                 copy_in(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
            },
            [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
              for (std::size_t i = 0; i < ops.size(); ++i) d.addr[i] = buf(i, s0, at);
              d.samples = std::uint32_t(c);
+             d.first = std::uint32_t(s0);
              emit(Unit::vector, opcode, d);
            },
            [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
              for (std::size_t i = 0; i < ops.size(); ++i)
-               if (ops[i].out) copy_out(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
+               if (ops[i].out && ops[i].rows > 0)
+                 copy_out(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
+           });
+  }
+  // One layer operation on vectors already in SRAM.
+  void vector_op(std::uint32_t opcode, const LayerDescriptor& d) { emit(Unit::vector, opcode, d); }
+  // Vector k (1 x cols f32) of a scratch area at the bottom of the arena,
+  // which sample_op's `fixed` = scratch_bytes(k vectors) keeps clear. Valid
+  // until the next operation without that `fixed`.
+  std::uint64_t scratch_bytes(int vectors, std::uint64_t cols) const { return std::uint64_t(vectors) * align_up(4 * cols, kAlign); }
+  Tensor scratch_vector(int k, std::uint64_t cols) const {
+    Tensor t{arena(scratch_bytes(k, cols)), 1, cols, Fmt::f32};
+    t.space = Space::sram;
+    if (scratch_bytes(k + 1, cols) > arena_) too_small("per-channel vectors", 0, scratch_bytes(k + 1, cols), 0);
+    return t;
+  }
+  // The SRAM of the record area's bias-gradient accumulator of layer l (1 x cols f32).
+  Tensor db_tensor(int l, std::uint64_t cols) const {
+    Tensor t{db(l), 1, cols, Fmt::f32};
+    t.space = Space::sram;
+    return t;
+  }
+  // SGD on a small vector w (1 x n) with its gradient g and momentum buffer, all outside SRAM.
+  void sgd_vector(const Tensor& w, const Tensor& g, const Tensor& buf) {
+    const std::uint64_t bytes = align_up(w.bytes(), kAlign);
+    const int slots = slots_for(3 * bytes);
+    if (slots == 0) too_small("vector update", 0, 3 * bytes, 0);
+    VectorDescriptor v = sgd_descriptor();
+    v.rows = 1;
+    v.cols = std::uint32_t(w.cols);
+    stream(1, 1, 0, slots,
+           [&](std::uint64_t, std::uint64_t, std::uint32_t at) {
+             v.dst = at;
+             v.src = std::uint32_t(at + bytes);
+             v.aux0 = std::uint32_t(at + 2 * bytes);
+             copy_in(w, 0, 1, 0, w.cols, v.dst);
+             copy_in(g, 0, 1, 0, g.cols, v.src);
+             if (!s_.first_update) copy_in(buf, 0, 1, 0, buf.cols, v.aux0);
+           },
+           [&](std::uint64_t, std::uint64_t, std::uint32_t) { emit(Unit::vector, kVecSgd, v); },
+           [&](std::uint64_t, std::uint64_t, std::uint32_t) {
+             copy_out(w, 0, 1, 0, w.cols, v.dst);
+             copy_out(buf, 0, 1, 0, buf.cols, v.aux0);
            });
   }
 
@@ -1268,6 +1315,11 @@ LayerDescriptor pool_op(const PoolGeometry& g) {
   d.set(g);
   return d;
 }
+LayerDescriptor shortcut_op(const LayerNode& n) {
+  LayerDescriptor d;
+  d.set(ShortcutGeometry{n.in.c, n.in.h, n.in.w, n.out.c, n.out.h, n.out.w, n.stride, n.pad_before});
+  return d;
+}
 LayerDescriptor size_op(std::uint64_t a, std::uint64_t b = 0) {
   LayerDescriptor d;
   d.geo[0] = std::int32_t(a);
@@ -1275,17 +1327,10 @@ LayerDescriptor size_op(std::uint64_t a, std::uint64_t b = 0) {
   return d;
 }
 
-// Throws a ConfigError naming the first node the NPU does not lower, and the
-// conv mapping it does not execute.
+// Throws a ConfigError naming the conv mapping the NPU does not execute.
 void check_graph_lowered(const HdqtConfig& cfg, const Graph& graph) {
   for (std::size_t i = 0; i < graph.nodes().size(); ++i) {
     const LayerKind k = graph.nodes()[i].kind;
-    const bool lowered = k == LayerKind::conv || k == LayerKind::linear || k == LayerKind::relu ||
-                         k == LayerKind::max_pool || k == LayerKind::flatten || k == LayerKind::add;
-    if (!lowered)
-      throw ConfigError(fmt::format("network: node {} ({}): the NPU engine does not lower {} layers yet "
-                                    "(use --engine functional or golden)",
-                                    i, name(k), name(k)));
     if (k == LayerKind::conv && cfg.conv_mapping != ConvMapping::whole_batch)
       throw ConfigError("conv_mapping: the NPU executes the whole_batch convolution mapping (docs/contract.md §9), "
                         "not per_sample");
@@ -1295,9 +1340,77 @@ void check_graph_lowered(const HdqtConfig& cfg, const Graph& graph) {
 struct GraphTensors {
   std::vector<Tensor> act;                    // per node: its output, N x out.size() f32
   std::vector<Tensor> xq, wq, clip, argmax;   // per node: conv/linear operands kept for the backward; max_pool argmax (int32)
-  std::vector<Tensor> w, b;                   // per parameter layer (b: none without a bias)
+  std::vector<Tensor> xhat, invstd;           // per node: batchnorm of a training pass
+  std::vector<Tensor> w, b, running;          // per parameter layer (b: none without a bias; running: batchnorm's mean then variance)
   Tensor x;                                   // the network input
 };
+
+// BatchNorm of node n over N samples: a training pass (batch statistics,
+// running statistics updated in f.running) or an evaluation (running statistics).
+void batchnorm_program(Builder& bld, const LayerNode& n, int i, const Tensor& in, std::uint64_t N, bool train,
+                       GraphTensors& f) {
+  const int l = n.param;
+  const std::uint64_t C = std::uint64_t(n.in.c), HW = std::uint64_t(n.in.h) * std::uint64_t(n.in.w);
+  const std::uint64_t size = C * HW;
+  if (N * HW >= (1ull << 31)) throw ConfigError(fmt::format("network: node {} (batchnorm): batch * H * W too large", i));
+  LayerDescriptor d;
+  d.geo[0] = std::int32_t(C);
+  d.geo[1] = std::int32_t(HW);
+  d.geo[2] = std::int32_t(N * HW);
+  const Tensor& running = f.running[std::size_t(l)];
+  Tensor rmean = running, rvar = running;  // views: the mean, then the variance
+  rmean.cols = rvar.cols = C;
+  rvar.addr += 4 * C;
+  f.act[std::size_t(i)] = bld.dram(N, size, Fmt::f32);
+  const Tensor& y = f.act[std::size_t(i)];
+  // Per-channel vectors in the arena's scratch area, kept across the passes.
+  enum { sum, sq, mean, invstd, gamma, beta, rm, rv, vectors };
+  const std::uint64_t fixed = bld.scratch_bytes(vectors, C);
+  Tensor v[vectors];
+  for (int k = 0; k < vectors; ++k) v[k] = bld.scratch_vector(k, C);
+  Tensor w_row = f.w[std::size_t(l)];  // gamma, 1 x C
+  bld.copy(w_row, v[gamma]);
+  bld.copy(f.b[std::size_t(l)], v[beta]);
+  bld.copy(rmean, v[rm]);
+  bld.copy(rvar, v[rv]);
+  if (!train) {
+    bld.sample_op(kLayerBnEval, d, N,
+                  {{&in, 1, false}, {&v[gamma], 0}, {&v[beta], 0}, {&v[rm], 0}, {&v[rv], 0}, {&y, 1, true}}, fixed);
+    return;
+  }
+  if (N * HW < 2) throw ConfigError("batchnorm: training needs more than one value per channel (batch * H * W >= 2)");
+  bld.sample_op(kLayerBnSum, d, N, {{&in, 1, false}, {&v[sum], 0}}, fixed);
+  LayerDescriptor one = d;
+  one.addr[0] = std::uint32_t(v[sum].addr);
+  one.addr[1] = std::uint32_t(v[mean].addr);
+  bld.vector_op(kLayerBnMean, one);
+  bld.sample_op(kLayerBnSq, d, N, {{&in, 1, false}, {&v[mean], 0}, {&v[sq], 0}}, fixed);
+  const std::uint32_t stats[5] = {std::uint32_t(v[mean].addr), std::uint32_t(v[sq].addr), std::uint32_t(v[invstd].addr),
+                                  std::uint32_t(v[rm].addr), std::uint32_t(v[rv].addr)};
+  std::copy(stats, stats + 5, one.addr);
+  bld.vector_op(kLayerBnStats, one);
+  f.xhat[std::size_t(i)] = bld.dram(N, size, Fmt::f32);
+  bld.sample_op(kLayerBnNorm, d, N,
+                {{&in, 1, false}, {&v[mean], 0}, {&v[invstd], 0}, {&v[gamma], 0}, {&v[beta], 0},
+                 {&f.xhat[std::size_t(i)], 1, true}, {&y, 1, true}},
+                fixed);
+  bld.copy(v[rm], rmean);
+  bld.copy(v[rv], rvar);
+  f.invstd[std::size_t(i)] = bld.dram(1, C, Fmt::f32);
+  bld.copy(v[invstd], f.invstd[std::size_t(i)]);
+}
+
+// The layer a node's cost is charged to: its own parameter layer, else the
+// last one before it (the layer whose output it works on), else 0.
+std::vector<int> cost_layers(const Graph& graph) {
+  std::vector<int> owner;
+  int last = 0;
+  for (const LayerNode& n : graph.nodes()) {
+    if (n.param >= 0) last = n.param;
+    owner.push_back(last);
+  }
+  return owner;
+}
 
 GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train) {
   const Graph& graph = *p.graph;
@@ -1311,19 +1424,25 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
     bld.load(f.w[l], p.w[l].v.data());
     f.b.push_back(p.b[l].empty() ? Tensor{} : bld.dram(1, p.b[l].size(), Fmt::f32));
     if (!p.b[l].empty()) bld.load(f.b[l], p.b[l].data());
+    const bool bn = l < p.running.size() && !p.running[l].empty();
+    f.running.push_back(bn ? bld.dram(1, p.running[l].size(), Fmt::f32) : Tensor{});
+    if (bn) bld.load(f.running[l], p.running[l].data());
   }
   const std::size_t n_nodes = nodes.size();
   f.act.resize(n_nodes);
+  f.xhat.resize(n_nodes);
+  f.invstd.resize(n_nodes);
   f.xq.resize(n_nodes);
   f.wq.resize(n_nodes);
   f.clip.resize(n_nodes);
   f.argmax.resize(n_nodes);
   const int xb = cfg.q(QuantRole::fwd_x).bits, wb = cfg.q(QuantRole::fwd_w).bits;
+  const std::vector<int> owner = cost_layers(graph);
   for (std::size_t i = 0; i < n_nodes; ++i) {
     const LayerNode& n = nodes[i];
     const Tensor& in = n.a == kNetworkInput ? f.x : f.act[std::size_t(n.a)];
     const std::uint64_t out_size = std::uint64_t(n.out.size());
-    bld.tag(std::max(n.param, 0), Phase::forward);
+    bld.tag(owner[i], Phase::forward);
     switch (n.kind) {
       case LayerKind::conv:
       case LayerKind::linear: {
@@ -1372,12 +1491,25 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
                       {{&in, 1, false}, {&f.act[i], 1, true}, {&f.argmax[i], 1, true}});
         break;
       case LayerKind::flatten: f.act[i] = in; break;  // NCHW rows are the flattened rows: no data moves
+      case LayerKind::batchnorm: batchnorm_program(bld, n, int(i), in, N, train, f); break;
+      case LayerKind::avg_pool:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerAvgPool, pool_op(n.pool), N, {{&in, 1, false}, {&f.act[i], 1, true}});
+        break;
+      case LayerKind::global_avg_pool:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerGap, size_op(std::uint64_t(n.in.c), std::uint64_t(n.in.h) * std::uint64_t(n.in.w)), N,
+                      {{&in, 1, false}, {&f.act[i], 1, true}});
+        break;
+      case LayerKind::shortcut:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerShortcut, shortcut_op(n), N, {{&in, 1, false}, {&f.act[i], 1, true}});
+        break;
       case LayerKind::add:
         f.act[i] = bld.dram(N, out_size, Fmt::f32);
         bld.sample_op(kLayerAdd, size_op(out_size), N,
                       {{&in, 1, false}, {&f.act[std::size_t(n.b)], 1, false}, {&f.act[i], 1, true}});
         break;
-      default: throw ConfigError(fmt::format("network: the NPU engine does not lower {} layers yet", name(n.kind)));
     }
   }
   return f;
@@ -1403,13 +1535,14 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
     bld.sample_op(kLayerAdd, size_op(c.cols), N, {{&*g, 1, false}, {&c, 1, false}, {&sum, 1, true}});
     g = sum;
   };
+  const std::vector<int> owner = cost_layers(*p.graph);
   for (std::size_t i = nodes.size(); i-- > 0;) {
     const LayerNode& n = nodes[i];
     if (!grad[i]) throw ConfigError(fmt::format("network: node {} ({}) does not reach the output", i, name(n.kind)));
     const Tensor dy = *grad[i];
     const Tensor& in = n.a == kNetworkInput ? f.x : f.act[std::size_t(n.a)];
     const std::uint64_t in_size = std::uint64_t(n.in.size());
-    bld.tag(std::max(n.param, 0), Phase::backward_dx);
+    bld.tag(owner[i], Phase::backward_dx);
     switch (n.kind) {
       case LayerKind::conv:
       case LayerKind::linear: {
@@ -1500,7 +1633,57 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         contribute(n.a, dy);
         contribute(n.b, dy);
         break;
-      default: throw ConfigError(fmt::format("network: the NPU engine does not lower {} layers yet", name(n.kind)));
+      case LayerKind::avg_pool: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerAvgPoolGrad, pool_op(n.pool), N, {{&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::global_avg_pool: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerGapGrad, size_op(std::uint64_t(n.in.c), std::uint64_t(n.in.h) * std::uint64_t(n.in.w)), N,
+                      {{&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::shortcut: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerShortcutGrad, shortcut_op(n), N, {{&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::batchnorm: {
+        const int l = n.param;
+        const std::uint64_t C = std::uint64_t(n.in.c), HW = std::uint64_t(n.in.h) * std::uint64_t(n.in.w);
+        bld.tag(l, Phase::backward_dx);
+        LayerDescriptor d;
+        d.geo[0] = std::int32_t(C);
+        d.geo[1] = std::int32_t(HW);
+        d.geo[2] = std::int32_t(N * HW);
+        enum { sum_g, sum_gx, gamma, invstd, vectors };
+        const std::uint64_t fixed = bld.scratch_bytes(vectors, C);
+        Tensor v[vectors];
+        for (int k = 0; k < vectors; ++k) v[k] = bld.scratch_vector(k, C);
+        bld.copy(f.w[std::size_t(l)], v[gamma]);
+        bld.copy(f.invstd[i], v[invstd]);
+        const Tensor& xhat = f.xhat[i];
+        bld.sample_op(kLayerBnGradSums, d, N, {{&dy, 1, false}, {&xhat, 1, false}, {&v[sum_g], 0}, {&v[sum_gx], 0}},
+                      fixed);
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerBnGradDx, d, N,
+                      {{&dy, 1, false}, {&xhat, 1, false}, {&v[sum_g], 0}, {&v[sum_gx], 0}, {&v[gamma], 0},
+                       {&v[invstd], 0}, {&dx, 1, true}},
+                      fixed);
+        // dbeta into the record area's bias gradient (read with the records), dgamma for the host.
+        bld.copy(v[sum_g], bld.db_tensor(l, C));
+        dw[std::size_t(l)] = bld.host(1, C);
+        bld.copy(v[sum_gx], dw[std::size_t(l)]);
+        bld.tag(l, Phase::update);
+        bld.sgd_vector(f.w[std::size_t(l)], dw[std::size_t(l)], bld.momentum_w(l));
+        bld.sgd_bias(f.b[std::size_t(l)], bld.db(l), bld.momentum_b(l));
+        contribute(n.a, dx);
+        break;
+      }
     }
   }
 }
@@ -1837,7 +2020,7 @@ void size_graph_results(const MlpParams& p, std::uint64_t B, bool grads, StepRes
     same = res.grads.w[l].rows == p.w[l].rows && res.grads.w[l].cols == p.w[l].cols && res.grads.b[l].size() == p.b[l].size();
   if (!same) res.grads = zeros_like(p);
   res.grads.graph = p.graph;
-  res.grads.running = p.running;  // no BatchNorm lowered: the running statistics stay as they are
+  res.grads.running = p.running;  // sized; BatchNorm layers' are read back after the pass
 }
 
 std::string graph_plan_key(const char* kind, const StepSettings& s, const MlpParams& p, std::uint64_t B) {
@@ -1889,6 +2072,8 @@ Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x,
       bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
     read_graph_outputs(bld, p, f, res);
     read_records(bld, records, p, res);
+    for (std::size_t l = 0; l < p.w.size(); ++l)  // BatchNorm's running statistics after the pass
+      if (f.running[l].cols > 0) bld.read_back(f.running[l].addr, res.grads.running[l].data(), f.running[l].bytes());
     if (s.read_device_params) {  // the weights after the device's update (tests)
       res.device_params = p;
       for (std::size_t l = 0; l < p.w.size(); ++l) {
