@@ -1072,6 +1072,24 @@ class Builder {
   std::vector<Tensor> wq_home_;  // DRAM: each layer's carried Wq between steps
 };
 
+// The forward GEMM of layer l (docs/contract.md §6): Xq (m x k, fwd_x) times
+// Wq^T (Wq n x k, fwd_w, stored transposed), dequantized by both scales.
+GemmSpec forward_gemm_spec(const Builder& bld, int l, const Tensor& xq, const Tensor& wq, std::uint64_t m,
+                           std::uint64_t n, std::uint64_t k) {
+  GemmSpec g;
+  g.role = GemmRole::fwd;
+  g.a = xq;
+  g.a_record = bld.record(l, QuantRole::fwd_x);
+  g.b = wq;
+  g.b_layout = BLayout::n_by_k;  // Wq (n x k) is B^T
+  g.b_record = bld.record(l, QuantRole::fwd_w);
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.factors = {{bld.record(l, QuantRole::fwd_x)}, {bld.record(l, QuantRole::fwd_w)}};
+  return g;
+}
+
 // The forward pass of every layer. `saved`: the pass is a job of its own
 // whose backward is another job (NpuEngine's slots), so what the backward
 // needs (packed Xq and Wq, clip and ReLU masks) goes to DRAM; in a training
@@ -1130,17 +1148,7 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     } else {
       bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr, bld.carried());
     }
-    GemmSpec g;
-    g.role = GemmRole::fwd;
-    g.a = f.xq[l];
-    g.a_record = bld.record(l, QuantRole::fwd_x);
-    g.b = f.wq[l];
-    g.b_layout = BLayout::n_by_k;  // Wq (O x I) is B^T
-    g.b_record = bld.record(l, QuantRole::fwd_w);
-    g.m = B;
-    g.n = O;
-    g.k = I;
-    g.factors = {{bld.record(l, QuantRole::fwd_x)}, {bld.record(l, QuantRole::fwd_w)}};
+    GemmSpec g = forward_gemm_spec(bld, l, f.xq[l], f.wq[l], B, O, I);
     g.host = &f.out[l];
     g.bias = &f.b[l];
     Tensor act;
@@ -1463,17 +1471,7 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
         }
         f.act[i] = bld.dram(N, out_size, Fmt::f32);
         const Tensor rows = conv ? bld.dram(M, O, Fmt::f32) : f.act[i];
-        GemmSpec g;
-        g.role = GemmRole::fwd;
-        g.a = a;
-        g.a_record = bld.record(l, QuantRole::fwd_x);
-        g.b = f.wq[i];
-        g.b_layout = BLayout::n_by_k;  // Wq (O x K) is B^T
-        g.b_record = bld.record(l, QuantRole::fwd_w);
-        g.m = M;
-        g.n = O;
-        g.k = K;
-        g.factors = {{bld.record(l, QuantRole::fwd_x)}, {bld.record(l, QuantRole::fwd_w)}};
+        GemmSpec g = forward_gemm_spec(bld, l, a, f.wq[i], M, O, K);
         g.out = &rows;
         if (n.bias) g.bias = &f.b[std::size_t(l)];
         bld.gemm(g);
@@ -1938,7 +1936,8 @@ void decode_records(StepResults& r) {
   }
   if (r.grads.b.size() == L)
     for (std::size_t l = 0; l < L; ++l)
-      std::memcpy(r.grads.b[l].data(), r.records.data() + r.db_offsets[l], 4 * r.grads.b[l].size());
+      if (!r.grads.b[l].empty())  // a graph's conv layer without a bias has none
+        std::memcpy(r.grads.b[l].data(), r.records.data() + r.db_offsets[l], 4 * r.grads.b[l].size());
 }
 
 struct SavedForward {
