@@ -37,16 +37,6 @@ void NpuEngine::close_vcd() {
   vcd_.reset();
 }
 
-namespace {
-// Layer graphs run as whole training steps (gradients()) and evaluation
-// passes; their training forward/backward passes are not lowered yet.
-void refuse_graph_passes(const MlpParams& p) {
-  if (p.graph)
-    throw ConfigError("network: the NPU engine runs layer graphs (network.preset) as whole training steps and "
-                      "evaluations (methods naive, er, joint); their separate forward/backward passes are not "
-                      "lowered yet: use --engine functional or golden");
-}
-}  // namespace
 
 // Runs the job (with the NPU's lock held) with a ledger of its own, merged
 // only when the run succeeds: a failed step leaves no results and no costs.
@@ -204,7 +194,6 @@ Job NpuEngine::place(int free_slot, const std::function<Job(std::uint64_t)>& bui
 const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& x, const NetCall& call) {
   check_slot(call.slot);
   if (p.graph && call.slot == kEvalSlot) return graph_eval(p, x, call);
-  refuse_graph_passes(p);
   const auto lock = Npu::instance().acquire();
   if (!Npu::instance().last_owner_is(this))
     for (Slot& s : slots_) s.saved.reset();  // another engine's jobs may have used that DRAM
@@ -227,11 +216,13 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
   slot.saved.reset();
   SavedForwardPtr saved;
   Job job = place_pass(call.slot, s, [&](const StepSettings& t) {
-    return build_forward(t, p, x, call.step, true, res, &saved);
+    return p.graph ? build_graph_forward(t, p, x, call.step, !call.frozen, res, &saved)
+                   : build_forward(t, p, x, call.step, true, res, &saved);
   });
   run(job, train_, true);
   state_.on_chip = job.state_on_chip;
-  decode_records(res);
+  if (p.graph) decode_graph_records(p, res);
+  else decode_records(res);
   if (!last_pass_step_ || *last_pass_step_ != call.step) ++steps_;
   last_pass_step_ = call.step;
   slot.saved = std::move(saved);
@@ -244,7 +235,6 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
 }
 
 void NpuEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) {
-  refuse_graph_passes(p);
   check_slot(call.slot);
   if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
   const auto lock = Npu::instance().acquire();
@@ -257,11 +247,13 @@ void NpuEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& 
   StepResults res;
   res.grads = std::move(grads);  // reuse the caller's buffers when they fit
   Job job = place_pass(kEvalSlot, s, [&](const StepSettings& t) {
-    return build_backward(t, p, *slot->saved, dout, call.step, res);
+    return p.graph ? build_graph_backward(t, p, *slot->saved, dout, call.step, res)
+                   : build_backward(t, p, *slot->saved, dout, call.step, res);
   });
   run(job, train_, true);
   state_.on_chip = job.state_on_chip;
-  decode_records(res);
+  if (p.graph) decode_graph_records(p, res);
+  else decode_records(res);
   slot->saved.reset();  // its DRAM is free again
   merge_overflow(res.stats, GemmRole::bwd_dx, GemmRole::bwd_dw);
   grads = std::move(res.grads);

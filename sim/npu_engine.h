@@ -11,10 +11,9 @@
 // authoritative; the device's update uses `sgd` as given (lr of the
 // scenario, no schedule or per-task reset), which changes nothing the driver
 // sees. Tests read the device's updated weights to check the update program
-// against hdq::Sgd. Layer graphs (convolutional networks) run as whole
-// training steps and evaluations (step_program.h build_graph_step,
-// build_graph_eval); their separate training passes are refused with a
-// ConfigError naming `network`.
+// against hdq::Sgd. Layer graphs (convolutional networks) run through
+// step_program.h build_graph_step, build_graph_eval and the passes
+// build_graph_forward / build_graph_backward.
 //
 // When the plan keeps the device's state (W, b, momentum) in SRAM across
 // steps, this engine owns it until another engine's job runs: each step the

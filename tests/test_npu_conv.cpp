@@ -4,8 +4,8 @@
 // layer's output, overflow counters, weights after SGD, evaluation logits)
 // over conv geometries of both strides and paddings and odd sizes, with a
 // residual add, with the SRAM small enough that every operation is chunked;
-// the device's own update equals hdq::Sgd; what is not lowered is refused
-// naming the layer kind or the field.
+// the separate passes of the other methods; the device's own update equals
+// hdq::Sgd; what is not executed is refused naming the field.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -189,13 +189,53 @@ TEST(NpuConv, RefusesWhatItDoesNotLower) {
     const MlpParams p = init_graph(network_preset("cnn-small", {1, 8, 8}, 4), 1);
     EXPECT_TRUE(config_error([&] { npu.gradients(p, Matrix(2, 64), y, active, 0, g); }).starts_with("conv_mapping: "));
   }
-  {  // separate training passes of a graph
+  {  // a backward needs a training forward with batch statistics
     NpuEngine npu(default_npu_config(), hdqt_preset("npu"), 1, SgdConfig{});
-    const MlpParams p = init_graph(network_preset("cnn-small", {1, 8, 8}, 4), 1);
-    const std::string pass = "network: the NPU engine runs layer graphs (network.preset) as whole training steps";
-    EXPECT_TRUE(config_error([&] { npu.forward(p, Matrix(2, 64), {0, 0, 0}); }).starts_with(pass));
-    EXPECT_TRUE(config_error([&] { npu.backward(p, {0, 0, 0}, Matrix(2, 4), g); }).starts_with(pass));
+    const MlpParams p = init_graph(network_preset("resnet20", {1, 8, 8}, 4), 1);
+    npu.forward(p, input(2, 64, 0), {0, 0, 0, true});
+    EXPECT_EQ(config_error([&] { npu.backward(p, {0, 0, 0}, Matrix(2, 4), g); }),
+              "graph backward: the forward pass used running statistics (an evaluation or frozen pass)");
   }
+}
+
+// The passes every other method builds its loss from, on ResNet-20 in the
+// pattern of LwF and DER (a student forward in slot 0, a frozen teacher
+// forward in slot 1 of network 1, the student's backward, an evaluation):
+// outputs, gradients, running statistics and overflow counters equal the
+// functional engine's at every step.
+TEST(NpuConv, GraphPassesEqualTheFunctionalEngine) {
+  const HdqtConfig cfg = hdqt_preset("npu");
+  FunctionalEngine functional(cfg, 7, 1);
+  NpuEngine npu(default_npu_config(), cfg, 7, SgdConfig{});
+  const auto graph = network_preset("resnet20", {1, 8, 8}, 5);
+  MlpParams student = init_graph(graph, 5), teacher = init_graph(graph, 6);
+  Sgd sgd(SgdConfig{0.05f, 0.9f, 0.0f});
+  Matrix dout(4, 5);
+  for (std::size_t i = 0; i < dout.v.size(); ++i) dout.v[i] = float(int(i * 5 % 13) - 6) / 50.0f;
+  MlpGrads gf, gn;
+  for (std::uint64_t step = 0; step < 3; ++step) {
+    const std::string what = "step " + std::to_string(step);
+    const Matrix x = input(4, 64, int(step));
+    const auto& sf = functional.forward(student, x, {step, 0, 0});
+    const auto& sn = npu.forward(student, x, {step, 0, 0});
+    ASSERT_EQ(sn.size(), sf.size()) << what;
+    for (std::size_t l = 0; l < sf.size(); ++l) ASSERT_EQ(sn[l].v, sf[l].v) << what << " output " << l;
+    ASSERT_EQ(npu.forward(teacher, x, {step, 1, 1, true}).back().v,
+              functional.forward(teacher, x, {step, 1, 1, true}).back().v) << what;
+    npu.backward(student, {step, 0, 0}, dout, gn);
+    functional.backward(student, {step, 0, 0}, dout, gf);
+    for (std::size_t l = 0; l < gf.w.size(); ++l) {
+      ASSERT_EQ(gn.w[l].v, gf.w[l].v) << what << " layer " << l;
+      ASSERT_EQ(gn.b[l], gf.b[l]) << what << " layer " << l;
+      ASSERT_EQ(gn.running[l], gf.running[l]) << what << " layer " << l;
+    }
+    ASSERT_EQ(npu.forward(student, x, {step, 0, kEvalSlot}).back().v,
+              functional.forward(student, x, {step, 0, kEvalSlot}).back().v) << what;
+    sgd.step(student, gf);
+  }
+  for (std::size_t l = 0; l < student.w.size(); ++l)
+    for (int g = 0; g < kGemmRoles; ++g)
+      EXPECT_EQ(npu.overflow_stats()->layers[l][g], functional.overflow_stats()->layers[l][g]) << l << " " << g;
 }
 
 }  // namespace

@@ -1513,10 +1513,11 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
   return f;
 }
 
-// The backward pass from g = dL/d(output), with the device's SGD update of
-// every weight fused into its dW's write-back and of every bias after its db.
+// The backward pass from g = dL/d(output); with `update`, the device's SGD
+// update of every weight fused into its dW's write-back and of every bias
+// after its db.
 void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const GraphTensors& f,
-                            const Tensor& dout, std::uint64_t N, std::vector<Tensor>& dw) {
+                            const Tensor& dout, std::uint64_t N, bool update, std::vector<Tensor>& dw) {
   const auto& nodes = p.graph->nodes();
   dw.assign(p.w.size(), Tensor{});
   std::vector<std::optional<Tensor>> grad(nodes.size());
@@ -1579,10 +1580,12 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         dw[std::size_t(l)] = bld.host(O, K);
         GemmSpec s_dw = backward_gemm_spec(bld, l, GemmRole::bwd_dw, gtq, xhq, O, K, Mp, hm.block);
         s_dw.host = &dw[std::size_t(l)];
-        s_dw.sgd_w = &f.w[std::size_t(l)];
-        s_dw.sgd_buf = &bld.momentum_w(l);
+        if (update) {
+          s_dw.sgd_w = &f.w[std::size_t(l)];
+          s_dw.sgd_buf = &bld.momentum_w(l);
+        }
         bld.gemm(s_dw);
-        if (n.bias) {
+        if (update && n.bias) {
           bld.tag(l, Phase::update);
           bld.sgd_bias(f.b[std::size_t(l)], bld.db(l), bld.momentum_b(l));
         }
@@ -1676,9 +1679,11 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         bld.copy(v[sum_g], bld.db_tensor(l, C));
         dw[std::size_t(l)] = bld.host(1, C);
         bld.copy(v[sum_gx], dw[std::size_t(l)]);
-        bld.tag(l, Phase::update);
-        bld.sgd_vector(f.w[std::size_t(l)], dw[std::size_t(l)], bld.momentum_w(l));
-        bld.sgd_bias(f.b[std::size_t(l)], bld.db(l), bld.momentum_b(l));
+        if (update) {
+          bld.tag(l, Phase::update);
+          bld.sgd_vector(f.w[std::size_t(l)], dw[std::size_t(l)], bld.momentum_w(l));
+          bld.sgd_bias(f.b[std::size_t(l)], bld.db(l), bld.momentum_b(l));
+        }
         contribute(n.a, dx);
         break;
       }
@@ -1944,6 +1949,8 @@ struct SavedForward {
   ForwardTensors f;
   Tensor records;
   std::uint64_t batch = 0, lo = 0, top = 0;
+  GraphTensors graph;       // a layer graph's pass (build_graph_forward)
+  bool batch_stats = false;  // its BatchNorm used batch statistics (a backward may follow)
 };
 void SavedForwardDeleter::operator()(SavedForward* p) const { delete p; }
 std::uint64_t saved_lo(const SavedForward& saved) { return saved.lo; }
@@ -1963,7 +1970,8 @@ Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, st
       const Tensor records = bld.save_records();
       read_records(bld, records, p, res);
       bld.finish();
-      *saved = SavedForwardPtr(new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.tensors_addr, job.queue_addr});
+      *saved = SavedForwardPtr(
+          new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.tensors_addr, job.queue_addr, {}, true});
       return job;
     }
     res.records.clear();
@@ -2064,7 +2072,7 @@ Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x,
     const Tensor g = bld.dram(B, logits.cols, Fmt::f32);
     bld.softmax(logits, labels_t, active_t, g);
     std::vector<Tensor> dw;
-    graph_backward_program(bld, *s.hdqt, p, f, g, B, dw);
+    graph_backward_program(bld, *s.hdqt, p, f, g, B, true, dw);
     bld.tag(0, Phase::update);
     const Tensor records = bld.save_records();
     for (std::size_t l = 0; l < p.w.size(); ++l)
@@ -2110,6 +2118,57 @@ Job build_graph_eval(const StepSettings& s, const MlpParams& p, const Matrix& x,
     read_graph_outputs(bld, p, f, res);
     res.records.clear();
     res.db_offsets.clear();
+    bld.finish();
+    return job;
+  });
+}
+
+Job build_graph_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step,
+                        bool batch_stats, StepResults& res, SavedForwardPtr* saved) {
+  check_graph_lowered(*s.hdqt, *p.graph);
+  const std::uint64_t B = std::uint64_t(x.rows);
+  size_graph_results(p, B, false, res);
+  return planned(graph_plan_key(batch_stats ? "graph-forward" : "graph-forward-frozen", s, p, B),
+                 [&](const std::set<int>& off) {
+                   Job job;
+                   Builder bld(s, step, p, job, off);
+                   GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, batch_stats);
+                   read_graph_outputs(bld, p, f, res);
+                   bld.tag(0, Phase::forward);
+                   const Tensor records = bld.save_records();
+                   read_records(bld, records, p, res);
+                   bld.finish();
+                   *saved = SavedForwardPtr(new SavedForward{{}, records, B, job.tensors_addr, job.queue_addr,
+                                                             std::move(f), batch_stats});
+                   return job;
+                 });
+}
+
+Job build_graph_backward(const StepSettings& s, const MlpParams& p, const SavedForward& saved, const Matrix& dout,
+                         std::uint64_t step, StepResults& res) {
+  const std::uint64_t B = saved.batch;
+  if (!saved.batch_stats)
+    throw ConfigError("graph backward: the forward pass used running statistics (an evaluation or frozen pass)");
+  if (std::uint64_t(dout.rows) != B || dout.cols != p.graph->output().size())
+    throw ConfigError(fmt::format("npu: backward needs dL/d(output) of {} x {}, got {} x {}", B,
+                                  p.graph->output().size(), dout.rows, dout.cols));
+  size_graph_results(p, B, true, res);
+  return planned(graph_plan_key("graph-backward", s, p, B), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    bld.tag(0, Phase::backward_dw);
+    bld.restore_records(saved.records);
+    const Tensor g = bld.dram(B, std::uint64_t(dout.cols), Fmt::f32);
+    bld.load(g, dout.v.data());
+    std::vector<Tensor> dw;
+    graph_backward_program(bld, *s.hdqt, p, saved.graph, g, B, false, dw);
+    bld.tag(0, Phase::backward_dw);
+    const Tensor records = bld.save_records();
+    for (std::size_t l = 0; l < p.w.size(); ++l) bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
+    for (std::size_t l = 0; l < p.w.size(); ++l)  // BatchNorm's running statistics after the forward pass
+      if (saved.graph.running[l].cols > 0)
+        bld.read_back(saved.graph.running[l].addr, res.grads.running[l].data(), saved.graph.running[l].bytes());
+    read_records(bld, records, p, res);
     bld.finish();
     return job;
   });
