@@ -97,6 +97,8 @@ TrainTest make_synthetic(const SyntheticSpec& p) {
   need(p.classes >= 1, fmt::format("classes = {} must be >= 1", p.classes));
   need(p.channels >= 1, fmt::format("channels = {} must be >= 1", p.channels));
   need(p.steps >= 1, fmt::format("steps = {} must be >= 1", p.steps));
+  need(p.image_channels >= 1 && p.channels % p.image_channels == 0,
+       fmt::format("image_channels = {} must be >= 1 and divide channels = {}", p.image_channels, p.channels));
   need(p.train_per_class >= 1, fmt::format("train_per_class = {} must be >= 1", p.train_per_class));
   need(p.test_per_class >= 0, fmt::format("test_per_class = {} must be >= 0", p.test_per_class));
   need(std::isfinite(p.noise) && p.noise >= 0.0, fmt::format("noise = {} must be finite and >= 0", p.noise));
@@ -126,7 +128,8 @@ TrainTest make_synthetic(const SyntheticSpec& p) {
   auto make = [&](std::uint64_t split, int per_class) {
     Dataset ds;
     ds.name = "synthetic";
-    ds.shape = {C, T};
+    if (p.image_channels > 1) ds.shape = {std::size_t(p.image_channels), C / std::size_t(p.image_channels), T};
+    else ds.shape = {C, T};
     ds.num_classes = p.classes;
     const std::size_t n = K * static_cast<std::size_t>(per_class);
     ds.features.resize(n * D);

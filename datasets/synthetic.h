@@ -49,6 +49,10 @@ struct SyntheticSpec {
   double noise = 2.0;          // std of the additive Gaussian noise, >= 0
   double phase_jitter = 0.25;  // J: max |per-sample phase shift| in turns, 0..0.5
   std::uint64_t seed = 1;
+  // > 1: the samples are images of image_channels x (C / image_channels) x T
+  // (shape {image_channels, C / image_channels, T}; C must be a multiple), the
+  // same values in the same order; 1: shape {C, T}.
+  int image_channels = 1;
 };
 
 // ConfigError for a parameter out of range (or more than 2^31 features in total).

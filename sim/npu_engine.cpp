@@ -37,15 +37,6 @@ void NpuEngine::close_vcd() {
   vcd_.reset();
 }
 
-namespace {
-// The step programs lower MLPs only: a layer graph (convolution) is refused
-// before anything is built.
-void refuse_graph(const MlpParams& p) {
-  if (p.graph)
-    throw ConfigError("network: the NPU engine runs MLPs (network.hidden) only; it does not lower convolutional "
-                      "networks (network.preset) yet: use --engine functional or golden");
-}
-}  // namespace
 
 // Runs the job (with the NPU's lock held) with a ledger of its own, merged
 // only when the run succeeds: a failed step leaves no results and no costs.
@@ -65,7 +56,7 @@ void NpuEngine::run(Job& job, Ledger& total, bool training) {
 
 float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels,
                            std::span<const bool> active, std::uint64_t step, MlpGrads& grads) {
-  refuse_graph(p);
+  if (p.graph) return graph_gradients(p, x, labels, active, step, grads);
   const auto lock = Npu::instance().acquire();
   // Another engine's job may have used the device's buffers (SRAM and DRAM).
   if (!Npu::instance().last_owner_is(this) || !Npu::instance().last_runner_is(this)) {
@@ -112,6 +103,51 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
   return res.loss;
 }
 
+// A graph's training step: all in DRAM between operations, so nothing of the
+// device's state stays on chip or is carried to the next step.
+float NpuEngine::graph_gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                                 std::span<const bool> active, std::uint64_t step, MlpGrads& grads) {
+  const auto lock = Npu::instance().acquire();
+  if (!Npu::instance().last_owner_is(this) || !Npu::instance().last_runner_is(this)) first_update_ = true;
+  state_ = {};
+  carry_ = false;
+  StepSettings s{.npu = &npu_, .hdqt = &cfg_, .seed = seed_, .sgd = sgd_, .first_update = first_update_,
+                 .read_device_params = keep_device_params_};
+  StepResults& res = results_;
+  res.grads = std::move(grads);  // reuse the caller's buffers when they fit
+  Job job = place(kEvalSlot, [&](std::uint64_t base) {
+    s.dram_base = base;
+    return build_graph_step(s, p, x, labels, active, step, res);
+  });
+  run(job, first_update_ ? warmup_ : train_, true);
+  decode_graph_records(p, res);
+  ++(first_update_ ? warmup_steps_ : steps_);
+  first_update_ = false;
+  grads = std::move(res.grads);
+  std::swap(outputs_, res.outputs);
+  if (keep_device_params_) device_params_ = std::move(res.device_params);
+  merge_overflow(res.stats, GemmRole::fwd, GemmRole::bwd_dw);
+  return res.loss;
+}
+
+const std::vector<Matrix>& NpuEngine::graph_eval(const MlpParams& p, const Matrix& x, const NetCall& call) {
+  const auto lock = Npu::instance().acquire();
+  if (!Npu::instance().last_runner_is(this)) state_.on_chip = false;
+  StepSettings s{.npu = &npu_, .hdqt = &cfg_, .seed = seed_, .sgd = sgd_, .first_update = false};
+  s.net = call.net;
+  s.state = {state_.on_chip, false};  // a state on chip (an MLP's) goes home first
+  StepResults res;
+  res.outputs = std::move(eval_outputs_);
+  Job job = place(kEvalSlot, [&](std::uint64_t base) {
+    s.dram_base = base;
+    return build_graph_eval(s, p, x, call.step, res);
+  });
+  state_ = {};
+  run(job, eval_, false);
+  eval_outputs_ = std::move(res.outputs);
+  return eval_outputs_;
+}
+
 void NpuEngine::logits(const MlpParams& p, const Matrix& x, std::uint64_t step, Matrix& out) {
   out = forward(p, x, {step, 0, kEvalSlot}).back();
 }
@@ -156,8 +192,8 @@ Job NpuEngine::place(int free_slot, const std::function<Job(std::uint64_t)>& bui
 }
 
 const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& x, const NetCall& call) {
-  refuse_graph(p);
   check_slot(call.slot);
+  if (p.graph && call.slot == kEvalSlot) return graph_eval(p, x, call);
   const auto lock = Npu::instance().acquire();
   if (!Npu::instance().last_owner_is(this))
     for (Slot& s : slots_) s.saved.reset();  // another engine's jobs may have used that DRAM
@@ -180,11 +216,13 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
   slot.saved.reset();
   SavedForwardPtr saved;
   Job job = place_pass(call.slot, s, [&](const StepSettings& t) {
-    return build_forward(t, p, x, call.step, true, res, &saved);
+    return p.graph ? build_graph_forward(t, p, x, call.step, !call.frozen, res, &saved)
+                   : build_forward(t, p, x, call.step, true, res, &saved);
   });
   run(job, train_, true);
   state_.on_chip = job.state_on_chip;
-  decode_records(res);
+  if (p.graph) decode_graph_records(p, res);
+  else decode_records(res);
   if (!last_pass_step_ || *last_pass_step_ != call.step) ++steps_;
   last_pass_step_ = call.step;
   slot.saved = std::move(saved);
@@ -197,7 +235,6 @@ const std::vector<Matrix>& NpuEngine::forward(const MlpParams& p, const Matrix& 
 }
 
 void NpuEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& dout, MlpGrads& grads) {
-  refuse_graph(p);
   check_slot(call.slot);
   if (call.slot == kEvalSlot) throw ConfigError("engine: backward() needs a training slot");
   const auto lock = Npu::instance().acquire();
@@ -210,11 +247,13 @@ void NpuEngine::backward(const MlpParams& p, const NetCall& call, const Matrix& 
   StepResults res;
   res.grads = std::move(grads);  // reuse the caller's buffers when they fit
   Job job = place_pass(kEvalSlot, s, [&](const StepSettings& t) {
-    return build_backward(t, p, *slot->saved, dout, call.step, res);
+    return p.graph ? build_graph_backward(t, p, *slot->saved, dout, call.step, res)
+                   : build_backward(t, p, *slot->saved, dout, call.step, res);
   });
   run(job, train_, true);
   state_.on_chip = job.state_on_chip;
-  decode_records(res);
+  if (p.graph) decode_graph_records(p, res);
+  else decode_records(res);
   slot->saved.reset();  // its DRAM is free again
   merge_overflow(res.stats, GemmRole::bwd_dx, GemmRole::bwd_dw);
   grads = std::move(res.grads);

@@ -11,8 +11,9 @@
 // authoritative; the device's update uses `sgd` as given (lr of the
 // scenario, no schedule or per-task reset), which changes nothing the driver
 // sees. Tests read the device's updated weights to check the update program
-// against hdq::Sgd. Layer graphs (convolutional networks) are not lowered
-// yet: every pass refuses them with a ConfigError naming `network`.
+// against hdq::Sgd. Layer graphs (convolutional networks) run through
+// step_program.h build_graph_step, build_graph_eval and the passes
+// build_graph_forward / build_graph_backward.
 //
 // When the plan keeps the device's state (W, b, momentum) in SRAM across
 // steps, this engine owns it until another engine's job runs: each step the
@@ -79,6 +80,10 @@ class NpuEngine final : public Engine {
 
  private:
   void run(Job& job, Ledger& total, bool training);
+  // Layer graphs (step_program.h build_graph_step, build_graph_eval).
+  float graph_gradients(const MlpParams& p, const Matrix& x, std::span<const int> labels, std::span<const bool> active,
+                        std::uint64_t step, MlpGrads& grads);
+  const std::vector<Matrix>& graph_eval(const MlpParams& p, const Matrix& x, const NetCall& call);
   // A pass job built by build(settings) at a free DRAM base: below a resident
   // state if it fits there, else over it (the state's momentum goes home).
   Job place_pass(int free_slot, StepSettings s, const std::function<Job(const StepSettings&)>& build);

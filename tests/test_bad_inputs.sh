@@ -150,7 +150,7 @@ row 2 "network.preset: 'resnet18' is not one of: cnn-small, resnet20, resnet32" 
 row 2 "network.hidden (an MLP) and network.preset (a layer graph) exclude each other" -- train --scenario "$(sc 'network: {hidden: [4], preset: cnn-small}')"
 row 2 "network.preset cnn-small needs images (a sample shape C x H x W or H x W); the data's samples have shape {2}" -- \
   train --scenario "$csv" --set "network={preset: cnn-small}"
-row 2 "network: the NPU engine runs MLPs (network.hidden) only" -- train --scenario scenarios/syn-cnn-er-paper.yaml --engine npu --out "$work/cnn-npu"
+row 2 "conv_mapping: the NPU executes the whole_batch convolution mapping" -- train --scenario scenarios/syn-cnn-er-paper.yaml --engine npu --out "$work/cnn-npu"
 
 # --------------------------------------------- numbers, ranges, YAML structure
 row 2 "--set lr: '.inf' is not a finite number" -- train --scenario "$tiny" --set lr=.inf

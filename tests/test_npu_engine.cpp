@@ -335,28 +335,5 @@ TEST(NpuEngine, WritesAVcdOfBlockActivity) {
   std::filesystem::remove(path);
 }
 
-// Convolution is not lowered onto the MAC array yet: every pass refuses a
-// layer graph with an error naming `network`, before anything is built.
-TEST(NpuEngine, RefusesLayerGraphsNamingNetwork) {
-  NpuEngine npu(default_npu_config(), hdqt_preset("npu"), 1, SgdConfig{});
-  const MlpParams p = init_graph(network_preset("cnn-small", {1, 8, 8}, 4), 1);
-  const Matrix x(2, 64);
-  const std::vector<int> y{0, 1};
-  const bool active[4] = {true, true, false, false};
-  MlpGrads g;
-  const auto refused = [](const std::function<void()>& f) {
-    try {
-      f();
-    } catch (const ConfigError& e) {
-      return std::string(e.what()).starts_with("network: the NPU engine runs MLPs (network.hidden) only");
-    }
-    return false;
-  };
-  EXPECT_TRUE(refused([&] { npu.forward(p, x, {0, 0, 0}); }));
-  EXPECT_TRUE(refused([&] { npu.backward(p, {0, 0, 0}, Matrix(2, 4), g); }));
-  EXPECT_TRUE(refused([&] { npu.gradients(p, x, y, active, 0, g); }));
-  EXPECT_TRUE(refused([&] { Matrix out; npu.logits(p, x, 0, out); }));
-}
-
 }  // namespace
 }  // namespace hdq::npu

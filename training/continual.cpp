@@ -288,6 +288,7 @@ datasets::TrainTest load_scenario_data(const Scenario& s) {
     g.train_per_class = y.train_per_class;
     g.test_per_class = y.test_per_class;
     g.noise = y.noise;
+    g.image_channels = y.image_channels;
     g.seed = s.seed;
     d = datasets::make_synthetic(g);
   } else if (spec.dataset == "uci-har") {

@@ -132,6 +132,10 @@ Scenario parse_tree(YAML::Node root, const std::string& file, const std::vector<
   r.read_in_range("data.synthetic.classes", syn.classes, 2, 1000);
   r.read_in_range("data.synthetic.channels", syn.channels, 1, 1024);
   r.read_in_range("data.synthetic.steps", syn.steps, 1, 1 << 16);
+  r.read_in_range("data.synthetic.image_channels", syn.image_channels, 1, 1024);
+  if (syn.channels % syn.image_channels != 0)
+    r.fail("data.synthetic.image_channels",
+           fmt::format("{} does not divide data.synthetic.channels = {}", syn.image_channels, syn.channels));
   r.read_in_range("data.synthetic.train_per_class", syn.train_per_class, 1, 1 << 20);
   r.read_in_range("data.synthetic.test_per_class", syn.test_per_class, 1, 1 << 20);
   if (r.read("data.synthetic.noise", syn.noise) && !(syn.noise >= 0.0f))

@@ -28,6 +28,7 @@ struct SyntheticSpec {
   int train_per_class = 300;
   int test_per_class = 100;
   float noise = 0.5f;
+  int image_channels = 1;  // > 1: samples are image_channels x (channels / image_channels) x steps images
 };
 
 struct DataSpec {

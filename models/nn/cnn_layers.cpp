@@ -163,6 +163,70 @@ static void for_channel(const BatchNormSpec& s, int c, F&& f) {
 }
 
 template <typename T>
+void bn_sum(const BatchNormSpec& s, std::span<const T> x, std::span<T> sum) {
+  for (int c = 0; c < s.channels; ++c) for_channel(s, c, [&](std::size_t i) { sum[c] = sum[c] + x[i]; });
+}
+
+template <typename T>
+void bn_mean(long long m, std::span<const T> sum, std::span<T> mean) {
+  const T M = T(m);
+  for (std::size_t c = 0; c < sum.size(); ++c) mean[c] = sum[c] / M;
+}
+
+template <typename T>
+void bn_sq(const BatchNormSpec& s, std::span<const T> x, std::span<const T> mean, std::span<T> sq) {
+  for (int c = 0; c < s.channels; ++c)
+    for_channel(s, c, [&](std::size_t i) {
+      const T d = x[i] - mean[c];
+      sq[c] = sq[c] + d * d;
+    });
+}
+
+template <typename T>
+void bn_stats(const BatchNormSpec& s, long long m, std::span<const T> mean, std::span<const T> sq, std::span<T> invstd,
+              std::span<T> running_mean, std::span<T> running_var) {
+  const T M = T(m), Mu = T(m - 1), eps = T(s.eps), mom = T(s.momentum), keep = T(1) - mom;
+  for (int c = 0; c < s.channels; ++c) {
+    const T var = sq[c] / M, var_u = sq[c] / Mu;
+    invstd[c] = T(1) / std::sqrt(var + eps);
+    running_mean[c] = mom * mean[c] + keep * running_mean[c];
+    running_var[c] = mom * var_u + keep * running_var[c];
+  }
+}
+
+template <typename T>
+void bn_normalize(const BatchNormSpec& s, std::span<const T> x, std::span<const T> mean, std::span<const T> invstd,
+                  std::span<const T> gamma, std::span<const T> beta, std::span<T> xhat, std::span<T> y) {
+  for (int c = 0; c < s.channels; ++c)
+    for_channel(s, c, [&](std::size_t i) {
+      const T v = (x[i] - mean[c]) * invstd[c];
+      xhat[i] = v;
+      y[i] = v * gamma[c] + beta[c];
+    });
+}
+
+template <typename T>
+void bn_grad_sums(const BatchNormSpec& s, std::span<const T> dy, std::span<const T> xhat, std::span<T> sum_g,
+                  std::span<T> sum_gx) {
+  for (int c = 0; c < s.channels; ++c)
+    for_channel(s, c, [&](std::size_t i) {
+      sum_g[c] = sum_g[c] + dy[i];
+      sum_gx[c] = sum_gx[c] + dy[i] * xhat[i];
+    });
+}
+
+template <typename T>
+void bn_grad_dx(const BatchNormSpec& s, long long m, std::span<const T> sum_g, std::span<const T> sum_gx,
+                std::span<const T> gamma, std::span<const T> invstd, std::span<const T> dy, std::span<const T> xhat,
+                std::span<T> dx) {
+  const T M = T(m);
+  for (int c = 0; c < s.channels; ++c) {
+    const T k = gamma[c] * invstd[c], mg = sum_g[c] / M, mgx = sum_gx[c] / M;
+    for_channel(s, c, [&](std::size_t i) { dx[i] = k * ((dy[i] - mg) - xhat[i] * mgx); });
+  }
+}
+
+template <typename T>
 void batchnorm_forward_train(const BatchNormSpec& s, std::span<const T> x, std::span<const T> gamma,
                              std::span<const T> beta, std::span<T> running_mean, std::span<T> running_var,
                              std::span<T> y, BatchNormSaved<T>& saved) {
@@ -174,29 +238,15 @@ void batchnorm_forward_train(const BatchNormSpec& s, std::span<const T> x, std::
   const long long m = 1LL * s.batch * s.hw;
   if (m < 2)
     throw ConfigError("batchnorm: training needs more than one value per channel (batch * H * W >= 2)");
-  const T M = T(m), Mu = T(m - 1), eps = T(s.eps), mom = T(s.momentum), keep = T(1) - mom;
-  saved.invstd.resize(std::size_t(s.channels));
+  const std::size_t C = std::size_t(s.channels);
+  saved.invstd.resize(C);
   saved.xhat.resize(x.size());
-  for (int c = 0; c < s.channels; ++c) {
-    T sum = T(0);
-    for_channel(s, c, [&](std::size_t i) { sum = sum + x[i]; });
-    const T mean = sum / M;
-    T sq = T(0);
-    for_channel(s, c, [&](std::size_t i) {
-      const T d = x[i] - mean;
-      sq = sq + d * d;
-    });
-    const T var = sq / M, var_u = sq / Mu;
-    const T invstd = T(1) / std::sqrt(var + eps);
-    saved.invstd[c] = invstd;
-    for_channel(s, c, [&](std::size_t i) {
-      const T xhat = (x[i] - mean) * invstd;
-      saved.xhat[i] = xhat;
-      y[i] = xhat * gamma[c] + beta[c];
-    });
-    running_mean[c] = mom * mean + keep * running_mean[c];
-    running_var[c] = mom * var_u + keep * running_var[c];
-  }
+  std::vector<T> sum(C, T(0)), mean(C), sq(C, T(0));
+  bn_sum<T>(s, x, sum);
+  bn_mean<T>(m, sum, mean);
+  bn_sq<T>(s, x, mean, sq);
+  bn_stats<T>(s, m, mean, sq, saved.invstd, running_mean, running_var);
+  bn_normalize<T>(s, x, mean, saved.invstd, gamma, beta, saved.xhat, y);
 }
 
 template <typename T>
@@ -224,18 +274,10 @@ void batchnorm_backward(const BatchNormSpec& s, const BatchNormSaved<T>& saved, 
   check_size(dx.size(), dy.size(), "batchnorm_backward dx");
   check_size(dgamma.size(), gamma.size(), "batchnorm_backward dgamma");
   check_size(dbeta.size(), gamma.size(), "batchnorm_backward dbeta");
-  const T M = T(1LL * s.batch * s.hw);
-  for (int c = 0; c < s.channels; ++c) {
-    T sum_g = T(0), sum_gx = T(0);
-    for_channel(s, c, [&](std::size_t i) {
-      sum_g = sum_g + dy[i];
-      sum_gx = sum_gx + dy[i] * saved.xhat[i];
-    });
-    dbeta[c] = sum_g;
-    dgamma[c] = sum_gx;
-    const T k = gamma[c] * saved.invstd[c], mg = sum_g / M, mgx = sum_gx / M;
-    for_channel(s, c, [&](std::size_t i) { dx[i] = k * ((dy[i] - mg) - saved.xhat[i] * mgx); });
-  }
+  std::fill(dbeta.begin(), dbeta.end(), T(0));
+  std::fill(dgamma.begin(), dgamma.end(), T(0));
+  bn_grad_sums<T>(s, dy, saved.xhat, dbeta, dgamma);
+  bn_grad_dx<T>(s, 1LL * s.batch * s.hw, dbeta, dgamma, gamma, saved.invstd, dy, saved.xhat, dx);
 }
 
 template <typename T>
@@ -261,7 +303,19 @@ void residual_add(std::span<const T> a, std::span<const T> b, std::span<T> y) {
                                           std::span<const T>, std::span<const T>, std::span<const T>, std::span<T>); \
   template void batchnorm_backward<T>(const BatchNormSpec&, const BatchNormSaved<T>&, std::span<const T>,           \
                                       std::span<const T>, std::span<T>, std::span<T>, std::span<T>);                \
-  template void residual_add<T>(std::span<const T>, std::span<const T>, std::span<T>);
+  template void residual_add<T>(std::span<const T>, std::span<const T>, std::span<T>);                               \
+  template void bn_sum<T>(const BatchNormSpec&, std::span<const T>, std::span<T>);                                   \
+  template void bn_mean<T>(long long, std::span<const T>, std::span<T>);                                             \
+  template void bn_sq<T>(const BatchNormSpec&, std::span<const T>, std::span<const T>, std::span<T>);               \
+  template void bn_stats<T>(const BatchNormSpec&, long long, std::span<const T>, std::span<const T>, std::span<T>,   \
+                            std::span<T>, std::span<T>);                                                             \
+  template void bn_normalize<T>(const BatchNormSpec&, std::span<const T>, std::span<const T>, std::span<const T>,    \
+                                std::span<const T>, std::span<const T>, std::span<T>, std::span<T>);                 \
+  template void bn_grad_sums<T>(const BatchNormSpec&, std::span<const T>, std::span<const T>, std::span<T>,          \
+                                std::span<T>);                                                                       \
+  template void bn_grad_dx<T>(const BatchNormSpec&, long long, std::span<const T>, std::span<const T>,               \
+                              std::span<const T>, std::span<const T>, std::span<const T>, std::span<const T>,        \
+                              std::span<T>);
 HDQ_CNN_LAYERS(float)
 HDQ_CNN_LAYERS(double)
 #undef HDQ_CNN_LAYERS

@@ -17,6 +17,7 @@
 // unchanged to both branches (no arithmetic).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -117,6 +118,80 @@ void batchnorm_forward_eval(const BatchNormSpec& s, std::span<const T> x, std::s
 template <typename T>
 void batchnorm_backward(const BatchNormSpec& s, const BatchNormSaved<T>& saved, std::span<const T> gamma,
                         std::span<const T> dy, std::span<T> dx, std::span<T> dgamma, std::span<T> dbeta);
+
+// The ReLU of a layer graph: y = v when v > 0 or v is NaN, else +0.
+template <typename T>
+void relu_forward(std::span<const T> x, std::span<T> y) {
+  for (std::size_t j = 0; j < y.size(); ++j) {
+    const T v = x[j];
+    y[j] = (v > T(0) || v != v) ? v : T(0);
+  }
+}
+// Its backward: dx = dy where the input x > 0, else +0.
+template <typename T>
+void relu_backward(std::span<const T> x, std::span<const T> dy, std::span<T> dx) {
+  for (std::size_t j = 0; j < dx.size(); ++j) dx[j] = x[j] > T(0) ? dy[j] : T(0);
+}
+
+// The passes batchnorm_forward_train and batchnorm_backward are made of, on
+// a chunk of samples (s.batch = the chunk's samples; m = batch * hw of the
+// whole batch): running them over the chunks of a batch in sample order, each
+// accumulator zeroed first, gives the bits of the whole-batch functions (each
+// channel's sums run n ascending, then the cells), which is how the NPU's
+// vector unit streams BatchNorm through its SRAM.
+//   bn_sum        sum[c] = sum[c] + x
+//   bn_mean       mean = sum / M
+//   bn_sq         sq[c] = sq[c] + (x - mean) * (x - mean)
+//   bn_stats      invstd = 1 / sqrt(sq / M + eps); the running statistics' update
+//   bn_normalize  xhat = (x - mean) * invstd; y = xhat * gamma + beta
+//   bn_grad_sums  sum_g[c] = sum_g[c] + dy (dbeta); sum_gx[c] = sum_gx[c] + dy * xhat (dgamma)
+//   bn_grad_dx    dx = k * ((dy - mg) - xhat * mgx), k = gamma * invstd, mg = sum_g / M, mgx = sum_gx / M
+template <typename T>
+void bn_sum(const BatchNormSpec& s, std::span<const T> x, std::span<T> sum);
+template <typename T>
+void bn_mean(long long m, std::span<const T> sum, std::span<T> mean);
+template <typename T>
+void bn_sq(const BatchNormSpec& s, std::span<const T> x, std::span<const T> mean, std::span<T> sq);
+template <typename T>
+void bn_stats(const BatchNormSpec& s, long long m, std::span<const T> mean, std::span<const T> sq, std::span<T> invstd,
+              std::span<T> running_mean, std::span<T> running_var);
+template <typename T>
+void bn_normalize(const BatchNormSpec& s, std::span<const T> x, std::span<const T> mean, std::span<const T> invstd,
+                  std::span<const T> gamma, std::span<const T> beta, std::span<T> xhat, std::span<T> y);
+template <typename T>
+void bn_grad_sums(const BatchNormSpec& s, std::span<const T> dy, std::span<const T> xhat, std::span<T> sum_g,
+                  std::span<T> sum_gx);
+template <typename T>
+void bn_grad_dx(const BatchNormSpec& s, long long m, std::span<const T> sum_g, std::span<const T> sum_gx,
+                std::span<const T> gamma, std::span<const T> invstd, std::span<const T> dy, std::span<const T> xhat,
+                std::span<T> dx);
+
+// He et al.'s option-A shortcut (network.h Graph::shortcut) on `batch`
+// samples: y = +0, then y[c + pad_before][oy][ox] = x[c][oy*stride][ox*stride];
+// its backward dx = +0, then dx at the sampled cells = dy (no arithmetic).
+struct ShortcutGeometry {
+  int in_c = 1, in_h = 1, in_w = 1, out_c = 1, out_h = 1, out_w = 1, stride = 1, pad_before = 0;
+};
+template <typename F>
+void for_each_shortcut_cell(const ShortcutGeometry& g, int batch, F&& f) {
+  const std::size_t in_size = std::size_t(g.in_c) * g.in_h * g.in_w, out_size = std::size_t(g.out_c) * g.out_h * g.out_w;
+  for (int s = 0; s < batch; ++s)
+    for (int c = 0; c < g.in_c; ++c)
+      for (int oy = 0; oy < g.out_h; ++oy)
+        for (int ox = 0; ox < g.out_w; ++ox)
+          f(s * out_size + (std::size_t(c + g.pad_before) * g.out_h + oy) * g.out_w + ox,
+            s * in_size + (std::size_t(c) * g.in_h + oy * g.stride) * g.in_w + ox * g.stride);
+}
+template <typename T>
+void shortcut_forward(const ShortcutGeometry& g, int batch, std::span<const T> x, std::span<T> y) {
+  std::fill(y.begin(), y.end(), T(0));
+  for_each_shortcut_cell(g, batch, [&](std::size_t o, std::size_t i) { y[o] = x[i]; });
+}
+template <typename T>
+void shortcut_backward(const ShortcutGeometry& g, int batch, std::span<const T> dy, std::span<T> dx) {
+  std::fill(dx.begin(), dx.end(), T(0));
+  for_each_shortcut_cell(g, batch, [&](std::size_t o, std::size_t i) { dx[i] = dy[o]; });
+}
 
 // y = a + b element-wise.
 template <typename T>

@@ -11,17 +11,8 @@ namespace {
 
 BatchNormSpec bn_spec(const LayerNode& n, int batch) { return {batch, n.in.c, n.in.h * n.in.w}; }
 
-// Option A's index map: calls f(out_index, in_index) for every output cell
-// that copies an input cell, sample by sample.
-template <typename F>
-void for_each_shortcut_cell(const LayerNode& n, int batch, F&& f) {
-  const std::size_t in_size = std::size_t(n.in.size()), out_size = std::size_t(n.out.size());
-  for (int s = 0; s < batch; ++s)
-    for (int c = 0; c < n.in.c; ++c)
-      for (int oy = 0; oy < n.out.h; ++oy)
-        for (int ox = 0; ox < n.out.w; ++ox)
-          f(s * out_size + (std::size_t(c + n.pad_before) * n.out.h + oy) * n.out.w + ox,
-            s * in_size + (std::size_t(c) * n.in.h + oy * n.stride) * n.in.w + ox * n.stride);
+ShortcutGeometry shortcut_geometry(const LayerNode& n) {
+  return {n.in.c, n.in.h, n.in.w, n.out.c, n.out.h, n.out.w, n.stride, n.pad_before};
 }
 
 }  // namespace
@@ -86,12 +77,7 @@ void graph_forward(GemmLayerOps& ops, const MlpParams& p, const Matrix& x, bool 
         }
         break;
       }
-      case LayerKind::relu:
-        for (std::size_t j = 0; j < y.v.size(); ++j) {
-          const float v = in.v[j];
-          y.v[j] = (v > 0.0f || v != v) ? v : 0.0f;
-        }
-        break;
+      case LayerKind::relu: relu_forward<float>(in.v, y.v); break;
       case LayerKind::max_pool:
         t.argmax[i].resize(y.v.size());
         max_pool_forward<float>(n.pool, N, in.v, y.v, t.argmax[i]);
@@ -101,8 +87,7 @@ void graph_forward(GemmLayerOps& ops, const MlpParams& p, const Matrix& x, bool 
       case LayerKind::flatten: std::copy(in.v.begin(), in.v.end(), y.v.begin()); break;
       case LayerKind::add: residual_add<float>(in.v, t.act[std::size_t(n.b)].v, y.v); break;
       case LayerKind::shortcut:
-        std::fill(y.v.begin(), y.v.end(), 0.0f);
-        for_each_shortcut_cell(n, N, [&](std::size_t o, std::size_t s) { y.v[o] = in.v[s]; });
+        shortcut_forward<float>(shortcut_geometry(n), N, in.v, y.v);
         break;
     }
   }
@@ -180,7 +165,7 @@ void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, 
         break;
       case LayerKind::relu:
         tmp.reshape(N, in_cols);
-        for (std::size_t j = 0; j < tmp.v.size(); ++j) tmp.v[j] = in.v[j] > 0.0f ? dy.v[j] : 0.0f;
+        relu_backward<float>(in.v, dy.v, tmp.v);
         contribute(n.a, tmp);
         break;
       case LayerKind::max_pool:
@@ -205,8 +190,7 @@ void graph_backward(GemmLayerOps& ops, const MlpParams& p, const GraphTrace& t, 
         break;
       case LayerKind::shortcut:
         tmp.reshape(N, in_cols);
-        std::fill(tmp.v.begin(), tmp.v.end(), 0.0f);
-        for_each_shortcut_cell(n, N, [&](std::size_t o, std::size_t s) { tmp.v[s] = dy.v[o]; });
+        shortcut_backward<float>(shortcut_geometry(n), N, dy.v, tmp.v);
         contribute(n.a, tmp);
         break;
     }

@@ -22,7 +22,10 @@ void footprint(const Command& c, Footprint& f) {
     case Unit::mac_array: c.as<MacDescriptor>().accesses(f); break;
     case Unit::hadamard: c.as<HadamardDescriptor>().accesses(c.header.opcode, f); break;
     case Unit::quantizer: c.as<QuantizerDescriptor>().accesses(c.header.opcode, f); break;
-    case Unit::vector: c.as<VectorDescriptor>().accesses(c.header.opcode, f); break;
+    case Unit::vector:
+      if (is_layer_op(c.header.opcode)) c.as<LayerDescriptor>().accesses(c.header.opcode, f);
+      else c.as<VectorDescriptor>().accesses(c.header.opcode, f);
+      break;
   }
 }
 

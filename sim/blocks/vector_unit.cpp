@@ -143,6 +143,11 @@ F32Ops VectorCore::run(std::uint32_t opcode, const VectorDescriptor& d, MemoryPo
 }
 
 std::uint64_t VectorUnit::execute(const Command& c) {
+  if (is_layer_op(c.header.opcode)) {  // sim/blocks/layer_ops.h
+    const LayerOpCost cost = layers_.run(c.header.opcode, c.as<LayerDescriptor>(), sram_port_);
+    ctx_.cell().energy_pj[int(EnergyKind::vector)] += f32_energy_pj(cost.ops, ctx_.cfg().energy);
+    return lane_cycles(cost.ops.total() + cost.moves, ctx_.cfg().vector_unit.lanes);
+  }
   const F32Ops ops = core_.run(c.header.opcode, c.as<VectorDescriptor>(), sram_port_);
   ctx_.cell().energy_pj[int(EnergyKind::vector)] += f32_energy_pj(ops, ctx_.cfg().energy);
   return lane_cycles(ops.total(), ctx_.cfg().vector_unit.lanes);

@@ -25,11 +25,14 @@
 //                 src, momentum buffer at aux0; kVecInit marks the first step
 //                 (buf = d); lr, momentum, weight_decay from the descriptor
 // Cost: lane_cycles(f32 operations); energy from the f32 add/multiply table.
+// The layer operations of layer graphs (opcodes from kLayerFirst, their own
+// descriptor) are in sim/blocks/layer_ops.h.
 #pragma once
 
 #include <vector>
 
 #include "sim/blocks/block_module.h"
+#include "sim/blocks/layer_ops.h"
 #include "sim/cost/energy.h"
 
 namespace hdq::npu {
@@ -71,6 +74,7 @@ class VectorUnit final : public BlockModule {
  private:
   std::uint64_t execute(const Command& c) override;
   VectorCore core_;
+  LayerCore layers_;  // the layer operations (opcodes from kLayerFirst)
 };
 
 }  // namespace hdq::npu

@@ -10,6 +10,7 @@
 #include <set>
 
 #include "models/hadamard/hadamard.h"
+#include "models/nn/network.h"
 #include "sim/blocks/dma.h"
 #include "sim/blocks/hadamard_unit.h"
 #include "sim/blocks/quantizer_unit.h"
@@ -731,6 +732,96 @@ class Builder {
            });
   }
 
+  // A layer operation of the vector unit (sim/blocks/layer_ops.h) over
+  // `samples` samples of its operands, operand i at the descriptor's addr[i]:
+  // each holds `rows` rows per sample; chunks of whole samples stream through
+  // the slots after the first `fixed` bytes of the arena, inputs loaded and
+  // outputs stored per chunk (in place when resident). rows = 0: a vector
+  // resident in SRAM (scratch_vector) that every chunk uses in place.
+  struct SampleOperand {
+    const Tensor* t = nullptr;
+    std::uint64_t rows = 1;
+    bool out = false;
+  };
+  void sample_op(std::uint32_t opcode, LayerDescriptor d, std::uint64_t samples, std::initializer_list<SampleOperand> list,
+                 std::uint64_t fixed = 0) {
+    const std::vector<SampleOperand> ops(list);
+    std::uint64_t per = 0;
+    for (const SampleOperand& o : ops) per += need(*o.t, o.t->cols) * o.rows;
+    const int buffers = int(ops.size());
+    int slots = 2;
+    std::uint64_t n = fit(slot_bytes(fixed, 2), per, samples, 1, buffers);
+    if (n == 0) {
+      slots = 1;
+      n = fit(slot_bytes(fixed, 1), per, samples, 1, buffers);
+    }
+    if (n == 0) too_small(fmt::format("layer operation {} of one sample", opcode), fixed, per, buffers);
+    auto buf = [&](std::size_t i, std::uint64_t s0, std::uint32_t at) {
+      if (ops[i].rows == 0) return std::uint32_t(ops[i].t->addr);
+      std::uint64_t off = at;
+      for (std::size_t j = 0; j < i; ++j) off += align_up(n * ops[j].rows * need(*ops[j].t, ops[j].t->cols), kAlign);
+      return where(*ops[i].t, s0 * ops[i].rows, 0, ops[i].t->cols, std::uint32_t(off));
+    };
+    stream(samples, n, fixed, slots,
+           [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+             for (std::size_t i = 0; i < ops.size(); ++i)
+               if (!ops[i].out && ops[i].rows > 0)
+                 copy_in(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
+           },
+           [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+             for (std::size_t i = 0; i < ops.size(); ++i) d.addr[i] = buf(i, s0, at);
+             d.samples = std::uint32_t(c);
+             d.first = std::uint32_t(s0);
+             emit(Unit::vector, opcode, d);
+           },
+           [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+             for (std::size_t i = 0; i < ops.size(); ++i)
+               if (ops[i].out && ops[i].rows > 0)
+                 copy_out(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
+           });
+  }
+  // One layer operation on vectors already in SRAM.
+  void vector_op(std::uint32_t opcode, const LayerDescriptor& d) { emit(Unit::vector, opcode, d); }
+  // Vector k (1 x cols f32) of a scratch area at the bottom of the arena,
+  // which sample_op's `fixed` = scratch_bytes(k vectors) keeps clear. Valid
+  // until the next operation without that `fixed`.
+  std::uint64_t scratch_bytes(int vectors, std::uint64_t cols) const { return std::uint64_t(vectors) * align_up(4 * cols, kAlign); }
+  Tensor scratch_vector(int k, std::uint64_t cols) const {
+    Tensor t{arena(scratch_bytes(k, cols)), 1, cols, Fmt::f32};
+    t.space = Space::sram;
+    if (scratch_bytes(k + 1, cols) > arena_) too_small("per-channel vectors", 0, scratch_bytes(k + 1, cols), 0);
+    return t;
+  }
+  // The SRAM of the record area's bias-gradient accumulator of layer l (1 x cols f32).
+  Tensor db_tensor(int l, std::uint64_t cols) const {
+    Tensor t{db(l), 1, cols, Fmt::f32};
+    t.space = Space::sram;
+    return t;
+  }
+  // SGD on a small vector w (1 x n) with its gradient g and momentum buffer, all outside SRAM.
+  void sgd_vector(const Tensor& w, const Tensor& g, const Tensor& buf) {
+    const std::uint64_t bytes = align_up(w.bytes(), kAlign);
+    const int slots = slots_for(3 * bytes);
+    if (slots == 0) too_small("vector update", 0, 3 * bytes, 0);
+    VectorDescriptor v = sgd_descriptor();
+    v.rows = 1;
+    v.cols = std::uint32_t(w.cols);
+    stream(1, 1, 0, slots,
+           [&](std::uint64_t, std::uint64_t, std::uint32_t at) {
+             v.dst = at;
+             v.src = std::uint32_t(at + bytes);
+             v.aux0 = std::uint32_t(at + 2 * bytes);
+             copy_in(w, 0, 1, 0, w.cols, v.dst);
+             copy_in(g, 0, 1, 0, g.cols, v.src);
+             if (!s_.first_update) copy_in(buf, 0, 1, 0, buf.cols, v.aux0);
+           },
+           [&](std::uint64_t, std::uint64_t, std::uint32_t) { emit(Unit::vector, kVecSgd, v); },
+           [&](std::uint64_t, std::uint64_t, std::uint32_t) {
+             copy_out(w, 0, 1, 0, w.cols, v.dst);
+             copy_out(buf, 0, 1, 0, buf.cols, v.aux0);
+           });
+  }
+
   // Copies a record area saved by an earlier job (its forward pass) into SRAM.
   void restore_records(const Tensor& saved) {
     dma(Space::dram, saved.addr, record_bytes_, Space::sram, 0, record_bytes_, 1, record_bytes_);
@@ -981,6 +1072,24 @@ class Builder {
   std::vector<Tensor> wq_home_;  // DRAM: each layer's carried Wq between steps
 };
 
+// The forward GEMM of layer l (docs/contract.md §6): Xq (m x k, fwd_x) times
+// Wq^T (Wq n x k, fwd_w, stored transposed), dequantized by both scales.
+GemmSpec forward_gemm_spec(const Builder& bld, int l, const Tensor& xq, const Tensor& wq, std::uint64_t m,
+                           std::uint64_t n, std::uint64_t k) {
+  GemmSpec g;
+  g.role = GemmRole::fwd;
+  g.a = xq;
+  g.a_record = bld.record(l, QuantRole::fwd_x);
+  g.b = wq;
+  g.b_layout = BLayout::n_by_k;  // Wq (n x k) is B^T
+  g.b_record = bld.record(l, QuantRole::fwd_w);
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.factors = {{bld.record(l, QuantRole::fwd_x)}, {bld.record(l, QuantRole::fwd_w)}};
+  return g;
+}
+
 // The forward pass of every layer. `saved`: the pass is a job of its own
 // whose backward is another job (NpuEngine's slots), so what the backward
 // needs (packed Xq and Wq, clip and ReLU masks) goes to DRAM; in a training
@@ -1039,17 +1148,7 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
     } else {
       bld.quantize(f.w[l], QuantRole::fwd_w, f.wq[l], nullptr, bld.carried());
     }
-    GemmSpec g;
-    g.role = GemmRole::fwd;
-    g.a = f.xq[l];
-    g.a_record = bld.record(l, QuantRole::fwd_x);
-    g.b = f.wq[l];
-    g.b_layout = BLayout::n_by_k;  // Wq (O x I) is B^T
-    g.b_record = bld.record(l, QuantRole::fwd_w);
-    g.m = B;
-    g.n = O;
-    g.k = I;
-    g.factors = {{bld.record(l, QuantRole::fwd_x)}, {bld.record(l, QuantRole::fwd_w)}};
+    GemmSpec g = forward_gemm_spec(bld, l, f.xq[l], f.wq[l], B, O, I);
     g.host = &f.out[l];
     g.bias = &f.b[l];
     Tensor act;
@@ -1073,6 +1172,30 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
   return f;
 }
 
+// A backward GEMM of layer l (docs/contract.md §6): A (m x k) and B (k x n)
+// packed by their roles, k the Hadamard-padded contraction, dequantized by
+// A's and B's scales, the forward scale of the tensor B was transformed from
+// and 1/block:
+//   bwd_dx  A = Q(G H_O) (bwd_g_dx), B = Q(H_O Wq) (bwd_w_dx), then s_fwd_w
+//   bwd_dw  A = Q(G^T H_B) (bwd_g_dw), B = Q(H_B Xq) (bwd_x_dw), then s_fwd_x
+GemmSpec backward_gemm_spec(const Builder& bld, int l, GemmRole role, const Tensor& a, const Tensor& b,
+                            std::uint64_t m, std::uint64_t n, std::uint64_t k, int block) {
+  const bool dx = role == GemmRole::bwd_dx;
+  const QuantRole ra = dx ? QuantRole::bwd_g_dx : QuantRole::bwd_g_dw, rb = dx ? QuantRole::bwd_w_dx : QuantRole::bwd_x_dw,
+                  rf = dx ? QuantRole::fwd_w : QuantRole::fwd_x;
+  GemmSpec g;
+  g.role = role;
+  g.a = a;
+  g.a_record = bld.record(l, ra);
+  g.b = b;
+  g.b_record = bld.record(l, rb);
+  g.m = m;
+  g.n = n;
+  g.k = k;
+  g.factors = {{bld.record(l, ra)}, {bld.record(l, rb)}, {bld.record(l, rf)}, {kNoRecord, 1.0f / float(block)}};
+  return g;
+}
+
 // The backward pass of every layer from g = dL/dY of the last layer: dX
 // (layers > 0), dW into `dw` (the host's) and db in the record area; with
 // `update`, the device's SGD fused into dW's write-back and the biases'.
@@ -1083,17 +1206,7 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
   // dW = GEMM(G^T H_B, X' ) with, when updating, the SGD of `w` in its write-back.
   auto dw_gemm = [&](int l, const Tensor& gtq, const Tensor& xhq, std::uint64_t Bp, int block, const Tensor* w) {
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
-    GemmSpec s_dw;
-    s_dw.role = GemmRole::bwd_dw;
-    s_dw.a = gtq;
-    s_dw.a_record = bld.record(l, QuantRole::bwd_g_dw);
-    s_dw.b = xhq;
-    s_dw.b_record = bld.record(l, QuantRole::bwd_x_dw);
-    s_dw.m = O;
-    s_dw.n = I;
-    s_dw.k = Bp;
-    s_dw.factors = {{bld.record(l, QuantRole::bwd_g_dw)}, {bld.record(l, QuantRole::bwd_x_dw)},
-                    {bld.record(l, QuantRole::fwd_x)}, {kNoRecord, 1.0f / float(block)}};
+    GemmSpec s_dw = backward_gemm_spec(bld, l, GemmRole::bwd_dw, gtq, xhq, O, I, Bp, block);
     s_dw.host = &dw[l];
     if (update) {
       s_dw.sgd_w = w;
@@ -1161,17 +1274,7 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
                             whq, ho.block);
       bld.release(f.wq[l]);
       dx = bld.keep(keep_id(Keep::dx, l), B, I, Fmt::f32);
-      GemmSpec s_dx;
-      s_dx.role = GemmRole::bwd_dx;
-      s_dx.a = ghq;
-      s_dx.a_record = bld.record(l, QuantRole::bwd_g_dx);
-      s_dx.b = whq;
-      s_dx.b_record = bld.record(l, QuantRole::bwd_w_dx);
-      s_dx.m = B;
-      s_dx.n = I;
-      s_dx.k = Op;
-      s_dx.factors = {{bld.record(l, QuantRole::bwd_g_dx)}, {bld.record(l, QuantRole::bwd_w_dx)},
-                      {bld.record(l, QuantRole::fwd_w)}, {kNoRecord, 1.0f / float(ho.block)}};
+      GemmSpec s_dx = backward_gemm_spec(bld, l, GemmRole::bwd_dx, ghq, whq, B, I, Op, ho.block);
       s_dx.out = &dx;
       if (cfg.ste == Ste::clipped) s_dx.clip_mask = &f.clip[l];
       s_dx.relu_grad = &f.relu[l - 1];  // ReLU' of the layer below
@@ -1196,6 +1299,395 @@ void backward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const For
     bld.quantize(w, QuantRole::fwd_w, bld.wq_home(d.l), nullptr, true, bld.carry_record(d.l));
     bld.carry_wq(d.l, w);
     bld.release(w);
+  }
+}
+
+
+// ---- Layer graphs (docs/npu.md "Layer graphs"). Every tensor is in DRAM
+// between operations and streams through SRAM in chunks of whole samples
+// (the layer operations) or of rows (quantizers, Hadamard transforms, GEMMs).
+// A conv layer is the linear layer's decomposition on im2col rows: the
+// address generator gathers im2col(Xq) (N*P x K packed) into SRAM, the GEMMs
+// run on M = N*P rows, and the vector unit turns rows into NCHW (forward),
+// NCHW into rows (G) and the dX columns into dX by col2im (backward).
+
+// The layer operations' descriptor for a node's geometry.
+LayerDescriptor conv_op(const ConvGeometry& g, int bits = 0) {
+  LayerDescriptor d;
+  d.set(g);
+  d.bits = std::uint8_t(bits);
+  return d;
+}
+LayerDescriptor pool_op(const PoolGeometry& g) {
+  LayerDescriptor d;
+  d.set(g);
+  return d;
+}
+LayerDescriptor shortcut_op(const LayerNode& n) {
+  LayerDescriptor d;
+  d.set(ShortcutGeometry{n.in.c, n.in.h, n.in.w, n.out.c, n.out.h, n.out.w, n.stride, n.pad_before});
+  return d;
+}
+LayerDescriptor size_op(std::uint64_t a, std::uint64_t b = 0) {
+  LayerDescriptor d;
+  d.geo[0] = std::int32_t(a);
+  d.geo[1] = std::int32_t(b);
+  return d;
+}
+
+// Throws a ConfigError naming the conv mapping the NPU does not execute.
+void check_graph_lowered(const HdqtConfig& cfg, const Graph& graph) {
+  for (std::size_t i = 0; i < graph.nodes().size(); ++i) {
+    const LayerKind k = graph.nodes()[i].kind;
+    if (k == LayerKind::conv && cfg.conv_mapping != ConvMapping::whole_batch)
+      throw ConfigError("conv_mapping: the NPU executes the whole_batch convolution mapping (docs/contract.md §9), "
+                        "not per_sample");
+  }
+}
+
+struct GraphTensors {
+  std::vector<Tensor> act;                    // per node: its output, N x out.size() f32
+  std::vector<Tensor> xq, wq, clip, argmax;   // per node: conv/linear operands kept for the backward; max_pool argmax (int32)
+  std::vector<Tensor> xhat, invstd;           // per node: batchnorm of a training pass
+  std::vector<Tensor> w, b, running;          // per parameter layer (b: none without a bias; running: batchnorm's mean then variance)
+  Tensor x;                                   // the network input
+};
+
+// BatchNorm of node n over N samples: a training pass (batch statistics,
+// running statistics updated in f.running) or an evaluation (running statistics).
+void batchnorm_program(Builder& bld, const LayerNode& n, int i, const Tensor& in, std::uint64_t N, bool train,
+                       GraphTensors& f) {
+  const int l = n.param;
+  const std::uint64_t C = std::uint64_t(n.in.c), HW = std::uint64_t(n.in.h) * std::uint64_t(n.in.w);
+  const std::uint64_t size = C * HW;
+  if (N * HW >= (1ull << 31)) throw ConfigError(fmt::format("network: node {} (batchnorm): batch * H * W too large", i));
+  LayerDescriptor d;
+  d.geo[0] = std::int32_t(C);
+  d.geo[1] = std::int32_t(HW);
+  d.geo[2] = std::int32_t(N * HW);
+  const Tensor& running = f.running[std::size_t(l)];
+  Tensor rmean = running, rvar = running;  // views: the mean, then the variance
+  rmean.cols = rvar.cols = C;
+  rvar.addr += 4 * C;
+  f.act[std::size_t(i)] = bld.dram(N, size, Fmt::f32);
+  const Tensor& y = f.act[std::size_t(i)];
+  // Per-channel vectors in the arena's scratch area, kept across the passes.
+  enum { sum, sq, mean, invstd, gamma, beta, rm, rv, vectors };
+  const std::uint64_t fixed = bld.scratch_bytes(vectors, C);
+  Tensor v[vectors];
+  for (int k = 0; k < vectors; ++k) v[k] = bld.scratch_vector(k, C);
+  Tensor w_row = f.w[std::size_t(l)];  // gamma, 1 x C
+  bld.copy(w_row, v[gamma]);
+  bld.copy(f.b[std::size_t(l)], v[beta]);
+  bld.copy(rmean, v[rm]);
+  bld.copy(rvar, v[rv]);
+  if (!train) {
+    bld.sample_op(kLayerBnEval, d, N,
+                  {{&in, 1, false}, {&v[gamma], 0}, {&v[beta], 0}, {&v[rm], 0}, {&v[rv], 0}, {&y, 1, true}}, fixed);
+    return;
+  }
+  if (N * HW < 2) throw ConfigError("batchnorm: training needs more than one value per channel (batch * H * W >= 2)");
+  bld.sample_op(kLayerBnSum, d, N, {{&in, 1, false}, {&v[sum], 0}}, fixed);
+  LayerDescriptor one = d;
+  one.addr[0] = std::uint32_t(v[sum].addr);
+  one.addr[1] = std::uint32_t(v[mean].addr);
+  bld.vector_op(kLayerBnMean, one);
+  bld.sample_op(kLayerBnSq, d, N, {{&in, 1, false}, {&v[mean], 0}, {&v[sq], 0}}, fixed);
+  const std::uint32_t stats[5] = {std::uint32_t(v[mean].addr), std::uint32_t(v[sq].addr), std::uint32_t(v[invstd].addr),
+                                  std::uint32_t(v[rm].addr), std::uint32_t(v[rv].addr)};
+  std::copy(stats, stats + 5, one.addr);
+  bld.vector_op(kLayerBnStats, one);
+  f.xhat[std::size_t(i)] = bld.dram(N, size, Fmt::f32);
+  bld.sample_op(kLayerBnNorm, d, N,
+                {{&in, 1, false}, {&v[mean], 0}, {&v[invstd], 0}, {&v[gamma], 0}, {&v[beta], 0},
+                 {&f.xhat[std::size_t(i)], 1, true}, {&y, 1, true}},
+                fixed);
+  bld.copy(v[rm], rmean);
+  bld.copy(v[rv], rvar);
+  f.invstd[std::size_t(i)] = bld.dram(1, C, Fmt::f32);
+  bld.copy(v[invstd], f.invstd[std::size_t(i)]);
+}
+
+// The layer a node's cost is charged to: its own parameter layer, else the
+// last one before it (the layer whose output it works on), else 0.
+std::vector<int> cost_layers(const Graph& graph) {
+  std::vector<int> owner;
+  int last = 0;
+  for (const LayerNode& n : graph.nodes()) {
+    if (n.param >= 0) last = n.param;
+    owner.push_back(last);
+  }
+  return owner;
+}
+
+GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train) {
+  const Graph& graph = *p.graph;
+  const auto& nodes = graph.nodes();
+  const std::uint64_t N = std::uint64_t(x.rows);
+  GraphTensors f;
+  f.x = bld.dram(N, std::uint64_t(x.cols), Fmt::f32);
+  bld.load(f.x, x.v.data());
+  for (std::size_t l = 0; l < p.w.size(); ++l) {
+    f.w.push_back(bld.dram(std::uint64_t(p.w[l].rows), std::uint64_t(p.w[l].cols), Fmt::f32));
+    bld.load(f.w[l], p.w[l].v.data());
+    f.b.push_back(p.b[l].empty() ? Tensor{} : bld.dram(1, p.b[l].size(), Fmt::f32));
+    if (!p.b[l].empty()) bld.load(f.b[l], p.b[l].data());
+    const bool bn = l < p.running.size() && !p.running[l].empty();
+    f.running.push_back(bn ? bld.dram(1, p.running[l].size(), Fmt::f32) : Tensor{});
+    if (bn) bld.load(f.running[l], p.running[l].data());
+  }
+  const std::size_t n_nodes = nodes.size();
+  f.act.resize(n_nodes);
+  f.xhat.resize(n_nodes);
+  f.invstd.resize(n_nodes);
+  f.xq.resize(n_nodes);
+  f.wq.resize(n_nodes);
+  f.clip.resize(n_nodes);
+  f.argmax.resize(n_nodes);
+  const int xb = cfg.q(QuantRole::fwd_x).bits, wb = cfg.q(QuantRole::fwd_w).bits;
+  const std::vector<int> owner = cost_layers(graph);
+  for (std::size_t i = 0; i < n_nodes; ++i) {
+    const LayerNode& n = nodes[i];
+    const Tensor& in = n.a == kNetworkInput ? f.x : f.act[std::size_t(n.a)];
+    const std::uint64_t out_size = std::uint64_t(n.out.size());
+    bld.tag(owner[i], Phase::forward);
+    switch (n.kind) {
+      case LayerKind::conv:
+      case LayerKind::linear: {
+        const int l = n.param;
+        const bool conv = n.kind == LayerKind::conv;
+        const std::uint64_t O = std::uint64_t(p.w[l].rows), K = std::uint64_t(p.w[l].cols);
+        const std::uint64_t P = conv ? std::uint64_t(n.conv.positions()) : 1, M = N * P;
+        const bool need_clip = train && n.a != kNetworkInput && cfg.ste == Ste::clipped;
+        f.xq[i] = bld.dram(N, in.cols, Fmt::packed, xb);  // NCHW (conv: before im2col)
+        if (need_clip) f.clip[i] = bld.dram(N, in.cols, Fmt::mask, 1);
+        bld.quantize(in, QuantRole::fwd_x, f.xq[i], need_clip ? &f.clip[i] : nullptr);
+        f.wq[i] = bld.dram(O, K, Fmt::packed, wb);
+        bld.quantize(f.w[std::size_t(l)], QuantRole::fwd_w, f.wq[i], nullptr);
+        Tensor a = f.xq[i];
+        if (conv) {
+          a = bld.dram(M, K, Fmt::packed, xb);
+          bld.sample_op(kLayerIm2col, conv_op(n.conv, xb), N, {{&f.xq[i], 1, false}, {&a, P, true}});
+        }
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        const Tensor rows = conv ? bld.dram(M, O, Fmt::f32) : f.act[i];
+        GemmSpec g = forward_gemm_spec(bld, l, a, f.wq[i], M, O, K);
+        g.out = &rows;
+        if (n.bias) g.bias = &f.b[std::size_t(l)];
+        bld.gemm(g);
+        if (conv) bld.sample_op(kLayerNchwOf, size_op(O, P), N, {{&rows, P, false}, {&f.act[i], 1, true}});
+        break;
+      }
+      case LayerKind::relu:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerRelu, size_op(out_size), N, {{&in, 1, false}, {&f.act[i], 1, true}});
+        break;
+      case LayerKind::max_pool:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        f.argmax[i] = bld.dram(N, out_size, Fmt::f32);  // int32 indices: 4 bytes each
+        bld.sample_op(kLayerMaxPool, pool_op(n.pool), N,
+                      {{&in, 1, false}, {&f.act[i], 1, true}, {&f.argmax[i], 1, true}});
+        break;
+      case LayerKind::flatten: f.act[i] = in; break;  // NCHW rows are the flattened rows: no data moves
+      case LayerKind::batchnorm: batchnorm_program(bld, n, int(i), in, N, train, f); break;
+      case LayerKind::avg_pool:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerAvgPool, pool_op(n.pool), N, {{&in, 1, false}, {&f.act[i], 1, true}});
+        break;
+      case LayerKind::global_avg_pool:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerGap, size_op(std::uint64_t(n.in.c), std::uint64_t(n.in.h) * std::uint64_t(n.in.w)), N,
+                      {{&in, 1, false}, {&f.act[i], 1, true}});
+        break;
+      case LayerKind::shortcut:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerShortcut, shortcut_op(n), N, {{&in, 1, false}, {&f.act[i], 1, true}});
+        break;
+      case LayerKind::add:
+        f.act[i] = bld.dram(N, out_size, Fmt::f32);
+        bld.sample_op(kLayerAdd, size_op(out_size), N,
+                      {{&in, 1, false}, {&f.act[std::size_t(n.b)], 1, false}, {&f.act[i], 1, true}});
+        break;
+    }
+  }
+  return f;
+}
+
+// The backward pass from g = dL/d(output); with `update`, the device's SGD
+// update of every weight fused into its dW's write-back and of every bias
+// after its db.
+void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const GraphTensors& f,
+                            const Tensor& dout, std::uint64_t N, bool update, std::vector<Tensor>& dw) {
+  const auto& nodes = p.graph->nodes();
+  dw.assign(p.w.size(), Tensor{});
+  std::vector<std::optional<Tensor>> grad(nodes.size());
+  grad.back() = dout;
+  // A node's gradient: the first contribution as is, each later one added (layer_ops.h kLayerAdd).
+  auto contribute = [&](int node, const Tensor& c) {
+    if (node == kNetworkInput) return;
+    std::optional<Tensor>& g = grad[std::size_t(node)];
+    if (!g) {
+      g = c;
+      return;
+    }
+    const Tensor sum = bld.dram(N, c.cols, Fmt::f32);
+    bld.sample_op(kLayerAdd, size_op(c.cols), N, {{&*g, 1, false}, {&c, 1, false}, {&sum, 1, true}});
+    g = sum;
+  };
+  const std::vector<int> owner = cost_layers(*p.graph);
+  for (std::size_t i = nodes.size(); i-- > 0;) {
+    const LayerNode& n = nodes[i];
+    if (!grad[i]) throw ConfigError(fmt::format("network: node {} ({}) does not reach the output", i, name(n.kind)));
+    const Tensor dy = *grad[i];
+    const Tensor& in = n.a == kNetworkInput ? f.x : f.act[std::size_t(n.a)];
+    const std::uint64_t in_size = std::uint64_t(n.in.size());
+    bld.tag(owner[i], Phase::backward_dx);
+    switch (n.kind) {
+      case LayerKind::conv:
+      case LayerKind::linear: {
+        const int l = n.param;
+        const bool conv = n.kind == LayerKind::conv, need_dx = n.a != kNetworkInput;
+        const std::uint64_t O = std::uint64_t(p.w[l].rows), K = std::uint64_t(p.w[l].cols);
+        const std::uint64_t P = conv ? std::uint64_t(n.conv.positions()) : 1, M = N * P;
+        const int xb = f.xq[i].bits;
+        // G as M x O rows (conv: Gm[n*P + p][o] = G[n][o][p]).
+        bld.tag(l, Phase::backward_dw);
+        Tensor gm = dy;
+        if (conv) {
+          gm = bld.dram(M, O, Fmt::f32);
+          bld.sample_op(kLayerRowsOf, size_op(O, P), N, {{&dy, 1, false}, {&gm, P, true}});
+        }
+        const HadamardPlan hm = plan_hadamard(int(M), cfg.hadamard), ho = plan_hadamard(int(O), cfg.hadamard);
+        const std::uint64_t Mp = std::uint64_t(hm.padded_length), Op = std::uint64_t(ho.padded_length);
+        Tensor ghq;
+        if (need_dx) {
+          bld.tag(l, Phase::backward_dx);
+          ghq = bld.dram_packed(M, Op, QuantRole::bwd_g_dx);
+          bld.hadamard_quantize(Builder::Transform::rows, gm, 0, QuantRole::bwd_g_dx, ghq, ho.block);
+        }
+        bld.tag(l, Phase::backward_dw);
+        const Tensor gtq = bld.dram_packed(O, Mp, QuantRole::bwd_g_dw);
+        bld.hadamard_quantize(Builder::Transform::cols_t, gm, 0, QuantRole::bwd_g_dw, gtq, hm.block);
+        if (n.bias) bld.column_sum(gm);  // db[o]: n, then p ascending (the rows' order)
+        Tensor cols = f.xq[i];
+        if (conv) {  // im2col(Xq) again, as the functional engine
+          cols = bld.dram(M, K, Fmt::packed, xb);
+          bld.sample_op(kLayerIm2col, conv_op(n.conv, xb), N, {{&f.xq[i], 1, false}, {&cols, P, true}});
+        }
+        const Tensor xhq = bld.dram_packed(Mp, K, QuantRole::bwd_x_dw);
+        bld.hadamard_quantize(Builder::Transform::cols_int, cols, bld.record(l, QuantRole::fwd_x), QuantRole::bwd_x_dw,
+                              xhq, hm.block);
+        dw[std::size_t(l)] = bld.host(O, K);
+        GemmSpec s_dw = backward_gemm_spec(bld, l, GemmRole::bwd_dw, gtq, xhq, O, K, Mp, hm.block);
+        s_dw.host = &dw[std::size_t(l)];
+        if (update) {
+          s_dw.sgd_w = &f.w[std::size_t(l)];
+          s_dw.sgd_buf = &bld.momentum_w(l);
+        }
+        bld.gemm(s_dw);
+        if (update && n.bias) {
+          bld.tag(l, Phase::update);
+          bld.sgd_bias(f.b[std::size_t(l)], bld.db(l), bld.momentum_b(l));
+        }
+        if (!need_dx) break;
+        bld.tag(l, Phase::backward_dx);
+        const Tensor whq = bld.dram_packed(Op, K, QuantRole::bwd_w_dx);
+        bld.hadamard_quantize(Builder::Transform::cols_int, f.wq[i], bld.record(l, QuantRole::fwd_w),
+                              QuantRole::bwd_w_dx, whq, ho.block);
+        const Tensor d = bld.dram(M, K, Fmt::f32);
+        GemmSpec s_dx = backward_gemm_spec(bld, l, GemmRole::bwd_dx, ghq, whq, M, K, Op, ho.block);
+        s_dx.out = &d;
+        const bool clip = cfg.ste == Ste::clipped;
+        if (!conv) {
+          if (clip) s_dx.clip_mask = &f.clip[i];
+          bld.gemm(s_dx);
+          contribute(n.a, d);
+          break;
+        }
+        bld.gemm(s_dx);
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        LayerDescriptor op = conv_op(n.conv);
+        if (clip) {
+          op.flags = kLayerClip;
+          bld.sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}, {&f.clip[i], 1, false}});
+        } else {
+          bld.sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}});
+        }
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::relu: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerReluGrad, size_op(in_size), N, {{&in, 1, false}, {&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::max_pool: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerMaxPoolGrad, pool_op(n.pool), N,
+                      {{&f.argmax[i], 1, false}, {&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::flatten: contribute(n.a, dy); break;
+      case LayerKind::add:
+        contribute(n.a, dy);
+        contribute(n.b, dy);
+        break;
+      case LayerKind::avg_pool: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerAvgPoolGrad, pool_op(n.pool), N, {{&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::global_avg_pool: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerGapGrad, size_op(std::uint64_t(n.in.c), std::uint64_t(n.in.h) * std::uint64_t(n.in.w)), N,
+                      {{&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::shortcut: {
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerShortcutGrad, shortcut_op(n), N, {{&dy, 1, false}, {&dx, 1, true}});
+        contribute(n.a, dx);
+        break;
+      }
+      case LayerKind::batchnorm: {
+        const int l = n.param;
+        const std::uint64_t C = std::uint64_t(n.in.c), HW = std::uint64_t(n.in.h) * std::uint64_t(n.in.w);
+        bld.tag(l, Phase::backward_dx);
+        LayerDescriptor d;
+        d.geo[0] = std::int32_t(C);
+        d.geo[1] = std::int32_t(HW);
+        d.geo[2] = std::int32_t(N * HW);
+        enum { sum_g, sum_gx, gamma, invstd, vectors };
+        const std::uint64_t fixed = bld.scratch_bytes(vectors, C);
+        Tensor v[vectors];
+        for (int k = 0; k < vectors; ++k) v[k] = bld.scratch_vector(k, C);
+        bld.copy(f.w[std::size_t(l)], v[gamma]);
+        bld.copy(f.invstd[i], v[invstd]);
+        const Tensor& xhat = f.xhat[i];
+        bld.sample_op(kLayerBnGradSums, d, N, {{&dy, 1, false}, {&xhat, 1, false}, {&v[sum_g], 0}, {&v[sum_gx], 0}},
+                      fixed);
+        const Tensor dx = bld.dram(N, in_size, Fmt::f32);
+        bld.sample_op(kLayerBnGradDx, d, N,
+                      {{&dy, 1, false}, {&xhat, 1, false}, {&v[sum_g], 0}, {&v[sum_gx], 0}, {&v[gamma], 0},
+                       {&v[invstd], 0}, {&dx, 1, true}},
+                      fixed);
+        // dbeta into the record area's bias gradient (read with the records), dgamma for the host.
+        bld.copy(v[sum_g], bld.db_tensor(l, C));
+        dw[std::size_t(l)] = bld.host(1, C);
+        bld.copy(v[sum_gx], dw[std::size_t(l)]);
+        if (update) {
+          bld.tag(l, Phase::update);
+          bld.sgd_vector(f.w[std::size_t(l)], dw[std::size_t(l)], bld.momentum_w(l));
+          bld.sgd_bias(f.b[std::size_t(l)], bld.db(l), bld.momentum_b(l));
+        }
+        contribute(n.a, dx);
+        break;
+      }
+    }
   }
 }
 
@@ -1449,13 +1941,16 @@ void decode_records(StepResults& r) {
   }
   if (r.grads.b.size() == L)
     for (std::size_t l = 0; l < L; ++l)
-      std::memcpy(r.grads.b[l].data(), r.records.data() + r.db_offsets[l], 4 * r.grads.b[l].size());
+      if (!r.grads.b[l].empty())  // a graph's conv layer without a bias has none
+        std::memcpy(r.grads.b[l].data(), r.records.data() + r.db_offsets[l], 4 * r.grads.b[l].size());
 }
 
 struct SavedForward {
   ForwardTensors f;
   Tensor records;
   std::uint64_t batch = 0, lo = 0, top = 0;
+  GraphTensors graph;       // a layer graph's pass (build_graph_forward)
+  bool batch_stats = false;  // its BatchNorm used batch statistics (a backward may follow)
 };
 void SavedForwardDeleter::operator()(SavedForward* p) const { delete p; }
 std::uint64_t saved_lo(const SavedForward& saved) { return saved.lo; }
@@ -1475,7 +1970,8 @@ Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, st
       const Tensor records = bld.save_records();
       read_records(bld, records, p, res);
       bld.finish();
-      *saved = SavedForwardPtr(new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.tensors_addr, job.queue_addr});
+      *saved = SavedForwardPtr(
+          new SavedForward{std::move(f), records, std::uint64_t(x.rows), job.tensors_addr, job.queue_addr, {}, true});
       return job;
     }
     res.records.clear();
@@ -1505,6 +2001,173 @@ Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward
     bld.tag(0, Phase::backward_dw);
     const Tensor records = bld.save_records();
     for (int l = 0; l < L; ++l) bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
+    read_records(bld, records, p, res);
+    bld.finish();
+    return job;
+  });
+}
+
+namespace {
+
+// Result buffers of a graph pass (reused when the shapes match): the output
+// of every parameter layer, then the network's when its last node has no
+// parameters (GraphTrace::outputs); the gradients in p's shapes.
+void size_graph_results(const MlpParams& p, std::uint64_t B, bool grads, StepResults& res) {
+  const auto& nodes = p.graph->nodes();
+  std::vector<int> cols(p.w.size(), 0);
+  for (const LayerNode& n : nodes)
+    if (n.param >= 0) cols[std::size_t(n.param)] = int(n.out.size());
+  if (nodes.back().param < 0) cols.push_back(int(nodes.back().out.size()));
+  res.outputs.resize(cols.size());
+  for (std::size_t l = 0; l < cols.size(); ++l)
+    if (res.outputs[l].rows != int(B) || res.outputs[l].cols != cols[l]) res.outputs[l] = Matrix(int(B), cols[l]);
+  if (!grads) return;
+  bool same = res.grads.w.size() == p.w.size() && res.grads.graph == p.graph;
+  for (std::size_t l = 0; same && l < p.w.size(); ++l)
+    same = res.grads.w[l].rows == p.w[l].rows && res.grads.w[l].cols == p.w[l].cols && res.grads.b[l].size() == p.b[l].size();
+  if (!same) res.grads = zeros_like(p);
+  res.grads.graph = p.graph;
+  res.grads.running = p.running;  // sized; BatchNorm layers' are read back after the pass
+}
+
+std::string graph_plan_key(const char* kind, const StepSettings& s, const MlpParams& p, std::uint64_t B) {
+  std::string k = plan_key(kind, s, p, B) + "|graph:";
+  for (const LayerNode& n : p.graph->nodes())
+    k += fmt::format("{}:{}:{}>{}:{}:{}/{},", int(n.kind), n.in.c, n.in.h, n.in.w, n.out.c, n.out.h, n.out.w);
+  return k;
+}
+
+// Reads back every parameter layer's output (and the network's) into res.outputs.
+void read_graph_outputs(Builder& bld, const MlpParams& p, const GraphTensors& f, StepResults& res) {
+  const auto& nodes = p.graph->nodes();
+  for (std::size_t i = 0; i < nodes.size(); ++i)
+    if (nodes[i].param >= 0)
+      bld.read_back(f.act[i].addr, res.outputs[std::size_t(nodes[i].param)].v.data(), f.act[i].bytes());
+  if (nodes.back().param < 0) bld.read_back(f.act.back().addr, res.outputs.back().v.data(), f.act.back().bytes());
+}
+
+}  // namespace
+
+Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                     std::span<const bool> active, std::uint64_t step, StepResults& res) {
+  check_graph_lowered(*s.hdqt, *p.graph);
+  const std::uint64_t B = std::uint64_t(x.rows);
+  if (labels.size() != B) throw ConfigError(fmt::format("npu: {} labels for a batch of {}", labels.size(), B));
+  size_graph_results(p, B, true, res);
+  return planned(graph_plan_key("graph-step", s, p, B), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    job.staging.resize(4 * B + active.size());
+    for (std::uint64_t i = 0; i < B; ++i) {
+      const std::int32_t v = labels[i];
+      std::memcpy(job.staging.data() + 4 * i, &v, 4);
+    }
+    for (std::size_t c = 0; c < active.size(); ++c) job.staging[4 * B + c] = active[c];
+    GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, true);
+    const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
+    bld.load(labels_t, job.staging.data());
+    bld.load(active_t, job.staging.data() + 4 * B);
+    bld.tag(std::max(p.graph->nodes().back().param, 0), Phase::forward);
+    const Tensor& logits = f.act.back();
+    const Tensor g = bld.dram(B, logits.cols, Fmt::f32);
+    bld.softmax(logits, labels_t, active_t, g);
+    std::vector<Tensor> dw;
+    graph_backward_program(bld, *s.hdqt, p, f, g, B, true, dw);
+    bld.tag(0, Phase::update);
+    const Tensor records = bld.save_records();
+    for (std::size_t l = 0; l < p.w.size(); ++l)
+      bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
+    read_graph_outputs(bld, p, f, res);
+    read_records(bld, records, p, res);
+    for (std::size_t l = 0; l < p.w.size(); ++l)  // BatchNorm's running statistics after the pass
+      if (f.running[l].cols > 0) bld.read_back(f.running[l].addr, res.grads.running[l].data(), f.running[l].bytes());
+    if (s.read_device_params) {  // the weights after the device's update (tests)
+      res.device_params = p;
+      for (std::size_t l = 0; l < p.w.size(); ++l) {
+        bld.read_back(f.w[l].addr, res.device_params.w[l].v.data(), f.w[l].bytes());
+        if (!p.b[l].empty()) bld.read_back(f.b[l].addr, res.device_params.b[l].data(), f.b[l].bytes());
+      }
+    }
+    bld.finish();
+    return job;
+  });
+}
+
+void decode_graph_records(const MlpParams& p, StepResults& r) {
+  decode_records(r);
+  // Records of GEMMs the step does not run hold whatever the SRAM held: no statistics.
+  std::vector<bool> ran(r.stats.size(), false);
+  for (const LayerNode& n : p.graph->nodes()) {
+    if (n.kind != LayerKind::conv && n.kind != LayerKind::linear) continue;
+    const std::size_t at = std::size_t(n.param) * kGemmRoles;
+    ran[at + std::size_t(GemmRole::fwd)] = ran[at + std::size_t(GemmRole::bwd_dw)] = true;
+    ran[at + std::size_t(GemmRole::bwd_dx)] = n.a != kNetworkInput;
+  }
+  for (std::size_t i = 0; i < r.stats.size(); ++i)
+    if (!ran[i]) r.stats[i] = GemmStats{};
+}
+
+Job build_graph_eval(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step,
+                     StepResults& res) {
+  check_graph_lowered(*s.hdqt, *p.graph);
+  size_graph_results(p, std::uint64_t(x.rows), false, res);
+  return planned(graph_plan_key("graph-eval", s, p, std::uint64_t(x.rows)), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    const GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, false);
+    read_graph_outputs(bld, p, f, res);
+    res.records.clear();
+    res.db_offsets.clear();
+    bld.finish();
+    return job;
+  });
+}
+
+Job build_graph_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step,
+                        bool batch_stats, StepResults& res, SavedForwardPtr* saved) {
+  check_graph_lowered(*s.hdqt, *p.graph);
+  const std::uint64_t B = std::uint64_t(x.rows);
+  size_graph_results(p, B, false, res);
+  return planned(graph_plan_key(batch_stats ? "graph-forward" : "graph-forward-frozen", s, p, B),
+                 [&](const std::set<int>& off) {
+                   Job job;
+                   Builder bld(s, step, p, job, off);
+                   GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, batch_stats);
+                   read_graph_outputs(bld, p, f, res);
+                   bld.tag(0, Phase::forward);
+                   const Tensor records = bld.save_records();
+                   read_records(bld, records, p, res);
+                   bld.finish();
+                   *saved = SavedForwardPtr(new SavedForward{{}, records, B, job.tensors_addr, job.queue_addr,
+                                                             std::move(f), batch_stats});
+                   return job;
+                 });
+}
+
+Job build_graph_backward(const StepSettings& s, const MlpParams& p, const SavedForward& saved, const Matrix& dout,
+                         std::uint64_t step, StepResults& res) {
+  const std::uint64_t B = saved.batch;
+  if (!saved.batch_stats)
+    throw ConfigError("graph backward: the forward pass used running statistics (an evaluation or frozen pass)");
+  if (std::uint64_t(dout.rows) != B || dout.cols != p.graph->output().size())
+    throw ConfigError(fmt::format("npu: backward needs dL/d(output) of {} x {}, got {} x {}", B,
+                                  p.graph->output().size(), dout.rows, dout.cols));
+  size_graph_results(p, B, true, res);
+  return planned(graph_plan_key("graph-backward", s, p, B), [&](const std::set<int>& off) {
+    Job job;
+    Builder bld(s, step, p, job, off);
+    bld.tag(0, Phase::backward_dw);
+    bld.restore_records(saved.records);
+    const Tensor g = bld.dram(B, std::uint64_t(dout.cols), Fmt::f32);
+    bld.load(g, dout.v.data());
+    std::vector<Tensor> dw;
+    graph_backward_program(bld, *s.hdqt, p, saved.graph, g, B, false, dw);
+    bld.tag(0, Phase::backward_dw);
+    const Tensor records = bld.save_records();
+    for (std::size_t l = 0; l < p.w.size(); ++l) bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
+    for (std::size_t l = 0; l < p.w.size(); ++l)  // BatchNorm's running statistics after the forward pass
+      if (saved.graph.running[l].cols > 0)
+        bld.read_back(saved.graph.running[l].addr, res.grads.running[l].data(), saved.graph.running[l].bytes());
     read_records(bld, records, p, res);
     bld.finish();
     return job;

@@ -188,4 +188,28 @@ Job build_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, st
 Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward& saved, const Matrix& dout,
                    std::uint64_t step, StepResults& results);
 
+// Layer graphs (p.graph, models/nn/network.h; docs/npu.md "Layer graphs"):
+// one training step (forward, loss, backward, the device's SGD update of
+// every weight and bias) and an evaluation forward pass, bit-identical to the
+// functional engine. ConfigError naming conv_mapping when it is not
+// whole_batch (the mapping the NPU executes). Results as for MLPs;
+// outputs are those of every parameter layer (then the network's when its
+// last node has none), grads carry p.graph and p.running.
+Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
+                     std::span<const bool> active, std::uint64_t step, StepResults& results);
+// A graph's training forward pass (kept for its backward as build_forward's;
+// batch_stats false: a frozen pass, BatchNorm on its running statistics, which
+// no backward may follow) and the backward pass from dL/d(output): gradients
+// of every parameter, BatchNorm's running statistics after the forward, no
+// update.
+Job build_graph_forward(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step,
+                        bool batch_stats, StepResults& results, SavedForwardPtr* saved);
+Job build_graph_backward(const StepSettings& s, const MlpParams& p, const SavedForward& saved, const Matrix& dout,
+                         std::uint64_t step, StepResults& results);
+// decode_records for a graph's training step; the statistics of GEMMs it
+// does not run (dX of a layer reading the network input) are zero.
+void decode_graph_records(const MlpParams& p, StepResults& results);
+Job build_graph_eval(const StepSettings& s, const MlpParams& p, const Matrix& x, std::uint64_t step,
+                     StepResults& results);
+
 }  // namespace hdq::npu

@@ -1,0 +1,242 @@
+// Layer graphs on the NPU engine (issue 14 item 6; docs/npu.md "Layer
+// graphs"): training steps and evaluations of convolutional networks
+// bit-identical to the functional engine (loss, gradients, every parameter
+// layer's output, overflow counters, weights after SGD, evaluation logits)
+// over conv geometries of both strides and paddings and odd sizes, with a
+// residual add, with the SRAM small enough that every operation is chunked;
+// the separate passes of the other methods; the device's own update equals
+// hdq::Sgd; what is not executed is refused naming the field.
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <memory>
+
+#include "engines/functional_engine.h"
+#include "models/nn/network.h"
+#include "sim/npu_engine.h"
+
+namespace hdq::npu {
+namespace {
+
+struct ConvCase {
+  const char* what;
+  ImageShape input;
+  int kernel, stride, pad;
+  int batch;
+  bool residual;  // a residual add after the second conv (two gradient contributions to one node)
+};
+
+// conv(4, k, s, p) relu [conv3x3(4, 1, 1) add relu] conv3x3(6, s, p) relu maxpool2 flatten linear(5)
+std::shared_ptr<const Graph> make_graph(const ConvCase& c) {
+  auto g = std::make_shared<Graph>(c.input);
+  int t = g->conv(kNetworkInput, 4, c.kernel, c.stride, c.pad, true);
+  t = g->relu(t);
+  if (c.residual) {
+    const int b = g->conv(t, 4, 3, 1, 1, false);
+    t = g->relu(g->add(t, b));
+  }
+  t = g->conv(t, 6, 3, c.stride, c.pad, true);
+  t = g->relu(t);
+  t = g->max_pool(t, 2, 2);
+  t = g->flatten(t);
+  g->linear(t, 5);
+  return g;
+}
+
+Matrix input(int batch, long long features, int salt) {
+  Matrix x(batch, int(features));
+  for (std::size_t i = 0; i < x.v.size(); ++i) x.v[i] = float(int((i * 7 + std::size_t(salt)) % 23) - 11) / 9.0f;
+  return x;
+}
+
+// Four training steps on both engines from the same weights, each engine's
+// weights updated by hdq::Sgd from its own gradients (BatchNorm's running
+// statistics installed from them), then an evaluation.
+void expect_bit_exact(const ConvCase& c, const HdqtConfig& cfg, const char* sram,
+                      std::shared_ptr<const Graph> graph = nullptr) {
+  const std::string what = std::string(c.what) + ", " + sram;
+  const SgdConfig sgd{0.05f, 0.9f, 0.0f};
+  FunctionalEngine functional(cfg, 7, 1);
+  NpuEngine npu(default_npu_config({sram}), cfg, 7, sgd);
+  MlpParams pf = init_graph(graph ? graph : make_graph(c), 3), pn = pf;
+  Sgd sf(sgd), sn(sgd);
+  const std::vector<int> y = [&] {
+    std::vector<int> v;
+    for (int i = 0; i < c.batch; ++i) v.push_back(i % 4);
+    return v;
+  }();
+  const bool active[5] = {true, true, true, true, false};
+  MlpGrads gf, gn;
+  for (std::uint64_t step = 0; step < 4; ++step) {
+    const Matrix x = input(c.batch, c.input.size(), int(step));
+    const float lf = functional.gradients(pf, x, y, active, step, gf);
+    const float ln = npu.gradients(pn, x, y, active, step, gn);
+    const std::string at = what + ", step " + std::to_string(step);
+    ASSERT_EQ(std::bit_cast<std::uint32_t>(ln), std::bit_cast<std::uint32_t>(lf)) << at;
+    ASSERT_EQ(gn.w.size(), gf.w.size()) << at;
+    for (std::size_t l = 0; l < gf.w.size(); ++l) {
+      ASSERT_EQ(gn.w[l].v, gf.w[l].v) << at << " layer " << l;
+      ASSERT_EQ(gn.b[l], gf.b[l]) << at << " layer " << l;
+    }
+    ASSERT_EQ(npu.last_layer_outputs().size(), functional.last_layer_outputs().size()) << at;
+    for (std::size_t l = 0; l < functional.last_layer_outputs().size(); ++l)
+      ASSERT_EQ(npu.last_layer_outputs()[l].v, functional.last_layer_outputs()[l].v) << at << " output " << l;
+    sf.step(pf, gf);
+    sn.step(pn, gn);
+  }
+  for (std::size_t l = 0; l < pf.w.size(); ++l) {
+    EXPECT_EQ(pn.w[l].v, pf.w[l].v) << what << " layer " << l;
+    EXPECT_EQ(pn.running[l], pf.running[l]) << what << " layer " << l;
+  }
+  for (std::size_t l = 0; l < pf.w.size(); ++l)
+    for (int g = 0; g < kGemmRoles; ++g)
+      EXPECT_EQ(npu.overflow_stats()->layers[l][g], functional.overflow_stats()->layers[l][g]) << what << " " << l << " " << g;
+  Matrix of, on;
+  const Matrix x = input(c.batch, c.input.size(), 99);
+  functional.logits(pf, x, 4, of);
+  npu.logits(pn, x, 4, on);
+  EXPECT_EQ(on.v, of.v) << what;
+  EXPECT_GT(npu.train_costs().total().cycles(), 0u) << what;
+  EXPECT_GT(npu.eval_costs().total().cycles(), 0u) << what;
+}
+
+// Stride 1 and 2, padding 0 and 1, kernels 3 and 1, odd image sizes and
+// batches (N*P padded to a power of two for the Hadamard transform along the
+// positions), with the default SRAM and with 32 KiB, where every quantizer,
+// transform, GEMM and layer operation runs in chunks.
+const ConvCase kCases[] = {
+    {"1x8x8 k3 s1 p1 N6", {1, 8, 8}, 3, 1, 1, 6, false},
+    {"2x13x11 k3 s2 p0 N5", {2, 13, 11}, 3, 2, 0, 5, false},
+    {"3x11x9 k3 s2 p1 N3", {3, 11, 9}, 3, 2, 1, 3, false},
+    {"2x7x7 k1 s1 p0 N4 residual", {2, 7, 7}, 1, 1, 0, 4, true},
+};
+
+TEST(NpuConv, TrainingStepsEqualTheFunctionalEngine) {
+  for (const ConvCase& c : kCases)
+    for (const char* sram : {"sram.size_bytes=524288", "sram.size_bytes=32768"})
+      expect_bit_exact(c, hdqt_preset("npu"), sram);
+}
+
+// The identity STE (no clip masks) and a Hadamard block smaller than the
+// padded lengths (several blocks per transform).
+TEST(NpuConv, KnobsAwayFromTheDefaultsEqualTheFunctionalEngine) {
+  HdqtConfig cfg = hdqt_preset("npu");
+  cfg.ste = Ste::identity;
+  expect_bit_exact(kCases[1], cfg, "sram.size_bytes=524288");
+  cfg = hdqt_preset("npu");
+  cfg.hadamard.max_block = 4;
+  expect_bit_exact(kCases[3], cfg, "sram.size_bytes=524288");
+}
+
+// ResNet layers: BatchNorm (batch statistics in training, running statistics
+// in the evaluation), residual adds, option-A shortcuts and global average
+// pooling, in the resnet20 preset on 1 x 8 x 8 images; average pooling in a
+// graph of its own. With 64 KiB of SRAM the BatchNorm passes stream chunks
+// of samples.
+TEST(NpuConv, ResNetLayersEqualTheFunctionalEngine) {
+  const ConvCase resnet{"resnet20 1x8x8 N4", {1, 8, 8}, 3, 1, 1, 4, false};
+  for (const char* sram : {"sram.size_bytes=524288", "sram.size_bytes=65536"})
+    expect_bit_exact(resnet, hdqt_preset("npu"), sram, network_preset("resnet20", {1, 8, 8}, 5));
+  auto g = std::make_shared<Graph>(ImageShape{3, 9, 9});
+  int t = g->conv(kNetworkInput, 4, 3, 1, 1, false);
+  t = g->batchnorm(t);
+  t = g->relu(t);
+  t = g->avg_pool(t, 3, 2);
+  t = g->shortcut(t, 8, 2);
+  t = g->global_avg_pool(t);
+  g->linear(t, 5);
+  expect_bit_exact({"conv bn relu avgpool3/2 shortcut gap 3x9x9 N5", {3, 9, 9}, 3, 1, 1, 5, false}, hdqt_preset("npu"),
+                   "sram.size_bytes=524288", g);
+}
+
+// The device's SGD update (fused into dW's write-back, and after db) equals
+// hdq::Sgd bit for bit.
+TEST(NpuConv, DeviceUpdateEqualsHostSgd) {
+  const SgdConfig sgd{0.05f, 0.9f, 0.01f};
+  NpuEngine npu(default_npu_config(), hdqt_preset("npu"), 7, sgd);
+  npu.keep_device_params(true);
+  MlpParams p = init_graph(make_graph(kCases[0]), 3);
+  Sgd host(sgd);
+  const std::vector<int> y{0, 1, 2, 3, 0, 1};
+  const bool active[5] = {true, true, true, true, false};
+  MlpGrads g;
+  for (std::uint64_t step = 0; step < 2; ++step) {
+    npu.gradients(p, input(6, 64, int(step)), y, active, step, g);
+    host.step(p, g);
+    for (std::size_t l = 0; l < p.w.size(); ++l) {
+      EXPECT_EQ(npu.device_params().w[l].v, p.w[l].v) << "step " << step << " layer " << l;
+      EXPECT_EQ(npu.device_params().b[l], p.b[l]) << "step " << step << " layer " << l;
+    }
+  }
+}
+
+std::string config_error(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "no error";
+}
+
+// What the NPU does not lower is a ConfigError naming it, before anything runs.
+TEST(NpuConv, RefusesWhatItDoesNotLower) {
+  const std::vector<int> y{0, 1};
+  const bool active[4] = {true, true, false, false};
+  MlpGrads g;
+  {  // the paper's per-sample mapping
+    NpuEngine npu(default_npu_config(), hdqt_preset("paper"), 1, SgdConfig{});
+    const MlpParams p = init_graph(network_preset("cnn-small", {1, 8, 8}, 4), 1);
+    EXPECT_TRUE(config_error([&] { npu.gradients(p, Matrix(2, 64), y, active, 0, g); }).starts_with("conv_mapping: "));
+  }
+  {  // a backward needs a training forward with batch statistics
+    NpuEngine npu(default_npu_config(), hdqt_preset("npu"), 1, SgdConfig{});
+    const MlpParams p = init_graph(network_preset("resnet20", {1, 8, 8}, 4), 1);
+    npu.forward(p, input(2, 64, 0), {0, 0, 0, true});
+    EXPECT_EQ(config_error([&] { npu.backward(p, {0, 0, 0}, Matrix(2, 4), g); }),
+              "graph backward: the forward pass used running statistics (an evaluation or frozen pass)");
+  }
+}
+
+// The passes every other method builds its loss from, on ResNet-20 in the
+// pattern of LwF and DER (a student forward in slot 0, a frozen teacher
+// forward in slot 1 of network 1, the student's backward, an evaluation):
+// outputs, gradients, running statistics and overflow counters equal the
+// functional engine's at every step.
+TEST(NpuConv, GraphPassesEqualTheFunctionalEngine) {
+  const HdqtConfig cfg = hdqt_preset("npu");
+  FunctionalEngine functional(cfg, 7, 1);
+  NpuEngine npu(default_npu_config(), cfg, 7, SgdConfig{});
+  const auto graph = network_preset("resnet20", {1, 8, 8}, 5);
+  MlpParams student = init_graph(graph, 5), teacher = init_graph(graph, 6);
+  Sgd sgd(SgdConfig{0.05f, 0.9f, 0.0f});
+  Matrix dout(4, 5);
+  for (std::size_t i = 0; i < dout.v.size(); ++i) dout.v[i] = float(int(i * 5 % 13) - 6) / 50.0f;
+  MlpGrads gf, gn;
+  for (std::uint64_t step = 0; step < 3; ++step) {
+    const std::string what = "step " + std::to_string(step);
+    const Matrix x = input(4, 64, int(step));
+    const auto& sf = functional.forward(student, x, {step, 0, 0});
+    const auto& sn = npu.forward(student, x, {step, 0, 0});
+    ASSERT_EQ(sn.size(), sf.size()) << what;
+    for (std::size_t l = 0; l < sf.size(); ++l) ASSERT_EQ(sn[l].v, sf[l].v) << what << " output " << l;
+    ASSERT_EQ(npu.forward(teacher, x, {step, 1, 1, true}).back().v,
+              functional.forward(teacher, x, {step, 1, 1, true}).back().v) << what;
+    npu.backward(student, {step, 0, 0}, dout, gn);
+    functional.backward(student, {step, 0, 0}, dout, gf);
+    for (std::size_t l = 0; l < gf.w.size(); ++l) {
+      ASSERT_EQ(gn.w[l].v, gf.w[l].v) << what << " layer " << l;
+      ASSERT_EQ(gn.b[l], gf.b[l]) << what << " layer " << l;
+      ASSERT_EQ(gn.running[l], gf.running[l]) << what << " layer " << l;
+    }
+    ASSERT_EQ(npu.forward(student, x, {step, 0, kEvalSlot}).back().v,
+              functional.forward(student, x, {step, 0, kEvalSlot}).back().v) << what;
+    sgd.step(student, gf);
+  }
+  for (std::size_t l = 0; l < student.w.size(); ++l)
+    for (int g = 0; g < kGemmRoles; ++g)
+      EXPECT_EQ(npu.overflow_stats()->layers[l][g], functional.overflow_stats()->layers[l][g]) << l << " " << g;
+}
+
+}  // namespace
+}  // namespace hdq::npu
