@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
 #include <memory>
 
 #include "models/common/errors.h"
@@ -68,12 +69,18 @@ F32Ops VectorCore::run(std::uint32_t opcode, const VectorDescriptor& d, MemoryPo
     for (int i = 0; i < d.factors; ++i)
       factors[i] = d.factor_record[i] == kNoRecord ? d.factor_value[i]
                                                    : sram.read_struct<QuantRecord>(d.factor_record[i]).scale;
-    // The int32 accumulators are read before the f32 results are written
-    // (dst may be src, and one buffer is never accessed as two types at once).
+    // The int32 accumulators of each block are copied out before its f32
+    // results are written (dst may be src, and one buffer is never accessed
+    // as two types at once); blocks of kBlock stay in the L1 cache.
     const std::span<const std::int32_t> src = sram.in<std::int32_t>(d.src, n);
-    acc_.assign(src.begin(), src.end());
     const std::span<float> y = sram.out<float>(d.dst, n);
-    dequantize(acc_, std::span<const float>(factors, d.factors), y);
+    constexpr std::size_t kBlock = 1024;
+    std::int32_t acc[kBlock];
+    for (std::size_t i0 = 0; i0 < n; i0 += kBlock) {
+      const std::size_t len = std::min(kBlock, n - i0);
+      std::memcpy(acc, src.data() + i0, 4 * len);
+      dequantize(std::span<const std::int32_t>(acc, len), std::span<const float>(factors, d.factors), y.subspan(i0, len));
+    }
     F32Ops ops{0, std::uint64_t(d.factors) * n};
     if (d.flags & kVecBias) {
       const std::span<const float> bias = sram.in<float>(d.aux0, d.cols);

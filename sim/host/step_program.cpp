@@ -1251,17 +1251,21 @@ std::uint64_t record_area_bytes(std::span<const int> widths) {
 
 namespace {
 
+// q has p's layers with the same shapes of W and b.
+bool same_shapes(const MlpParams& q, const MlpParams& p) {
+  bool same = q.w.size() == p.w.size() && q.b.size() == p.b.size();
+  for (std::size_t l = 0; same && l < p.w.size(); ++l)
+    same = q.w[l].rows == p.w[l].rows && q.w[l].cols == p.w[l].cols && q.b[l].size() == p.b[l].size();
+  return same;
+}
+
 // Result buffers of a pass: reused when the shapes match.
 void size_results(const MlpParams& p, std::uint64_t B, bool grads, StepResults& res) {
   const int L = int(p.w.size());
   res.outputs.resize(std::size_t(L));
   for (int l = 0; l < L; ++l)
     if (res.outputs[l].rows != int(B) || res.outputs[l].cols != p.w[l].rows) res.outputs[l] = Matrix(int(B), p.w[l].rows);
-  if (!grads) return;
-  bool same = res.grads.w.size() == p.w.size();
-  for (int l = 0; same && l < L; ++l)
-    same = res.grads.w[l].rows == p.w[l].rows && res.grads.w[l].cols == p.w[l].cols && res.grads.b[l].size() == p.b[l].size();
-  if (!same) res.grads = zeros_like(p);
+  if (grads && !same_shapes(res.grads, p)) res.grads = zeros_like(p);
 }
 
 void read_records(Builder& bld, const Tensor& records, const MlpParams& p, StepResults& res) {
@@ -1417,7 +1421,7 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     // state kept on chip still equals the driver's weights at the next step
     // (host copies out of SRAM: the host's bookkeeping, free, docs/npu.md).
     if (s.read_device_params || bld.keeps_state() || bld.carries()) {
-      res.device_params = p;
+      if (!same_shapes(res.device_params, p)) res.device_params = p;  // else the reads overwrite every W and b
       for (int l = 0; l < L; ++l) {
         const Tensor w = bld.for_host(f.w[l]), b = bld.for_host(f.b[l]);
         bld.read_back(w.addr, res.device_params.w[l].v.data(), w.bytes());
