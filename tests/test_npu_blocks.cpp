@@ -60,6 +60,35 @@ TEST(NpuFormats, PackUnpackRoundTripsEveryWidth) {
       }
 }
 
+// transpose() moves element (r, c) to (c, r) at out's pitch, for 2- and
+// 4-byte elements (the SSE2 register blocks, 8 x 8 and 4 x 4, and the scalar
+// edges they leave) and a converting one; the gaps of a wider pitch are untouched.
+TEST(NpuFormats, TransposeMovesEveryElementOnce) {
+  for (std::uint64_t rows : {1u, 4u, 8u, 13u, 33u})
+    for (std::uint64_t cols : {1u, 3u, 8u, 17u, 40u})
+      for (std::uint64_t extra : {0u, 5u}) {
+        const std::uint64_t pitch = rows + extra;
+        std::vector<std::int16_t> a16(rows * cols), o16(cols * pitch, -1);
+        std::vector<float> a32(rows * cols), o32(cols * pitch, -1.0f);
+        std::vector<std::int32_t> oc(cols * pitch, -1);
+        for (std::uint64_t i = 0; i < rows * cols; ++i) {
+          a16[i] = std::int16_t(i);
+          a32[i] = float(i) + 0.5f;
+        }
+        transpose(a16.data(), rows, cols, o16.data(), pitch);
+        transpose(a32.data(), rows, cols, o32.data(), pitch);
+        transpose(a16.data(), rows, cols, oc.data(), pitch);
+        for (std::uint64_t c = 0; c < cols; ++c)
+          for (std::uint64_t r = 0; r < pitch; ++r) {
+            const bool gap = r >= rows;
+            const std::uint64_t at = c * pitch + r;
+            ASSERT_EQ(o16[at], gap ? -1 : std::int16_t(r * cols + c)) << rows << "x" << cols << " (" << r << ", " << c << ")";
+            ASSERT_EQ(o32[at], gap ? -1.0f : float(r * cols + c) + 0.5f) << rows << "x" << cols;
+            ASSERT_EQ(oc[at], gap ? -1 : std::int32_t(r * cols + c)) << rows << "x" << cols;
+          }
+      }
+}
+
 // Quantizing in row chunks (reduce, reduce, ..., finalize, round, round, ...)
 // gives the bits of hdq::quantize on the whole tensor: the scale from the
 // reduced max/min, the random bits from each chunk's global first index.
