@@ -4,6 +4,7 @@
 // compute blocks (a command target socket plus an SRAM initiator socket).
 #pragma once
 
+#include <span>
 #include <string>
 #include <systemc>
 #include <tlm>
@@ -29,6 +30,17 @@ struct Context {
   // operand re-streams (SRAM), the command processor's descriptor fetches (DRAM).
   void charge_sram(std::uint64_t bytes) const;
   void charge_dram(std::uint64_t bytes) const;
+
+  // A DRAM buffer that only the host's copies (dma.h kDmaHostCopy) write and
+  // only the host reads, mapped for the running job onto the host's buffer
+  // its read-back would fill: the host copies land there directly (a
+  // simulation shortcut, like DMI; the bits and costs are those of the copy
+  // through DRAM and the read-back).
+  struct HostWindow {
+    std::uint64_t addr = 0, bytes = 0;
+    std::uint8_t* host = nullptr;
+  };
+  std::span<const HostWindow> host_windows;
 };
 
 // Filled by the block that executes a command: its busy cycles, or the error

@@ -32,12 +32,25 @@ Dma::Dma(const sc_core::sc_module_name& name, const Context& ctx)
   dram.register_invalidate_direct_mem_ptr(this, &Dma::invalidate_dram);
 }
 
+const Context::HostWindow* Dma::window(std::uint64_t addr, std::uint64_t len) const {
+  for (const Context::HostWindow& w : ctx_.host_windows) {
+    if (addr >= w.addr && addr - w.addr <= w.bytes && len <= w.bytes - (addr - w.addr)) return &w;
+    if (addr < w.addr + w.bytes && w.addr < addr + len)
+      throw ConfigError(fmt::format("dma: DRAM [{:#x}, {:#x}) is partly in the host's buffer at [{:#x}, {:#x})", addr,
+                                    addr + len, w.addr, w.addr + w.bytes));
+  }
+  return nullptr;
+}
+
 void Dma::host_copy(const DmaDescriptor& d) {
   if (d.rows == 0) return;
   TlmMemoryPort& src = d.src_space == Space::dram ? dram_port_ : sram_port_;
   TlmMemoryPort& dst = d.dst_space == Space::dram ? dram_port_ : sram_port_;
-  const std::uint8_t* from = src.uncharged(d.src, MemoryPort::block_span(d.src_pitch, d.rows, d.row_bytes));
-  std::uint8_t* to = dst.uncharged(d.dst, MemoryPort::block_span(d.dst_pitch, d.rows, d.row_bytes));
+  const std::uint64_t src_span = MemoryPort::block_span(d.src_pitch, d.rows, d.row_bytes),
+                      dst_span = MemoryPort::block_span(d.dst_pitch, d.rows, d.row_bytes);
+  const std::uint8_t* from = src.uncharged(d.src, src_span);
+  const Context::HostWindow* w = d.dst_space == Space::dram ? window(d.dst, dst_span) : nullptr;
+  std::uint8_t* to = w ? w->host + (d.dst - w->addr) : dst.uncharged(d.dst, dst_span);
   for (std::uint32_t r = 0; r < d.rows; ++r) std::memmove(to + r * d.dst_pitch, from + r * d.src_pitch, d.row_bytes);
 }
 
@@ -48,6 +61,13 @@ std::uint64_t Dma::execute(const Command& c) {
   }
   if (c.header.opcode != kDmaCopy) throw ConfigError(fmt::format("dma: command {} has opcode {}", c.header.id, c.header.opcode));
   const DmaDescriptor d = c.as<DmaDescriptor>();
+  // The device's own copies never touch a host window (only host copies write them).
+  if (!ctx_.host_windows.empty() && d.rows > 0) {
+    if (d.src_space == Space::dram && window(d.src, MemoryPort::block_span(d.src_pitch, d.rows, d.row_bytes)))
+      throw ConfigError(fmt::format("dma: command {} reads DRAM at {:#x}, a buffer only the host reads", c.header.id, d.src));
+    if (d.dst_space == Space::dram && window(d.dst, MemoryPort::block_span(d.dst_pitch, d.rows, d.row_bytes)))
+      throw ConfigError(fmt::format("dma: command {} writes DRAM at {:#x}, a buffer only the host reads", c.header.id, d.dst));
+  }
   core_.run(d, dram_port_, sram_port_);
   return dma_cycles(d.bytes(), d.touches_dram(), ctx_.cfg());
 }

@@ -78,7 +78,8 @@ void Host::execute(Job& job) {
       job.failed_command = read_register(cp_reg::kErrorCommand);
       return;
     }
-    for (const HostRead& r : job.reads) debug(tlm::TLM_READ_COMMAND, r.addr, r.bytes.data(), r.bytes.size());
+    for (const HostRead& r : job.reads)  // (the host copies filled those only they write)
+      if (!r.host_only) debug(tlm::TLM_READ_COMMAND, r.addr, r.bytes.data(), r.bytes.size());
   } catch (const std::exception& e) {
     job.failed = true;
     job.error = e.what();

@@ -3,7 +3,8 @@
 // loads the inputs and the command queue into DRAM (debug transport: the
 // host's own writes cost the NPU nothing), programs QUEUE_BASE / QUEUE_COUNT,
 // starts the run (CTRL.START), waits for the completion interrupt, reads
-// STATUS and, when the run succeeded, reads the results back; then it pauses
+// STATUS and, when the run succeeded, reads the results back (but those the
+// host copies placed in its buffers directly, HostRead::host_only); then it pauses
 // the simulation so the engine gets control back.
 #pragma once
 

@@ -201,6 +201,7 @@ class Builder {
   Tensor host(std::uint64_t rows, std::uint64_t cols) {
     Tensor t = dram(rows, cols, Fmt::f32);
     t.host = true;
+    host_tensors_.emplace_back(t.addr, t.bytes());
     return t;
   }
   // A tensor the plan may keep in SRAM (candidate `id`): resident when the
@@ -272,7 +273,8 @@ class Builder {
     job_.loads.push_back({t.addr, {static_cast<const std::uint8_t*>(src), t.bytes()}});
   }
   void read_back(std::uint64_t addr, void* dst, std::uint64_t bytes) {
-    job_.reads.push_back({addr, {static_cast<std::uint8_t*>(dst), bytes}});
+    const bool host_only = std::ranges::find(host_tensors_, std::pair{addr, bytes}) != host_tensors_.end();
+    job_.reads.push_back({addr, {static_cast<std::uint8_t*>(dst), bytes}, host_only && bytes > 0});
   }
 
   void tag(int layer, Phase phase) {
@@ -973,6 +975,7 @@ class Builder {
   std::vector<Tensor> momentum_w_, momentum_b_, momentum_home_w_, momentum_home_b_;
   bool keeps_state_ = false;
   std::vector<Tensor> state_w_, state_b_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> host_tensors_;  // DRAM (addr, bytes) of host() tensors
   std::uint64_t record_bytes_ = 0;  // the record area written back ([0, record_bytes_))
   std::uint64_t carry_ = 0;         // SRAM: the carry records (a training step's)
   Tensor carry_home_;               // DRAM: the carry records between steps
