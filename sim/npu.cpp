@@ -115,10 +115,10 @@ void Npu::run(Job& job, const NpuConfig& cfg, Ledger& ledger, ActivityObserver* 
               const void* runner) {
   if (owner) owner_ = owner;
   runner_ = runner;
-  // The buffers only host copies write land in the host's (Context::HostWindow).
+  // The job's own buffers the host reads back are the host's (Context::HostWindow).
   std::vector<Context::HostWindow> windows;
   for (const HostRead& r : job.reads)
-    if (r.host_only) windows.push_back({r.addr, r.bytes.size(), r.bytes.data()});
+    if (r.mapped) windows.push_back({r.addr, r.bytes.size(), r.bytes.data()});
   on_simulation_thread([&] {
     ctx_.config = &cfg;
     ctx_.ledger = &ledger;

@@ -31,11 +31,12 @@ struct Context {
   void charge_sram(std::uint64_t bytes) const;
   void charge_dram(std::uint64_t bytes) const;
 
-  // A DRAM buffer that only the host's copies (dma.h kDmaHostCopy) write and
-  // only the host reads, mapped for the running job onto the host's buffer
-  // its read-back would fill: the host copies land there directly (a
-  // simulation shortcut, like DMI; the bits and costs are those of the copy
-  // through DRAM and the read-back).
+  // A DRAM buffer of the running job that no later job reads and the host
+  // reads back at its end, mapped for the job onto the host's buffer the
+  // read-back would fill: the host's loads, host copies (dma.h kDmaHostCopy)
+  // and the DMA's copies there use the host's buffer, and nothing is read
+  // back (a simulation shortcut, like DMI: the bits and costs are those of
+  // the DRAM bytes and the read-back).
   struct HostWindow {
     std::uint64_t addr = 0, bytes = 0;
     std::uint8_t* host = nullptr;

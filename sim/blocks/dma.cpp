@@ -54,6 +54,37 @@ void Dma::host_copy(const DmaDescriptor& d) {
   for (std::uint32_t r = 0; r < d.rows; ++r) std::memmove(to + r * d.dst_pitch, from + r * d.src_pitch, d.row_bytes);
 }
 
+// DRAM as the DMA sees it during a job: blocks in a host window are the host's bytes, charged as DRAM's.
+class WindowedDram final : public MemoryPort {
+ public:
+  WindowedDram(const Dma& dma, TlmMemoryPort& dram) : dma_(dma), dram_(dram) {}
+  void read(std::uint64_t addr, std::span<std::uint8_t> out) override {
+    if (out.empty()) return;
+    std::memcpy(out.data(), read_block(addr, out.size(), 1, out.size()), out.size());
+  }
+  void write(std::uint64_t addr, std::span<const std::uint8_t> in) override {
+    if (in.empty()) return;
+    std::memcpy(write_block(addr, in.size(), 1, in.size()), in.data(), in.size());
+  }
+  const std::uint8_t* read_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                                 std::uint64_t row_bytes) override {
+    return at(addr, dram_.read_block(addr, pitch, rows, row_bytes), block_span(pitch, rows, row_bytes));
+  }
+  std::uint8_t* write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
+                            std::uint64_t row_bytes) override {
+    return at(addr, dram_.write_block(addr, pitch, rows, row_bytes), block_span(pitch, rows, row_bytes));
+  }
+
+ private:
+  template <typename P>
+  P at(std::uint64_t addr, P in_dram, std::uint64_t span) const {
+    const Context::HostWindow* w = dma_.window(addr, span);
+    return w ? w->host + (addr - w->addr) : in_dram;
+  }
+  const Dma& dma_;
+  TlmMemoryPort& dram_;
+};
+
 std::uint64_t Dma::execute(const Command& c) {
   if (c.header.opcode == kDmaHostCopy) {
     host_copy(c.as<DmaDescriptor>());
@@ -61,14 +92,12 @@ std::uint64_t Dma::execute(const Command& c) {
   }
   if (c.header.opcode != kDmaCopy) throw ConfigError(fmt::format("dma: command {} has opcode {}", c.header.id, c.header.opcode));
   const DmaDescriptor d = c.as<DmaDescriptor>();
-  // The device's own copies never touch a host window (only host copies write them).
-  if (!ctx_.host_windows.empty() && d.rows > 0) {
-    if (d.src_space == Space::dram && window(d.src, MemoryPort::block_span(d.src_pitch, d.rows, d.row_bytes)))
-      throw ConfigError(fmt::format("dma: command {} reads DRAM at {:#x}, a buffer only the host reads", c.header.id, d.src));
-    if (d.dst_space == Space::dram && window(d.dst, MemoryPort::block_span(d.dst_pitch, d.rows, d.row_bytes)))
-      throw ConfigError(fmt::format("dma: command {} writes DRAM at {:#x}, a buffer only the host reads", c.header.id, d.dst));
+  if (ctx_.host_windows.empty()) {
+    core_.run(d, dram_port_, sram_port_);
+  } else {
+    WindowedDram dram(*this, dram_port_);
+    core_.run(d, dram, sram_port_);
   }
-  core_.run(d, dram_port_, sram_port_);
   return dma_cycles(d.bytes(), d.touches_dram(), ctx_.cfg());
 }
 

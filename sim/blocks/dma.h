@@ -17,10 +17,11 @@
 // the host reads back, when the schedule keeps it on chip. Like the host's
 // loads it costs nothing (no cycles, energy or traffic: debug transport); it
 // is ordered like the store it stands for. A device training on its own would
-// not make it (docs/npu.md, "Residency and fusion"). When the job maps the
-// destination buffer onto the host's (Context::HostWindow), the copy lands
-// there and the host reads nothing back; the device's own copies must not
-// touch such a buffer (a ConfigError).
+// not make it (docs/npu.md, "Residency and fusion").
+//
+// A copy whose DRAM block lies in a buffer the job maps onto the host's
+// (Context::HostWindow) uses the host's bytes instead (charged alike); a
+// block partly in one is a ConfigError.
 #pragma once
 
 #include <vector>
@@ -59,9 +60,10 @@ class Dma final : public BlockModule {
  private:
   std::uint64_t execute(const Command& c) override;
   void host_copy(const DmaDescriptor& d);
-  // The host window (Context::HostWindow) holding DRAM [addr, addr + len),
-  // null when none overlaps it; a ConfigError when one holds part of it.
+  // Where DRAM [addr, addr + len) is: in a host window (Context::HostWindow),
+  // or null when none overlaps it; a ConfigError when one holds part of it.
   const Context::HostWindow* window(std::uint64_t addr, std::uint64_t len) const;
+  friend class WindowedDram;
   void invalidate_dram(sc_dt::uint64, sc_dt::uint64) { dram_port_.invalidate(); }
 
   TlmMemoryPort dram_port_;

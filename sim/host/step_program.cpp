@@ -272,9 +272,10 @@ class Builder {
   void load(const Tensor& t, const void* src) {
     job_.loads.push_back({t.addr, {static_cast<const std::uint8_t*>(src), t.bytes()}});
   }
-  void read_back(std::uint64_t addr, void* dst, std::uint64_t bytes) {
-    const bool host_only = std::ranges::find(host_tensors_, std::pair{addr, bytes}) != host_tensors_.end();
-    job_.reads.push_back({addr, {static_cast<std::uint8_t*>(dst), bytes}, host_only && bytes > 0});
+  // `own`: a DRAM buffer of this job's that no later job reads (host() tensors are).
+  void read_back(std::uint64_t addr, void* dst, std::uint64_t bytes, bool own = false) {
+    own = own || std::ranges::find(host_tensors_, std::pair{addr, bytes}) != host_tensors_.end();
+    job_.reads.push_back({addr, {static_cast<std::uint8_t*>(dst), bytes}, own && bytes > 0});
   }
 
   void tag(int layer, Phase phase) {
@@ -1426,9 +1427,9 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     if (s.read_device_params || bld.keeps_state() || bld.carries()) {
       if (!same_shapes(res.device_params, p)) res.device_params = p;  // else the reads overwrite every W and b
       for (int l = 0; l < L; ++l) {
-        const Tensor w = bld.for_host(f.w[l]), b = bld.for_host(f.b[l]);
-        bld.read_back(w.addr, res.device_params.w[l].v.data(), w.bytes());
-        bld.read_back(b.addr, res.device_params.b[l].data(), b.bytes());
+        const Tensor w = bld.for_host(f.w[l]), b = bld.for_host(f.b[l]);  // the job's own buffers, or host copies
+        bld.read_back(w.addr, res.device_params.w[l].v.data(), w.bytes(), true);
+        bld.read_back(b.addr, res.device_params.b[l].data(), b.bytes(), true);
       }
     }
     bld.finish();

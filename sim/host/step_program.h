@@ -42,10 +42,10 @@ struct HostWrite {
 struct HostRead {
   std::uint64_t addr = 0;
   std::span<std::uint8_t> bytes;
-  // Only host copies (dma.h kDmaHostCopy) write these DRAM bytes: the run
+  // No later job reads these DRAM bytes (a buffer of the job's own): the run
   // maps them onto `bytes` (blocks/block_module.h Context::HostWindow), so
-  // the copies land there and nothing is read back.
-  bool host_only = false;
+  // the host's loads and the copies there use `bytes` and nothing is read back.
+  bool mapped = false;
 };
 
 // One run of the command queue: what the host loads, the queue, what it reads
