@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -21,6 +22,13 @@ namespace {
 constexpr std::uint64_t kAlign = 64;  // buffers start on 64-byte boundaries (a row across the default 8 x 8-byte banks)
 
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+
+// A process-wide id per B panel (MacDescriptor::b_panel): the MAC array keeps
+// one unpacked B across jobs, so ids never repeat.
+std::uint64_t next_b_panel() {
+  static std::atomic<std::uint64_t> next{0};
+  return ++next;
+}
 
 enum class Fmt { f32, packed, mask, bytes };
 
@@ -581,6 +589,7 @@ class Builder {
     bool first = true;
     for (j0 = 0; j0 < g.n; j0 += nb) {
       nj = std::min(nb, g.n - j0);
+      mac.b_panel = next_b_panel();  // the same B for every row block of these columns
       if (b_in_place(nb)) mac.b = std::uint32_t(g.b_layout == BLayout::n_by_k ? g.b.addr + j0 * g.b.pitch() : g.b.addr);
       else {
         mac.b = b_buf;
