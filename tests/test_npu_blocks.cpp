@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
 #include <string>
@@ -537,6 +538,41 @@ TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
     const bool zero = i == 1 || !(pre[i] > 0.0f);
     EXPECT_EQ(y[i], zero ? 0.0f : d) << i;
   }
+}
+
+// The dX epilogue's masks on rows wider than a mask byte (whole bytes and a
+// tail): every element is the dequantized value, or +0.0f exactly where the
+// clip bit is set or the ReLU' bit is clear (the bits of a select).
+TEST(NpuVector, MasksSelectEveryElementOfWideRows) {
+  const std::uint64_t rows = 3, cols = 19, pitch = mask_pitch(cols);
+  std::mt19937 g(5);
+  std::uniform_int_distribution<int> val(-40, 40), byte(0, 255);
+  std::vector<std::int32_t> acc(rows * cols);
+  for (auto& a : acc) a = val(g);
+  std::vector<std::uint8_t> clip(rows * pitch), relu(rows * pitch);
+  for (auto& b : clip) b = std::uint8_t(byte(g));
+  for (auto& b : relu) b = std::uint8_t(byte(g));
+  ByteStore sram("sram", 1 << 14);
+  sram.write_values<std::int32_t>(256, acc);
+  sram.write(2048, clip);
+  sram.write(3072, relu);
+  VectorDescriptor d;
+  d.src = d.dst = 256;
+  d.rows = std::uint32_t(rows), d.cols = std::uint32_t(cols);
+  d.factor_value[0] = -0.75f, d.factors = 1;  // negative: -0.0f from a zero accumulator must survive where kept
+  d.flags = kVecClipMask | kVecReluGrad;
+  d.aux2 = 2048, d.aux3 = 3072;
+  VectorCore core;
+  core.run(kVecDequant, d, sram);
+  std::vector<float> y(rows * cols);
+  sram.read_values<float>(256, y);
+  for (std::uint64_t r = 0; r < rows; ++r)
+    for (std::uint64_t c = 0; c < cols; ++c) {
+      const std::uint64_t i = r * cols + c;
+      const bool zero = mask_bit(clip, pitch, r, c) || !mask_bit(relu, pitch, r, c);
+      const float want = zero ? 0.0f : float(acc[i]) * -0.75f;
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(y[i]), std::bit_cast<std::uint32_t>(want)) << r << ", " << c;
+    }
 }
 
 // Column sums chunk by chunk = the functional db; SGD = hdq::Sgd.
