@@ -119,6 +119,8 @@ void Npu::run(Job& job, const NpuConfig& cfg, Ledger& ledger, ActivityObserver* 
   std::vector<Context::HostWindow> windows;
   for (const HostRead& r : job.reads)
     if (r.mapped) windows.push_back({r.addr, r.bytes.size(), r.bytes.data()});
+  for (const HostWrite& w : job.loads)  // (read-only: the DMA refuses to write them)
+    if (w.mapped) windows.push_back({w.addr, w.bytes.size(), const_cast<std::uint8_t*>(w.bytes.data()), false});
   on_simulation_thread([&] {
     ctx_.config = &cfg;
     ctx_.ledger = &ledger;

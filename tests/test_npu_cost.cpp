@@ -116,6 +116,34 @@ TEST(NpuCost, MappedBuffersAreTheHostsWithTheSameBitsAndCosts) {
   run(c, ledger);
   EXPECT_TRUE(c.failed);
   EXPECT_NE(c.error.find("partly in the host's buffer"), std::string::npos) << c.error;
+
+  // A load mapped read-only (HostWrite::mapped, an input nothing writes): the
+  // DMA reads the host's source, loaded or not the same bytes and costs; a
+  // DMA write into it fails the job.
+  std::vector<std::uint8_t> out1(100), out2(100);
+  Ledger as_input, as_load;
+  Job d = job_of(kDmaCopy, first, out1, false, 10), e = job_of(kDmaCopy, first, out2, false, 10);
+  d.reads.erase(d.reads.begin());
+  e.reads.erase(e.reads.begin());
+  d.loads[0].mapped = true;
+  run(d, as_input);
+  run(e, as_load);
+  ASSERT_FALSE(d.failed) << d.error;
+  EXPECT_EQ(out1, in);
+  EXPECT_EQ(out2, in);
+  EXPECT_EQ(as_input.total().dram_bytes, as_load.total().dram_bytes);
+  EXPECT_EQ(as_input.total().cycles(), as_load.total().cycles());
+  EXPECT_EQ(as_input.total().energy(), as_load.total().energy());
+  Job f = job_of(kDmaCopy, first, out1, false, 10);
+  f.reads.clear();
+  f.loads[0].mapped = true;
+  DmaDescriptor back = f.commands[1].as<DmaDescriptor>();  // the second copy, SRAM -> DRAM, aimed at the input
+  back.dst = in_at;
+  f.commands[1] = Command::make(Unit::dma, Phase::forward, 0, kDmaCopy, back);
+  f.commands[1].header.id = 1;
+  run(f, ledger);
+  EXPECT_TRUE(f.failed);
+  EXPECT_NE(f.error.find("nothing writes"), std::string::npos) << f.error;
 }
 
 // Random GEMM shapes (sizes around powers of two, +-1) on random array sizes,

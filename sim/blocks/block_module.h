@@ -31,15 +31,16 @@ struct Context {
   void charge_sram(std::uint64_t bytes) const;
   void charge_dram(std::uint64_t bytes) const;
 
-  // A DRAM buffer of the running job that no later job reads and the host
-  // reads back at its end, mapped for the job onto the host's buffer the
-  // read-back would fill: the host's loads, host copies (dma.h kDmaHostCopy)
-  // and the DMA's copies there use the host's buffer, and nothing is read
-  // back (a simulation shortcut, like DMI: the bits and costs are those of
-  // the DRAM bytes and the read-back).
+  // A DRAM buffer of the running job that no later job reads, mapped for the
+  // job onto a host buffer: one the host reads back at the end (the host's
+  // loads, host copies (dma.h kDmaHostCopy) and the DMA's copies there use
+  // it, and nothing is read back), or, read-only, the source of a load that
+  // nothing writes (the DMA reads it; nothing is loaded). A simulation
+  // shortcut, like DMI: the bits and costs are those of the DRAM bytes.
   struct HostWindow {
     std::uint64_t addr = 0, bytes = 0;
     std::uint8_t* host = nullptr;
+    bool writable = true;  // false: a load's source, never written
   };
   std::span<const HostWindow> host_windows;
 };

@@ -32,9 +32,14 @@ Dma::Dma(const sc_core::sc_module_name& name, const Context& ctx)
   dram.register_invalidate_direct_mem_ptr(this, &Dma::invalidate_dram);
 }
 
-const Context::HostWindow* Dma::window(std::uint64_t addr, std::uint64_t len) const {
+const Context::HostWindow* Dma::window(std::uint64_t addr, std::uint64_t len, bool write) const {
   for (const Context::HostWindow& w : ctx_.host_windows) {
-    if (addr >= w.addr && addr - w.addr <= w.bytes && len <= w.bytes - (addr - w.addr)) return &w;
+    if (addr >= w.addr && addr - w.addr <= w.bytes && len <= w.bytes - (addr - w.addr)) {
+      if (write && !w.writable)
+        throw ConfigError(fmt::format("dma: a write to DRAM [{:#x}, {:#x}), a load's source that nothing writes", addr,
+                                      addr + len));
+      return &w;
+    }
     if (addr < w.addr + w.bytes && w.addr < addr + len)
       throw ConfigError(fmt::format("dma: DRAM [{:#x}, {:#x}) is partly in the host's buffer at [{:#x}, {:#x})", addr,
                                     addr + len, w.addr, w.addr + w.bytes));
@@ -48,8 +53,9 @@ void Dma::host_copy(const DmaDescriptor& d) {
   TlmMemoryPort& dst = d.dst_space == Space::dram ? dram_port_ : sram_port_;
   const std::uint64_t src_span = MemoryPort::block_span(d.src_pitch, d.rows, d.row_bytes),
                       dst_span = MemoryPort::block_span(d.dst_pitch, d.rows, d.row_bytes);
-  const std::uint8_t* from = src.uncharged(d.src, src_span);
-  const Context::HostWindow* w = d.dst_space == Space::dram ? window(d.dst, dst_span) : nullptr;
+  const Context::HostWindow* v = d.src_space == Space::dram ? window(d.src, src_span) : nullptr;
+  const std::uint8_t* from = v ? v->host + (d.src - v->addr) : src.uncharged(d.src, src_span);
+  const Context::HostWindow* w = d.dst_space == Space::dram ? window(d.dst, dst_span, true) : nullptr;
   std::uint8_t* to = w ? w->host + (d.dst - w->addr) : dst.uncharged(d.dst, dst_span);
   for (std::uint32_t r = 0; r < d.rows; ++r) std::memmove(to + r * d.dst_pitch, from + r * d.src_pitch, d.row_bytes);
 }
@@ -72,13 +78,13 @@ class WindowedDram final : public MemoryPort {
   }
   std::uint8_t* write_block(std::uint64_t addr, std::uint64_t pitch, std::uint64_t rows,
                             std::uint64_t row_bytes) override {
-    return at(addr, dram_.write_block(addr, pitch, rows, row_bytes), block_span(pitch, rows, row_bytes));
+    return at(addr, dram_.write_block(addr, pitch, rows, row_bytes), block_span(pitch, rows, row_bytes), true);
   }
 
  private:
   template <typename P>
-  P at(std::uint64_t addr, P in_dram, std::uint64_t span) const {
-    const Context::HostWindow* w = dma_.window(addr, span);
+  P at(std::uint64_t addr, P in_dram, std::uint64_t span, bool write = false) const {
+    const Context::HostWindow* w = dma_.window(addr, span, write);
     return w ? w->host + (addr - w->addr) : in_dram;
   }
   const Dma& dma_;

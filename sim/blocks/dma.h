@@ -61,8 +61,9 @@ class Dma final : public BlockModule {
   std::uint64_t execute(const Command& c) override;
   void host_copy(const DmaDescriptor& d);
   // Where DRAM [addr, addr + len) is: in a host window (Context::HostWindow),
-  // or null when none overlaps it; a ConfigError when one holds part of it.
-  const Context::HostWindow* window(std::uint64_t addr, std::uint64_t len) const;
+  // or null when none overlaps it; a ConfigError when one holds part of it,
+  // or when `write` and it is a read-only one.
+  const Context::HostWindow* window(std::uint64_t addr, std::uint64_t len, bool write = false) const;
   friend class WindowedDram;
   void invalidate_dram(sc_dt::uint64, sc_dt::uint64) { dram_port_.invalidate(); }
 

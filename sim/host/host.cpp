@@ -75,6 +75,7 @@ std::uint32_t Host::read_register(std::uint64_t addr) {
 void Host::execute(Job& job) {
   try {
     for (const HostWrite& w : job.loads) {
+      if (w.mapped) continue;  // the DMA reads the source itself
       if (const HostRead* m = mapped(job, w.addr, w.bytes.size()))  // the DRAM bytes are the host's own
         std::memcpy(m->bytes.data() + (w.addr - m->addr), w.bytes.data(), w.bytes.size());
       else

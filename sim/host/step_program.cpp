@@ -277,8 +277,9 @@ class Builder {
   const Tensor& momentum_w(int l) const { return momentum_w_[l]; }
   const Tensor& momentum_b(int l) const { return momentum_b_[l]; }
 
-  void load(const Tensor& t, const void* src) {
-    job_.loads.push_back({t.addr, {static_cast<const std::uint8_t*>(src), t.bytes()}});
+  // `input`: no command writes t and no later job reads it (HostWrite::mapped).
+  void load(const Tensor& t, const void* src, bool input = false) {
+    job_.loads.push_back({t.addr, {static_cast<const std::uint8_t*>(src), t.bytes()}, input && t.bytes() > 0});
   }
   // `own`: a DRAM buffer of this job's that no later job reads (host() tensors are).
   void read_back(std::uint64_t addr, void* dst, std::uint64_t bytes, bool own = false) {
@@ -1009,7 +1010,7 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
   const std::uint64_t B = std::uint64_t(x.rows);
   ForwardTensors f;
   f.x.push_back(bld.dram(B, std::uint64_t(x.cols), Fmt::f32));
-  bld.load(f.x[0], x.v.data());
+  bld.load(f.x[0], x.v.data(), true);
   for (int l = 0; l < L; ++l) {
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
     f.w.push_back(bld.dram(O, I, Fmt::f32));
@@ -1403,8 +1404,8 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
 
     ForwardTensors f = forward(bld, cfg, p, x, true, false, s.state);
     const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
-    bld.load(labels_t, job.staging.data());
-    bld.load(active_t, job.staging.data() + 4 * B);
+    bld.load(labels_t, job.staging.data(), true);
+    bld.load(active_t, job.staging.data() + 4 * B, true);
 
     bld.tag(L - 1, Phase::forward);
     const std::uint64_t O_last = std::uint64_t(p.w[L - 1].rows);
@@ -1516,7 +1517,7 @@ Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward
     bld.tag(L - 1, Phase::backward_dw);
     bld.restore_records(saved.records);
     const Tensor g = bld.dram(B, std::uint64_t(dout.cols), Fmt::f32);
-    bld.load(g, dout.v.data());
+    bld.load(g, dout.v.data(), true);
     std::vector<Tensor> dw;
     backward(bld, *s.hdqt, p, saved.f, g, B, false, dw);
     bld.tag(0, Phase::backward_dw);

@@ -38,6 +38,10 @@ namespace hdq::npu {
 struct HostWrite {
   std::uint64_t addr = 0;
   std::span<const std::uint8_t> bytes;
+  // An input of the job's own that no command writes and no later job reads:
+  // the run maps the DRAM bytes onto `bytes`, read-only (blocks/block_module.h
+  // Context::HostWindow), instead of loading them.
+  bool mapped = false;
 };
 struct HostRead {
   std::uint64_t addr = 0;
