@@ -212,10 +212,16 @@ void pack_mask(std::span<const std::uint8_t> flags, std::uint64_t rows, std::uin
   for (std::uint64_t r = 0; r < rows; ++r) {
     std::uint8_t* dst = out.data() + r * pitch;
     const std::uint8_t* f = flags.data() + r * cols;
-    for (std::uint64_t c0 = 0; c0 < cols; c0 += 8) {
+    const std::uint64_t whole = cols / 8 * 8;
+    for (std::uint64_t c0 = 0; c0 < whole; c0 += 8) {  // a fixed trip count: unrolled, no branches
       unsigned byte = 0;
-      for (std::uint64_t c = c0; c < std::min(cols, c0 + 8); ++c) byte |= unsigned(f[c] != 0) << (c - c0);
+      for (unsigned j = 0; j < 8; ++j) byte |= unsigned(f[c0 + j] != 0) << j;
       dst[c0 / 8] = std::uint8_t(byte);
+    }
+    if (whole < cols) {
+      unsigned byte = 0;
+      for (std::uint64_t c = whole; c < cols; ++c) byte |= unsigned(f[c] != 0) << (c - whole);
+      dst[whole / 8] = std::uint8_t(byte);
     }
   }
 }
