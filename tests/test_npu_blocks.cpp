@@ -480,6 +480,53 @@ TEST(NpuHadamard, OperationsMatchTheNumericCore) {
     }
 }
 
+// The integer transform's recent results (hadamard_unit.h) serve only the
+// same input bytes, shape and signedness: a second pass over each of two
+// blocks gets each block's own result; a changed byte, another block size
+// or the other signedness is computed afresh. Every result is checked
+// against a fresh core (which has no recent results).
+TEST(NpuHadamard, RecentIntegerResultsFollowTheirInput) {
+  ByteStore sram("sram", 1 << 16);
+  HadamardCore core;
+  const std::uint64_t rows = 6, cols = 4;
+  std::mt19937 g(3);
+  std::uniform_int_distribution<int> d(-8, 7);
+  std::vector<std::uint8_t> a(rows * packed_pitch(cols, 4)), b(a.size());
+  std::vector<std::int16_t> q(rows * cols);
+  for (auto& v : q) v = std::int16_t(d(g));
+  pack_rows(q, rows, cols, 4, a);
+  for (auto& v : q) v = std::int16_t(d(g));
+  pack_rows(q, rows, cols, 4, b);
+  QuantRecord is_unsigned;
+  is_unsigned.is_unsigned = 1;
+  sram.write_struct(9000, QuantRecord{});
+  sram.write_struct(9100, is_unsigned);
+  auto result = [&](HadamardCore& c, const std::vector<std::uint8_t>& in, std::uint32_t block, std::uint32_t record) {
+    sram.write(8192, in);
+    c.run(kHadamardColsInt, {8192, 4096, record, std::uint32_t(rows), std::uint32_t(cols), 8, block, 4}, sram);
+    std::vector<float> y(8 * cols);
+    sram.read_values<float>(4096, y);
+    return y;
+  };
+  auto fresh = [&](const std::vector<std::uint8_t>& in, std::uint32_t block, std::uint32_t record) {
+    HadamardCore c;
+    return result(c, in, block, record);
+  };
+  const std::vector<float> ya = fresh(a, 8, 9000), yb = fresh(b, 8, 9000);
+  ASSERT_NE(ya, yb);
+  EXPECT_EQ(result(core, a, 8, 9000), ya);  // first pass
+  EXPECT_EQ(result(core, b, 8, 9000), yb);
+  EXPECT_EQ(result(core, a, 8, 9000), ya);  // second pass: recent results
+  EXPECT_EQ(result(core, b, 8, 9000), yb);
+  std::vector<std::uint8_t> changed = a;
+  changed.back() ^= 0x10;  // one value of the last row
+  EXPECT_EQ(result(core, changed, 8, 9000), fresh(changed, 8, 9000));
+  EXPECT_EQ(result(core, a, 4, 9000), fresh(a, 4, 9000));
+  EXPECT_EQ(result(core, a, 8, 9100), fresh(a, 8, 9100));
+  EXPECT_NE(fresh(a, 4, 9000), ya);  // (the variations change the result)
+  EXPECT_NE(fresh(a, 8, 9100), ya);
+}
+
 // The forward epilogue: dequantize, + bias, then ReLU into a second buffer;
 // and the dX epilogue: dequantize with four factors, clip mask, ReLU'.
 TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
