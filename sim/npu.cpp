@@ -115,9 +115,20 @@ void Npu::run(Job& job, const NpuConfig& cfg, Ledger& ledger, ActivityObserver* 
               const void* runner) {
   if (owner) owner_ = owner;
   runner_ = runner;
+  // The job's own buffers the host reads back are the host's (Context::HostWindow).
+  std::vector<Context::HostWindow> windows;
+  for (const HostRead& r : job.reads)
+    if (r.mapped) windows.push_back({r.addr, r.bytes.size(), r.bytes.data()});
+  for (const HostWrite& w : job.loads)  // (read-only: the DMA refuses to write them)
+    if (w.mapped) windows.push_back({w.addr, w.bytes.size(), const_cast<std::uint8_t*>(w.bytes.data()), false});
   on_simulation_thread([&] {
     ctx_.config = &cfg;
     ctx_.ledger = &ledger;
+    ctx_.host_windows = windows;
+    struct Unmap {  // also when the run throws
+      Context& ctx;
+      ~Unmap() { ctx.host_windows = {}; }
+    } unmap{ctx_};
     top_->sram.configure(cfg);
     top_->dram.reserve(job.dram_bytes);
     top_->cp.set_observer(observer);

@@ -92,13 +92,14 @@ float NpuEngine::gradients(const MlpParams& p, const Matrix& x, std::span<const 
   carry_ = job.carries_w_max && carry_finite(res);
   carry_wq_ = job.carries_wq;
   carry_step_ = step + 1;
-  if (state_.on_chip || carry_) device_state_ = res.device_params;
+  if (keep_device_params_) device_params_ = res.device_params;
+  // The read-back weights become the device's (the old buffers take the next step's read-back).
+  if (state_.on_chip || carry_) std::swap(device_state_, res.device_params);
   decode_records(res);
   ++(first_update_ ? warmup_steps_ : steps_);
   first_update_ = false;
   std::swap(grads, res.grads);  // the caller's previous buffers are reused next step
   std::swap(outputs_, res.outputs);
-  if (keep_device_params_) device_params_ = std::move(res.device_params);
   merge_overflow(res.stats, GemmRole::fwd, GemmRole::bwd_dw);
   return res.loss;
 }

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <random>
 #include <string>
@@ -57,6 +58,35 @@ TEST(NpuFormats, PackUnpackRoundTripsEveryWidth) {
         pack_rows(q, 3, cols, bits, bytes);
         unpack_rows(bytes, 3, cols, bits, is_unsigned, back);
         EXPECT_EQ(back, q) << bits << " bits, cols " << cols << (is_unsigned ? " unsigned" : " signed");
+      }
+}
+
+// transpose() moves element (r, c) to (c, r) at out's pitch, for 2- and
+// 4-byte elements (the SSE2 register blocks, 8 x 8 and 4 x 4, and the scalar
+// edges they leave) and a converting one; the gaps of a wider pitch are untouched.
+TEST(NpuFormats, TransposeMovesEveryElementOnce) {
+  for (std::uint64_t rows : {1u, 4u, 8u, 13u, 33u})
+    for (std::uint64_t cols : {1u, 3u, 8u, 17u, 40u})
+      for (std::uint64_t extra : {0u, 5u}) {
+        const std::uint64_t pitch = rows + extra;
+        std::vector<std::int16_t> a16(rows * cols), o16(cols * pitch, -1);
+        std::vector<float> a32(rows * cols), o32(cols * pitch, -1.0f);
+        std::vector<std::int32_t> oc(cols * pitch, -1);
+        for (std::uint64_t i = 0; i < rows * cols; ++i) {
+          a16[i] = std::int16_t(i);
+          a32[i] = float(i) + 0.5f;
+        }
+        transpose(a16.data(), rows, cols, o16.data(), pitch);
+        transpose(a32.data(), rows, cols, o32.data(), pitch);
+        transpose(a16.data(), rows, cols, oc.data(), pitch);
+        for (std::uint64_t c = 0; c < cols; ++c)
+          for (std::uint64_t r = 0; r < pitch; ++r) {
+            const bool gap = r >= rows;
+            const std::uint64_t at = c * pitch + r;
+            ASSERT_EQ(o16[at], gap ? -1 : std::int16_t(r * cols + c)) << rows << "x" << cols << " (" << r << ", " << c << ")";
+            ASSERT_EQ(o32[at], gap ? -1.0f : float(r * cols + c) + 0.5f) << rows << "x" << cols;
+            ASSERT_EQ(oc[at], gap ? -1 : std::int32_t(r * cols + c)) << rows << "x" << cols;
+          }
       }
 }
 
@@ -450,6 +480,53 @@ TEST(NpuHadamard, OperationsMatchTheNumericCore) {
     }
 }
 
+// The integer transform's recent results (hadamard_unit.h) serve only the
+// same input bytes, shape and signedness: a second pass over each of two
+// blocks gets each block's own result; a changed byte, another block size
+// or the other signedness is computed afresh. Every result is checked
+// against a fresh core (which has no recent results).
+TEST(NpuHadamard, RecentIntegerResultsFollowTheirInput) {
+  ByteStore sram("sram", 1 << 16);
+  HadamardCore core;
+  const std::uint64_t rows = 6, cols = 4;
+  std::mt19937 g(3);
+  std::uniform_int_distribution<int> d(-8, 7);
+  std::vector<std::uint8_t> a(rows * packed_pitch(cols, 4)), b(a.size());
+  std::vector<std::int16_t> q(rows * cols);
+  for (auto& v : q) v = std::int16_t(d(g));
+  pack_rows(q, rows, cols, 4, a);
+  for (auto& v : q) v = std::int16_t(d(g));
+  pack_rows(q, rows, cols, 4, b);
+  QuantRecord is_unsigned;
+  is_unsigned.is_unsigned = 1;
+  sram.write_struct(9000, QuantRecord{});
+  sram.write_struct(9100, is_unsigned);
+  auto result = [&](HadamardCore& c, const std::vector<std::uint8_t>& in, std::uint32_t block, std::uint32_t record) {
+    sram.write(8192, in);
+    c.run(kHadamardColsInt, {8192, 4096, record, std::uint32_t(rows), std::uint32_t(cols), 8, block, 4}, sram);
+    std::vector<float> y(8 * cols);
+    sram.read_values<float>(4096, y);
+    return y;
+  };
+  auto fresh = [&](const std::vector<std::uint8_t>& in, std::uint32_t block, std::uint32_t record) {
+    HadamardCore c;
+    return result(c, in, block, record);
+  };
+  const std::vector<float> ya = fresh(a, 8, 9000), yb = fresh(b, 8, 9000);
+  ASSERT_NE(ya, yb);
+  EXPECT_EQ(result(core, a, 8, 9000), ya);  // first pass
+  EXPECT_EQ(result(core, b, 8, 9000), yb);
+  EXPECT_EQ(result(core, a, 8, 9000), ya);  // second pass: recent results
+  EXPECT_EQ(result(core, b, 8, 9000), yb);
+  std::vector<std::uint8_t> changed = a;
+  changed.back() ^= 0x10;  // one value of the last row
+  EXPECT_EQ(result(core, changed, 8, 9000), fresh(changed, 8, 9000));
+  EXPECT_EQ(result(core, a, 4, 9000), fresh(a, 4, 9000));
+  EXPECT_EQ(result(core, a, 8, 9100), fresh(a, 8, 9100));
+  EXPECT_NE(fresh(a, 4, 9000), ya);  // (the variations change the result)
+  EXPECT_NE(fresh(a, 8, 9100), ya);
+}
+
 // The forward epilogue: dequantize, + bias, then ReLU into a second buffer;
 // and the dX epilogue: dequantize with four factors, clip mask, ReLU'.
 TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
@@ -508,6 +585,41 @@ TEST(NpuVector, EpiloguesMatchTheFunctionalOrder) {
     const bool zero = i == 1 || !(pre[i] > 0.0f);
     EXPECT_EQ(y[i], zero ? 0.0f : d) << i;
   }
+}
+
+// The dX epilogue's masks on rows wider than a mask byte (whole bytes and a
+// tail): every element is the dequantized value, or +0.0f exactly where the
+// clip bit is set or the ReLU' bit is clear (the bits of a select).
+TEST(NpuVector, MasksSelectEveryElementOfWideRows) {
+  const std::uint64_t rows = 3, cols = 19, pitch = mask_pitch(cols);
+  std::mt19937 g(5);
+  std::uniform_int_distribution<int> val(-40, 40), byte(0, 255);
+  std::vector<std::int32_t> acc(rows * cols);
+  for (auto& a : acc) a = val(g);
+  std::vector<std::uint8_t> clip(rows * pitch), relu(rows * pitch);
+  for (auto& b : clip) b = std::uint8_t(byte(g));
+  for (auto& b : relu) b = std::uint8_t(byte(g));
+  ByteStore sram("sram", 1 << 14);
+  sram.write_values<std::int32_t>(256, acc);
+  sram.write(2048, clip);
+  sram.write(3072, relu);
+  VectorDescriptor d;
+  d.src = d.dst = 256;
+  d.rows = std::uint32_t(rows), d.cols = std::uint32_t(cols);
+  d.factor_value[0] = -0.75f, d.factors = 1;  // negative: -0.0f from a zero accumulator must survive where kept
+  d.flags = kVecClipMask | kVecReluGrad;
+  d.aux2 = 2048, d.aux3 = 3072;
+  VectorCore core;
+  core.run(kVecDequant, d, sram);
+  std::vector<float> y(rows * cols);
+  sram.read_values<float>(256, y);
+  for (std::uint64_t r = 0; r < rows; ++r)
+    for (std::uint64_t c = 0; c < cols; ++c) {
+      const std::uint64_t i = r * cols + c;
+      const bool zero = mask_bit(clip, pitch, r, c) || !mask_bit(relu, pitch, r, c);
+      const float want = zero ? 0.0f : float(acc[i]) * -0.75f;
+      EXPECT_EQ(std::bit_cast<std::uint32_t>(y[i]), std::bit_cast<std::uint32_t>(want)) << r << ", " << c;
+    }
 }
 
 // Column sums chunk by chunk = the functional db; SGD = hdq::Sgd.

@@ -66,6 +66,89 @@ std::vector<std::int32_t> run_gemm(const NpuConfig& cfg, int M, int N, int K, co
   return c;
 }
 
+// A DRAM buffer the job reads back `mapped` (docs/npu.md: the job's own
+// buffers are the host's) takes the host's load, the DMA's and host copies
+// in the host's buffer: the same bytes and costs as through DRAM and a
+// read-back. Here the host loads 100 bytes into a mapped buffer, the DMA
+// moves them to SRAM and a host copy (or a DMA copy) puts them into a second
+// mapped buffer; a DMA block partly in a mapped buffer fails the job.
+TEST(NpuCost, MappedBuffersAreTheHostsWithTheSameBitsAndCosts) {
+  const NpuConfig cfg = default_npu_config();
+  std::vector<std::uint8_t> in(100);
+  for (std::size_t i = 0; i < in.size(); ++i) in[i] = std::uint8_t(3 * i + 1);
+  const std::uint64_t in_at = 0, out_at = 4096;
+  auto job_of = [&](std::uint32_t second_op, std::span<std::uint8_t> first, std::span<std::uint8_t> second,
+                    bool mapped, std::uint32_t out_rows) {
+    Job job;
+    job.loads = {{in_at, in}};
+    DmaDescriptor d;
+    d.src = in_at, d.dst = 256, d.src_pitch = d.dst_pitch = 10, d.rows = 10, d.row_bytes = 10;
+    d.src_space = Space::dram, d.dst_space = Space::sram;
+    job.commands.push_back(Command::make(Unit::dma, Phase::forward, 0, kDmaCopy, d));
+    d.src = 256, d.dst = out_at, d.rows = out_rows, d.src_space = Space::sram, d.dst_space = Space::dram;
+    job.commands.push_back(Command::make(Unit::dma, Phase::forward, 0, second_op, d));
+    for (std::size_t i = 0; i < job.commands.size(); ++i) job.commands[i].header.id = std::uint32_t(i);
+    job.queue_addr = 8192;
+    job.dram_bytes = job.queue_addr + job.commands.size() * kCommandBytes;
+    job.reads = {{in_at, first, mapped}, {out_at, second, mapped}};
+    return job;
+  };
+  auto run = [&](Job& job, Ledger& ledger) {
+    const auto lock = Npu::instance().acquire();
+    Npu::instance().run(job, cfg, ledger, nullptr, nullptr);
+  };
+  for (const std::uint32_t op : {kDmaHostCopy, kDmaCopy}) {
+    std::vector<std::uint8_t> a1(100), a2(100), b1(100), b2(100);
+    Ledger mapped, through;
+    Job a = job_of(op, a1, a2, true, 10), b = job_of(op, b1, b2, false, 10);
+    run(a, mapped);
+    run(b, through);
+    ASSERT_FALSE(a.failed) << a.error;
+    ASSERT_FALSE(b.failed) << b.error;
+    EXPECT_EQ(a1, in);
+    EXPECT_EQ(a2, in);
+    EXPECT_EQ(b1, in);
+    EXPECT_EQ(b2, in);
+    EXPECT_EQ(mapped.total().dram_bytes, through.total().dram_bytes);
+    EXPECT_EQ(mapped.total().cycles(), through.total().cycles());
+    EXPECT_EQ(mapped.total().energy(), through.total().energy());
+  }
+  std::vector<std::uint8_t> first(100), second(90);  // the second copy's 10 rows overrun this buffer by one
+  Ledger ledger;
+  Job c = job_of(kDmaCopy, first, second, true, 10);
+  run(c, ledger);
+  EXPECT_TRUE(c.failed);
+  EXPECT_NE(c.error.find("partly in the host's buffer"), std::string::npos) << c.error;
+
+  // A load mapped read-only (HostWrite::mapped, an input nothing writes): the
+  // DMA reads the host's source, loaded or not the same bytes and costs; a
+  // DMA write into it fails the job.
+  std::vector<std::uint8_t> out1(100), out2(100);
+  Ledger as_input, as_load;
+  Job d = job_of(kDmaCopy, first, out1, false, 10), e = job_of(kDmaCopy, first, out2, false, 10);
+  d.reads.erase(d.reads.begin());
+  e.reads.erase(e.reads.begin());
+  d.loads[0].mapped = true;
+  run(d, as_input);
+  run(e, as_load);
+  ASSERT_FALSE(d.failed) << d.error;
+  EXPECT_EQ(out1, in);
+  EXPECT_EQ(out2, in);
+  EXPECT_EQ(as_input.total().dram_bytes, as_load.total().dram_bytes);
+  EXPECT_EQ(as_input.total().cycles(), as_load.total().cycles());
+  EXPECT_EQ(as_input.total().energy(), as_load.total().energy());
+  Job f = job_of(kDmaCopy, first, out1, false, 10);
+  f.reads.clear();
+  f.loads[0].mapped = true;
+  DmaDescriptor back = f.commands[1].as<DmaDescriptor>();  // the second copy, SRAM -> DRAM, aimed at the input
+  back.dst = in_at;
+  f.commands[1] = Command::make(Unit::dma, Phase::forward, 0, kDmaCopy, back);
+  f.commands[1].header.id = 1;
+  run(f, ledger);
+  EXPECT_TRUE(f.failed);
+  EXPECT_NE(f.error.find("nothing writes"), std::string::npos) << f.error;
+}
+
 // Random GEMM shapes (sizes around powers of two, +-1) on random array sizes,
 // both dataflows: the MAC array's busy cycles are SCALE-Sim's (see
 // sim/cost/dataflow.h; tests/test_npu_dataflow.cpp compares with SCALE-Sim's

@@ -4,6 +4,7 @@
 // compute blocks (a command target socket plus an SRAM initiator socket).
 #pragma once
 
+#include <span>
 #include <string>
 #include <systemc>
 #include <tlm>
@@ -29,6 +30,19 @@ struct Context {
   // operand re-streams (SRAM), the command processor's descriptor fetches (DRAM).
   void charge_sram(std::uint64_t bytes) const;
   void charge_dram(std::uint64_t bytes) const;
+
+  // A DRAM buffer of the running job that no later job reads, mapped for the
+  // job onto a host buffer: one the host reads back at the end (the host's
+  // loads, host copies (dma.h kDmaHostCopy) and the DMA's copies there use
+  // it, and nothing is read back), or, read-only, the source of a load that
+  // nothing writes (the DMA reads it; nothing is loaded). A simulation
+  // shortcut, like DMI: the bits and costs are those of the DRAM bytes.
+  struct HostWindow {
+    std::uint64_t addr = 0, bytes = 0;
+    std::uint8_t* host = nullptr;
+    bool writable = true;  // false: a load's source, never written
+  };
+  std::span<const HostWindow> host_windows;
 };
 
 // Filled by the block that executes a command: its busy cycles, or the error

@@ -18,6 +18,10 @@
 // loads it costs nothing (no cycles, energy or traffic: debug transport); it
 // is ordered like the store it stands for. A device training on its own would
 // not make it (docs/npu.md, "Residency and fusion").
+//
+// A copy whose DRAM block lies in a buffer the job maps onto the host's
+// (Context::HostWindow) uses the host's bytes instead (charged alike); a
+// block partly in one is a ConfigError.
 #pragma once
 
 #include <vector>
@@ -56,6 +60,11 @@ class Dma final : public BlockModule {
  private:
   std::uint64_t execute(const Command& c) override;
   void host_copy(const DmaDescriptor& d);
+  // Where DRAM [addr, addr + len) is: in a host window (Context::HostWindow),
+  // or null when none overlaps it; a ConfigError when one holds part of it,
+  // or when `write` and it is a read-only one.
+  const Context::HostWindow* window(std::uint64_t addr, std::uint64_t len, bool write = false) const;
+  friend class WindowedDram;
   void invalidate_dram(sc_dt::uint64, sc_dt::uint64) { dram_port_.invalidate(); }
 
   TlmMemoryPort dram_port_;

@@ -42,10 +42,14 @@ void MacDescriptor::accesses(Footprint& f) const {
 IntOperand MacArrayCore::operand_b(const MacDescriptor& d, bool is_unsigned, std::span<const std::uint8_t> packed) {
   UnpackedB& c = b_;
   if (c.id != 0 && c.n == d.n && c.k == d.k && c.bits == d.b_bits && c.layout == d.b_layout &&
-      c.is_unsigned == is_unsigned && std::equal(packed.begin(), packed.end(), c.packed.begin(), c.packed.end()))
+      c.is_unsigned == is_unsigned &&
+      (d.b_panel != 0 ? c.panel == d.b_panel
+                      : c.panel == 0 && std::equal(packed.begin(), packed.end(), c.packed.begin(), c.packed.end())))
     return {scratch(c.values, std::size_t(d.k) * d.n), d.b_bits, is_unsigned, c.id};
   ++c.id;
-  c.packed.assign(packed.begin(), packed.end());
+  c.panel = d.b_panel;
+  if (d.b_panel == 0) c.packed.assign(packed.begin(), packed.end());
+  else c.packed.clear();
   c.n = d.n, c.k = d.k, c.bits = d.b_bits, c.layout = d.b_layout, c.is_unsigned = is_unsigned;
   const std::span<std::int16_t> values = scratch(c.values, std::size_t(d.k) * d.n);
   if (d.b_layout == BLayout::n_by_k) {

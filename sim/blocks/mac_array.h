@@ -51,6 +51,10 @@ struct MacDescriptor {
   std::uint8_t acc_mode = 0, acc_range = 0, acc_bits = 8, outer_bits = 32;
   std::uint8_t init_stats = 0;  // the GEMM's first command: the record starts at zero
   Dataflow dataflow = Dataflow::output_stationary;  // timing and SRAM streams only; the bits are the same
+  // Nonzero: the host's id of the B panel (a simulation hint, no hardware
+  // field): commands with the same id read the same B bytes, so the core
+  // reuses its unpacked B without comparing them; 0: compared byte for byte.
+  std::uint64_t b_panel = 0;
 
   AccumulatorConfig accumulator() const;
   void set_accumulator(const AccumulatorConfig& a);
@@ -82,7 +86,8 @@ static_assert(sizeof(GemmStatsRecord) == 48);
 // (k x n, as gemm() takes them) with a copy of the packed bytes they came
 // from, and reuses them while the next command's B panel is the same bytes
 // with the same shape, layout, bits and signedness (compared byte for byte,
-// so a changed panel is always unpacked again); they carry a content_id
+// so a changed panel is always unpacked again; or, when the command names
+// its panel (MacDescriptor::b_panel), while the id is the same); they carry a content_id
 // (models/accumulator/gemm.h) that changes with them, so gemm() also keeps
 // its packed layout of B. The SRAM traffic charged is the same either way.
 class MacArrayCore {
@@ -96,7 +101,8 @@ class MacArrayCore {
   GemmContext gemm_;
   std::vector<std::int16_t> a_, bt_;
   struct UnpackedB {
-    std::vector<std::uint8_t> packed;
+    std::vector<std::uint8_t> packed;  // (empty when unpacked for a named panel)
+    std::uint64_t panel = 0;           // MacDescriptor::b_panel it was unpacked for (0: none)
     std::uint32_t n = 0, k = 0;
     std::uint8_t bits = 0;
     BLayout layout = BLayout::k_by_n;

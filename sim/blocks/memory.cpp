@@ -4,6 +4,10 @@
 
 #include "models/common/errors.h"
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace hdq::npu {
 
 void ByteStore::check(std::uint64_t addr, std::uint64_t len) const {
@@ -36,6 +40,74 @@ void ByteStore::read(std::uint64_t addr, std::span<std::uint8_t> out) {
 void ByteStore::write(std::uint64_t addr, std::span<const std::uint8_t> in) {
   check(addr, in.size());
   if (!in.empty()) std::memcpy(bytes_.data() + addr, in.data(), in.size());
+}
+
+namespace {
+
+// The elements of rows [r0, r1) x columns [c0, c1) one at a time (the edges
+// the register blocks leave).
+template <typename T>
+void transpose_scalar(const T* in, std::uint64_t cols, T* out, std::uint64_t out_pitch, std::uint64_t r0,
+                      std::uint64_t r1, std::uint64_t c0, std::uint64_t c1) {
+  for (std::uint64_t c = c0; c < c1; ++c)
+    for (std::uint64_t r = r0; r < r1; ++r) out[c * out_pitch + r] = in[r * cols + c];
+}
+
+}  // namespace
+
+void transpose_bits16(const std::uint16_t* in, std::uint64_t rows, std::uint64_t cols, std::uint16_t* out,
+                      std::uint64_t out_pitch) {
+#if defined(__SSE2__)
+  const std::uint64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+  for (std::uint64_t r0 = 0; r0 < rows8; r0 += 8)
+    for (std::uint64_t c0 = 0; c0 < cols8; c0 += 8) {
+      __m128i a[8], b[8], c[8];
+      for (int i = 0; i < 8; ++i) a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + (r0 + i) * cols + c0));
+      for (int i = 0; i < 4; ++i) {  // pairs of rows interleaved: (r, r + 1) for 4 columns each
+        b[2 * i] = _mm_unpacklo_epi16(a[2 * i], a[2 * i + 1]);
+        b[2 * i + 1] = _mm_unpackhi_epi16(a[2 * i], a[2 * i + 1]);
+      }
+      for (int h = 0; h < 2; ++h)  // quads of rows: 2 columns each
+        for (int j = 0; j < 2; ++j) {
+          c[4 * h + 2 * j] = _mm_unpacklo_epi32(b[4 * h + j], b[4 * h + j + 2]);
+          c[4 * h + 2 * j + 1] = _mm_unpackhi_epi32(b[4 * h + j], b[4 * h + j + 2]);
+        }
+      for (int j = 0; j < 4; ++j) {  // all 8 rows: one column each
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (c0 + 2 * j) * out_pitch + r0),
+                         _mm_unpacklo_epi64(c[j], c[j + 4]));
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (c0 + 2 * j + 1) * out_pitch + r0),
+                         _mm_unpackhi_epi64(c[j], c[j + 4]));
+      }
+    }
+  transpose_scalar(in, cols, out, out_pitch, 0, rows8, cols8, cols);
+  transpose_scalar(in, cols, out, out_pitch, rows8, rows, 0, cols);
+#else
+  transpose_scalar(in, cols, out, out_pitch, 0, rows, 0, cols);
+#endif
+}
+
+void transpose_bits32(const std::uint32_t* in, std::uint64_t rows, std::uint64_t cols, std::uint32_t* out,
+                      std::uint64_t out_pitch) {
+#if defined(__SSE2__)
+  const std::uint64_t rows4 = rows / 4 * 4, cols4 = cols / 4 * 4;
+  for (std::uint64_t r0 = 0; r0 < rows4; r0 += 4)
+    for (std::uint64_t c0 = 0; c0 < cols4; c0 += 4) {
+      __m128i a[4], b[4];
+      for (int i = 0; i < 4; ++i) a[i] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(in + (r0 + i) * cols + c0));
+      b[0] = _mm_unpacklo_epi32(a[0], a[1]);  // (r0 c0, r1 c0, r0 c1, r1 c1)
+      b[1] = _mm_unpackhi_epi32(a[0], a[1]);  // columns 2, 3
+      b[2] = _mm_unpacklo_epi32(a[2], a[3]);
+      b[3] = _mm_unpackhi_epi32(a[2], a[3]);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + c0 * out_pitch + r0), _mm_unpacklo_epi64(b[0], b[2]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (c0 + 1) * out_pitch + r0), _mm_unpackhi_epi64(b[0], b[2]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (c0 + 2) * out_pitch + r0), _mm_unpacklo_epi64(b[1], b[3]));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (c0 + 3) * out_pitch + r0), _mm_unpackhi_epi64(b[1], b[3]));
+    }
+  transpose_scalar(in, cols, out, out_pitch, 0, rows4, cols4, cols);
+  transpose_scalar(in, cols, out, out_pitch, rows4, rows, 0, cols);
+#else
+  transpose_scalar(in, cols, out, out_pitch, 0, rows, 0, cols);
+#endif
 }
 
 void pack_rows(std::span<const std::int16_t> q, std::uint64_t rows, std::uint64_t cols, int bits,
@@ -140,10 +212,16 @@ void pack_mask(std::span<const std::uint8_t> flags, std::uint64_t rows, std::uin
   for (std::uint64_t r = 0; r < rows; ++r) {
     std::uint8_t* dst = out.data() + r * pitch;
     const std::uint8_t* f = flags.data() + r * cols;
-    for (std::uint64_t c0 = 0; c0 < cols; c0 += 8) {
+    const std::uint64_t whole = cols / 8 * 8;
+    for (std::uint64_t c0 = 0; c0 < whole; c0 += 8) {  // a fixed trip count: unrolled, no branches
       unsigned byte = 0;
-      for (std::uint64_t c = c0; c < std::min(cols, c0 + 8); ++c) byte |= unsigned(f[c] != 0) << (c - c0);
+      for (unsigned j = 0; j < 8; ++j) byte |= unsigned(f[c0 + j] != 0) << j;
       dst[c0 / 8] = std::uint8_t(byte);
+    }
+    if (whole < cols) {
+      unsigned byte = 0;
+      for (std::uint64_t c = whole; c < cols; ++c) byte |= unsigned(f[c] != 0) << (c - whole);
+      dst[whole / 8] = std::uint8_t(byte);
     }
   }
 }

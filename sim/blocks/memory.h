@@ -16,6 +16,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 namespace hdq::npu {
@@ -117,17 +118,35 @@ void unpack_rows(std::span<const std::uint8_t> in, std::uint64_t rows, std::uint
 // rows x cols flags (0/1 bytes) -> mask rows; and one bit back.
 void pack_mask(std::span<const std::uint8_t> flags, std::uint64_t rows, std::uint64_t cols,
                std::span<std::uint8_t> out);
-// out (cols x rows) = the transpose of in (rows x cols), in cache-sized blocks.
+// Transposes of 2- and 4-byte elements (bit copies), in 8 x 8 (4 x 4)
+// register blocks where the CPU has SSE2; out_pitch as transpose() below.
+void transpose_bits16(const std::uint16_t* in, std::uint64_t rows, std::uint64_t cols, std::uint16_t* out,
+                      std::uint64_t out_pitch);
+void transpose_bits32(const std::uint32_t* in, std::uint64_t rows, std::uint64_t cols, std::uint32_t* out,
+                      std::uint64_t out_pitch);
+
+// out (cols x rows) = the transpose of in (rows x cols), in cache-sized
+// blocks, each written a row of out at a time (out's row pitch: out_pitch,
+// default rows).
 template <typename From, typename To>
 void transpose(const From* in, std::uint64_t rows, std::uint64_t cols, To* out, std::uint64_t out_pitch = 0) {
-  constexpr std::uint64_t kBlock = 32;
   if (out_pitch == 0) out_pitch = rows;
-  for (std::uint64_t r0 = 0; r0 < rows; r0 += kBlock)
-    for (std::uint64_t c0 = 0; c0 < cols; c0 += kBlock) {
-      const std::uint64_t r1 = std::min(rows, r0 + kBlock), c1 = std::min(cols, c0 + kBlock);
-      for (std::uint64_t r = r0; r < r1; ++r)
-        for (std::uint64_t c = c0; c < c1; ++c) out[c * out_pitch + r] = To(in[r * cols + c]);
-    }
+  constexpr bool same = std::is_same_v<From, To> && std::is_trivially_copyable_v<From>;
+  if constexpr (same && sizeof(From) == 2) {
+    transpose_bits16(reinterpret_cast<const std::uint16_t*>(in), rows, cols, reinterpret_cast<std::uint16_t*>(out),
+                     out_pitch);
+  } else if constexpr (same && sizeof(From) == 4) {
+    transpose_bits32(reinterpret_cast<const std::uint32_t*>(in), rows, cols, reinterpret_cast<std::uint32_t*>(out),
+                     out_pitch);
+  } else {
+    constexpr std::uint64_t kBlock = 32;
+    for (std::uint64_t r0 = 0; r0 < rows; r0 += kBlock)
+      for (std::uint64_t c0 = 0; c0 < cols; c0 += kBlock) {
+        const std::uint64_t r1 = std::min(rows, r0 + kBlock), c1 = std::min(cols, c0 + kBlock);
+        for (std::uint64_t c = c0; c < c1; ++c)
+          for (std::uint64_t r = r0; r < r1; ++r) out[c * out_pitch + r] = To(in[r * cols + c]);
+      }
+  }
 }
 
 // The first n values of a block's scratch buffer, which grows to the largest

@@ -62,7 +62,6 @@ class VectorCore {
   F32Ops run(std::uint32_t opcode, const VectorDescriptor& d, MemoryPort& sram);
 
  private:
-  std::vector<std::int32_t> acc_;
   std::vector<float> sums_;
   std::vector<std::uint8_t> flags_;
 };

@@ -1,5 +1,7 @@
 #include "sim/host/host.h"
 
+#include <cstring>
+
 #include "sim/blocks/command_processor.h"
 
 namespace hdq::npu {
@@ -22,6 +24,16 @@ void Host::run() {
     job_ = nullptr;
     sc_core::sc_pause();
   }
+}
+
+const HostRead* Host::mapped(const Job& job, std::uint64_t addr, std::uint64_t len) {
+  for (const HostRead& r : job.reads) {
+    if (!r.mapped) continue;
+    if (addr >= r.addr && addr - r.addr <= r.bytes.size() && len <= r.bytes.size() - (addr - r.addr)) return &r;
+    if (addr < r.addr + r.bytes.size() && r.addr < addr + len)
+      throw std::runtime_error("host: a load is partly in a mapped buffer");
+  }
+  return nullptr;
 }
 
 void Host::debug(tlm::tlm_command cmd, std::uint64_t addr, std::uint8_t* data, std::size_t len) {
@@ -62,8 +74,13 @@ std::uint32_t Host::read_register(std::uint64_t addr) {
 
 void Host::execute(Job& job) {
   try {
-    for (const HostWrite& w : job.loads)
-      debug(tlm::TLM_WRITE_COMMAND, w.addr, const_cast<std::uint8_t*>(w.bytes.data()), w.bytes.size());
+    for (const HostWrite& w : job.loads) {
+      if (w.mapped) continue;  // the DMA reads the source itself
+      if (const HostRead* m = mapped(job, w.addr, w.bytes.size()))  // the DRAM bytes are the host's own
+        std::memcpy(m->bytes.data() + (w.addr - m->addr), w.bytes.data(), w.bytes.size());
+      else
+        debug(tlm::TLM_WRITE_COMMAND, w.addr, const_cast<std::uint8_t*>(w.bytes.data()), w.bytes.size());
+    }
     debug(tlm::TLM_WRITE_COMMAND, job.queue_addr, reinterpret_cast<std::uint8_t*>(job.commands.data()),
           job.commands.size() * kCommandBytes);
     write_register(cp_reg::kQueueBaseLo, std::uint32_t(job.queue_addr));
@@ -78,7 +95,8 @@ void Host::execute(Job& job) {
       job.failed_command = read_register(cp_reg::kErrorCommand);
       return;
     }
-    for (const HostRead& r : job.reads) debug(tlm::TLM_READ_COMMAND, r.addr, r.bytes.data(), r.bytes.size());
+    for (const HostRead& r : job.reads)  // (the mapped ones are in place)
+      if (!r.mapped) debug(tlm::TLM_READ_COMMAND, r.addr, r.bytes.data(), r.bytes.size());
   } catch (const std::exception& e) {
     job.failed = true;
     job.error = e.what();

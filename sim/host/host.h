@@ -3,7 +3,8 @@
 // loads the inputs and the command queue into DRAM (debug transport: the
 // host's own writes cost the NPU nothing), programs QUEUE_BASE / QUEUE_COUNT,
 // starts the run (CTRL.START), waits for the completion interrupt, reads
-// STATUS and, when the run succeeded, reads the results back; then it pauses
+// STATUS and, when the run succeeded, reads the results back (but those
+// mapped onto its buffers, HostRead::mapped: its loads there go to them too); then it pauses
 // the simulation so the engine gets control back.
 #pragma once
 
@@ -27,6 +28,8 @@ class Host final : public sc_core::sc_module {
  private:
   void run();
   void execute(Job& job);
+  // The mapped read (HostRead::mapped) holding DRAM [addr, addr + len), or null.
+  static const HostRead* mapped(const Job& job, std::uint64_t addr, std::uint64_t len);
   void debug(tlm::tlm_command cmd, std::uint64_t addr, std::uint8_t* data, std::size_t len);
   void write_register(std::uint64_t addr, std::uint32_t v);
   std::uint32_t read_register(std::uint64_t addr);

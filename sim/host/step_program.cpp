@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -22,6 +23,13 @@ namespace {
 constexpr std::uint64_t kAlign = 64;  // buffers start on 64-byte boundaries (a row across the default 8 x 8-byte banks)
 
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
+
+// A process-wide id per B panel (MacDescriptor::b_panel): the MAC array keeps
+// one unpacked B across jobs, so ids never repeat.
+std::uint64_t next_b_panel() {
+  static std::atomic<std::uint64_t> next{0};
+  return ++next;
+}
 
 enum class Fmt { f32, packed, mask, bytes };
 
@@ -202,6 +210,7 @@ class Builder {
   Tensor host(std::uint64_t rows, std::uint64_t cols) {
     Tensor t = dram(rows, cols, Fmt::f32);
     t.host = true;
+    host_tensors_.emplace_back(t.addr, t.bytes());
     return t;
   }
   // A tensor the plan may keep in SRAM (candidate `id`): resident when the
@@ -269,11 +278,14 @@ class Builder {
   const Tensor& momentum_w(int l) const { return momentum_w_[l]; }
   const Tensor& momentum_b(int l) const { return momentum_b_[l]; }
 
-  void load(const Tensor& t, const void* src) {
-    job_.loads.push_back({t.addr, {static_cast<const std::uint8_t*>(src), t.bytes()}});
+  // `input`: no command writes t and no later job reads it (HostWrite::mapped).
+  void load(const Tensor& t, const void* src, bool input = false) {
+    job_.loads.push_back({t.addr, {static_cast<const std::uint8_t*>(src), t.bytes()}, input && t.bytes() > 0});
   }
-  void read_back(std::uint64_t addr, void* dst, std::uint64_t bytes) {
-    job_.reads.push_back({addr, {static_cast<std::uint8_t*>(dst), bytes}});
+  // `own`: a DRAM buffer of this job's that no later job reads (host() tensors are).
+  void read_back(std::uint64_t addr, void* dst, std::uint64_t bytes, bool own = false) {
+    own = own || std::ranges::find(host_tensors_, std::pair{addr, bytes}) != host_tensors_.end();
+    job_.reads.push_back({addr, {static_cast<std::uint8_t*>(dst), bytes}, own && bytes > 0});
   }
 
   void tag(int layer, Phase phase) {
@@ -579,6 +591,7 @@ class Builder {
     bool first = true;
     for (j0 = 0; j0 < g.n; j0 += nb) {
       nj = std::min(nb, g.n - j0);
+      mac.b_panel = next_b_panel();  // the same B for every row block of these columns
       if (b_in_place(nb)) mac.b = std::uint32_t(g.b_layout == BLayout::n_by_k ? g.b.addr + j0 * g.b.pitch() : g.b.addr);
       else {
         mac.b = b_buf;
@@ -1064,6 +1077,7 @@ class Builder {
   std::vector<Tensor> momentum_w_, momentum_b_, momentum_home_w_, momentum_home_b_;
   bool keeps_state_ = false;
   std::vector<Tensor> state_w_, state_b_;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> host_tensors_;  // DRAM (addr, bytes) of host() tensors
   std::uint64_t record_bytes_ = 0;  // the record area written back ([0, record_bytes_))
   std::uint64_t carry_ = 0;         // SRAM: the carry records (a training step's)
   Tensor carry_home_;               // DRAM: the carry records between steps
@@ -1105,7 +1119,7 @@ ForwardTensors forward(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, 
   const std::uint64_t B = std::uint64_t(x.rows);
   ForwardTensors f;
   f.x.push_back(bld.dram(B, std::uint64_t(x.cols), Fmt::f32));
-  bld.load(f.x[0], x.v.data());
+  bld.load(f.x[0], x.v.data(), true);
   for (int l = 0; l < L; ++l) {
     const std::uint64_t I = std::uint64_t(p.w[l].cols), O = std::uint64_t(p.w[l].rows);
     f.w.push_back(bld.dram(O, I, Fmt::f32));
@@ -1743,17 +1757,21 @@ std::uint64_t record_area_bytes(std::span<const int> widths) {
 
 namespace {
 
+// q has p's layers with the same shapes of W and b.
+bool same_shapes(const MlpParams& q, const MlpParams& p) {
+  bool same = q.w.size() == p.w.size() && q.b.size() == p.b.size();
+  for (std::size_t l = 0; same && l < p.w.size(); ++l)
+    same = q.w[l].rows == p.w[l].rows && q.w[l].cols == p.w[l].cols && q.b[l].size() == p.b[l].size();
+  return same;
+}
+
 // Result buffers of a pass: reused when the shapes match.
 void size_results(const MlpParams& p, std::uint64_t B, bool grads, StepResults& res) {
   const int L = int(p.w.size());
   res.outputs.resize(std::size_t(L));
   for (int l = 0; l < L; ++l)
     if (res.outputs[l].rows != int(B) || res.outputs[l].cols != p.w[l].rows) res.outputs[l] = Matrix(int(B), p.w[l].rows);
-  if (!grads) return;
-  bool same = res.grads.w.size() == p.w.size();
-  for (int l = 0; same && l < L; ++l)
-    same = res.grads.w[l].rows == p.w[l].rows && res.grads.w[l].cols == p.w[l].cols && res.grads.b[l].size() == p.b[l].size();
-  if (!same) res.grads = zeros_like(p);
+  if (grads && !same_shapes(res.grads, p)) res.grads = zeros_like(p);
 }
 
 void read_records(Builder& bld, const Tensor& records, const MlpParams& p, StepResults& res) {
@@ -1878,8 +1896,8 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
 
     ForwardTensors f = forward(bld, cfg, p, x, true, false, s.state);
     const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
-    bld.load(labels_t, job.staging.data());
-    bld.load(active_t, job.staging.data() + 4 * B);
+    bld.load(labels_t, job.staging.data(), true);
+    bld.load(active_t, job.staging.data() + 4 * B, true);
 
     bld.tag(L - 1, Phase::forward);
     const std::uint64_t O_last = std::uint64_t(p.w[L - 1].rows);
@@ -1909,11 +1927,11 @@ Job build_training_step(const StepSettings& s, const MlpParams& p, const Matrix&
     // state kept on chip still equals the driver's weights at the next step
     // (host copies out of SRAM: the host's bookkeeping, free, docs/npu.md).
     if (s.read_device_params || bld.keeps_state() || bld.carries()) {
-      res.device_params = p;
+      if (!same_shapes(res.device_params, p)) res.device_params = p;  // else the reads overwrite every W and b
       for (int l = 0; l < L; ++l) {
-        const Tensor w = bld.for_host(f.w[l]), b = bld.for_host(f.b[l]);
-        bld.read_back(w.addr, res.device_params.w[l].v.data(), w.bytes());
-        bld.read_back(b.addr, res.device_params.b[l].data(), b.bytes());
+        const Tensor w = bld.for_host(f.w[l]), b = bld.for_host(f.b[l]);  // the job's own buffers, or host copies
+        bld.read_back(w.addr, res.device_params.w[l].v.data(), w.bytes(), true);
+        bld.read_back(b.addr, res.device_params.b[l].data(), b.bytes(), true);
       }
     }
     bld.finish();
@@ -1995,7 +2013,7 @@ Job build_backward(const StepSettings& s, const MlpParams& p, const SavedForward
     bld.tag(L - 1, Phase::backward_dw);
     bld.restore_records(saved.records);
     const Tensor g = bld.dram(B, std::uint64_t(dout.cols), Fmt::f32);
-    bld.load(g, dout.v.data());
+    bld.load(g, dout.v.data(), true);
     std::vector<Tensor> dw;
     backward(bld, *s.hdqt, p, saved.f, g, B, false, dw);
     bld.tag(0, Phase::backward_dw);

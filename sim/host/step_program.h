@@ -38,10 +38,18 @@ namespace hdq::npu {
 struct HostWrite {
   std::uint64_t addr = 0;
   std::span<const std::uint8_t> bytes;
+  // An input of the job's own that no command writes and no later job reads:
+  // the run maps the DRAM bytes onto `bytes`, read-only (blocks/block_module.h
+  // Context::HostWindow), instead of loading them.
+  bool mapped = false;
 };
 struct HostRead {
   std::uint64_t addr = 0;
   std::span<std::uint8_t> bytes;
+  // No later job reads these DRAM bytes (a buffer of the job's own): the run
+  // maps them onto `bytes` (blocks/block_module.h Context::HostWindow), so
+  // the host's loads and the copies there use `bytes` and nothing is read back.
+  bool mapped = false;
 };
 
 // One run of the command queue: what the host loads, the queue, what it reads
