@@ -53,12 +53,22 @@ void transpose_scalar(const T* in, std::uint64_t cols, T* out, std::uint64_t out
     for (std::uint64_t r = r0; r < r1; ++r) out[c * out_pitch + r] = in[r * cols + c];
 }
 
+// What a register-block transpose left: every element outside its leading rb x
+// cb block (all of them when rb = cb = 0).
+template <typename T>
+void transpose_rest(const T* in, std::uint64_t rows, std::uint64_t cols, T* out, std::uint64_t out_pitch,
+                    std::uint64_t rb, std::uint64_t cb) {
+  transpose_scalar(in, cols, out, out_pitch, 0, rb, cb, cols);
+  transpose_scalar(in, cols, out, out_pitch, rb, rows, 0, cols);
+}
+
 }  // namespace
 
 void transpose_bits16(const std::uint16_t* in, std::uint64_t rows, std::uint64_t cols, std::uint16_t* out,
                       std::uint64_t out_pitch) {
+  std::uint64_t rows8 = 0, cols8 = 0;  // the part done in 8 x 8 register blocks
 #if defined(__SSE2__)
-  const std::uint64_t rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
+  rows8 = rows / 8 * 8, cols8 = cols / 8 * 8;
   for (std::uint64_t r0 = 0; r0 < rows8; r0 += 8)
     for (std::uint64_t c0 = 0; c0 < cols8; c0 += 8) {
       __m128i a[8], b[8], c[8];
@@ -79,17 +89,15 @@ void transpose_bits16(const std::uint16_t* in, std::uint64_t rows, std::uint64_t
                          _mm_unpackhi_epi64(c[j], c[j + 4]));
       }
     }
-  transpose_scalar(in, cols, out, out_pitch, 0, rows8, cols8, cols);
-  transpose_scalar(in, cols, out, out_pitch, rows8, rows, 0, cols);
-#else
-  transpose_scalar(in, cols, out, out_pitch, 0, rows, 0, cols);
 #endif
+  transpose_rest(in, rows, cols, out, out_pitch, rows8, cols8);
 }
 
 void transpose_bits32(const std::uint32_t* in, std::uint64_t rows, std::uint64_t cols, std::uint32_t* out,
                       std::uint64_t out_pitch) {
+  std::uint64_t rows4 = 0, cols4 = 0;  // the part done in 4 x 4 register blocks
 #if defined(__SSE2__)
-  const std::uint64_t rows4 = rows / 4 * 4, cols4 = cols / 4 * 4;
+  rows4 = rows / 4 * 4, cols4 = cols / 4 * 4;
   for (std::uint64_t r0 = 0; r0 < rows4; r0 += 4)
     for (std::uint64_t c0 = 0; c0 < cols4; c0 += 4) {
       __m128i a[4], b[4];
@@ -103,11 +111,8 @@ void transpose_bits32(const std::uint32_t* in, std::uint64_t rows, std::uint64_t
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (c0 + 2) * out_pitch + r0), _mm_unpacklo_epi64(b[1], b[3]));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(out + (c0 + 3) * out_pitch + r0), _mm_unpackhi_epi64(b[1], b[3]));
     }
-  transpose_scalar(in, cols, out, out_pitch, 0, rows4, cols4, cols);
-  transpose_scalar(in, cols, out, out_pitch, rows4, rows, 0, cols);
-#else
-  transpose_scalar(in, cols, out, out_pitch, 0, rows, 0, cols);
 #endif
+  transpose_rest(in, rows, cols, out, out_pitch, rows4, cols4);
 }
 
 void pack_rows(std::span<const std::int16_t> q, std::uint64_t rows, std::uint64_t cols, int bits,
