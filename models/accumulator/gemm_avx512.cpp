@@ -55,8 +55,8 @@ GemmStats gemm_avx512(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b,
     }
     if (PairPlan plan; make_pair_plan(s, cfg, ra, rb, plan)) {
       SharedB& shared = shared_workspace<SharedB>(ctx);
-      const PackKey key{b.content_id, s.n, s.k, cfg.tile, plan.amin, 0};
-      if (!key.reusable(shared.pairs_key)) pack_pair_shared(ctx.pool(), s, b, cfg, plan, shared.pairs, threads);
+      const PackKey key{b.content_id, s.n, s.k, cfg.tile, 0, 0};  // A's minimum moves only the corrections
+      pack_pair_shared(ctx.pool(), s, b, cfg, plan, shared.pairs, threads, !key.reusable(shared.pairs_key));
       shared.pairs_key = key;
       return run_blocks<PairScratch>(ctx, s, threads, [&](PairScratch& ws, int r0, int r1) {
         return r0 == r1 ? GemmStats{} : PairKernel<Avx512>(ws, s, a, cfg, plan, shared.pairs, r0, r1).run(c);

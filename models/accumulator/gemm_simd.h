@@ -164,8 +164,10 @@ struct PackedBPairs {
   static constexpr int kLanes = T::kLanes;
   int nvec = 0, total_pairs = 0, ntiles = 0;
   AlignedBuffer<std::int8_t> bytes;    // [nvec][total_pairs][2][kLanes]
-  AlignedBuffer<std::int32_t> corr32;  // [nvec][ntiles][kLanes]
-  AlignedBuffer<std::int16_t> corr16;  // [nvec][ntiles][kLanes]
+  AlignedBuffer<std::int32_t> colsum;  // [nvec][ntiles][kLanes]: B's tile column sums
+  AlignedBuffer<std::int32_t> corr32;  // [nvec][ntiles][kLanes]: amin * colsum
+  AlignedBuffer<std::int16_t> corr16;  // [nvec][ntiles][kLanes]: the same mod 2^16
+  int amin = 0;                        // what corr32 and corr16 were made for
   const std::int8_t* pair(int v, int p) const {
     return bytes.data() + (std::size_t(v) * total_pairs + p) * 2 * kLanes;
   }
@@ -184,19 +186,19 @@ inline void init_b_pairs(GemmShape s, const Tiling& tl, PackedBPairs<T>& out) {
   out.total_pairs = tl.total_pairs;
   out.ntiles = tl.ntiles;
   out.bytes.resize(std::size_t(out.nvec) * tl.total_pairs * 2 * kLanes);
+  out.colsum.resize(std::size_t(out.nvec) * tl.ntiles * kLanes);
   out.corr32.resize(std::size_t(out.nvec) * tl.ntiles * kLanes);
   out.corr16.resize(std::size_t(out.nvec) * tl.ntiles * kLanes);
 }
 
-// Packs the vector v (init_b_pairs first). Requires every b to fit int8.
+// Packs the vector v's bytes and tile column sums (init_b_pairs first).
+// Requires every b to fit int8.
 template <class T>
-inline void pack_b_pairs(GemmShape s, const std::int16_t* b, const Tiling& tl, int amin, int v,
-                         PackedBPairs<T>& out) {
+inline void pack_b_pair_bytes(GemmShape s, const std::int16_t* b, const Tiling& tl, int v, PackedBPairs<T>& out) {
   using V = typename T::V;
   constexpr int kLanes = T::kLanes;
   const int j0 = v * kLanes, nj = std::min(kLanes, s.n - j0);
   const V low_byte = T::set1_16(0xff);
-  const V am = T::set1_32(amin);
   for (int tau = 0; tau < tl.ntiles; ++tau) {
     // Column sums of the tile, int32, a quarter of the vector's columns each.
     V cs[4] = {T::zero(), T::zero(), T::zero(), T::zero()};
@@ -215,12 +217,35 @@ inline void pack_b_pairs(GemmShape s, const std::int16_t* b, const Tiling& tl, i
         cs[2 * g + 1] = T::add32(cs[2 * g + 1], sum[1]);
       }
     }
-    V* d32 = reinterpret_cast<V*>(out.corr32.data() + (std::size_t(v) * tl.ntiles + tau) * kLanes);
-    V* d16 = reinterpret_cast<V*>(out.corr16.data() + (std::size_t(v) * tl.ntiles + tau) * kLanes);
+    V* sums = reinterpret_cast<V*>(out.colsum.data() + (std::size_t(v) * tl.ntiles + tau) * kLanes);
+    for (int g = 0; g < 4; ++g) T::store(sums + g, cs[g]);
+  }
+}
+
+// The vector v's corrections for A's minimum amin (pack_b_pair_bytes first):
+// a GEMM whose A differs only in its minimum reuses the packed bytes.
+template <class T>
+inline void set_b_pair_corrections(const Tiling& tl, int amin, int v, PackedBPairs<T>& out) {
+  using V = typename T::V;
+  constexpr int kLanes = T::kLanes;
+  const V am = T::set1_32(amin);
+  for (int tau = 0; tau < tl.ntiles; ++tau) {
+    const std::size_t at = (std::size_t(v) * tl.ntiles + tau) * kLanes;
+    const V* sums = reinterpret_cast<const V*>(out.colsum.data() + at);
+    V* d32 = reinterpret_cast<V*>(out.corr32.data() + at);
+    V* d16 = reinterpret_cast<V*>(out.corr16.data() + at);
     V c32[4];
-    for (int g = 0; g < 4; ++g) T::store(d32 + g, c32[g] = T::mullo32(cs[g], am));
+    for (int g = 0; g < 4; ++g) T::store(d32 + g, c32[g] = T::mullo32(T::load(sums + g), am));
     for (int g = 0; g < 2; ++g) T::store(d16 + g, T::low16_of_32(c32[2 * g], c32[2 * g + 1]));
   }
+}
+
+// Packs the vector v for A's minimum amin (init_b_pairs first).
+template <class T>
+inline void pack_b_pairs(GemmShape s, const std::int16_t* b, const Tiling& tl, int amin, int v,
+                         PackedBPairs<T>& out) {
+  pack_b_pair_bytes(s, b, tl, v, out);
+  set_b_pair_corrections(tl, amin, v, out);
 }
 
 // A rows for the pair kernels: per k-pair the bytes (a[k] - amin,

@@ -52,17 +52,23 @@ inline bool make_pair_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
   return true;
 }
 
-// Packs B on up to `threads` threads of the pool (vectors split between them).
+// Packs B on up to `threads` threads of the pool (vectors split between them):
+// with `repack` its bytes and tile column sums anew, else only the
+// corrections for A's minimum when the packed ones were made for another.
 template <class T>
 inline void pack_pair_shared(ThreadPool& pool, GemmShape s, IntOperand b, const AccumulatorConfig& cfg,
-                             const PairPlan& plan, PackedBPairs<T>& out, int threads) {
+                             const PairPlan& plan, PackedBPairs<T>& out, int threads, bool repack) {
+  if (!repack && out.amin == plan.amin) return;
   const Tiling tl(s.k, cfg.tile);
-  init_b_pairs(s, tl, out);
+  if (repack) init_b_pairs(s, tl, out);
   const int parts = std::clamp(threads, 1, std::max(1, out.nvec));
   pool.run(parts, [&](int part) {
-    for (int v = out.nvec * part / parts; v < out.nvec * (part + 1) / parts; ++v)
-      pack_b_pairs(s, b.values.data(), tl, plan.amin, v, out);
+    for (int v = out.nvec * part / parts; v < out.nvec * (part + 1) / parts; ++v) {
+      if (repack) pack_b_pair_bytes(s, b.values.data(), tl, v, out);
+      set_b_pair_corrections(tl, plan.amin, v, out);
+    }
   });
+  out.amin = plan.amin;
 }
 
 // The buffers a pair kernel keeps per row block in its GemmContext.
