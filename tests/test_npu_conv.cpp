@@ -13,6 +13,8 @@
 
 #include "engines/functional_engine.h"
 #include "models/nn/network.h"
+#include "sim/blocks/layer_ops.h"
+#include "sim/host/step_program.h"
 #include "sim/npu_engine.h"
 
 namespace hdq::npu {
@@ -147,6 +149,42 @@ TEST(NpuConv, ResNetLayersEqualTheFunctionalEngine) {
   g->linear(t, 5);
   expect_bit_exact({"conv bn relu avgpool3/2 shortcut gap 3x9x9 N5", {3, 9, 9}, 3, 1, 1, 5, false}, hdqt_preset("npu"),
                    "sram.size_bytes=524288", g);
+}
+
+// col2im of the second conv's dX columns (4 input channels of 16 x 16, 3x3
+// stride 1 pad 1: P = 256, K = 36) needs 256 * 36 * 4 = 36864 bytes of one
+// sample's f32 columns, more than the whole 32 KiB SRAM: it runs by groups of
+// channels (docs/npu.md "Layer graphs"). Every col2im command of the job
+// covers fewer than the layer's 4 channels (so the grouped path ran), and the
+// steps equal the functional engine, with the clipped STE (a mask slice per
+// group) and the identity one.
+TEST(NpuConv, Col2imByChannelGroupsEqualsTheFunctionalEngine) {
+  const ConvCase c{"4x16x16 k3 s1 p1 N2 col2im by channel groups", {4, 16, 16}, 3, 1, 1, 2, false};
+  const NpuConfig npu_cfg = default_npu_config({"sram.size_bytes=32768"});
+  for (const Ste ste : {Ste::clipped, Ste::identity}) {
+    HdqtConfig cfg = hdqt_preset("npu");
+    cfg.ste = ste;
+    StepSettings s;
+    s.npu = &npu_cfg;
+    s.hdqt = &cfg;
+    s.seed = 7;
+    const MlpParams p = init_graph(make_graph(c), 3);
+    const std::vector<int> y{0, 1};
+    const bool active[5] = {true, true, true, true, false};
+    StepResults res;
+    const Job job = build_graph_step(s, p, input(c.batch, c.input.size(), 0), y, active, 0, res);
+    int col2im = 0;
+    for (const Command& cmd : job.commands)
+      if (cmd.header.unit == Unit::vector && cmd.header.opcode == kLayerCol2im) {
+        ++col2im;
+        const int channels = cmd.as<LayerDescriptor>().conv().in_channels;
+        EXPECT_GE(channels, 1);
+        EXPECT_LT(channels, 4);
+      }
+    // At least 2 groups of each of the 2 samples (the first conv reads the network input: no col2im).
+    EXPECT_GE(col2im, 4);
+    expect_bit_exact(c, cfg, "sram.size_bytes=32768");
+  }
 }
 
 // The device's SGD update (fused into dW's write-back, and after db) equals

@@ -793,6 +793,75 @@ class Builder {
                  copy_out(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
            });
   }
+  // col2im of D (N*P x K f32, the dX columns) into dX (N x C*H*W f32), dX =
+  // +0 where the clip mask (N x C*H*W bits) is set when `clip` is given.
+  // Whole samples (sample_op) when one sample's operands fit the arena; else
+  // by groups of channels: channel c's outputs read only its own columns k =
+  // (c*kh + i)*kw + j (docs/contract.md §9), so the column slice of a group's
+  // channels (strided rows of D) is the D of the same convolution on those
+  // channels, and gives their block of dX with the same terms in the same p
+  // order (the same bits). Returns the channels per group (C: whole samples).
+  std::uint64_t col2im(const ConvGeometry& g, std::uint64_t N, const Tensor& d, const Tensor& dx, const Tensor* clip) {
+    LayerDescriptor op;
+    op.set(g);
+    if (clip) op.flags = kLayerClip;
+    const std::uint64_t P = std::uint64_t(g.positions()), C = std::uint64_t(g.in_channels);
+    const std::uint64_t taps = std::uint64_t(g.kernel_h) * std::uint64_t(g.kernel_w);
+    const std::uint64_t hw = std::uint64_t(g.in_h) * std::uint64_t(g.in_w);
+    const int buffers = clip ? 3 : 2;
+    // One sample's bytes of a group of gc channels.
+    auto per = [&](std::uint64_t gc) {
+      return P * need(d, gc * taps) + need(dx, gc * hw) + (clip ? need(*clip, gc * hw) : 0);
+    };
+    if (fit(slot_bytes(0, 1), per(C), N, 1, buffers) > 0) {
+      if (clip)
+        sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}, {clip, 1, false}});
+      else
+        sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}});
+      return C;
+    }
+    // The largest group (a multiple of `step` channels, so that a group's
+    // mask bits start on a byte) of one sample in one of two slots, else in one.
+    const std::uint64_t step = clip ? 8 / std::gcd<std::uint64_t>(hw, 8) : 1;
+    int slots = 0;
+    std::uint64_t gc = 0;
+    for (const int s : {2, 1}) {
+      for (std::uint64_t c = step; c < C && fit(slot_bytes(0, s), per(c), 1, 1, buffers) > 0; c += step) gc = c;
+      if (gc > 0) {
+        slots = s;
+        break;
+      }
+    }
+    if (gc == 0) {
+      const std::uint64_t least = std::min(step, C);
+      too_small(fmt::format("col2im of {} channel(s) of one sample", least), 0, per(least), buffers);
+    }
+    const std::uint64_t n = fit(slot_bytes(0, slots), per(gc), N, 1, buffers);
+    for (std::uint64_t c0 = 0; c0 < C; c0 += gc) {
+      const std::uint64_t nc = std::min(gc, C - c0), dcols = nc * taps, xcols = nc * hw;
+      ConvGeometry part = g;
+      part.in_channels = int(nc);
+      LayerDescriptor pd = op;
+      pd.set(part);
+      auto at_x = [&](std::uint32_t at) { return std::uint32_t(at + align_up(n * P * d.pitch_of(dcols), kAlign)); };
+      auto at_m = [&](std::uint32_t at) { return std::uint32_t(at_x(at) + align_up(n * dx.pitch_of(xcols), kAlign)); };
+      stream(N, n, 0, slots,
+             [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+               copy_in(d, s0 * P, c * P, c0 * taps, dcols, at);
+               if (clip) copy_in(*clip, s0, c, c0 * hw, xcols, at_m(at));
+             },
+             [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+               pd.addr[0] = at;
+               pd.addr[1] = at_x(at);
+               pd.addr[2] = clip ? at_m(at) : 0;
+               pd.samples = std::uint32_t(c);
+               pd.first = std::uint32_t(s0);
+               emit(Unit::vector, kLayerCol2im, pd);
+             },
+             [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) { copy_out(dx, s0, c, c0 * hw, xcols, at_x(at)); });
+    }
+    return gc;
+  }
   // One layer operation on vectors already in SRAM.
   void vector_op(std::uint32_t opcode, const LayerDescriptor& d) { emit(Unit::vector, opcode, d); }
   // Vector k (1 x cols f32) of a scratch area at the bottom of the arena,
@@ -1620,13 +1689,7 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         }
         bld.gemm(s_dx);
         const Tensor dx = bld.dram(N, in_size, Fmt::f32);
-        LayerDescriptor op = conv_op(n.conv);
-        if (clip) {
-          op.flags = kLayerClip;
-          bld.sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}, {&f.clip[i], 1, false}});
-        } else {
-          bld.sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}});
-        }
+        bld.col2im(n.conv, N, d, dx, clip ? &f.clip[i] : nullptr);
         contribute(n.a, dx);
         break;
       }
