@@ -876,8 +876,8 @@ class Builder {
   // (c*kh + i)*kw + j (docs/contract.md §9), so the column slice of a group's
   // channels (strided rows of D) is the D of the same convolution on those
   // channels, and gives their block of dX with the same terms in the same p
-  // order (the same bits). Returns the channels per group (C: whole samples).
-  std::uint64_t col2im(const ConvGeometry& g, std::uint64_t N, const Tensor& d, const Tensor& dx, const Tensor* clip) {
+  // order (the same bits).
+  void col2im(const ConvGeometry& g, std::uint64_t N, const Tensor& d, const Tensor& dx, const Tensor* clip) {
     LayerDescriptor op;
     op.set(g);
     if (clip) op.flags = kLayerClip;
@@ -894,7 +894,7 @@ class Builder {
         sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}, {clip, 1, false}});
       else
         sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}});
-      return C;
+      return;
     }
     // The largest group (a multiple of `step` channels, so that a group's
     // mask bits start on a byte) of one sample in one of two slots, else in one.
@@ -936,7 +936,6 @@ class Builder {
              },
              [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) { copy_out(dx, s0, c, c0 * hw, xcols, at_x(at)); });
     }
-    return gc;
   }
   // One layer operation on vectors already in SRAM.
   void vector_op(std::uint32_t opcode, const LayerDescriptor& d) { emit(Unit::vector, opcode, d); }
@@ -1724,7 +1723,6 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
           bld.share(a, 1);
         }
         f.act[i] = bld.dram(N, out_size, Fmt::f32);
-        share_output(i, f.act[i]);
         const Tensor rows = conv ? bld.dram(M, O, Fmt::f32) : f.act[i];
         GemmSpec g = forward_gemm_spec(bld, l, a, f.wq[i], M, O, K);
         g.out = &rows;
@@ -1783,7 +1781,7 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
     if (n.param >= 0) bld.host_output(f.act[i], outputs[std::size_t(n.param)].v.data());
     else if (i + 1 == n_nodes) bld.host_output(f.act[i], outputs.back().v.data());
     if (n.kind == LayerKind::flatten) continue;
-    if (n.kind != LayerKind::conv && n.kind != LayerKind::linear) share_output(i, f.act[i]);  // (theirs before the GEMM)
+    share_output(i, f.act[i]);
     if (here) {  // what the backward reads once
       bld.share(f.relu_mask[i], 1);
       bld.share(f.argmax[i], 1);
@@ -1901,6 +1899,7 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         bld.done(f.wq[i]);
         bld.share(whq, 1);
         const Tensor d = bld.dram(M, K, Fmt::f32);
+        if (conv) bld.share(d, 1);  // col2im reads it (linear: D is dX, a gradient)
         GemmSpec s_dx = backward_gemm_spec(bld, l, GemmRole::bwd_dx, ghq, whq, M, K, Op, ho.block);
         s_dx.out = &d;
         const bool clip = cfg.ste == Ste::clipped;
@@ -1918,7 +1917,6 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         bld.done(whq);
         const Tensor dx = bld.dram(N, in_size, Fmt::f32);
         bld.col2im(n.conv, N, d, dx, clip ? &f.clip[i] : nullptr);
-        bld.share(d, 1);
         bld.done(d);
         if (clip) bld.done(f.clip[i]);
         contribute(n.a, dx);
@@ -2355,7 +2353,6 @@ std::string graph_plan_key(const char* kind, const StepSettings& s, const MlpPar
     k += fmt::format("{}:{}:{}>{}:{}:{}/{},", int(n.kind), n.in.c, n.in.h, n.in.w, n.out.c, n.out.h, n.out.w);
   return k;
 }
-
 
 }  // namespace
 
