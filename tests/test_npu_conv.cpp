@@ -3,9 +3,10 @@
 // bit-identical to the functional engine (loss, gradients, every parameter
 // layer's output, overflow counters, weights after SGD, evaluation logits)
 // over conv geometries of both strides and paddings and odd sizes, with a
-// residual add, with the SRAM small enough that every operation is chunked;
-// the separate passes of the other methods; the device's own update equals
-// hdq::Sgd; what is not executed is refused naming the field.
+// residual add, with the SRAM small enough that every operation is chunked
+// (col2im by channel groups included); the separate passes of the other
+// methods; the device's own update equals hdq::Sgd; DRAM reuse within a job
+// lowers its footprint; what is not executed is refused naming the field.
 #include <gtest/gtest.h>
 
 #include <functional>
