@@ -3,9 +3,10 @@
 // bit-identical to the functional engine (loss, gradients, every parameter
 // layer's output, overflow counters, weights after SGD, evaluation logits)
 // over conv geometries of both strides and paddings and odd sizes, with a
-// residual add, with the SRAM small enough that every operation is chunked;
-// the separate passes of the other methods; the device's own update equals
-// hdq::Sgd; what is not executed is refused naming the field.
+// residual add, with the SRAM small enough that every operation is chunked
+// (col2im by channel groups included); the separate passes of the other
+// methods; the device's own update equals hdq::Sgd; DRAM reuse within a job
+// lowers its footprint; what is not executed is refused naming the field.
 #include <gtest/gtest.h>
 
 #include <functional>
@@ -13,6 +14,8 @@
 
 #include "engines/functional_engine.h"
 #include "models/nn/network.h"
+#include "sim/blocks/layer_ops.h"
+#include "sim/host/step_program.h"
 #include "sim/npu_engine.h"
 
 namespace hdq::npu {
@@ -147,6 +150,92 @@ TEST(NpuConv, ResNetLayersEqualTheFunctionalEngine) {
   g->linear(t, 5);
   expect_bit_exact({"conv bn relu avgpool3/2 shortcut gap 3x9x9 N5", {3, 9, 9}, 3, 1, 1, 5, false}, hdqt_preset("npu"),
                    "sram.size_bytes=524288", g);
+}
+
+// The col2im commands of a training step's job and the fewest input
+// channels one of them covers.
+struct Col2imCommands {
+  int count = 0, least_channels = 1 << 30;
+};
+Col2imCommands col2im_commands(const ConvCase& c, const HdqtConfig& cfg, const char* sram,
+                               std::shared_ptr<const Graph> graph) {
+  const NpuConfig npu_cfg = default_npu_config({sram});
+  StepSettings s;
+  s.npu = &npu_cfg;
+  s.hdqt = &cfg;
+  s.seed = 7;
+  const MlpParams p = init_graph(graph, 3);
+  std::vector<int> y;
+  for (int i = 0; i < c.batch; ++i) y.push_back(i % 4);
+  const bool active[5] = {true, true, true, true, false};
+  StepResults res;
+  const Job job = build_graph_step(s, p, input(c.batch, c.input.size(), 0), y, active, 0, res);
+  Col2imCommands r;
+  for (const Command& cmd : job.commands)
+    if (cmd.header.unit == Unit::vector && cmd.header.opcode == kLayerCol2im) {
+      ++r.count;
+      r.least_channels = std::min(r.least_channels, cmd.as<LayerDescriptor>().conv().in_channels);
+    }
+  return r;
+}
+
+// col2im by groups of channels (docs/npu.md "Layer graphs"), where one
+// sample's f32 dX columns do not fit the arena, equals the functional engine
+// (clipped STE: a mask slice per group; identity STE), and the job's col2im
+// commands show the grouping (so the test cannot pass on the whole-sample path):
+// - the second conv of make_graph on 4 x 16 x 16 (3x3, stride 1, pad 1:
+//   P = 256, K = 36) has 256 * 36 * 4 = 36864 bytes of columns per sample,
+//   more than the whole 32 KiB SRAM;
+// - ResNet-32's stage-1 conv shape (16 -> 16 channels of 32 x 32, 3x3: P =
+//   1024, K = 144, 576 KiB per sample) with the default 512 KiB SRAM.
+TEST(NpuConv, Col2imByChannelGroupsEqualsTheFunctionalEngine) {
+  const ConvCase small{"4x16x16 k3 s1 p1 N2 col2im by channel groups", {4, 16, 16}, 3, 1, 1, 2, false};
+  for (const Ste ste : {Ste::clipped, Ste::identity}) {
+    HdqtConfig cfg = hdqt_preset("npu");
+    cfg.ste = ste;
+    const Col2imCommands r = col2im_commands(small, cfg, "sram.size_bytes=32768", make_graph(small));
+    EXPECT_GE(r.count, 4);  // at least 2 groups of each of the 2 samples (the first conv reads the input: no col2im)
+    EXPECT_LT(r.least_channels, 4);
+    expect_bit_exact(small, cfg, "sram.size_bytes=32768");
+  }
+  auto g = std::make_shared<Graph>(ImageShape{3, 32, 32});
+  int t = g->conv(kNetworkInput, 16, 3, 1, 1, false);
+  t = g->relu(t);
+  t = g->conv(t, 16, 3, 1, 1, false);
+  t = g->relu(t);
+  t = g->global_avg_pool(t);
+  g->linear(t, 5);
+  const ConvCase stage1{"resnet32 stage-1 conv 16x32x32 N2", {3, 32, 32}, 3, 1, 1, 2, false};
+  const Col2imCommands r = col2im_commands(stage1, hdqt_preset("npu"), "sram.size_bytes=524288", g);
+  EXPECT_GE(r.count, 4);
+  EXPECT_LT(r.least_channels, 16);
+  expect_bit_exact(stage1, hdqt_preset("npu"), "sram.size_bytes=524288", g);
+}
+
+// DRAM reuse within a job (docs/npu.md "Layer graphs") on a ResNet-20 step
+// (3 x 32 x 32, batch 8): every tensor at its own address would take
+// Job::dram_bytes_without_reuse; with reuse, what the backward keeps (the
+// stack of x-hats, masks, Xq and Wq), the parameters and momentum and the
+// temporaries of about one layer are live at once. Measured 19.3 MB against
+// 135.2 MB, a factor 7.0; the bound, a factor 4, leaves room for changes of
+// placement and fails without reuse (a factor 1). The bits with reuse are
+// the functional engine's: the tests above and the npu scenarios
+// (syn-cnn-er-npu, syn-resnet20-er-npu, syn-resnet20-der-npu).
+TEST(NpuConv, DramReuseLowersTheFootprint) {
+  const HdqtConfig cfg = hdqt_preset("npu");
+  const NpuConfig npu_cfg = default_npu_config();
+  StepSettings s;
+  s.npu = &npu_cfg;
+  s.hdqt = &cfg;
+  s.seed = 7;
+  const MlpParams p = init_graph(network_preset("resnet20", {3, 32, 32}, 10), 3);
+  const std::vector<int> y{0, 1, 2, 3, 4, 5, 6, 7};
+  const bool active[10] = {true, true, true, true, true, true, true, true, true, true};
+  StepResults res;
+  const Job job = build_graph_step(s, p, input(8, 3 * 32 * 32, 0), y, active, 0, res);
+  EXPECT_GT(job.dram_bytes, 0u);
+  EXPECT_LT(job.dram_bytes * 4, job.dram_bytes_without_reuse)
+      << job.dram_bytes << " bytes with reuse, " << job.dram_bytes_without_reuse << " without";
 }
 
 // The device's SGD update (fused into dW's write-back, and after db) equals

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "models/common/errors.h"
 
 namespace hdq::npu {
@@ -62,8 +64,13 @@ void LayerDescriptor::accesses(std::uint32_t opcode, Footprint& f) const {
     case kLayerRelu:
       read(addr[0], 4 * n * std::uint64_t(geo[0]));
       write(addr[1], 4 * n * std::uint64_t(geo[0]));
+      if (flags & kLayerMask) write(addr[2], n * mask_pitch(std::uint64_t(geo[0])));
       break;
     case kLayerReluGrad:
+      read(addr[0], flags & kLayerMask ? n * mask_pitch(std::uint64_t(geo[0])) : 4 * n * std::uint64_t(geo[0]));
+      read(addr[1], 4 * n * std::uint64_t(geo[0]));
+      write(addr[2], 4 * n * std::uint64_t(geo[0]));
+      break;
     case kLayerAdd:
       read(addr[0], 4 * n * std::uint64_t(geo[0]));
       read(addr[1], 4 * n * std::uint64_t(geo[0]));
@@ -176,13 +183,32 @@ LayerOpCost LayerCore::run(std::uint32_t opcode, const LayerDescriptor& d, Memor
       return {{n * PK, 0}, 0};
     }
     case kLayerRelu: {
-      const std::uint64_t e = n * std::uint64_t(d.geo[0]);
-      relu_forward<float>(sram.in<float>(d.addr[0], e), sram.out<float>(d.addr[1], e));
+      const std::uint64_t cols = std::uint64_t(d.geo[0]), e = n * cols;
+      const std::span<const float> x = sram.in<float>(d.addr[0], e);
+      relu_forward<float>(x, sram.out<float>(d.addr[1], e));
+      if (d.flags & kLayerMask) {  // bit j of row s: x > 0 (relu_backward's test)
+        const std::uint64_t pitch = mask_pitch(cols);
+        const std::span<std::uint8_t> mask = sram.out<std::uint8_t>(d.addr[2], n * pitch);
+        std::fill(mask.begin(), mask.end(), std::uint8_t(0));
+        for (std::uint64_t s = 0; s < n; ++s)
+          for (std::uint64_t j = 0; j < cols; ++j)
+            if (x[s * cols + j] > 0.0f) mask[s * pitch + j / 8] |= std::uint8_t(1u << (j % 8));
+      }
       return {{e, 0}, 0};
     }
     case kLayerReluGrad: {
-      const std::uint64_t e = n * std::uint64_t(d.geo[0]);
-      relu_backward<float>(sram.in<float>(d.addr[0], e), sram.in<float>(d.addr[1], e), sram.out<float>(d.addr[2], e));
+      const std::uint64_t cols = std::uint64_t(d.geo[0]), e = n * cols;
+      const std::span<const float> dy = sram.in<float>(d.addr[1], e);
+      const std::span<float> dx = sram.out<float>(d.addr[2], e);
+      if (!(d.flags & kLayerMask)) {
+        relu_backward<float>(sram.in<float>(d.addr[0], e), dy, dx);
+        return {{e, 0}, 0};
+      }
+      // relu_backward from the mask: dy where the input was > 0, else +0.
+      const std::uint64_t pitch = mask_pitch(cols);
+      const std::span<const std::uint8_t> mask = sram.in<std::uint8_t>(d.addr[0], n * pitch);
+      for (std::uint64_t s = 0; s < n; ++s)
+        for (std::uint64_t j = 0; j < cols; ++j) dx[s * cols + j] = mask_bit(mask, pitch, s, j) ? dy[s * cols + j] : 0.0f;
       return {{e, 0}, 0};
     }
     case kLayerAdd: {

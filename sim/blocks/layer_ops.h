@@ -16,8 +16,10 @@
 //   kLayerCol2im     f32 D (n*P x K) at addr0 -> dX (n x C*H*W) at addr1, col2im
 //                    per sample; with kLayerClip, dX = +0 where the mask at
 //                    addr2 (n rows of C*H*W bits) is set (the clipped STE)
-//   kLayerRelu       relu_forward of n x geo[0] values, addr0 -> addr1
-//   kLayerReluGrad   relu_backward: x at addr0, dy at addr1 -> dx at addr2
+//   kLayerRelu       relu_forward of n x geo[0] values, addr0 -> addr1; with
+//                    kLayerMask also the mask x > 0 (n rows of geo[0] bits) at addr2
+//   kLayerReluGrad   relu_backward: x at addr0, dy at addr1 -> dx at addr2; with
+//                    kLayerMask, addr0 is that mask (dx = dy where set, else +0)
 //   kLayerMaxPool    max_pool_forward: x at addr0 -> y at addr1, argmax
 //                    (int32, index within the sample) at addr2
 //   kLayerMaxPoolGrad max_pool_backward: argmax at addr0, dy at addr1 -> dx at addr2
@@ -69,7 +71,7 @@ inline constexpr std::uint32_t kLayerIm2col = 16, kLayerRowsOf = 17, kLayerNchwO
                                kLayerGapGrad = 28, kLayerShortcut = 29, kLayerShortcutGrad = 30, kLayerBnSum = 31,
                                kLayerBnMean = 32, kLayerBnSq = 33, kLayerBnStats = 34, kLayerBnNorm = 35,
                                kLayerBnEval = 36, kLayerBnGradSums = 37, kLayerBnGradDx = 38, kLayerLast = 38;
-inline constexpr std::uint8_t kLayerClip = 1;
+inline constexpr std::uint8_t kLayerClip = 1, kLayerMask = 2;
 
 inline bool is_layer_op(std::uint32_t opcode) { return opcode >= kLayerFirst && opcode <= kLayerLast; }
 

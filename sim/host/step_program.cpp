@@ -9,6 +9,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <stdexcept>
 
 #include "models/hadamard/hadamard.h"
 #include "models/nn/network.h"
@@ -20,7 +21,9 @@
 namespace hdq::npu {
 namespace {
 
-constexpr std::uint64_t kAlign = 64;  // buffers start on 64-byte boundaries (a row across the default 8 x 8-byte banks)
+constexpr std::uint64_t kAlign = 64;
+// Where Builder::host_output's copies are: above any DRAM the model has.
+constexpr std::uint64_t kHostSpace = 1ull << 48;  // buffers start on 64-byte boundaries (a row across the default 8 x 8-byte banks)
 
 std::uint64_t align_up(std::uint64_t v, std::uint64_t a) { return (v + a - 1) / a * a; }
 
@@ -195,23 +198,81 @@ class Builder {
                                        cfg_.sram.size_bytes));
     // Above the tensors of forward passes kept for their backward (NpuEngine's slots).
     dram_top_ = std::max(dram_top_, s.dram_base);
+    unshared_top_ = std::max(unshared_top_, s.dram_base);
     job_.tensors_addr = align_up(dram_top_, kAlign);
   }
 
   // ---- placement
-  Tensor dram(std::uint64_t rows, std::uint64_t cols, Fmt f, int bits = 32) {
-    Tensor t{align_up(dram_top_, kAlign), rows, cols, f, bits};
-    dram_top_ = t.addr + t.bytes();
+  // A DRAM tensor: first fit among the ranges given back (done() below),
+  // else at the top. `fresh`: at the top, in DRAM no earlier tensor of the
+  // job used (what the host loads at job start or maps onto its own bytes).
+  Tensor dram(std::uint64_t rows, std::uint64_t cols, Fmt f, int bits = 32, bool fresh = false) {
+    Tensor t{0, rows, cols, f, bits};
+    const std::uint64_t bytes = align_up(t.bytes(), kAlign);
+    unshared_top_ = align_up(unshared_top_, kAlign) + bytes;
+    if (!fresh && bytes > 0 && !free_.empty()) {
+      // The smallest range that holds it (the lowest on a tie), else the last
+      // one when it ends at the top (the top rises by the rest).
+      auto best = free_.end();
+      for (auto it = free_.begin(); it != free_.end(); ++it)
+        if (it->second >= bytes && (best == free_.end() || it->second < best->second)) best = it;
+      if (best == free_.end() && std::prev(free_.end())->first + std::prev(free_.end())->second >= dram_top_)
+        best = std::prev(free_.end());
+      if (best != free_.end()) {
+        const auto [at, size] = *best;
+        free_.erase(best);
+        if (size > bytes) free_.emplace(at + bytes, size - bytes);
+        dram_top_ = std::max(dram_top_, at + bytes);
+        t.addr = at;
+        return t;
+      }
+    }
+    t.addr = align_up(dram_top_, kAlign);
+    dram_top_ = t.addr + bytes;
     return t;
   }
   Tensor dram_packed(std::uint64_t rows, std::uint64_t cols, QuantRole r) {
     return dram(rows, cols, Fmt::packed, hdqt_.q(r).bits);
   }
+  // A region of `bytes` at the top for the tensors stacked() in it in turn:
+  // what a training step's forward keeps for its backward, which gives them
+  // back about last-in first-out, so that what it frees is one piece with
+  // the free DRAM above (the largest temporaries of the backward fit there).
+  void reserve_stack(std::uint64_t bytes) {
+    stack_ = align_up(dram_top_, kAlign);
+    stack_end_ = stack_ + bytes;
+    dram_top_ = stack_end_;
+  }
+  Tensor stacked(std::uint64_t rows, std::uint64_t cols, Fmt f, int bits = 32) {
+    Tensor t{stack_, rows, cols, f, bits};
+    const std::uint64_t bytes = align_up(t.bytes(), kAlign);
+    if (stack_ + bytes > stack_end_) throw std::logic_error("npu: the stack of a forward's kept tensors overflows");
+    stack_ += bytes;
+    unshared_top_ = align_up(unshared_top_, kAlign) + bytes;
+    return t;
+  }
   Tensor host(std::uint64_t rows, std::uint64_t cols) {
-    Tensor t = dram(rows, cols, Fmt::f32);
+    Tensor t = dram(rows, cols, Fmt::f32, 32, true);
     t.host = true;
     host_tensors_.emplace_back(t.addr, t.bytes());
     return t;
+  }
+  // DRAM reuse within the job (docs/npu.md "Layer graphs"): a tensor shared
+  // with `readers` readers gives its range back at the readers'th done(t);
+  // later tensors may be placed there (the command processor orders their
+  // writes after the earlier commands that read the range: DMA footprints
+  // name their DRAM blocks). A tensor never shared keeps its range (what the
+  // host reads back, what a later job reads). No-ops on SRAM tensors.
+  void share(const Tensor& t, int readers) {
+    if (t.resident() || t.bytes() == 0 || readers <= 0) return;
+    if (t.host) throw std::logic_error("npu: a host tensor shared for DRAM reuse");
+    readers_[t.addr] += readers;
+  }
+  void done(const Tensor& t) {
+    const auto it = t.resident() ? readers_.end() : readers_.find(t.addr);
+    if (it == readers_.end() || --it->second > 0) return;
+    readers_.erase(it);
+    give_back(t.addr, align_up(t.bytes(), kAlign));
   }
   // A tensor the plan may keep in SRAM (candidate `id`): resident when the
   // plan allows it and it fits above the arena's reserve, else in DRAM.
@@ -249,6 +310,18 @@ class Builder {
   void copy(const Tensor& from, const Tensor& to) {
     dma(from.space, from.addr, from.pitch(), to.space, to.addr, to.pitch(), from.rows, from.pitch());
   }
+  // The host's own copy of t for its bookkeeping (the driver reads every
+  // layer's output of a layer graph), made now: a host copy (dma.h
+  // kDmaHostCopy: no cycles, energy or traffic) into `dst`, mapped for the
+  // job at an address above any DRAM (kHostSpace; Context::HostWindow), so
+  // it takes none of the device's DRAM and t may give its range back after
+  // its device readers (docs/npu.md "Layer graphs").
+  void host_output(const Tensor& t, void* dst) {
+    const std::uint64_t at = host_top_;
+    host_top_ = align_up(at + t.bytes(), kAlign);
+    dma(t.space, t.addr, t.pitch(), Space::dram, at, t.pitch(), t.rows, t.pitch(), true);
+    job_.reads.push_back({at, {static_cast<std::uint8_t*>(dst), t.bytes()}, t.bytes() > 0});
+  }
   // What the host reads of t: t itself in DRAM, or a host copy of it out of SRAM.
   Tensor for_host(const Tensor& t) {
     if (!t.resident()) return t;
@@ -280,11 +353,14 @@ class Builder {
 
   // `input`: no command writes t and no later job reads it (HostWrite::mapped).
   void load(const Tensor& t, const void* src, bool input = false) {
+    if (reused(t.addr, t.bytes())) throw std::logic_error("npu: a host load into DRAM an earlier tensor of the job used");
     job_.loads.push_back({t.addr, {static_cast<const std::uint8_t*>(src), t.bytes()}, input && t.bytes() > 0});
   }
   // `own`: a DRAM buffer of this job's that no later job reads (host() tensors are).
   void read_back(std::uint64_t addr, void* dst, std::uint64_t bytes, bool own = false) {
     own = own || std::ranges::find(host_tensors_, std::pair{addr, bytes}) != host_tensors_.end();
+    // (A buffer mapped onto the host's bytes for the whole job: no other tensor of the job may have used it.)
+    if (own && reused(addr, bytes)) throw std::logic_error("npu: a host read mapped onto DRAM given back for reuse");
     job_.reads.push_back({addr, {static_cast<std::uint8_t*>(dst), bytes}, own && bytes > 0});
   }
 
@@ -793,6 +869,74 @@ class Builder {
                  copy_out(*ops[i].t, s0 * ops[i].rows, c * ops[i].rows, 0, ops[i].t->cols, buf(i, s0, at));
            });
   }
+  // col2im of D (N*P x K f32, the dX columns) into dX (N x C*H*W f32), dX =
+  // +0 where the clip mask (N x C*H*W bits) is set when `clip` is given.
+  // Whole samples (sample_op) when one sample's operands fit the arena; else
+  // by groups of channels: channel c's outputs read only its own columns k =
+  // (c*kh + i)*kw + j (docs/contract.md §9), so the column slice of a group's
+  // channels (strided rows of D) is the D of the same convolution on those
+  // channels, and gives their block of dX with the same terms in the same p
+  // order (the same bits).
+  void col2im(const ConvGeometry& g, std::uint64_t N, const Tensor& d, const Tensor& dx, const Tensor* clip) {
+    LayerDescriptor op;
+    op.set(g);
+    if (clip) op.flags = kLayerClip;
+    const std::uint64_t P = std::uint64_t(g.positions()), C = std::uint64_t(g.in_channels);
+    const std::uint64_t taps = std::uint64_t(g.kernel_h) * std::uint64_t(g.kernel_w);
+    const std::uint64_t hw = std::uint64_t(g.in_h) * std::uint64_t(g.in_w);
+    const int buffers = clip ? 3 : 2;
+    // One sample's bytes of a group of gc channels.
+    auto per = [&](std::uint64_t gc) {
+      return P * need(d, gc * taps) + need(dx, gc * hw) + (clip ? need(*clip, gc * hw) : 0);
+    };
+    if (fit(slot_bytes(0, 1), per(C), N, 1, buffers) > 0) {
+      if (clip)
+        sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}, {clip, 1, false}});
+      else
+        sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}});
+      return;
+    }
+    // The largest group (a multiple of `step` channels, so that a group's
+    // mask bits start on a byte) of one sample in one of two slots, else in one.
+    const std::uint64_t step = clip ? 8 / std::gcd<std::uint64_t>(hw, 8) : 1;
+    int slots = 0;
+    std::uint64_t gc = 0;
+    for (const int s : {2, 1}) {
+      for (std::uint64_t c = step; c < C && fit(slot_bytes(0, s), per(c), 1, 1, buffers) > 0; c += step) gc = c;
+      if (gc > 0) {
+        slots = s;
+        break;
+      }
+    }
+    if (gc == 0) {
+      const std::uint64_t least = std::min(step, C);
+      too_small(fmt::format("col2im of {} channel(s) of one sample", least), 0, per(least), buffers);
+    }
+    const std::uint64_t n = fit(slot_bytes(0, slots), per(gc), N, 1, buffers);
+    for (std::uint64_t c0 = 0; c0 < C; c0 += gc) {
+      const std::uint64_t nc = std::min(gc, C - c0), dcols = nc * taps, xcols = nc * hw;
+      ConvGeometry part = g;
+      part.in_channels = int(nc);
+      LayerDescriptor pd = op;
+      pd.set(part);
+      auto at_x = [&](std::uint32_t at) { return std::uint32_t(at + align_up(n * P * d.pitch_of(dcols), kAlign)); };
+      auto at_m = [&](std::uint32_t at) { return std::uint32_t(at_x(at) + align_up(n * dx.pitch_of(xcols), kAlign)); };
+      stream(N, n, 0, slots,
+             [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+               copy_in(d, s0 * P, c * P, c0 * taps, dcols, at);
+               if (clip) copy_in(*clip, s0, c, c0 * hw, xcols, at_m(at));
+             },
+             [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) {
+               pd.addr[0] = at;
+               pd.addr[1] = at_x(at);
+               pd.addr[2] = clip ? at_m(at) : 0;
+               pd.samples = std::uint32_t(c);
+               pd.first = std::uint32_t(s0);
+               emit(Unit::vector, kLayerCol2im, pd);
+             },
+             [&](std::uint64_t s0, std::uint64_t c, std::uint32_t at) { copy_out(dx, s0, c, c0 * hw, xcols, at_x(at)); });
+    }
+  }
   // One layer operation on vectors already in SRAM.
   void vector_op(std::uint32_t opcode, const LayerDescriptor& d) { emit(Unit::vector, opcode, d); }
   // Vector k (1 x cols f32) of a scratch area at the bottom of the arena,
@@ -881,9 +1025,11 @@ class Builder {
     job_.commands = std::move(commands_);
     job_.queue_addr = align_up(dram_top_, kAlign);
     job_.dram_bytes = job_.queue_addr + job_.commands.size() * kCommandBytes;
+    job_.dram_bytes_without_reuse = align_up(unshared_top_, kAlign) + job_.commands.size() * kCommandBytes;
     if (job_.dram_bytes > cfg_.dram.size_bytes)
-      throw NpuConfigError(fmt::format("{}: dram.size_bytes = {} is too small: this step needs {} bytes of DRAM",
-                                       cfg_.file, cfg_.dram.size_bytes, job_.dram_bytes));
+      throw NpuConfigError(fmt::format(
+          "{}: dram.size_bytes = {} is too small: this step needs {} bytes of DRAM ({} without reuse within the job)",
+          cfg_.file, cfg_.dram.size_bytes, job_.dram_bytes, job_.dram_bytes_without_reuse));
   }
 
  private:
@@ -891,6 +1037,32 @@ class Builder {
     std::uint64_t addr = 0, bytes = 0;
     int id = 0;
   };
+
+  using Ranges = std::map<std::uint64_t, std::uint64_t>;  // DRAM ranges: address -> bytes
+  // [addr, addr + bytes) was given back at some point of the job.
+  bool reused(std::uint64_t addr, std::uint64_t bytes) const {
+    return bytes > 0 && std::ranges::any_of(given_back_, [&](const std::pair<std::uint64_t, std::uint64_t>& g) {
+             return g.first < addr + bytes && addr < g.first + g.second;
+           });
+  }
+  // A range back into the free list, merged with its neighbours.
+  void give_back(std::uint64_t addr, std::uint64_t bytes) {
+    if (bytes == 0) return;
+    for (const HostWrite& w : job_.loads)
+      if (w.mapped && w.addr < addr + bytes && addr < w.addr + w.bytes.size())
+        throw std::logic_error("npu: DRAM mapped onto the host's bytes given back for reuse");
+    given_back_.emplace_back(addr, bytes);
+    auto next = free_.lower_bound(addr);
+    if (next != free_.end() && next->first == addr + bytes) {
+      bytes += next->second;
+      next = free_.erase(next);
+    }
+    if (next != free_.begin() && std::prev(next)->first + std::prev(next)->second == addr) {
+      std::prev(next)->second += bytes;
+      return;
+    }
+    free_.emplace(addr, bytes);
+  }
 
   static Tensor pinned(std::uint64_t addr, std::uint64_t rows, std::uint64_t cols) {
     Tensor t{addr, rows, cols, Fmt::f32};
@@ -1072,7 +1244,13 @@ class Builder {
   std::uint64_t records_ = 0, stats_ = 0, loss_ = 0, scalars_bytes_ = 0, arena_ = 0, sram_top_ = 0;
   std::vector<std::uint64_t> db_;
   std::vector<Block> heap_;  // resident tensors, by address
-  std::uint64_t dram_top_ = 0;
+  std::uint64_t dram_top_ = 0;       // the top of the job's DRAM (its footprint below the queue)
+  std::uint64_t unshared_top_ = 0;   // the top without reuse (every tensor at the top)
+  std::uint64_t host_top_ = kHostSpace;  // the next host_output copy
+  std::uint64_t stack_ = 0, stack_end_ = 0;  // reserve_stack: the next stacked() tensor, the end
+  Ranges free_;                      // ranges given back, not yet reused
+  std::map<std::uint64_t, int> readers_;  // shared tensors (address): readers to come
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> given_back_;  // every range given back (the loads' check)
   std::uint64_t next_slot_ = 0;
   std::vector<Tensor> momentum_w_, momentum_b_, momentum_home_w_, momentum_home_b_;
   bool keeps_state_ = false;
@@ -1362,6 +1540,7 @@ void check_graph_lowered(const HdqtConfig& cfg, const Graph& graph) {
 struct GraphTensors {
   std::vector<Tensor> act;                    // per node: its output, N x out.size() f32
   std::vector<Tensor> xq, wq, clip, argmax;   // per node: conv/linear operands kept for the backward; max_pool argmax (int32)
+  std::vector<Tensor> relu_mask;              // per node: a training pass's relu, its input > 0 (its backward)
   std::vector<Tensor> xhat, invstd;           // per node: batchnorm of a training pass
   std::vector<Tensor> w, b, running;          // per parameter layer (b: none without a bias; running: batchnorm's mean then variance)
   Tensor x;                                   // the network input
@@ -1369,8 +1548,9 @@ struct GraphTensors {
 
 // BatchNorm of node n over N samples: a training pass (batch statistics,
 // running statistics updated in f.running) or an evaluation (running statistics).
+// `stacked`: x-hat and 1/std, which the backward reads, on the stack of kept tensors (Builder::reserve_stack).
 void batchnorm_program(Builder& bld, const LayerNode& n, int i, const Tensor& in, std::uint64_t N, bool train,
-                       GraphTensors& f) {
+                       bool stacked, GraphTensors& f) {
   const int l = n.param;
   const std::uint64_t C = std::uint64_t(n.in.c), HW = std::uint64_t(n.in.h) * std::uint64_t(n.in.w);
   const std::uint64_t size = C * HW;
@@ -1411,14 +1591,14 @@ void batchnorm_program(Builder& bld, const LayerNode& n, int i, const Tensor& in
                                   std::uint32_t(v[rm].addr), std::uint32_t(v[rv].addr)};
   std::copy(stats, stats + 5, one.addr);
   bld.vector_op(kLayerBnStats, one);
-  f.xhat[std::size_t(i)] = bld.dram(N, size, Fmt::f32);
+  f.xhat[std::size_t(i)] = stacked ? bld.stacked(N, size, Fmt::f32) : bld.dram(N, size, Fmt::f32);
   bld.sample_op(kLayerBnNorm, d, N,
                 {{&in, 1, false}, {&v[mean], 0}, {&v[invstd], 0}, {&v[gamma], 0}, {&v[beta], 0},
                  {&f.xhat[std::size_t(i)], 1, true}, {&y, 1, true}},
                 fixed);
   bld.copy(v[rm], rmean);
   bld.copy(v[rv], rvar);
-  f.invstd[std::size_t(i)] = bld.dram(1, C, Fmt::f32);
+  f.invstd[std::size_t(i)] = stacked ? bld.stacked(1, C, Fmt::f32) : bld.dram(1, C, Fmt::f32);
   bld.copy(v[invstd], f.invstd[std::size_t(i)]);
 }
 
@@ -1434,13 +1614,40 @@ std::vector<int> cost_layers(const Graph& graph) {
   return owner;
 }
 
-GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train) {
+// Where a graph's forward pass is followed by its backward: none (an
+// evaluation or a frozen pass), in the same job (a training step), or in a
+// later job (the pass is kept: SavedForward).
+enum class Backward { none, same_job, later_job };
+
+// The forward pass; `outputs` (size_graph_results) gets every parameter
+// layer's output, then the network's when its last node has none, by host
+// copies as they are made (Builder::host_output). DRAM reuse (docs/npu.md
+// "Layer graphs"): each tensor is shared with its readers, forward and (in
+// the same job) backward, and gives its range back after the last one,
+// except, when the backward is a later job, what it reads.
+GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams& p, const Matrix& x, bool train,
+                                   Backward after, std::vector<Matrix>& outputs) {
   const Graph& graph = *p.graph;
   const auto& nodes = graph.nodes();
   const std::uint64_t N = std::uint64_t(x.rows);
+  const bool here = after == Backward::same_job;
   GraphTensors f;
   f.x = bld.dram(N, std::uint64_t(x.cols), Fmt::f32);
   bld.load(f.x, x.v.data());
+  // Readers of each node's output (the network input's last), through flatten (no data moves).
+  const std::size_t input_slot = nodes.size();
+  auto source = [&](int a) {
+    while (a != kNetworkInput && nodes[std::size_t(a)].kind == LayerKind::flatten) a = nodes[std::size_t(a)].a;
+    return a == kNetworkInput ? input_slot : std::size_t(a);
+  };
+  std::vector<int> readers(nodes.size() + 1, 0);
+  for (const LayerNode& n : nodes) {
+    if (n.kind == LayerKind::flatten) continue;
+    ++readers[source(n.a)];
+    if (n.kind == LayerKind::add) ++readers[source(n.b)];
+  }
+  auto share_output = [&](std::size_t slot, const Tensor& t) { bld.share(t, readers[slot]); };
+  share_output(input_slot, f.x);
   for (std::size_t l = 0; l < p.w.size(); ++l) {
     f.w.push_back(bld.dram(std::uint64_t(p.w[l].rows), std::uint64_t(p.w[l].cols), Fmt::f32));
     bld.load(f.w[l], p.w[l].v.data());
@@ -1458,8 +1665,32 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
   f.wq.resize(n_nodes);
   f.clip.resize(n_nodes);
   f.argmax.resize(n_nodes);
+  f.relu_mask.resize(n_nodes);
   const int xb = cfg.q(QuantRole::fwd_x).bits, wb = cfg.q(QuantRole::fwd_w).bits;
   const std::vector<int> owner = cost_layers(graph);
+  // What the backward of the same job reads goes on a stack (Builder::reserve_stack); its bytes:
+  auto bytes_of = [](std::uint64_t rows, std::uint64_t cols, Fmt fm, int bits) {
+    return align_up(Tensor{0, rows, cols, fm, bits}.bytes(), kAlign);
+  };
+  auto need_clip = [&](const LayerNode& n) { return train && n.a != kNetworkInput && cfg.ste == Ste::clipped; };
+  if (here) {
+    std::uint64_t bytes = 0;
+    for (const LayerNode& n : nodes) {
+      const std::uint64_t in = std::uint64_t(n.in.size()), out = std::uint64_t(n.out.size());
+      if (n.kind == LayerKind::conv || n.kind == LayerKind::linear) {
+        bytes += bytes_of(N, in, Fmt::packed, xb) + bytes_of(std::uint64_t(p.w[std::size_t(n.param)].rows),
+                                                             std::uint64_t(p.w[std::size_t(n.param)].cols), Fmt::packed, wb);
+        if (need_clip(n)) bytes += bytes_of(N, in, Fmt::mask, 1);
+      }
+      if (n.kind == LayerKind::relu) bytes += bytes_of(N, out, Fmt::mask, 1);
+      if (n.kind == LayerKind::max_pool) bytes += bytes_of(N, out, Fmt::f32, 32);
+      if (n.kind == LayerKind::batchnorm) bytes += bytes_of(N, in, Fmt::f32, 32) + bytes_of(1, std::uint64_t(n.in.c), Fmt::f32, 32);
+    }
+    bld.reserve_stack(bytes);
+  }
+  auto kept = [&](std::uint64_t rows, std::uint64_t cols, Fmt fm, int bits) {
+    return here ? bld.stacked(rows, cols, fm, bits) : bld.dram(rows, cols, fm, bits);
+  };
   for (std::size_t i = 0; i < n_nodes; ++i) {
     const LayerNode& n = nodes[i];
     const Tensor& in = n.a == kNetworkInput ? f.x : f.act[std::size_t(n.a)];
@@ -1472,16 +1703,24 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
         const bool conv = n.kind == LayerKind::conv;
         const std::uint64_t O = std::uint64_t(p.w[l].rows), K = std::uint64_t(p.w[l].cols);
         const std::uint64_t P = conv ? std::uint64_t(n.conv.positions()) : 1, M = N * P;
-        const bool need_clip = train && n.a != kNetworkInput && cfg.ste == Ste::clipped;
-        f.xq[i] = bld.dram(N, in.cols, Fmt::packed, xb);  // NCHW (conv: before im2col)
-        if (need_clip) f.clip[i] = bld.dram(N, in.cols, Fmt::mask, 1);
-        bld.quantize(in, QuantRole::fwd_x, f.xq[i], need_clip ? &f.clip[i] : nullptr);
-        f.wq[i] = bld.dram(O, K, Fmt::packed, wb);
+        const bool clip = need_clip(n);
+        f.xq[i] = kept(N, in.cols, Fmt::packed, xb);  // NCHW (conv: before im2col)
+        if (clip) f.clip[i] = kept(N, in.cols, Fmt::mask, 1);
+        bld.quantize(in, QuantRole::fwd_x, f.xq[i], clip ? &f.clip[i] : nullptr);
+        f.wq[i] = kept(O, K, Fmt::packed, wb);
         bld.quantize(f.w[std::size_t(l)], QuantRole::fwd_w, f.wq[i], nullptr);
+        // Xq, Wq and the clip mask: read once more, by the forward GEMM (or
+        // im2col) without a backward, else by the backward.
+        if (after != Backward::later_job) {
+          bld.share(f.xq[i], 1);
+          bld.share(f.wq[i], 1);
+          if (clip) bld.share(f.clip[i], 1);
+        }
         Tensor a = f.xq[i];
         if (conv) {
           a = bld.dram(M, K, Fmt::packed, xb);
           bld.sample_op(kLayerIm2col, conv_op(n.conv, xb), N, {{&f.xq[i], 1, false}, {&a, P, true}});
+          bld.share(a, 1);
         }
         f.act[i] = bld.dram(N, out_size, Fmt::f32);
         const Tensor rows = conv ? bld.dram(M, O, Fmt::f32) : f.act[i];
@@ -1489,21 +1728,37 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
         g.out = &rows;
         if (n.bias) g.bias = &f.b[std::size_t(l)];
         bld.gemm(g);
-        if (conv) bld.sample_op(kLayerNchwOf, size_op(O, P), N, {{&rows, P, false}, {&f.act[i], 1, true}});
+        if (conv) {
+          bld.done(a);
+          bld.share(rows, 1);
+          bld.sample_op(kLayerNchwOf, size_op(O, P), N, {{&rows, P, false}, {&f.act[i], 1, true}});
+          bld.done(rows);
+        }
+        if (after == Backward::none) {
+          bld.done(f.xq[i]);
+          bld.done(f.wq[i]);
+        }
         break;
       }
       case LayerKind::relu:
         f.act[i] = bld.dram(N, out_size, Fmt::f32);
-        bld.sample_op(kLayerRelu, size_op(out_size), N, {{&in, 1, false}, {&f.act[i], 1, true}});
+        if (train) {  // with the mask x > 0 its backward reads (layer_ops.h kLayerMask)
+          f.relu_mask[i] = kept(N, out_size, Fmt::mask, 1);
+          LayerDescriptor d = size_op(out_size);
+          d.flags = kLayerMask;
+          bld.sample_op(kLayerRelu, d, N, {{&in, 1, false}, {&f.act[i], 1, true}, {&f.relu_mask[i], 1, true}});
+        } else {
+          bld.sample_op(kLayerRelu, size_op(out_size), N, {{&in, 1, false}, {&f.act[i], 1, true}});
+        }
         break;
       case LayerKind::max_pool:
         f.act[i] = bld.dram(N, out_size, Fmt::f32);
-        f.argmax[i] = bld.dram(N, out_size, Fmt::f32);  // int32 indices: 4 bytes each
+        f.argmax[i] = kept(N, out_size, Fmt::f32, 32);  // int32 indices: 4 bytes each
         bld.sample_op(kLayerMaxPool, pool_op(n.pool), N,
                       {{&in, 1, false}, {&f.act[i], 1, true}, {&f.argmax[i], 1, true}});
         break;
       case LayerKind::flatten: f.act[i] = in; break;  // NCHW rows are the flattened rows: no data moves
-      case LayerKind::batchnorm: batchnorm_program(bld, n, int(i), in, N, train, f); break;
+      case LayerKind::batchnorm: batchnorm_program(bld, n, int(i), in, N, train, here, f); break;
       case LayerKind::avg_pool:
         f.act[i] = bld.dram(N, out_size, Fmt::f32);
         bld.sample_op(kLayerAvgPool, pool_op(n.pool), N, {{&in, 1, false}, {&f.act[i], 1, true}});
@@ -1523,6 +1778,18 @@ GraphTensors graph_forward_program(Builder& bld, const HdqtConfig& cfg, const Ml
                       {{&in, 1, false}, {&f.act[std::size_t(n.b)], 1, false}, {&f.act[i], 1, true}});
         break;
     }
+    if (n.param >= 0) bld.host_output(f.act[i], outputs[std::size_t(n.param)].v.data());
+    else if (i + 1 == n_nodes) bld.host_output(f.act[i], outputs.back().v.data());
+    if (n.kind == LayerKind::flatten) continue;
+    share_output(i, f.act[i]);
+    if (here) {  // what the backward reads once
+      bld.share(f.relu_mask[i], 1);
+      bld.share(f.argmax[i], 1);
+      bld.share(f.xhat[i], 1);
+      bld.share(f.invstd[i], 1);
+    }
+    bld.done(in);
+    if (n.kind == LayerKind::add) bld.done(f.act[std::size_t(n.b)]);
   }
   return f;
 }
@@ -1536,16 +1803,25 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
   dw.assign(p.w.size(), Tensor{});
   std::vector<std::optional<Tensor>> grad(nodes.size());
   grad.back() = dout;
+  // DRAM reuse (docs/npu.md "Layer graphs"): a gradient is shared with the
+  // nodes' slots that hold it and given back when the last one is done; the
+  // temporaries of a layer after their last reader; the forward's tensors
+  // after the backward's reads when the forward shared them (the same job).
+  bld.share(dout, 1);
   // A node's gradient: the first contribution as is, each later one added (layer_ops.h kLayerAdd).
   auto contribute = [&](int node, const Tensor& c) {
     if (node == kNetworkInput) return;
     std::optional<Tensor>& g = grad[std::size_t(node)];
+    bld.share(c, 1);
     if (!g) {
       g = c;
       return;
     }
     const Tensor sum = bld.dram(N, c.cols, Fmt::f32);
     bld.sample_op(kLayerAdd, size_op(c.cols), N, {{&*g, 1, false}, {&c, 1, false}, {&sum, 1, true}});
+    bld.done(*g);
+    bld.done(c);
+    bld.share(sum, 1);
     g = sum;
   };
   const std::vector<int> owner = cost_layers(*p.graph);
@@ -1553,7 +1829,6 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
     const LayerNode& n = nodes[i];
     if (!grad[i]) throw ConfigError(fmt::format("network: node {} ({}) does not reach the output", i, name(n.kind)));
     const Tensor dy = *grad[i];
-    const Tensor& in = n.a == kNetworkInput ? f.x : f.act[std::size_t(n.a)];
     const std::uint64_t in_size = std::uint64_t(n.in.size());
     bld.tag(owner[i], Phase::backward_dx);
     switch (n.kind) {
@@ -1570,6 +1845,7 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         if (conv) {
           gm = bld.dram(M, O, Fmt::f32);
           bld.sample_op(kLayerRowsOf, size_op(O, P), N, {{&dy, 1, false}, {&gm, P, true}});
+          bld.share(gm, 1);
         }
         const HadamardPlan hm = plan_hadamard(int(M), cfg.hadamard), ho = plan_hadamard(int(O), cfg.hadamard);
         const std::uint64_t Mp = std::uint64_t(hm.padded_length), Op = std::uint64_t(ho.padded_length);
@@ -1578,19 +1854,26 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
           bld.tag(l, Phase::backward_dx);
           ghq = bld.dram_packed(M, Op, QuantRole::bwd_g_dx);
           bld.hadamard_quantize(Builder::Transform::rows, gm, 0, QuantRole::bwd_g_dx, ghq, ho.block);
+          bld.share(ghq, 1);
         }
         bld.tag(l, Phase::backward_dw);
         const Tensor gtq = bld.dram_packed(O, Mp, QuantRole::bwd_g_dw);
         bld.hadamard_quantize(Builder::Transform::cols_t, gm, 0, QuantRole::bwd_g_dw, gtq, hm.block);
+        bld.share(gtq, 1);
         if (n.bias) bld.column_sum(gm);  // db[o]: n, then p ascending (the rows' order)
+        if (conv) bld.done(gm);
         Tensor cols = f.xq[i];
         if (conv) {  // im2col(Xq) again, as the functional engine
           cols = bld.dram(M, K, Fmt::packed, xb);
           bld.sample_op(kLayerIm2col, conv_op(n.conv, xb), N, {{&f.xq[i], 1, false}, {&cols, P, true}});
+          bld.done(f.xq[i]);
+          bld.share(cols, 1);
         }
         const Tensor xhq = bld.dram_packed(Mp, K, QuantRole::bwd_x_dw);
         bld.hadamard_quantize(Builder::Transform::cols_int, cols, bld.record(l, QuantRole::fwd_x), QuantRole::bwd_x_dw,
                               xhq, hm.block);
+        bld.done(cols);  // (linear: Xq)
+        bld.share(xhq, 1);
         dw[std::size_t(l)] = bld.host(O, K);
         GemmSpec s_dw = backward_gemm_spec(bld, l, GemmRole::bwd_dw, gtq, xhq, O, K, Mp, hm.block);
         s_dw.host = &dw[std::size_t(l)];
@@ -1599,40 +1882,52 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
           s_dw.sgd_buf = &bld.momentum_w(l);
         }
         bld.gemm(s_dw);
+        bld.done(gtq);
+        bld.done(xhq);
         if (update && n.bias) {
           bld.tag(l, Phase::update);
           bld.sgd_bias(f.b[std::size_t(l)], bld.db(l), bld.momentum_b(l));
         }
-        if (!need_dx) break;
+        if (!need_dx) {
+          bld.done(f.wq[i]);
+          break;
+        }
         bld.tag(l, Phase::backward_dx);
         const Tensor whq = bld.dram_packed(Op, K, QuantRole::bwd_w_dx);
         bld.hadamard_quantize(Builder::Transform::cols_int, f.wq[i], bld.record(l, QuantRole::fwd_w),
                               QuantRole::bwd_w_dx, whq, ho.block);
+        bld.done(f.wq[i]);
+        bld.share(whq, 1);
         const Tensor d = bld.dram(M, K, Fmt::f32);
+        if (conv) bld.share(d, 1);  // col2im reads it (linear: D is dX, a gradient)
         GemmSpec s_dx = backward_gemm_spec(bld, l, GemmRole::bwd_dx, ghq, whq, M, K, Op, ho.block);
         s_dx.out = &d;
         const bool clip = cfg.ste == Ste::clipped;
         if (!conv) {
           if (clip) s_dx.clip_mask = &f.clip[i];
           bld.gemm(s_dx);
+          bld.done(ghq);
+          bld.done(whq);
+          if (clip) bld.done(f.clip[i]);
           contribute(n.a, d);
           break;
         }
         bld.gemm(s_dx);
+        bld.done(ghq);
+        bld.done(whq);
         const Tensor dx = bld.dram(N, in_size, Fmt::f32);
-        LayerDescriptor op = conv_op(n.conv);
-        if (clip) {
-          op.flags = kLayerClip;
-          bld.sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}, {&f.clip[i], 1, false}});
-        } else {
-          bld.sample_op(kLayerCol2im, op, N, {{&d, P, false}, {&dx, 1, true}});
-        }
+        bld.col2im(n.conv, N, d, dx, clip ? &f.clip[i] : nullptr);
+        bld.done(d);
+        if (clip) bld.done(f.clip[i]);
         contribute(n.a, dx);
         break;
       }
       case LayerKind::relu: {
         const Tensor dx = bld.dram(N, in_size, Fmt::f32);
-        bld.sample_op(kLayerReluGrad, size_op(in_size), N, {{&in, 1, false}, {&dy, 1, false}, {&dx, 1, true}});
+        LayerDescriptor d = size_op(in_size);
+        d.flags = kLayerMask;
+        bld.sample_op(kLayerReluGrad, d, N, {{&f.relu_mask[i], 1, false}, {&dy, 1, false}, {&dx, 1, true}});
+        bld.done(f.relu_mask[i]);
         contribute(n.a, dx);
         break;
       }
@@ -1640,6 +1935,7 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         const Tensor dx = bld.dram(N, in_size, Fmt::f32);
         bld.sample_op(kLayerMaxPoolGrad, pool_op(n.pool), N,
                       {{&f.argmax[i], 1, false}, {&dy, 1, false}, {&dx, 1, true}});
+        bld.done(f.argmax[i]);
         contribute(n.a, dx);
         break;
       }
@@ -1689,6 +1985,8 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
                       {{&dy, 1, false}, {&xhat, 1, false}, {&v[sum_g], 0}, {&v[sum_gx], 0}, {&v[gamma], 0},
                        {&v[invstd], 0}, {&dx, 1, true}},
                       fixed);
+        bld.done(xhat);
+        bld.done(f.invstd[i]);
         // dbeta into the record area's bias gradient (read with the records), dgamma for the host.
         bld.copy(v[sum_g], bld.db_tensor(l, C));
         dw[std::size_t(l)] = bld.host(1, C);
@@ -1702,6 +2000,7 @@ void graph_backward_program(Builder& bld, const HdqtConfig& cfg, const MlpParams
         break;
       }
     }
+    bld.done(dy);
   }
 }
 
@@ -2055,15 +2354,6 @@ std::string graph_plan_key(const char* kind, const StepSettings& s, const MlpPar
   return k;
 }
 
-// Reads back every parameter layer's output (and the network's) into res.outputs.
-void read_graph_outputs(Builder& bld, const MlpParams& p, const GraphTensors& f, StepResults& res) {
-  const auto& nodes = p.graph->nodes();
-  for (std::size_t i = 0; i < nodes.size(); ++i)
-    if (nodes[i].param >= 0)
-      bld.read_back(f.act[i].addr, res.outputs[std::size_t(nodes[i].param)].v.data(), f.act[i].bytes());
-  if (nodes.back().param < 0) bld.read_back(f.act.back().addr, res.outputs.back().v.data(), f.act.back().bytes());
-}
-
 }  // namespace
 
 Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x, std::span<const int> labels,
@@ -2081,8 +2371,10 @@ Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x,
       std::memcpy(job.staging.data() + 4 * i, &v, 4);
     }
     for (std::size_t c = 0; c < active.size(); ++c) job.staging[4 * B + c] = active[c];
-    GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, true);
-    const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes), active_t = bld.dram(1, active.size(), Fmt::bytes);
+    GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, true, Backward::same_job, res.outputs);
+    // Loaded at job start: in DRAM no tensor of the forward used.
+    const Tensor labels_t = bld.dram(1, 4 * B, Fmt::bytes, 32, true),
+                 active_t = bld.dram(1, active.size(), Fmt::bytes, 32, true);
     bld.load(labels_t, job.staging.data());
     bld.load(active_t, job.staging.data() + 4 * B);
     bld.tag(std::max(p.graph->nodes().back().param, 0), Phase::forward);
@@ -2095,7 +2387,6 @@ Job build_graph_step(const StepSettings& s, const MlpParams& p, const Matrix& x,
     const Tensor records = bld.save_records();
     for (std::size_t l = 0; l < p.w.size(); ++l)
       bld.read_back(dw[l].addr, res.grads.w[l].v.data(), dw[l].bytes());
-    read_graph_outputs(bld, p, f, res);
     read_records(bld, records, p, res);
     for (std::size_t l = 0; l < p.w.size(); ++l)  // BatchNorm's running statistics after the pass
       if (f.running[l].cols > 0) bld.read_back(f.running[l].addr, res.grads.running[l].data(), f.running[l].bytes());
@@ -2132,8 +2423,7 @@ Job build_graph_eval(const StepSettings& s, const MlpParams& p, const Matrix& x,
   return planned(graph_plan_key("graph-eval", s, p, std::uint64_t(x.rows)), [&](const std::set<int>& off) {
     Job job;
     Builder bld(s, step, p, job, off);
-    const GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, false);
-    read_graph_outputs(bld, p, f, res);
+    graph_forward_program(bld, *s.hdqt, p, x, false, Backward::none, res.outputs);
     res.records.clear();
     res.db_offsets.clear();
     bld.finish();
@@ -2150,8 +2440,8 @@ Job build_graph_forward(const StepSettings& s, const MlpParams& p, const Matrix&
                  [&](const std::set<int>& off) {
                    Job job;
                    Builder bld(s, step, p, job, off);
-                   GraphTensors f = graph_forward_program(bld, *s.hdqt, p, x, batch_stats);
-                   read_graph_outputs(bld, p, f, res);
+                   GraphTensors f =
+                       graph_forward_program(bld, *s.hdqt, p, x, batch_stats, Backward::later_job, res.outputs);
                    bld.tag(0, Phase::forward);
                    const Tensor records = bld.save_records();
                    read_records(bld, records, p, res);

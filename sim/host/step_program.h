@@ -59,6 +59,9 @@ struct Job {
   std::vector<Command> commands;
   std::uint64_t queue_addr = 0;
   std::uint64_t dram_bytes = 0;  // DRAM footprint of the job
+  // What it would be if no tensor reused the range of one whose readers had
+  // all run (docs/npu.md "Layer graphs": DRAM reuse within a job).
+  std::uint64_t dram_bytes_without_reuse = 0;
   // [tensors_addr, dram_bytes): the job's own tensors and queue, above the
   // device's persistent momentum buffers (which every job places alike).
   std::uint64_t tensors_addr = 0;
