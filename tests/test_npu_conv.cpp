@@ -14,6 +14,7 @@
 
 #include "engines/functional_engine.h"
 #include "models/nn/network.h"
+#include "sim/blocks/hadamard_unit.h"
 #include "sim/blocks/layer_ops.h"
 #include "sim/host/step_program.h"
 #include "sim/npu_engine.h"
@@ -129,6 +130,98 @@ TEST(NpuConv, KnobsAwayFromTheDefaultsEqualTheFunctionalEngine) {
   cfg = hdqt_preset("npu");
   cfg.hadamard.max_block = 4;
   expect_bit_exact(kCases[3], cfg, "sram.size_bytes=524288");
+}
+
+// The dW transforms of a conv layer with more positions than one column of
+// G'' or X' fits in SRAM (docs/npu.md "Layer graphs"): they stream in chunks
+// of whole Hadamard blocks along the positions, and the bits are the
+// functional engine's. conv1x1(3 -> 2) keeps the dW GEMM small (K = 3: the
+// packed X' is N*P x 2 bytes), so only the transforms need the new chunking;
+// the second conv (N*36 positions) still transforms whole columns.
+// conv1x1(2) relu conv3x3(3, s2, p1) relu maxpool2 flatten linear(5)
+std::shared_ptr<const Graph> long_positions_graph(ImageShape in) {
+  auto g = std::make_shared<Graph>(in);
+  int t = g->conv(kNetworkInput, 2, 1, 1, 0, true);
+  t = g->relu(t);
+  t = g->conv(t, 3, 3, 2, 1, true);
+  t = g->relu(t);
+  t = g->max_pool(t, 2, 2);
+  t = g->flatten(t);
+  g->linear(t, 5);
+  return g;
+}
+
+// Layer 0's kHadamardColsT and kHadamardColsInt commands in a training step's
+// program (index 0: G'', 1: X'): their count, the sum of their transformed
+// lengths (`padded`), and whether one transforms whole columns (padded ==
+// the layer's Lp) rather than a slice of the positions.
+struct DwTransforms {
+  int commands[2] = {0, 0};
+  std::uint64_t padded[2] = {0, 0};
+  bool whole_columns[2] = {false, false};
+};
+DwTransforms dw_transforms(const ConvCase& c, const HdqtConfig& cfg, const char* sram, std::uint64_t lp) {
+  const NpuConfig npu = default_npu_config({sram});
+  StepSettings s;
+  s.npu = &npu;
+  s.hdqt = &cfg;
+  s.seed = 7;
+  const MlpParams p = init_graph(long_positions_graph(c.input), 3);
+  std::vector<int> y(std::size_t(c.batch), 1);
+  const bool active[5] = {true, true, true, true, false};
+  StepResults results;
+  const Job job = build_graph_step(s, p, input(c.batch, c.input.size(), 0), y, active, 0, results);
+  DwTransforms t;
+  for (const Command& cmd : job.commands) {
+    if (cmd.header.unit != Unit::hadamard || cmd.header.layer != 0 || cmd.header.phase != Phase::backward_dw) continue;
+    const int i = cmd.header.opcode == kHadamardColsT ? 0 : cmd.header.opcode == kHadamardColsInt ? 1 : -1;
+    if (i < 0) continue;
+    const HadamardDescriptor d = cmd.as<HadamardDescriptor>();
+    ++t.commands[i];
+    t.padded[i] += d.padded;
+    t.whole_columns[i] = t.whole_columns[i] || d.padded == lp;
+  }
+  return t;
+}
+
+TEST(NpuConv, DwTransformsChunkedAlongThePositionsEqualTheFunctionalEngine) {
+  // 3 x 15 x 13 images (195 positions); one column of G'' needs 4 x N*P
+  // bytes of G plus 4 x Lp of its f32 transform (more than 16 KiB: 17284
+  // bytes for N = 11 padded), and 8 columns of X' 32 x Lp f32 (more than
+  // 32 KiB: 68 KiB).
+  struct Case {
+    ConvCase conv;
+    bool pad;
+    std::uint64_t lp;  // layer 0's transformed length
+  };
+  const Case cases[] = {
+      // 11 x 195 = 2145 positions, padded to 2176 (the next multiple of the block, 32): the last chunk holds 31 zeros
+      {{"3x15x13 k1 N11 padded", {3, 15, 13}, 1, 1, 0, 11, false}, true, 2176},
+      // 12 x 195 = 2340 = 4 x 585 positions unpadded: block 4 (its largest power-of-two factor); G'' chunks of 8 positions (whole bytes of the packed G'')
+      {{"3x15x13 k1 N12 block 4", {3, 15, 13}, 1, 1, 0, 12, false}, false, 2340},
+      // 11 x 195 = 2145 (odd) unpadded: block 1, the transform is the identity
+      {{"3x15x13 k1 N11 block 1", {3, 15, 13}, 1, 1, 0, 11, false}, false, 2145},
+  };
+  for (const Case& c : cases) {
+    HdqtConfig cfg = hdqt_preset("npu");
+    cfg.hadamard.pad = c.pad;
+    // Not vacuous: at 16 KiB every layer-0 dW transform command works on a
+    // slice of the positions, and the slices of each of the two passes
+    // (max-reduce, rounding) tile Lp once. At 32 KiB a column of G'' fits
+    // (the plan of today), X' still streams along the positions.
+    for (const bool small : {true, false}) {
+      const char* sram = small ? "sram.size_bytes=16384" : "sram.size_bytes=32768";
+      const std::string what = std::string(c.conv.what) + ", " + sram;
+      const DwTransforms t = dw_transforms(c.conv, cfg, sram, c.lp);
+      EXPECT_EQ(t.whole_columns[0], !small) << what;
+      EXPECT_FALSE(t.whole_columns[1]) << what;
+      for (int i = small ? 0 : 1; i < 2; ++i) {
+        EXPECT_GT(t.commands[i], 2) << what << " transform " << i;
+        EXPECT_EQ(t.padded[i], 2 * c.lp) << what << " transform " << i;
+      }
+      expect_bit_exact(c.conv, cfg, sram, long_positions_graph(c.conv.input));
+    }
+  }
 }
 
 // ResNet layers: BatchNorm (batch statistics in training, running statistics

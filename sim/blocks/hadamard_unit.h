@@ -9,11 +9,14 @@
 //                    row transformed in blocks: G' = G H_O
 //   kHadamardColsT   f32 rows x cols -> cols x padded, transposed then
 //                    transformed along its rows: G'' = (G^T) H_B for a block
-//                    of G's columns
+//                    of G's columns, or for a slice of G's rows starting on
+//                    a block (columns of G'' from that position; `padded`
+//                    the slice's length)
 //   kHadamardColsInt packed int-k rows x cols (signedness from `record`) ->
 //                    f32 padded x cols, transformed exactly along the rows
 //                    dimension: W' = H_O Wq and X' = H_B Xq for a block of
-//                    columns; a result beyond 2^24 is an error
+//                    columns, or for a slice of rows starting on a block;
+//                    a result beyond 2^24 is an error
 // Cost: hadamard_cycles(output elements, block, points); energy
 // hadamard_adds x energy.hadamard_add_pj.
 #pragma once

@@ -468,6 +468,11 @@ class Builder {
   //   rows     G (B x O f32)  -> G' = G H_O (B x padded), chunks of rows
   //   cols_t   G (B x O f32)  -> G'' = G^T H_B (O x padded), chunks of G's columns
   //   cols_int Q (R x C packed) -> H Q (padded x C), exact, chunks of 8k columns
+  // When not even one such column fits (G'' and X' of a conv layer with many
+  // positions), cols_t and cols_int chunk along the transformed dimension
+  // instead, in whole blocks: rows [p0, p0 + n) of the source give columns
+  // [p0, p0 + n) of G'' or rows [p0, p0 + n) of H Q (the transform is block
+  // diagonal, contract §4), the last chunk holding the zero padding.
   enum class Transform { rows, cols_t, cols_int };
 
   // Q(transform(src); role) -> dst packed, fused: the transform runs chunk by
@@ -478,23 +483,43 @@ class Builder {
   void hadamard_quantize(Transform kind, const Tensor& src, std::uint32_t src_record, QuantRole role, const Tensor& dst,
                          int block) {
     const bool by_rows = kind == Transform::rows;
-    const std::uint64_t units = by_rows ? src.rows : src.cols;              // rows of G, or columns of src
-    const std::uint64_t padded = kind == Transform::cols_int ? dst.rows : dst.cols;
-    const std::uint64_t gran = kind == Transform::cols_int ? 8 : 1;          // packed slices start on a byte
-    // Per unit: the source, the f32 result, the packed result (unless written in place).
-    auto src_bytes = [&](std::uint64_t n) {
-      if (by_rows) return src.resident() ? 0 : n * src.pitch();
-      return need(src, n) * src.rows;
+    const std::uint64_t padded = kind == Transform::cols_int ? dst.rows : dst.cols;  // the transformed dimension
+    // The chunking: `along` the transformed dimension (units: its positions,
+    // chunks of whole blocks) or across it (units: rows of G for `rows`, else
+    // columns of src). A chunk takes rows of src (`src_rows`, else columns
+    // of all its rows) and gives a block of dst's columns (`dst_cols`, else
+    // whole rows of dst).
+    bool along = false, src_rows = false, dst_cols = false;
+    std::uint64_t units = 0, gran = 0;
+    auto chunk_along = [&](bool a) {
+      along = a;
+      src_rows = by_rows || a;
+      dst_cols = (kind == Transform::cols_int) != a;
+      units = a ? padded : by_rows ? src.rows : src.cols;
+      // Packed column blocks start on a byte; chunks along start on a block.
+      gran = std::lcm<std::uint64_t>(dst_cols ? 8 : 1, a ? std::uint64_t(block) : 1);
     };
-    auto out_bytes = [&](std::uint64_t n) { return 4 * n * padded; };
+    // Rows of src in the chunk of positions [u0, u0 + c) (the rest is padding).
+    auto real = [&](std::uint64_t u0, std::uint64_t c) { return along ? std::min(c, src.rows - u0) : c; };
+    // Per unit: the source, the f32 result, the packed result (unless written in place).
+    auto src_bytes = [&](std::uint64_t n) { return src_rows ? n * need(src, src.cols) : need(src, n) * src.rows; };
+    auto out_bytes = [&](std::uint64_t n) { return 4 * n * (along ? src.cols : padded); };
     auto q_bytes = [&](std::uint64_t n) {
-      if (kind == Transform::cols_int) return dst.resident() ? 0 : padded * dst.pitch_of(n);
-      return dst.resident() ? 0 : n * dst.pitch();
+      if (dst.resident()) return std::uint64_t(0);
+      return dst_cols ? dst.rows * dst.pitch_of(n) : n * dst.pitch();
     };
     auto bytes = [&](std::uint64_t n) {
       return align_up(src_bytes(n), kAlign) + align_up(out_bytes(n), kAlign) + align_up(q_bytes(n), kAlign);
     };
+    chunk_along(false);
     std::uint64_t n = std::min(units, gran);
+    // Along only when a column does not fit now and never would: the plans
+    // that fit (after the planner gives up resident tensors) stay as they are.
+    const std::uint64_t most = (cfg_.sram.size_bytes / kAlign * kAlign - scalars_bytes_) / kAlign * kAlign;
+    if (!by_rows && bytes(n) > slot_bytes(0, 1) && (heap_.empty() || bytes(n) > most)) {
+      chunk_along(true);
+      n = std::min(units, gran);
+    }
     const int slots = bytes(n) <= slot_bytes(0, 2) ? 2 : bytes(n) <= slot_bytes(0, 1) ? 1 : 0;
     if (slots == 0) too_small(fmt::format("Hadamard transform and quantization of {}", name(role)), 0, bytes(n), 3);
     if (bytes(units) <= slot_bytes(0, 1)) n = units;  // one chunk: transform once
@@ -507,45 +532,46 @@ class Builder {
     HadamardDescriptor h{0, 0, src_record, 0, 0, std::uint32_t(padded), std::uint32_t(block),
                          std::uint8_t(kind == Transform::cols_int ? src.bits : 0)};
     auto src_at = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
-      return by_rows ? where(src, u0, 0, src.cols, at) : where(src, 0, u0, c, at);
+      return src_rows ? where(src, u0, 0, src.cols, at) : where(src, 0, u0, c, at);
     };
     auto out_at = [&](std::uint32_t at, std::uint64_t c) { return std::uint32_t(at + align_up(src_bytes(c), kAlign)); };
     auto q_at = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) -> std::uint32_t {
       const std::uint32_t buf = std::uint32_t(out_at(at, c) + align_up(out_bytes(c), kAlign));
-      if (kind == Transform::cols_int) return dst.resident() ? std::uint32_t(dst.addr + dst.col_offset(u0)) : buf;
+      if (dst_cols) return dst.resident() ? std::uint32_t(dst.addr + dst.col_offset(u0)) : buf;
       return where(dst, u0, 0, dst.cols, buf);
     };
     auto fetch = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
-      if (by_rows) copy_in(src, u0, c, 0, src.cols, at);
+      if (src_rows) copy_in(src, u0, real(u0, c), 0, src.cols, at);
       else copy_in(src, 0, src.rows, u0, c, at);
     };
     auto transform = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
       h.src = src_at(u0, c, at);
       h.dst = out_at(at, c);
-      h.rows = std::uint32_t(by_rows ? c : src.rows);
-      h.cols = std::uint32_t(by_rows ? src.cols : c);
+      h.rows = std::uint32_t(src_rows ? real(u0, c) : src.rows);
+      h.cols = std::uint32_t(src_rows ? src.cols : c);
+      if (along) h.padded = std::uint32_t(c);  // the chunk starts on a block; its own padding
       emit(Unit::hadamard, kind == Transform::rows ? kHadamardRows : kind == Transform::cols_t ? kHadamardColsT : kHadamardColsInt, h);
     };
     auto quant = [&](std::uint32_t opcode, std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
       q.src = out_at(at, c);
       q.dst = q_at(u0, c, at);
-      if (kind == Transform::cols_int) {  // a block of columns of the padded x C result
-        q.rows = std::uint32_t(padded);
+      if (dst_cols) {  // a block of columns of dst
+        q.rows = std::uint32_t(dst.rows);
         q.cols = std::uint32_t(c);
         q.first_index = u0;
         q.row_stride = std::uint32_t(dst.cols);
         q.dst_pitch = std::uint32_t(dst.resident() ? dst.pitch() : 0);
-      } else {  // whole rows of the result
+      } else {  // whole rows of dst
         q.rows = std::uint32_t(c);
-        q.cols = std::uint32_t(padded);
-        q.first_index = u0 * padded;
+        q.cols = std::uint32_t(dst.cols);
+        q.first_index = u0 * dst.cols;
       }
       q.init = u0 == 0;
       emit(Unit::quantizer, opcode, q);
     };
     auto store = [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
-      if (kind == Transform::cols_int) {
-        if (!dst.resident()) copy_out(dst, 0, padded, u0, c, q_at(u0, c, at));
+      if (dst_cols) {
+        if (!dst.resident()) copy_out(dst, 0, dst.rows, u0, c, q_at(u0, c, at));
       } else {
         copy_out(dst, u0, c, 0, dst.cols, q_at(u0, c, at));
       }
