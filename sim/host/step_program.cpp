@@ -1916,6 +1916,7 @@ std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p
                               int(s.state.weights_current), int(s.spare_state));
   for (const Matrix& w : p.w) k += fmt::format("{}x{},", w.rows, w.cols);
   for (const QuantConfig& q : s.hdqt->quant) k += fmt::format("{},", q.bits);
+  for (const AccumulatorConfig& a : s.hdqt->gemm) k += fmt::format("t{},", a.tile);  // K-chunks are multiples of it
   k += fmt::format("|{}|{}|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste),
                    int(s.carried_w_max), s.carried_wq);
   return k;
