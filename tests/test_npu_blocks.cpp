@@ -293,6 +293,13 @@ TEST(NpuQuantizer, ChunkSummariesMergeAndNameTheElement) {
   }
 }
 
+// rows x cols 4-bit values packed into SRAM at addr.
+void put_packed(ByteStore& sram, std::uint64_t addr, const std::vector<std::int16_t>& v, int rows, int cols) {
+  std::vector<std::uint8_t> bytes(std::size_t(rows) * packed_pitch(std::uint64_t(cols), 4));
+  pack_rows(v, std::uint64_t(rows), std::uint64_t(cols), 4, bytes);
+  sram.write(addr, bytes);
+}
+
 // One MAC-array command (many folds) equals one gemm per R x C fold on the
 // sub-matrices, outputs and statistics alike: the output-stationary
 // decomposition keeps each output's accumulators over the whole K.
@@ -307,12 +314,8 @@ TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
     const AccumulatorConfig acc = hdqt_preset(preset).acc(GemmRole::fwd);  // W = 8: narrowing happens
     ByteStore sram("sram", 1 << 16);
     sram.write_struct(0, QuantRecord{});  // signed operands
-    std::vector<std::uint8_t> bytes(M * packed_pitch(K, 4));
-    pack_rows(a, M, K, 4, bytes);
-    sram.write(256, bytes);
-    bytes.assign(K * packed_pitch(N, 4), 0);
-    pack_rows(b, K, N, 4, bytes);
-    sram.write(4096, bytes);
+    put_packed(sram, 256, a, M, K);
+    put_packed(sram, 4096, b, K, N);
     MacDescriptor d;
     d.a = 256, d.b = 4096, d.c = 8192, d.a_record = d.b_record = 0, d.stats = 64;
     d.m = M, d.n = N, d.k = K, d.a_bits = d.b_bits = 4, d.init_stats = 1;
@@ -368,12 +371,8 @@ TEST(NpuMacArray, KChunksWithAccumulateEqualOneCommand) {
         acc.acc_bits = 8, acc.tile = T, acc.mode = mode, acc.range = AccRange::symmetric, acc.outer_bits = outer;
         ByteStore sram("sram", 1 << 16);
         sram.write_struct(0, QuantRecord{});  // signed operands
-        std::vector<std::uint8_t> bytes(M * packed_pitch(K, 4));
-        pack_rows(a, M, K, 4, bytes);
-        sram.write(256, bytes);
-        bytes.assign(K * packed_pitch(N, 4), 0);
-        pack_rows(b, K, N, 4, bytes);
-        sram.write(4096, bytes);
+        put_packed(sram, 256, a, M, K);
+        put_packed(sram, 4096, b, K, N);
         MacDescriptor d;
         d.a = 256, d.b = 4096, d.c = 8192, d.stats = 64;
         d.m = M, d.n = N, d.k = K, d.init_stats = 1;
@@ -391,12 +390,8 @@ TEST(NpuMacArray, KChunksWithAccumulateEqualOneCommand) {
           std::vector<std::int16_t> ac(M * kk), bc(b.begin() + k0 * N, b.begin() + (k0 + kk) * N);
           for (int i = 0; i < M; ++i)
             for (int k = 0; k < kk; ++k) ac[i * kk + k] = a[i * K + k0 + k];
-          bytes.assign(M * packed_pitch(kk, 4), 0);
-          pack_rows(ac, M, kk, 4, bytes);
-          sram.write(256, bytes);
-          bytes.assign(kk * packed_pitch(N, 4), 0);
-          pack_rows(bc, kk, N, 4, bytes);
-          sram.write(4096, bytes);
+          put_packed(sram, 256, ac, M, kk);
+          put_packed(sram, 4096, bc, kk, N);
           d.k = kk, d.init_stats = k0 == 0, d.accumulate = k0 != 0;
           const GemmStats s = core.run(d, sram);
           if (d.accumulate) continued_overflows += s.outer_overflows;

@@ -69,16 +69,21 @@ GemmStats MacArrayCore::continue_gemm(GemmShape shape, IntOperand a, IntOperand 
   // can one of C_c's, so no outer clamp fires in either and O = O_prev + C_c
   // exactly; the per-tile statistics do not depend on O. |P| <= pmax: the
   // largest |exact tile sum| for exact and clamp_tile (a clamp only shrinks
-  // it), 2^(W-1) for the W-bit register of saturate and wrap (its value may
-  // exceed the exact sum's magnitude). So the test is
+  // it); for saturate and wrap, whose register may end away from the exact
+  // sum, the register's 2^(W-1) or the sum of the tile's |products|, at most
+  // t' max|a| max|b| (neither saturating nor wrapping ever grows |acc + p|,
+  // so |acc| never exceeds the sum of the |products| so far). So the test is
   // max |O_prev| + tiles * pmax <= 2^(Wo-1) - 1. Otherwise the reference
   // continues the sum literally (the contract's definition; slow, and rare:
   // it needs a narrow Wo or a C near its limit).
   const GemmStats s = gemm(gemm_, shape, a, b, acc, c);
   const std::int64_t t = (acc.tile == 0 || acc.tile > shape.k) ? shape.k : acc.tile;
   const std::int64_t tiles = t ? (shape.k + t - 1) / t : 0;
+  auto max_abs = [](const IntOperand& x) {  // by its bits and signedness
+    return x.is_unsigned ? (std::int64_t{1} << x.bits) - 1 : std::int64_t{1} << (x.bits - 1);
+  };
   const std::int64_t pmax = acc.mode == AccMode::saturate || acc.mode == AccMode::wrap
-                                ? std::int64_t{1} << (acc.acc_bits - 1)
+                                ? std::min(std::int64_t{1} << (acc.acc_bits - 1), t * max_abs(a) * max_abs(b))
                                 : s.max_abs_tile_sum;
   std::int64_t o_max = 0;
   for (const std::int32_t o : o_prev_) o_max = std::max(o_max, std::abs(std::int64_t{o}));
