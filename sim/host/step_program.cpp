@@ -130,6 +130,7 @@ class Builder {
     at += layers * kQuantRoles * sizeof(QuantRecord);
     stats_ = at;
     at += layers * kGemmRoles * sizeof(GemmStatsRecord);
+    stats_written_.assign(layers * kGemmRoles, false);
     loss_ = at;
     at += 16;
     for (const auto& b : p.b) {
@@ -273,6 +274,9 @@ class Builder {
   std::uint32_t stats(int layer, GemmRole g) const {
     return std::uint32_t(stats_ + (std::uint64_t(layer) * kGemmRoles + std::uint64_t(g)) * sizeof(GemmStatsRecord));
   }
+  // Which statistics records (layer x GemmRole) a GEMM of this job initializes;
+  // the others hold whatever the SRAM held (layer 0 has no dX GEMM).
+  const std::vector<bool>& stats_written() const { return stats_written_; }
   std::uint32_t loss() const { return std::uint32_t(loss_); }
   std::uint32_t db(int layer) const { return std::uint32_t(db_[layer]); }
   const Tensor& momentum_w(int l) const { return momentum_w_[l]; }
@@ -587,6 +591,7 @@ class Builder {
     mac.a_record = g.a_record;
     mac.b_record = g.b_record;
     mac.stats = stats(layer_, g.role);
+    stats_written_[std::size_t(layer_) * kGemmRoles + std::size_t(g.role)] = true;
     mac.k = std::uint32_t(g.k);
     mac.a_bits = std::uint8_t(g.a.bits);
     mac.b_bits = std::uint8_t(g.b.bits);
@@ -1197,6 +1202,7 @@ class Builder {
   Phase phase_ = Phase::forward;
   std::uint64_t records_ = 0, stats_ = 0, loss_ = 0, scalars_bytes_ = 0, arena_ = 0, sram_top_ = 0;
   std::vector<std::uint64_t> db_;
+  std::vector<bool> stats_written_;
   std::vector<Block> heap_;  // resident tensors, by address
   std::uint64_t dram_top_ = 0;
   std::uint64_t next_slot_ = 0;
@@ -1904,6 +1910,7 @@ void read_records(Builder& bld, const Tensor& records, const MlpParams& p, StepR
   res.records.resize(records.bytes());
   bld.read_back(records.addr, res.records.data(), records.bytes());
   res.stats_offset = bld.stats(0, GemmRole::fwd);
+  res.stats_written = bld.stats_written();
   res.loss_offset = bld.loss();
   res.db_offsets.clear();
   for (std::size_t l = 0; l < p.w.size(); ++l) res.db_offsets.push_back(bld.db(int(l)));
@@ -2082,7 +2089,7 @@ void decode_records(StepResults& r) {
   for (std::size_t i = 0; i < L * kGemmRoles; ++i) {
     GemmStatsRecord s;
     std::memcpy(&s, r.records.data() + r.stats_offset + i * sizeof(GemmStatsRecord), sizeof s);
-    r.stats[i] = s.stats();
+    r.stats[i] = i < r.stats_written.size() && r.stats_written[i] ? s.stats() : GemmStats{};  // no GEMM: none
   }
   if (r.grads.b.size() == L)
     for (std::size_t l = 0; l < L; ++l)
