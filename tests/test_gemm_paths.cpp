@@ -270,6 +270,44 @@ TEST(GemmPaths, NarrowOuterAccumulatorOverflows) {
   EXPECT_EQ(failures, 0);
 }
 
+// gemm_continue_reference: K cut at a multiple of the tile, the second part
+// continued from the first part's C, gives the whole GEMM's C and (merged)
+// statistics, in every mode, with the narrow outer accumulator clamping
+// (Wo = W = 8, mostly positive products); from O = 0 it is gemm(); an
+// initial value outside the Wo range is refused.
+TEST(GemmPaths, ContinuedReferenceChainsKChunks) {
+  std::mt19937 g(17);
+  std::uniform_int_distribution<int> v(-2, 7);
+  const int M = 5, N = 6, K = 37, T = 4, cut = 12;
+  std::vector<std::int16_t> a(M * K), b(K * N), a1(M * cut), a2(M * (K - cut));
+  for (auto& x : a) x = std::int16_t(v(g));
+  for (auto& x : b) x = std::int16_t(v(g));
+  for (int i = 0; i < M; ++i)
+    for (int k = 0; k < K; ++k) (k < cut ? a1[i * cut + k] : a2[i * (K - cut) + k - cut]) = a[i * K + k];
+  const std::vector<std::int16_t> b1(b.begin(), b.begin() + cut * N), b2(b.begin() + cut * N, b.end());
+  GemmContext ctx;
+  for (const AccMode mode : kModes)
+    for (const int outer : {8, 32}) {
+      const AccumulatorConfig cfg{.acc_bits = 8, .tile = T, .mode = mode, .range = AccRange::full, .outer_bits = outer};
+      std::vector<std::int32_t> whole(M * N), part(M * N), c(M * N);
+      const GemmStats want = gemm(ctx, {M, N, K}, {a, 4, false}, {b, 4, false}, cfg, whole, KernelPath::reference);
+      GemmStats got = gemm(ctx, {M, N, cut}, {a1, 4, false}, {b1, 4, false}, cfg, part, KernelPath::reference);
+      got.merge(gemm_continue_reference({M, N, K - cut}, {a2, 4, false}, {b2, 4, false}, cfg, part, c));
+      EXPECT_EQ(c, whole) << int(mode) << " " << outer;
+      EXPECT_EQ(got, want) << int(mode) << " " << outer;
+      if (outer == 8) {
+        EXPECT_GT(want.outer_overflows, 0u) << int(mode) << ": the outer clamp should fire";
+      }
+      const std::vector<std::int32_t> zeros(M * N, 0);
+      EXPECT_EQ(gemm_continue_reference({M, N, K}, {a, 4, false}, {b, 4, false}, cfg, zeros, c), want);
+      EXPECT_EQ(c, whole);
+    }
+  const AccumulatorConfig narrow{.acc_bits = 8, .tile = T, .mode = AccMode::exact, .range = AccRange::full, .outer_bits = 8};
+  const std::vector<std::int32_t> too_big(M * N, 128);  // 8-bit outer range is -128..127
+  std::vector<std::int32_t> c(M * N);
+  EXPECT_THROW(gemm_continue_reference({M, N, K}, {a, 4, false}, {b, 4, false}, narrow, too_big, c), ConfigError);
+}
+
 // The largest |exact tile sum| planted in the last row, column and tile, with
 // heavy saturation everywhere else: the headroom statistic must find it.
 TEST(GemmPaths, HeadroomFoundWhereverItIs) {

@@ -1,6 +1,7 @@
 // The NPU blocks' functions, without the simulator: each core runs on a plain
 // byte array and must reproduce the numeric core's results, chunk by chunk
 // and tile by tile.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -292,6 +293,13 @@ TEST(NpuQuantizer, ChunkSummariesMergeAndNameTheElement) {
   }
 }
 
+// rows x cols 4-bit values packed into SRAM at addr.
+void put_packed(ByteStore& sram, std::uint64_t addr, const std::vector<std::int16_t>& v, int rows, int cols) {
+  std::vector<std::uint8_t> bytes(std::size_t(rows) * packed_pitch(std::uint64_t(cols), 4));
+  pack_rows(v, std::uint64_t(rows), std::uint64_t(cols), 4, bytes);
+  sram.write(addr, bytes);
+}
+
 // One MAC-array command (many folds) equals one gemm per R x C fold on the
 // sub-matrices, outputs and statistics alike: the output-stationary
 // decomposition keeps each output's accumulators over the whole K.
@@ -306,12 +314,8 @@ TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
     const AccumulatorConfig acc = hdqt_preset(preset).acc(GemmRole::fwd);  // W = 8: narrowing happens
     ByteStore sram("sram", 1 << 16);
     sram.write_struct(0, QuantRecord{});  // signed operands
-    std::vector<std::uint8_t> bytes(M * packed_pitch(K, 4));
-    pack_rows(a, M, K, 4, bytes);
-    sram.write(256, bytes);
-    bytes.assign(K * packed_pitch(N, 4), 0);
-    pack_rows(b, K, N, 4, bytes);
-    sram.write(4096, bytes);
+    put_packed(sram, 256, a, M, K);
+    put_packed(sram, 4096, b, K, N);
     MacDescriptor d;
     d.a = 256, d.b = 4096, d.c = 8192, d.a_record = d.b_record = 0, d.stats = 64;
     d.m = M, d.n = N, d.k = K, d.a_bits = d.b_bits = 4, d.init_stats = 1;
@@ -341,6 +345,90 @@ TEST(NpuMacArray, CommandEqualsOneGemmPerFold) {
     EXPECT_EQ(s, folds) << preset;
     EXPECT_GT(s.inner_events(), 0u) << preset << ": the test should exercise narrowing";
     EXPECT_EQ(sram.read_struct<GemmStatsRecord>(64).stats(), s) << "the record starts at zero with init_stats";
+  }
+}
+
+// A GEMM run as commands over K-chunks (kc a multiple of the tile, the last
+// shorter), each after the first continuing C (accumulate), equals the one
+// command over the whole K: C and the merged statistics, in every mode. With
+// Wo = 32 the small sums here can never reach the outer limit, so every
+// chunk takes the fast path (O_prev + the chunk from 0); with Wo = 8 or 10
+// the outer clamp fires inside the continued sums (outer_overflows > 0 in a
+// continuing command, which only the reference fallback can report, since
+// the fast path requires that no clamp can fire).
+TEST(NpuMacArray, KChunksWithAccumulateEqualOneCommand) {
+  std::mt19937 g(11);
+  std::uniform_int_distribution<int> v(-3, 7);  // mostly positive products: large tile and outer sums
+  const int M = 9, N = 7, K = 100, T = 8;
+  std::vector<std::int16_t> a(M * K), b(K * N);
+  for (auto& x : a) x = std::int16_t(v(g));
+  for (auto& x : b) x = std::int16_t(v(g));
+  for (const AccMode mode : {AccMode::exact, AccMode::clamp_tile, AccMode::saturate, AccMode::wrap})
+    for (const int outer : {32, 10, 8})
+      for (const int kc : {24, 8}) {  // 24: chunks 24, 24, 24, 24, 4 (three tiles each, the last one short)
+        const std::string what = fmt::format("mode {} Wo {} kc {}", int(mode), outer, kc);
+        AccumulatorConfig acc;
+        acc.acc_bits = 8, acc.tile = T, acc.mode = mode, acc.range = AccRange::symmetric, acc.outer_bits = outer;
+        ByteStore sram("sram", 1 << 16);
+        sram.write_struct(0, QuantRecord{});  // signed operands
+        put_packed(sram, 256, a, M, K);
+        put_packed(sram, 4096, b, K, N);
+        MacDescriptor d;
+        d.a = 256, d.b = 4096, d.c = 8192, d.stats = 64;
+        d.m = M, d.n = N, d.k = K, d.init_stats = 1;
+        d.set_accumulator(acc);
+        MacArrayCore core;
+        const GemmStats whole = core.run(d, sram);
+        std::vector<std::int32_t> want(M * N), c(M * N);
+        sram.read_values<std::int32_t>(8192, want);
+
+        // The chunks: A's columns [k0, k0 + kc) and B's rows, packed on their own.
+        std::uint64_t continued_overflows = 0;
+        d.c = 12288, d.stats = 128;
+        for (int k0 = 0; k0 < K; k0 += kc) {
+          const int kk = std::min(kc, K - k0);
+          std::vector<std::int16_t> ac(M * kk), bc(b.begin() + k0 * N, b.begin() + (k0 + kk) * N);
+          for (int i = 0; i < M; ++i)
+            for (int k = 0; k < kk; ++k) ac[i * kk + k] = a[i * K + k0 + k];
+          put_packed(sram, 256, ac, M, kk);
+          put_packed(sram, 4096, bc, kk, N);
+          d.k = kk, d.init_stats = k0 == 0, d.accumulate = k0 != 0;
+          const GemmStats s = core.run(d, sram);
+          if (d.accumulate) continued_overflows += s.outer_overflows;
+        }
+        sram.read_values<std::int32_t>(12288, c);
+        EXPECT_EQ(c, want) << what;
+        EXPECT_EQ(sram.read_struct<GemmStatsRecord>(128).stats(), whole) << what;
+        if (outer == 32) {
+          EXPECT_EQ(whole.outer_overflows, 0u) << what;
+        } else {
+          EXPECT_GT(continued_overflows, 0u) << what << ": the fallback should run";
+        }
+        if (mode != AccMode::exact) {
+          EXPECT_GT(whole.inner_events(), 0u) << what << ": narrowing should happen";
+        }
+      }
+}
+
+// The verilated array cannot preload O: an accumulate command on impl: rtl
+// is refused, naming the knob, before the array runs.
+TEST(NpuMacArray, AccumulateIsRefusedOnTheRtlArray) {
+  struct NoArray final : RtlMacArray {
+    RtlGemmRun gemm(GemmShape, IntOperand, IntOperand, const AccumulatorConfig&, std::span<std::int32_t>) override {
+      ADD_FAILURE() << "the array ran";
+      return {};
+    }
+  } array;
+  ByteStore sram("sram", 1 << 12);
+  MacDescriptor d;
+  d.a = 256, d.b = 512, d.c = 1024, d.stats = 2048, d.m = 2, d.n = 2, d.k = 2, d.accumulate = 1;
+  MacArrayCore core;
+  RtlGemmRun run;
+  try {
+    core.run(d, sram, &array, &run);
+    ADD_FAILURE() << "accumulate ran on the RTL array";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("mac_array.impl"), std::string::npos) << e.what();
   }
 }
 

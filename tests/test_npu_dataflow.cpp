@@ -152,16 +152,23 @@ TEST(Dataflow, WeightStationaryKeepsPartialSumsBetweenFoldsOfK) {
   // 2 * 2 * 32 * 5 = 640 bytes. B (40 x 8, one byte per value here) once: 320;
   // A (4 rows of 40 bytes) once per column fold (1): 160; C: 4 * 8 * 4 = 128.
   const auto b_bytes = [](std::uint64_t j0, std::uint64_t j1) { return 40 * (j1 - j0); };
-  const ArrayTraffic ws = array_traffic(Dataflow::weight_stationary, 4, 8, 40, 40, 16, 16, 8, 32, b_bytes);
+  const ArrayTraffic ws = array_traffic(Dataflow::weight_stationary, 4, 8, 40, 40, 16, 16, 8, 32, false, b_bytes);
   EXPECT_EQ(ws.partial_bytes, 640u);
   EXPECT_EQ(ws.b_bytes, 320u);
   EXPECT_EQ(ws.a_bytes, 160u);
   EXPECT_EQ(ws.c_bytes, 128u);
   // os: one row fold, so B once as well, and no partial sums leave the PEs.
-  const ArrayTraffic os = array_traffic(Dataflow::output_stationary, 4, 8, 40, 40, 16, 16, 8, 32, b_bytes);
+  const ArrayTraffic os = array_traffic(Dataflow::output_stationary, 4, 8, 40, 40, 16, 16, 8, 32, false, b_bytes);
   EXPECT_EQ(os.partial_bytes, 0u);
   EXPECT_EQ(os.b_bytes, 320u);
   EXPECT_EQ(os.total(), 320u + 160u + 128u);
+  // A K-chunk continuing C (accumulate) also reads C's int32 O once: 4 * 8 * 4 = 128 more, either dataflow.
+  for (const Dataflow d : {Dataflow::output_stationary, Dataflow::weight_stationary}) {
+    const ArrayTraffic cont = array_traffic(d, 4, 8, 40, 40, 16, 16, 8, 32, true, b_bytes);
+    const ArrayTraffic once = array_traffic(d, 4, 8, 40, 40, 16, 16, 8, 32, false, b_bytes);
+    EXPECT_EQ(cont.c_in_bytes, 128u);
+    EXPECT_EQ(cont.total(), once.total() + 128u);
+  }
 }
 
 TEST(Topology, ParsesScaleSimGemmFilesWithOrWithoutTheTrailingComma) {

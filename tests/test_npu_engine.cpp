@@ -1,5 +1,6 @@
 // The NPU engine end to end: bit-exact against the functional engine, the
 // device's SGD update against hdq::Sgd, errors (SRAM too small, NaN), the VCD.
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -206,6 +207,78 @@ TEST(NpuEngine, DeviceUpdateEqualsHostSgd) {
   }
 }
 
+// K-chunked GEMMs (docs/npu.md "K-chunked GEMMs"): with 2048 input features
+// and 24 KiB of SRAM, layer 0's forward GEMM cannot hold its smallest
+// whole-K tiling (16 rows of Wq and 16 rows of Xq, 2048 4-bit values each:
+// 32 KiB), so it runs as commands over K-chunks continuing C: with batch 16
+// and 16 hidden units C is one block (chunks of 640); with batch 128 and 40
+// hidden units its blocks have fewer rows (32: all 128 rows of C and the
+// epilogue's buffers would take more than half the arena; chunks of 160).
+// Training steps and the evaluation equal the functional engine, with the
+// default outer accumulator (the chunks add exactly) and with Wo = 12 (the
+// outer clamp fires: the array's exact fallback). The control: with
+// gemm.fwd.tile = 0 (one tile of the whole K, which cannot be cut) the same
+// SRAM is refused naming the tile, so the tiled runs are not whole-K plans.
+TEST(NpuEngine, KChunkedGemmsEqualTheFunctionalEngine) {
+  const char* sram = "sram.size_bytes=24576";
+  const int I = 2048;
+  for (const auto& [B, H] : {std::pair{16, 16}, std::pair{128, 40}}) {
+    const MlpParams p0 = init_mlp({{I, H, 4}}, 5);
+    Matrix x(B, I);
+    std::vector<int> y;
+    for (int i = 0; i < B; ++i) y.push_back(i % 4);
+    const bool active[4] = {true, true, true, true};
+    for (const int outer : {32, 12}) {
+      HdqtConfig cfg = hdqt_preset("npu");
+      cfg.acc(GemmRole::fwd).outer_bits = outer;
+      const std::string what = fmt::format("B {} hidden {} Wo {}", B, H, outer);
+      const SgdConfig sgd{0.05f, 0.9f, 0.0f};
+      FunctionalEngine functional(cfg, 7, 1);
+      NpuEngine npu(default_npu_config({sram}), cfg, 7, sgd);
+      MlpParams pf = p0, pn = p0;
+      Sgd sf(sgd), sn(sgd);
+      MlpGrads gf, gn;
+      for (std::uint64_t step = 0; step < 3; ++step) {
+        for (std::size_t i = 0; i < x.v.size(); ++i) x.v[i] = float(int((i * 7 + step) % 23) - 11) / 9.0f;
+        const std::string at = what + ", step " + std::to_string(step);
+        const float lf = functional.gradients(pf, x, y, active, step, gf);
+        const float ln = npu.gradients(pn, x, y, active, step, gn);
+        ASSERT_EQ(std::bit_cast<std::uint32_t>(ln), std::bit_cast<std::uint32_t>(lf)) << at;
+        for (std::size_t l = 0; l < gf.w.size(); ++l) {
+          ASSERT_EQ(gn.w[l].v, gf.w[l].v) << at << " layer " << l;
+          ASSERT_EQ(gn.b[l], gf.b[l]) << at << " layer " << l;
+        }
+        for (std::size_t l = 0; l < functional.last_layer_outputs().size(); ++l)
+          ASSERT_EQ(npu.last_layer_outputs()[l].v, functional.last_layer_outputs()[l].v) << at << " output " << l;
+        sf.step(pf, gf);
+        sn.step(pn, gn);
+      }
+      for (std::size_t l = 0; l < pf.w.size(); ++l)
+        for (int g = 0; g < kGemmRoles; ++g)
+          EXPECT_EQ(npu.overflow_stats()->layers[l][g], functional.overflow_stats()->layers[l][g]) << what << " " << l;
+      if (outer == 12) {
+        EXPECT_GT(functional.overflow_stats()->layers[0][int(GemmRole::fwd)].outer_overflows, 0u) << what;
+      }
+      Matrix of, on;
+      functional.logits(pf, x, 3, of);
+      npu.logits(pn, x, 3, on);
+      EXPECT_EQ(on.v, of.v) << what;
+    }
+    HdqtConfig one_tile = hdqt_preset("npu");
+    one_tile.acc(GemmRole::fwd).tile = 0;
+    NpuEngine npu(default_npu_config({sram}), one_tile, 7, SgdConfig{});
+    MlpGrads g;
+    try {
+      npu.gradients(p0, x, y, active, 0, g);
+      ADD_FAILURE() << "a whole-K tile ran K-chunked, batch " << B;
+    } catch (const ConfigError& e) {
+      EXPECT_NE(std::string(e.what()).find("gemm.fwd.tile = 0 makes the whole K one tile, which cannot be cut into K-chunks"),
+                std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 // A step that does not fit the SRAM is an error naming the field, before
 // anything runs: no gradients written, no costs charged.
 TEST(NpuEngine, SramTooSmallNamesTheFieldAndWritesNothing) {
@@ -337,3 +410,4 @@ TEST(NpuEngine, WritesAVcdOfBlockActivity) {
 
 }  // namespace
 }  // namespace hdq::npu
+

@@ -97,6 +97,13 @@ detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t r
   return r;
 }
 
+// M * N * ceil(K / t'), t' = K when t = 0 or t > K (§5).
+std::uint64_t tile_results_of(GemmShape s, const AccumulatorConfig& cfg) {
+  const std::uint64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(cfg.tile);
+  const std::uint64_t tiles_per_output = tile ? (std::uint64_t(s.k) + tile - 1) / tile : 0;
+  return std::uint64_t(s.m) * std::uint64_t(s.n) * tiles_per_output;
+}
+
 }  // namespace
 
 std::vector<KernelPath> available_gemm_paths() {
@@ -128,9 +135,7 @@ GemmStats gemm(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b, const 
     throw ConfigError("gemm: path avx512 requested on a CPU without AVX-512 F, BW and VL");
   const ContextUse use(ctx);
 
-  const std::uint64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(cfg.tile);
-  const std::uint64_t tiles_per_output = tile ? (std::uint64_t(s.k) + tile - 1) / tile : 0;
-  const std::uint64_t tile_results = std::uint64_t(s.m) * std::uint64_t(s.n) * tiles_per_output;
+  const std::uint64_t tile_results = tile_results_of(s, cfg);
   const int threads = std::min(ctx.threads(), std::max(s.m, 1));
   GemmStats total;
   if (path == KernelPath::avx512) {
@@ -152,6 +157,28 @@ GemmStats gemm(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b, const 
   }
   total.tile_results = tile_results;
   return total;
+}
+
+GemmStats gemm_continue_reference(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+                                  std::span<const std::int32_t> o0, std::span<std::int32_t> c) {
+  validate(cfg);
+  require_in_range("m", s.m, 0, INT32_MAX);
+  require_in_range("n", s.n, 0, INT32_MAX);
+  require_in_range("k", s.k, 0, INT32_MAX);
+  check_operand("a", a, s.m, s.k);
+  check_operand("b", b, s.k, s.n);
+  const std::size_t outputs = std::size_t(s.m) * s.n;
+  if (c.size() != outputs || o0.size() != outputs)
+    throw ConfigError(fmt::format("gemm: output has {} values and initial output {}, expected {} x {}", c.size(),
+                                  o0.size(), s.m, s.n));
+  const AccLimits outer = acc_limits(cfg.outer_bits, AccRange::full);
+  for (std::size_t i = 0; i < outputs; ++i)
+    if (o0[i] < outer.lo || o0[i] > outer.hi)
+      throw ConfigError(fmt::format("gemm: initial output {} = {} does not fit the {}-bit outer accumulator", i, o0[i],
+                                    cfg.outer_bits));
+  GemmStats st = detail::gemm_reference_rows(s, a, b, cfg, c, 0, s.m, o0);
+  st.tile_results = tile_results_of(s, cfg);
+  return st;
 }
 
 }  // namespace hdq

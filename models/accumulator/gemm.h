@@ -206,10 +206,23 @@ KernelPath best_gemm_path();
 GemmStats gemm(GemmContext& ctx, GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                std::span<std::int32_t> c, KernelPath path = best_gemm_path());
 
+// The contract's GEMM (§5) continued: each output's outer accumulator starts
+// from o0 (m x n, Wo-bit values) instead of 0, then the tiles of this K are
+// added in order as usual; statistics as gemm(). So a GEMM whose K is cut at
+// multiples of the tile length t' into chunks, each continued from the
+// previous chunk's C, gives the whole GEMM's C, and the chunks' statistics
+// merge (GemmStats::merge) into the whole GEMM's. The scalar reference loop
+// only (the NPU's K-chunked commands use it when the outer clamp may fire,
+// sim/blocks/mac_array.cpp). Checks as gemm() (ConfigError).
+GemmStats gemm_continue_reference(GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
+                                  std::span<const std::int32_t> o0, std::span<std::int32_t> c);
+
 namespace detail {
 // Path entry points: arguments already validated; compute rows [row_begin, row_end).
+// The reference's o0 (empty or m x n): the outer accumulators' initial values (0 when empty).
 GemmStats gemm_reference_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
-                              std::span<std::int32_t> c, int row_begin, int row_end);
+                              std::span<std::int32_t> c, int row_begin, int row_end,
+                              std::span<const std::int32_t> o0 = {});
 GemmStats gemm_portable_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                              std::span<std::int32_t> c, int row_begin, int row_end);
 ValueBounds value_bounds_avx2(std::span<const std::int16_t> v);

@@ -1,5 +1,7 @@
 // The definition of the tiled GEMM: one output at a time, one product at a
 // time, int64 throughout, every rule from accumulator.h applied literally.
+// With `o0` the outer accumulators start from o0 (m x n) instead of 0: the
+// same sum continued (gemm_continue_reference, gemm.h).
 #include <cstdlib>
 
 #include "models/accumulator/gemm.h"
@@ -7,14 +9,15 @@
 namespace hdq::detail {
 
 GemmStats gemm_reference_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
-                              std::span<std::int32_t> c, int row_begin, int row_end) {
+                              std::span<std::int32_t> c, int row_begin, int row_end,
+                              std::span<const std::int32_t> o0) {
   const int tile = (cfg.tile == 0 || cfg.tile > s.k) ? s.k : cfg.tile;
   const AccLimits inner = acc_limits(cfg.acc_bits, cfg.range);
   const AccLimits outer = acc_limits(cfg.outer_bits, AccRange::full);
   GemmStats st;
   for (int i = row_begin; i < row_end; ++i)
     for (int j = 0; j < s.n; ++j) {
-      std::int64_t o = 0;
+      std::int64_t o = o0.empty() ? 0 : o0[std::size_t(i) * s.n + j];
       for (int k0 = 0; k0 < s.k; k0 += tile) {
         const int k1 = std::min(k0 + tile, s.k);
         std::int64_t exact = 0;

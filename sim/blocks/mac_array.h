@@ -23,7 +23,17 @@
 // b_record the operands' QuantRecords (signedness); stats the
 // GemmStatsRecord (init_stats on the GEMM's first command); m, n, k; bits of A and B; b_layout (k_by_n: B stored
 // k x n; n_by_k: stored transposed, rows = output columns, as W in the
-// forward GEMM); the accumulator config of the GEMM role.
+// forward GEMM); the accumulator config of the GEMM role; accumulate (a
+// K-chunk continuing C; docs/npu.md "K-chunked GEMMs").
+//
+// K-chunking (accumulate): a GEMM whose operands do not fit SRAM runs as
+// commands over K-chunks [k0, k0 + kc) with kc a multiple of the tile length
+// t', each continuing the outer accumulators the previous one left in C.
+// Tiles never straddle a chunk, so only O carries over, and the contract's
+// sum (docs/contract.md §5: O = clamp(O + P) per tile in order) is the whole
+// GEMM's; the per-tile statistics merge by sum / max, and outer_overflows
+// counts the clamps of the continued sum. Not on impl: rtl (the verilated
+// array cannot preload O: ConfigError).
 #pragma once
 
 #include <vector>
@@ -50,6 +60,10 @@ struct MacDescriptor {
   BLayout b_layout = BLayout::k_by_n;
   std::uint8_t acc_mode = 0, acc_range = 0, acc_bits = 8, outer_bits = 32;
   std::uint8_t init_stats = 0;  // the GEMM's first command: the record starts at zero
+  // A K-chunk after the first of a K-chunked GEMM: C holds the outer
+  // accumulators (int32 O) of the chunks before, and this command continues
+  // from them (the PEs' outer registers preloaded from C) instead of from 0.
+  std::uint8_t accumulate = 0;
   Dataflow dataflow = Dataflow::output_stationary;  // timing and SRAM streams only; the bits are the same
   // Nonzero: the host's id of the B panel (a simulation hint, no hardware
   // field): commands with the same id read the same B bytes, so the core
@@ -97,9 +111,13 @@ class MacArrayCore {
  private:
   // B as gemm() takes it: from the cache, or unpacked (and transposed) into it.
   IntOperand operand_b(const MacDescriptor& d, bool is_unsigned, std::span<const std::uint8_t> packed);
+  // C = the GEMM continued from the O values in o_prev_ (an accumulate command).
+  GemmStats continue_gemm(GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& acc,
+                          std::span<std::int32_t> c);
 
   GemmContext gemm_;
   std::vector<std::int16_t> a_, bt_;
+  std::vector<std::int32_t> o_prev_;  // an accumulate command's O from C
   struct UnpackedB {
     std::vector<std::uint8_t> packed;  // (empty when unpacked for a named panel)
     std::uint64_t panel = 0;           // MacDescriptor::b_panel it was unpacked for (0: none)

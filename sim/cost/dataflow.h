@@ -107,16 +107,21 @@ inline std::uint64_t ws_partial_sum_bytes(int acc_bits, int outer_bits) {
 // columns of B and writes its outputs once (int32). ws: B is read once in
 // total (its folds partition it), A's rows once per column fold, and every
 // fold of K but the last writes, and every fold but the first reads, its
-// outputs' partial sums; the last writes C (int32).
+// outputs' partial sums; the last writes C (int32). `accumulate` (a K-chunk
+// continuing C, mac_array.h): C's int32 outer accumulators are read once
+// before (os: preloaded into each fold's PEs; ws: the first fold of K starts
+// from them instead of 0; a chunk starts on a tile boundary, so there is no
+// tile accumulator to carry), c_in_bytes = M N 4.
 struct ArrayTraffic {
-  std::uint64_t a_bytes = 0, b_bytes = 0, c_bytes = 0, partial_bytes = 0;
-  std::uint64_t total() const { return a_bytes + b_bytes + c_bytes + partial_bytes; }
+  std::uint64_t a_bytes = 0, b_bytes = 0, c_bytes = 0, partial_bytes = 0, c_in_bytes = 0;
+  std::uint64_t total() const { return a_bytes + b_bytes + c_bytes + partial_bytes + c_in_bytes; }
 };
 template <typename BBytes>
 ArrayTraffic array_traffic(Dataflow d, std::uint64_t m, std::uint64_t n, std::uint64_t k, std::uint64_t a_row_bytes,
-                           int rows, int cols, int acc_bits, int outer_bits, BBytes b_bytes_of) {
+                           int rows, int cols, int acc_bits, int outer_bits, bool accumulate, BBytes b_bytes_of) {
   ArrayTraffic t;
   if (m == 0 || n == 0 || k == 0) return t;
+  if (accumulate) t.c_in_bytes = m * n * 4;
   const FoldGeometry g = fold_geometry(d, m, n, k, rows, cols);
   for (std::uint64_t j0 = 0; j0 < n; j0 += std::uint64_t(cols)) {
     const std::uint64_t j1 = j0 + std::uint64_t(cols) < n ? j0 + std::uint64_t(cols) : n;

@@ -133,6 +133,7 @@ class Builder {
     at += layers * kQuantRoles * sizeof(QuantRecord);
     stats_ = at;
     at += layers * kGemmRoles * sizeof(GemmStatsRecord);
+    stats_written_.assign(layers * kGemmRoles, false);
     loss_ = at;
     at += 16;
     for (const auto& b : p.b) {
@@ -346,6 +347,9 @@ class Builder {
   std::uint32_t stats(int layer, GemmRole g) const {
     return std::uint32_t(stats_ + (std::uint64_t(layer) * kGemmRoles + std::uint64_t(g)) * sizeof(GemmStatsRecord));
   }
+  // Which statistics records (layer x GemmRole) a GEMM of this job initializes;
+  // the others hold whatever the SRAM held (layer 0 has no dX GEMM).
+  const std::vector<bool>& stats_written() const { return stats_written_; }
   std::uint32_t loss() const { return std::uint32_t(loss_); }
   std::uint32_t db(int layer) const { return std::uint32_t(db_[layer]); }
   const Tensor& momentum_w(int l) const { return momentum_w_[l]; }
@@ -625,11 +629,26 @@ class Builder {
              opt(g.clip_mask, nb) + opt(g.relu_grad, nb) + opt(g.sgd_w, nb) + opt(g.sgd_buf, nb);
     };
     const int buffers = 8;
+    const std::string what = fmt::format("GEMM {} ({} x {} x {})", name(g.role), g.m, g.n, g.k);
+    // Whether the smallest whole-K tiling below would fit with nothing
+    // resident (every operand streamed from DRAM): then a GEMM that does not
+    // fit gives up a resident tensor (too_small), else it runs in K-chunks.
+    auto whole_k_fits_alone = [&] {
+      const std::uint64_t nb = std::min(g.n, gran);
+      auto streamed = [&](const Tensor* t) { return t ? t->pitch_of(nb) : 0; };
+      const std::uint64_t panel = g.b_layout == BLayout::n_by_k ? nb * g.b.pitch() : g.k * g.b.pitch_of(nb);
+      const std::uint64_t fixed = align_up(panel, kAlign) + (g.bias ? align_up(4 * nb, kAlign) : 0);
+      const std::uint64_t row = g.a.pitch() + 4 * nb + streamed(g.act) + streamed(g.relu_mask) +
+                                streamed(g.clip_mask) + streamed(g.relu_grad) + streamed(g.sgd_w) + streamed(g.sgd_buf);
+      const std::uint64_t alone = sram_top_ - scalars_bytes_;
+      return fixed < alone && fit((alone - fixed) / kAlign * kAlign, row, g.m, std::uint64_t(R), buffers) > 0;
+    };
     // All of B resident if the A rows of at least one fold fit beside it (else
     // fewer columns, and A is read once per column block); passes
     // double-buffered if they fit twice.
     std::uint64_t nb = g.n, mb = 0;
     int slots = 2;
+    bool k_chunks = false;
     for (;;) {
       for (slots = 2; slots >= 1; --slots) {
         mb = fit(slot_bytes(fixed_of(nb), slots), per_row(nb), g.m, std::uint64_t(R), buffers);
@@ -637,19 +656,20 @@ class Builder {
       }
       if (mb > 0) break;
       const std::uint64_t smaller = (nb - 1) / gran * gran;
-      if (nb <= gran || smaller == 0)
-        too_small(fmt::format("GEMM {} ({} x {} x {})", name(g.role), g.m, g.n, g.k), fixed_of(nb),
-                  std::min<std::uint64_t>(g.m, R) * per_row(nb), buffers);
+      if (nb <= gran || smaller == 0) {
+        if (whole_k_fits_alone())
+          too_small(what, fixed_of(nb), std::min<std::uint64_t>(g.m, R) * per_row(nb), buffers);
+        k_chunks = true;
+        break;
+      }
       nb = smaller;
     }
-    const std::uint64_t fixed = fixed_of(nb);
-    const std::uint32_t b_buf = arena(0), bias_at = arena(align_up(b_panel(nb), kAlign));
     // One pass's buffers in a slot (those not in place).
     struct Pass {
       std::uint32_t a, c, act, relu, clip, grad, w, buf;
     };
     std::uint64_t j0 = 0, nj = 0;
-    auto pass_at = [&](std::uint64_t i0, std::uint32_t at) {
+    auto pass_at = [&](std::uint64_t i0, std::uint32_t at, bool with_a = true) {
       Pass p{};
       std::uint64_t off = at;
       auto take = [&](const Tensor* t, std::uint64_t c0, std::uint64_t nc, std::uint64_t bytes_per_row) {
@@ -658,7 +678,7 @@ class Builder {
         off += align_up(mb * bytes_per_row, kAlign);
         return a;
       };
-      p.a = take(&g.a, 0, g.a.cols, g.a.pitch());
+      if (with_a) p.a = take(&g.a, 0, g.a.cols, g.a.pitch());
       p.c = take(c_home, j0, nj, 4 * nj);
       if (g.act) p.act = take(g.act, j0, nj, 4 * nj);
       if (g.relu_mask) p.relu = take(g.relu_mask, j0, nj, mask_pitch(nj));
@@ -673,6 +693,7 @@ class Builder {
     mac.a_record = g.a_record;
     mac.b_record = g.b_record;
     mac.stats = stats(layer_, g.role);
+    stats_written_[std::size_t(layer_) * kGemmRoles + std::size_t(g.role)] = true;
     mac.k = std::uint32_t(g.k);
     mac.a_bits = std::uint8_t(g.a.bits);
     mac.b_bits = std::uint8_t(g.b.bits);
@@ -687,10 +708,164 @@ class Builder {
     }
     v.flags = std::uint8_t((g.bias ? kVecBias : 0) | (g.act ? kVecRelu : 0) | (g.clip_mask ? kVecClipMask : 0) |
                            (g.relu_grad ? kVecReluGrad : 0) | (g.relu_mask ? kVecReluMask : 0));
-    v.aux0 = bias_at;
     VectorDescriptor sgd = sgd_descriptor();
-
     bool first = true;
+
+    // A block's inputs besides A (masks, W and its momentum for the fused update).
+    auto load_block = [&](const Pass& p, std::uint64_t i0, std::uint64_t mi) {
+      if (g.clip_mask) copy_in(*g.clip_mask, i0, mi, j0, nj, p.clip);
+      if (g.relu_grad) copy_in(*g.relu_grad, i0, mi, j0, nj, p.grad);
+      if (g.sgd_w) copy_in(*g.sgd_w, i0, mi, j0, nj, p.w);
+      if (g.sgd_buf && !s_.first_update) copy_in(*g.sgd_buf, i0, mi, j0, nj, p.buf);
+    };
+    // After a block's C is complete: dequantization with its bias and masks,
+    // the fused SGD update and the next step's max |W|.
+    auto epilogue = [&](const Pass& p, std::uint64_t i0, std::uint64_t mi) {
+      v.src = v.dst = p.c;
+      v.aux1 = p.act;
+      v.aux2 = p.clip;
+      v.aux3 = g.relu_mask ? p.relu : p.grad;
+      v.rows = std::uint32_t(mi);
+      v.cols = std::uint32_t(nj);
+      emit(Unit::vector, kVecDequant, v);
+      if (g.sgd_w) {  // the update in the write-back of dW
+        const Phase phase = phase_;
+        phase_ = Phase::update;
+        sgd.src = p.c;
+        sgd.dst = p.w;
+        sgd.aux0 = p.buf;
+        sgd.rows = std::uint32_t(mi);
+        sgd.cols = std::uint32_t(nj);
+        emit(Unit::vector, kVecSgd, sgd);
+        if (g.keep_max != kNoRecord) {  // the next step's max |W|, while the block is on chip
+          QuantizerDescriptor q = quantizer(QuantRole::fwd_w);
+          q.record = g.keep_max;
+          q.src = p.w;
+          q.rows = std::uint32_t(mi);
+          q.cols = std::uint32_t(nj);
+          q.first_index = i0 * g.n + j0;
+          q.row_stride = std::uint32_t(g.n);
+          q.init = i0 == 0 && j0 == 0;
+          emit(Unit::quantizer, kQuantReduceKeep, q);
+        }
+        phase_ = phase;
+      }
+    };
+    auto store_block = [&](const Pass& p, std::uint64_t i0, std::uint64_t mi) {
+      if (c_home) copy_out(*c_home, i0, mi, j0, nj, p.c);
+      if (g.host) copy_out(*g.host, i0, mi, j0, nj, p.c);
+      if (g.act) copy_out(*g.act, i0, mi, j0, nj, p.act);
+      if (g.relu_mask) copy_out(*g.relu_mask, i0, mi, j0, nj, p.relu);
+      if (g.sgd_w) {
+        const Phase phase = phase_;
+        phase_ = Phase::update;
+        copy_out(*g.sgd_w, i0, mi, j0, nj, p.w);
+        copy_out(*g.sgd_buf, i0, mi, j0, nj, p.buf);
+        phase_ = phase;
+      }
+    };
+    if (k_chunks) {
+      // K-chunks (docs/npu.md "K-chunked GEMMs"): a block of C (mb x nb,
+      // int32) stays in SRAM while the chunks [k0, k0 + kc) of its A rows
+      // and B columns stream through the slots, each a MAC command that
+      // continues C (accumulate); then the block's epilogue as above. kc is
+      // a multiple of the tile t' (tiles never straddle chunks, so only the
+      // outer accumulator carries over: the bits of one command) and of 8
+      // (K-slices of packed rows start on bytes).
+      const AccumulatorConfig acc = hdqt_.acc(g.role);
+      if (acc.tile == 0 || std::uint64_t(acc.tile) >= g.k)
+        too_small(fmt::format("{} (gemm.{}.tile = {} makes the whole K one tile, which cannot be cut into K-chunks)",
+                              what, name(g.role), acc.tile),
+                  fixed_of(std::min(g.n, gran)), std::min<std::uint64_t>(g.m, R) * per_row(std::min(g.n, gran)),
+                  buffers);
+      const std::uint64_t kgran = std::lcm(std::uint64_t(acc.tile), std::uint64_t(8));
+      // A's rows [k0, k0 + kc) (in place only when kc is all of K) and B's chunk for nb columns.
+      auto a_chunk = [&](std::uint64_t rows, std::uint64_t kc) { return rows * need(g.a, kc); };
+      auto b_chunk = [&](std::uint64_t cols, std::uint64_t kc) {
+        return g.b_layout == BLayout::n_by_k ? cols * need(g.b, kc) : kc * need(g.b, cols);
+      };
+      auto chunk_bytes = [&](std::uint64_t rows, std::uint64_t cols, std::uint64_t kc) {
+        return align_up(a_chunk(rows, kc), kAlign) + align_up(b_chunk(cols, kc), kAlign);
+      };
+      // The block's buffers (C and the epilogue's, those not in place) and the bias.
+      auto block_bytes = [&](std::uint64_t rows, std::uint64_t cols) {
+        auto buf = [&](const Tensor* t) { return t ? align_up(rows * need(*t, cols), kAlign) : 0; };
+        return (g.bias ? align_up(4 * cols, kAlign) : 0) + (c_home ? buf(c_home) : align_up(rows * 4 * cols, kAlign)) +
+               buf(g.act) + buf(g.relu_mask) + buf(g.clip_mask) + buf(g.relu_grad) + buf(g.sgd_w) + buf(g.sgd_buf);
+      };
+      // The largest kc (all of K, or a multiple of kgran) whose chunks fit a slot; 0 if none.
+      auto largest_kc = [&](std::uint64_t rows, std::uint64_t cols, std::uint64_t avail) -> std::uint64_t {
+        auto fits = [&](std::uint64_t kc) { return chunk_bytes(rows, cols, kc) + 2 * kAlign <= avail; };
+        if (fits(g.k)) return g.k;
+        // Bits per unit of kc, to start near the answer (pitches round up, so step down from there).
+        const std::uint64_t bits = rows * std::uint64_t(g.a.bits) +
+                                   (g.b_layout == BLayout::n_by_k ? cols * std::uint64_t(g.b.bits) : 8 * need(g.b, cols));
+        std::uint64_t kc = std::min(g.k - 1, avail * 8 / bits) / kgran * kgran;
+        while (kc > 0 && !fits(kc)) kc -= kgran;
+        return kc;
+      };
+      // The whole C as one block if it leaves at least half the arena to the
+      // chunks, else fewer rows (multiples of R), then fewer columns (of gran).
+      mb = g.m, nb = g.n;
+      std::uint64_t kc = 0;
+      for (;;) {
+        const std::uint64_t fixed = block_bytes(mb, nb);
+        if (fixed <= slot_bytes(0, 1) / 2)
+          for (slots = 2; slots >= 1; --slots)
+            if ((kc = largest_kc(mb, nb, slot_bytes(fixed, slots))) > 0) break;
+        if (kc > 0) break;
+        if (mb > std::uint64_t(R)) mb = std::max<std::uint64_t>(R, mb / 2 / R * R);
+        else if (nb > gran) nb = std::max(gran, nb / 2 / gran * gran);
+        else too_small(what + " in K-chunks", fixed, chunk_bytes(mb, nb, kgran), 2);
+      }
+      const std::uint64_t fixed = block_bytes(mb, nb), a_buf = align_up(a_chunk(mb, kc), kAlign);
+      const std::uint32_t bias_at = arena(0), block_at = arena(g.bias ? align_up(4 * nb, kAlign) : 0);
+      mac.dataflow = choose_dataflow(cfg_.mac_array.dataflow, g.m, g.n, kc, R, C);
+      for (j0 = 0; j0 < g.n; j0 += nb) {
+        nj = std::min(nb, g.n - j0);
+        if (g.bias) {
+          copy_in(*g.bias, 0, 1, j0, nj, bias_at);
+          v.aux0 = where(*g.bias, 0, j0, nj, bias_at);
+        }
+        for (std::uint64_t i0 = 0; i0 < g.m; i0 += mb) {
+          const std::uint64_t mi = std::min(mb, g.m - i0);
+          const Pass p = pass_at(i0, block_at, false);
+          load_block(p, i0, mi);
+          auto b_at = [&](std::uint64_t k0, std::uint64_t kk, std::uint32_t at) {
+            return g.b_layout == BLayout::n_by_k ? where(g.b, j0, k0, kk, std::uint32_t(at + a_buf))
+                                                 : where(g.b, k0, j0, nj, std::uint32_t(at + a_buf));
+          };
+          stream(
+              g.k, kc, fixed, slots,
+              [&](std::uint64_t k0, std::uint64_t kk, std::uint32_t at) {
+                copy_in(g.a, i0, mi, k0, kk, at);
+                if (g.b_layout == BLayout::n_by_k) copy_in(g.b, j0, nj, k0, kk, b_at(k0, kk, at));
+                else copy_in(g.b, k0, kk, j0, nj, b_at(k0, kk, at));
+              },
+              [&](std::uint64_t k0, std::uint64_t kk, std::uint32_t at) {
+                mac.a = where(g.a, i0, k0, kk, at);
+                mac.b = b_at(k0, kk, at);
+                mac.b_panel = next_b_panel();
+                mac.c = p.c;
+                mac.m = std::uint32_t(mi);
+                mac.n = std::uint32_t(nj);
+                mac.k = std::uint32_t(kk);
+                mac.init_stats = first;
+                mac.accumulate = k0 != 0;
+                first = false;
+                emit(Unit::mac_array, kMacGemm, mac);
+              },
+              [](std::uint64_t, std::uint64_t, std::uint32_t) {});
+          epilogue(p, i0, mi);
+          store_block(p, i0, mi);
+        }
+      }
+      return;
+    }
+
+    const std::uint64_t fixed = fixed_of(nb);
+    const std::uint32_t b_buf = arena(0), bias_at = arena(align_up(b_panel(nb), kAlign));
+    v.aux0 = bias_at;
     for (j0 = 0; j0 < g.n; j0 += nb) {
       nj = std::min(nb, g.n - j0);
       mac.b_panel = next_b_panel();  // the same B for every row block of these columns
@@ -709,10 +884,7 @@ class Builder {
           [&](std::uint64_t i0, std::uint64_t mi, std::uint32_t at) {
             const Pass p = pass_at(i0, at);
             copy_in(g.a, i0, mi, 0, g.a.cols, p.a);
-            if (g.clip_mask) copy_in(*g.clip_mask, i0, mi, j0, nj, p.clip);
-            if (g.relu_grad) copy_in(*g.relu_grad, i0, mi, j0, nj, p.grad);
-            if (g.sgd_w) copy_in(*g.sgd_w, i0, mi, j0, nj, p.w);
-            if (g.sgd_buf && !s_.first_update) copy_in(*g.sgd_buf, i0, mi, j0, nj, p.buf);
+            load_block(p, i0, mi);
           },
           [&](std::uint64_t i0, std::uint64_t mi, std::uint32_t at) {
             const Pass p = pass_at(i0, at);
@@ -723,50 +895,9 @@ class Builder {
             mac.init_stats = first;
             first = false;
             emit(Unit::mac_array, kMacGemm, mac);
-            v.src = v.dst = p.c;
-            v.aux1 = p.act;
-            v.aux2 = p.clip;
-            v.aux3 = g.relu_mask ? p.relu : p.grad;
-            v.rows = std::uint32_t(mi);
-            v.cols = std::uint32_t(nj);
-            emit(Unit::vector, kVecDequant, v);
-            if (g.sgd_w) {  // the update in the write-back of dW
-              const Phase phase = phase_;
-              phase_ = Phase::update;
-              sgd.src = p.c;
-              sgd.dst = p.w;
-              sgd.aux0 = p.buf;
-              sgd.rows = std::uint32_t(mi);
-              sgd.cols = std::uint32_t(nj);
-              emit(Unit::vector, kVecSgd, sgd);
-              if (g.keep_max != kNoRecord) {  // the next step's max |W|, while the block is on chip
-                QuantizerDescriptor q = quantizer(QuantRole::fwd_w);
-                q.record = g.keep_max;
-                q.src = p.w;
-                q.rows = std::uint32_t(mi);
-                q.cols = std::uint32_t(nj);
-                q.first_index = i0 * g.n + j0;
-                q.row_stride = std::uint32_t(g.n);
-                q.init = i0 == 0 && j0 == 0;
-                emit(Unit::quantizer, kQuantReduceKeep, q);
-              }
-              phase_ = phase;
-            }
+            epilogue(p, i0, mi);
           },
-          [&](std::uint64_t i0, std::uint64_t mi, std::uint32_t at) {
-            const Pass p = pass_at(i0, at);
-            if (c_home) copy_out(*c_home, i0, mi, j0, nj, p.c);
-            if (g.host) copy_out(*g.host, i0, mi, j0, nj, p.c);
-            if (g.act) copy_out(*g.act, i0, mi, j0, nj, p.act);
-            if (g.relu_mask) copy_out(*g.relu_mask, i0, mi, j0, nj, p.relu);
-            if (g.sgd_w) {
-              const Phase phase = phase_;
-              phase_ = Phase::update;
-              copy_out(*g.sgd_w, i0, mi, j0, nj, p.w);
-              copy_out(*g.sgd_buf, i0, mi, j0, nj, p.buf);
-              phase_ = phase;
-            }
-          });
+          [&](std::uint64_t i0, std::uint64_t mi, std::uint32_t at) { store_block(pass_at(i0, at), i0, mi); });
     }
   }
 
@@ -1269,6 +1400,7 @@ class Builder {
   Phase phase_ = Phase::forward;
   std::uint64_t records_ = 0, stats_ = 0, loss_ = 0, scalars_bytes_ = 0, arena_ = 0, sram_top_ = 0;
   std::vector<std::uint64_t> db_;
+  std::vector<bool> stats_written_;
   std::vector<Block> heap_;  // resident tensors, by address
   std::uint64_t dram_top_ = 0;       // the top of the job's DRAM (its footprint below the queue)
   std::uint64_t unshared_top_ = 0;   // the top without reuse (every tensor at the top)
@@ -2103,6 +2235,7 @@ void read_records(Builder& bld, const Tensor& records, const MlpParams& p, StepR
   res.records.resize(records.bytes());
   bld.read_back(records.addr, res.records.data(), records.bytes());
   res.stats_offset = bld.stats(0, GemmRole::fwd);
+  res.stats_written = bld.stats_written();
   res.loss_offset = bld.loss();
   res.db_offsets.clear();
   for (std::size_t l = 0; l < p.w.size(); ++l) res.db_offsets.push_back(bld.db(int(l)));
@@ -2115,6 +2248,7 @@ std::string plan_key(const char* kind, const StepSettings& s, const MlpParams& p
                               int(s.state.weights_current), int(s.spare_state));
   for (const Matrix& w : p.w) k += fmt::format("{}x{},", w.rows, w.cols);
   for (const QuantConfig& q : s.hdqt->quant) k += fmt::format("{},", q.bits);
+  for (const AccumulatorConfig& a : s.hdqt->gemm) k += fmt::format("t{},", a.tile);  // K-chunks are multiples of it
   k += fmt::format("|{}|{}|{}|{}|{}", s.hdqt->hadamard.max_block.value_or(0), int(s.hdqt->hadamard.pad), int(s.hdqt->ste),
                    int(s.carried_w_max), s.carried_wq);
   return k;
@@ -2280,7 +2414,7 @@ void decode_records(StepResults& r) {
   for (std::size_t i = 0; i < L * kGemmRoles; ++i) {
     GemmStatsRecord s;
     std::memcpy(&s, r.records.data() + r.stats_offset + i * sizeof(GemmStatsRecord), sizeof s);
-    r.stats[i] = s.stats();
+    r.stats[i] = i < r.stats_written.size() && r.stats_written[i] ? s.stats() : GemmStats{};  // no GEMM: none
   }
   if (r.grads.b.size() == L)
     for (std::size_t l = 0; l < L; ++l)

@@ -99,6 +99,9 @@ struct StepResults {
 
   std::vector<std::uint8_t> records;  // the record area as read back
   std::uint64_t stats_offset = 0, loss_offset = 0;
+  // Per layer x GemmRole: a GEMM of the job initialized the record. The others
+  // (layer 0's dX) are stale SRAM bytes, decoded as zero statistics.
+  std::vector<bool> stats_written;
   std::vector<std::uint64_t> db_offsets;
   // The carry records as read back (Job::carries_w_max): one QuantRecord per
   // layer, max |W| of the updated weights (or `nonfinite`).
