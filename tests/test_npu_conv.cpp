@@ -151,6 +151,23 @@ std::shared_ptr<const Graph> long_positions_graph(ImageShape in) {
   return g;
 }
 
+// The commands of one training step's job (labels n % 4, the first four
+// of five classes active).
+std::vector<Command> step_commands(const ConvCase& c, const HdqtConfig& cfg, const char* sram,
+                                   std::shared_ptr<const Graph> graph) {
+  const NpuConfig npu = default_npu_config({sram});
+  StepSettings s;
+  s.npu = &npu;
+  s.hdqt = &cfg;
+  s.seed = 7;
+  const MlpParams p = init_graph(graph, 3);
+  std::vector<int> y;
+  for (int i = 0; i < c.batch; ++i) y.push_back(i % 4);
+  const bool active[5] = {true, true, true, true, false};
+  StepResults results;
+  return build_graph_step(s, p, input(c.batch, c.input.size(), 0), y, active, 0, results).commands;
+}
+
 // Layer 0's kHadamardColsT and kHadamardColsInt commands in a training step's
 // program (index 0: G'', 1: X'): their count, the sum of their transformed
 // lengths (`padded`), and whether one transforms whole columns (padded ==
@@ -161,18 +178,8 @@ struct DwTransforms {
   bool whole_columns[2] = {false, false};
 };
 DwTransforms dw_transforms(const ConvCase& c, const HdqtConfig& cfg, const char* sram, std::uint64_t lp) {
-  const NpuConfig npu = default_npu_config({sram});
-  StepSettings s;
-  s.npu = &npu;
-  s.hdqt = &cfg;
-  s.seed = 7;
-  const MlpParams p = init_graph(long_positions_graph(c.input), 3);
-  std::vector<int> y(std::size_t(c.batch), 1);
-  const bool active[5] = {true, true, true, true, false};
-  StepResults results;
-  const Job job = build_graph_step(s, p, input(c.batch, c.input.size(), 0), y, active, 0, results);
   DwTransforms t;
-  for (const Command& cmd : job.commands) {
+  for (const Command& cmd : step_commands(c, cfg, sram, long_positions_graph(c.input))) {
     if (cmd.header.unit != Unit::hadamard || cmd.header.layer != 0 || cmd.header.phase != Phase::backward_dw) continue;
     const int i = cmd.header.opcode == kHadamardColsT ? 0 : cmd.header.opcode == kHadamardColsInt ? 1 : -1;
     if (i < 0) continue;
@@ -224,6 +231,53 @@ TEST(NpuConv, DwTransformsChunkedAlongThePositionsEqualTheFunctionalEngine) {
   }
 }
 
+// The accumulate commands (K-chunks continuing C's outer accumulators,
+// docs/npu.md "K-chunked GEMMs") of layer 0's dW GEMM in a training step.
+int dw_k_chunks(const ConvCase& c, const HdqtConfig& cfg, const char* sram, std::shared_ptr<const Graph> graph) {
+  int n = 0;
+  for (const Command& cmd : step_commands(c, cfg, sram, graph))
+    if (cmd.header.unit == Unit::mac_array && cmd.header.layer == 0 && cmd.header.phase == Phase::backward_dw &&
+        cmd.as<MacDescriptor>().accumulate)
+      ++n;
+  return n;
+}
+
+// A conv dW GEMM whose contraction (the N*P positions) only fits SRAM in
+// K-chunks: conv3x3(8 -> 4) on 8 x 16 x 16 images, batch 16, so dW is
+// 4 x 72 x 4096 and B = X'q alone is 4096 x 36 bytes (144 KiB), beyond
+// 32 KiB; its Hadamard transforms stream along the positions too. The same
+// bits as the functional engine (gradients, outputs, weights, every GEMM's
+// statistics) with the outer accumulator at 32 bits (no outer clamp: the
+// chunks add) and at 10 bits (the clamp fires and the MAC array continues
+// the sum from the previous chunk's O). Not vacuous: at 32 KiB layer 0's dW
+// runs accumulate commands, at the default SRAM none.
+TEST(NpuConv, DwGemmInKChunksEqualsTheFunctionalEngine) {
+  const ConvCase c{"8x16x16 k3 N16", {8, 16, 16}, 3, 1, 1, 16, false};
+  auto g = std::make_shared<Graph>(c.input);
+  int t = g->conv(kNetworkInput, 4, 3, 1, 1, true);
+  t = g->relu(t);
+  t = g->global_avg_pool(t);
+  g->linear(t, 5);
+  for (const int outer_bits : {32, 10}) {
+    HdqtConfig cfg = hdqt_preset("npu");
+    cfg.acc(GemmRole::bwd_dw).outer_bits = outer_bits;
+    {  // at 10 bits the functional engine's dW GEMM does clamp outer sums (32: never)
+      FunctionalEngine functional(cfg, 7, 1);
+      MlpParams p = init_graph(g, 3);
+      MlpGrads grads;
+      const std::vector<int> y(std::size_t(c.batch), 1);
+      const bool active[5] = {true, true, true, true, false};
+      functional.gradients(p, input(c.batch, c.input.size(), 0), y, active, 0, grads);
+      const std::uint64_t clamps = functional.overflow_stats()->layers[0][int(GemmRole::bwd_dw)].outer_overflows;
+      if (outer_bits == 10) EXPECT_GT(clamps, 0u);
+      else EXPECT_EQ(clamps, 0u);
+    }
+    EXPECT_GT(dw_k_chunks(c, cfg, "sram.size_bytes=32768", g), 0) << outer_bits;
+    EXPECT_EQ(dw_k_chunks(c, cfg, "sram.size_bytes=524288", g), 0) << outer_bits;
+    for (const char* sram : {"sram.size_bytes=32768", "sram.size_bytes=524288"}) expect_bit_exact(c, cfg, sram, g);
+  }
+}
+
 // ResNet layers: BatchNorm (batch statistics in training, running statistics
 // in the evaluation), residual adds, option-A shortcuts and global average
 // pooling, in the resnet20 preset on 1 x 8 x 8 images; average pooling in a
@@ -252,19 +306,8 @@ struct Col2imCommands {
 };
 Col2imCommands col2im_commands(const ConvCase& c, const HdqtConfig& cfg, const char* sram,
                                std::shared_ptr<const Graph> graph) {
-  const NpuConfig npu_cfg = default_npu_config({sram});
-  StepSettings s;
-  s.npu = &npu_cfg;
-  s.hdqt = &cfg;
-  s.seed = 7;
-  const MlpParams p = init_graph(graph, 3);
-  std::vector<int> y;
-  for (int i = 0; i < c.batch; ++i) y.push_back(i % 4);
-  const bool active[5] = {true, true, true, true, false};
-  StepResults res;
-  const Job job = build_graph_step(s, p, input(c.batch, c.input.size(), 0), y, active, 0, res);
   Col2imCommands r;
-  for (const Command& cmd : job.commands)
+  for (const Command& cmd : step_commands(c, cfg, sram, graph))
     if (cmd.header.unit == Unit::vector && cmd.header.opcode == kLayerCol2im) {
       ++r.count;
       r.least_channels = std::min(r.least_channels, cmd.as<LayerDescriptor>().conv().in_channels);
