@@ -103,14 +103,13 @@ LuqScale luq_scale(const std::vector<float>& x, const hdq::QuantConfig& cfg) {
   o.qmin = o.is_unsigned ? 0 : -o.qmax;
   if (o.mx == 0.0f) return o;
   o.s = o.mx / float(o.qmax);
-  // A quotient that underflows to 0 has no power of two to round up to (the
-  // contract's reading: no finite non-zero scale), so pow2 applies only to s > 0.
-  if (cfg.scale_mode == hdq::ScaleMode::pow2 && o.s > 0.0f) {
+  if (o.s == 0.0f) return o;  // R2 (v1.4): a quotient that underflows quantizes like all zero
+  if (cfg.scale_mode == hdq::ScaleMode::pow2) {
     int e = 0;
     const float f = std::frexp(o.s, &e);
     if (f != 0.5f) o.s = std::ldexp(1.0f, e);
   }
-  o.no_finite_scale = o.s == 0.0f || std::isinf(o.s);
+  o.no_finite_scale = std::isinf(o.s);
   return o;
 }
 
@@ -243,7 +242,7 @@ RC_GTEST_PROP(Luq, QuantizeMatchesOracleAndGivesZeroOrPowersOfTwo, ()) {
     RC_ASSERT(std::abs(q) <= (1 << o.E));
     if (o.is_unsigned) RC_ASSERT(q >= 0);
     if (q != 0) RC_ASSERT((q < 0) == (x[i] < 0.0f));
-    if (o.mx == 0.0f) {
+    if (o.s == 0.0f) {  // all zero, or R2: the scale underflows
       RC_ASSERT(q == 0);
       continue;
     }

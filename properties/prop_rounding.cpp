@@ -71,7 +71,7 @@ struct ScaleOracle {
   float m = 0.0f, mx = 0.0f, s = 0.0f;
   int qmin = 0, qmax = 0;
   bool is_unsigned = false;
-  bool no_finite_scale = false;  // mx > 0 but s is 0 or Inf: a NumericError (reading in quantizer.h)
+  bool no_finite_scale = false;  // pow2 makes s Inf: a NumericError (R2)
 };
 
 ScaleOracle scale_oracle(const std::vector<float>& x, const hdq::QuantConfig& cfg) {
@@ -89,14 +89,15 @@ ScaleOracle scale_oracle(const std::vector<float>& x, const hdq::QuantConfig& cf
   o.qmax = o.is_unsigned ? (1 << k) - 1 : (1 << (k - 1)) - 1;
   if (o.mx == 0.0f) return o;
   o.s = o.mx / static_cast<float>(o.qmax);
-  if (cfg.scale_mode == hdq::ScaleMode::pow2 && o.s > 0.0f) {
+  if (o.s == 0.0f) return o;  // R2 (v1.4): quantized like an all-zero tensor
+  if (cfg.scale_mode == hdq::ScaleMode::pow2) {
     // Smallest power of two >= s: s = f * 2^e with 0.5 <= f < 1, so it is s
     // itself when f == 0.5 and 2^e otherwise (2^128 overflows to Inf).
     int e = 0;
     const float f = std::frexp(o.s, &e);
     if (f != 0.5f) o.s = std::ldexp(1.0f, e);
   }
-  o.no_finite_scale = o.s == 0.0f || std::isinf(o.s);
+  o.no_finite_scale = std::isinf(o.s);
   return o;
 }
 
@@ -136,9 +137,12 @@ hdq::QuantConfig config_gen(hdq::Rounding rounding) {
 //   1 the same, non-negative (auto signedness then picks unsigned);
 //   2 lattice: c = 1 and max |x| = qmax * 2^e, so s = 2^e and every element
 //     j * 2^(e-1) gives v = j / 2: exact ties, half of them odd;
-//   3 all zero.
+//   3 all zero;
+//   4 the edges of R2: either subnormal multiples j * 2^-149 (|j| <= 2^k), whose
+//     mx / qmax often underflows to 0, or, at qmax = 1 (signed 2 bits, pow2,
+//     c = 1), magnitudes in [2^127, 2^128) whose pow2 scale would be 2^128.
 std::vector<float> tensor_gen(hdq::QuantConfig& cfg) {
-  const int style = *gen::weightedElement<int>({{4, 0}, {2, 1}, {3, 2}, {1, 3}});
+  const int style = *gen::weightedElement<int>({{4, 0}, {2, 1}, {3, 2}, {1, 3}, {1, 4}});
   const int n = *uniform(1, 64);
   std::vector<float> x;
   if (style == 0 || style == 1) {
@@ -160,8 +164,22 @@ std::vector<float> tensor_gen(hdq::QuantConfig& cfg) {
     }));
     // Pin the maximum (and, for auto-signed, a negative minimum).
     x[0] = want_unsigned ? std::ldexp(float(qmax), e) : -std::ldexp(float(qmax), e);
-  } else {
+  } else if (style == 3) {
     x.assign(n, *gen::element(0.0f, -0.0f));
+  } else if (*coin()) {
+    const int jmax = *uniform(1, 1 << cfg.bits);  // near qmax units: s = 0, 2^-149 or 2^-148
+    x = *gen::container<std::vector<float>>(n, gen::map(uniform(-jmax, jmax), [](int j) {
+      return std::ldexp(float(j), -149);
+    }));
+  } else {
+    cfg.bits = 2;
+    cfg.signedness = hdq::Signedness::is_signed;
+    cfg.scale_mode = hdq::ScaleMode::pow2;
+    cfg.clip = 1.0f;
+    x = *gen::container<std::vector<float>>(n, gen::map(uniform<std::uint32_t>(1u << 23, (1u << 24) - 1),
+                                                        [](std::uint32_t u) { return std::ldexp(float(u), 104); }));
+    for (float& v : x)
+      if (*coin()) v = -v;
   }
   return x;
 }
@@ -242,7 +260,7 @@ RC_GTEST_PROP(Rounding, StochasticQuantizeMatchesOracleAtEachElementsRandomBits,
   RC_ASSERT(t.q.size() == x.size());
   const std::uint64_t key = hdqprop::contract_key(rs.seed, rs.stream, rs.step);
   for (std::size_t i = 0; i < x.size(); ++i) {
-    if (o.mx == 0.0f) {
+    if (o.s == 0.0f) {  // all zero, or R2: the scale underflows
       RC_ASSERT(t.q[i] == 0);
       continue;
     }
@@ -346,7 +364,7 @@ RC_GTEST_PROP(Rounding, NearestIsHalfToEvenWithinHalfAndClippedElementsHitQmax, 
   bool any_tie = false, any_clipped = false;
   for (std::size_t i = 0; i < x.size(); ++i) {
     const int q = t.q[i];
-    if (o.mx == 0.0f) {
+    if (o.s == 0.0f) {  // all zero, or R2: the scale underflows
       RC_ASSERT(q == 0);
       continue;
     }
@@ -422,12 +440,14 @@ RC_GTEST_PROP(Rounding, QuantizeElementClampsEitherRoundingToQminQmax, ()) {
 // 3d. Section 1: m = max |x|, mx = (c == 1) ? m : m * c (one f32 multiply),
 // qmin/qmax by signedness (`auto` is unsigned iff min x >= 0), s = mx / qmax
 // in f32, or for pow2 the smallest power of two >= that f32 value; mx == 0
-// gives s = 0 and all q = 0. Where mx > 0 but no finite non-zero s exists the
-// library's documented reading (quantizer.h) is a NumericError.
+// gives s = 0 and all q = 0, and so does an mx / qmax that underflows to 0 (R2);
+// a pow2 scale that would be 2^128 is a NumericError (R2).
 RC_GTEST_PROP(Rounding, ChooseScaleFollowsSection1, ()) {
   hdq::QuantConfig cfg = config_gen(*gen::element(hdq::Rounding::nearest, hdq::Rounding::stochastic));
   const std::vector<float> x = tensor_gen(cfg);
   const ScaleOracle o = scale_oracle(x, cfg);
+  RC_CLASSIFY(o.mx > 0.0f && o.s == 0.0f, "mx / qmax underflows");
+  RC_CLASSIFY(o.no_finite_scale, "pow2 scale overflows");
   if (o.no_finite_scale) {
     RC_ASSERT_THROWS_AS(hdq::choose_scale(x, cfg, "x"), hdq::NumericError);
     return;
@@ -438,7 +458,7 @@ RC_GTEST_PROP(Rounding, ChooseScaleFollowsSection1, ()) {
   RC_ASSERT(p.qmax == o.qmax);
   RC_ASSERT(std::bit_cast<std::uint32_t>(p.mx) == std::bit_cast<std::uint32_t>(o.mx));
   RC_ASSERT(std::bit_cast<std::uint32_t>(p.scale) == std::bit_cast<std::uint32_t>(o.s));
-  if (cfg.scale_mode == hdq::ScaleMode::pow2 && o.mx > 0.0f) {
+  if (cfg.scale_mode == hdq::ScaleMode::pow2 && o.s > 0.0f) {
     // s is a power of two and the smallest one >= mx / qmax.
     int e = 0;
     RC_ASSERT(std::frexp(p.scale, &e) == 0.5f);

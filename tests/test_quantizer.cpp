@@ -138,6 +138,38 @@ TEST(Quantizer, Pow2ScaleRoundsUpToAPowerOfTwo) {
   EXPECT_EQ(scale_of(std::ldexp(10.0f, -140)), std::ldexp(1.0f, -139));
 }
 
+// Reading 2 (contract v1.4). A vanished gradient: max |x| = 3 * 2^-149 at 4 bits
+// gives mx / qmax = 3/7 * 2^-149, below half the smallest subnormal, so the f32
+// quotient rounds to 0. The tensor quantizes like an all-zero one (s = 0, q = 0)
+// in both scale modes. A pow2 scale can overflow only at qmax = 1 (signed 2 bits;
+// FLT_MAX / 3 < 2^127): mx = 1.5 * 2^127 rounds up to 2^128, which has no finite
+// value, so that stays a NumericError naming the tensor.
+TEST(Quantizer, UnderflowingScaleQuantizesToZeroAndOverflowingPow2ScaleIsAnError) {
+  const float tiny = std::ldexp(3.0f, -149);
+  const std::vector<float> x{tiny, -tiny, std::ldexp(1.0f, -149)};
+  for (ScaleMode mode : {ScaleMode::f32, ScaleMode::pow2}) {
+    for (Rounding r : {Rounding::nearest, Rounding::stochastic}) {
+      QuantConfig c = nearest4();
+      c.scale_mode = mode;
+      c.rounding = r;
+      const QuantizedTensor t = quantize(x, c, RandomStream{1, 2, 3}, "layer1.bwd_g_dx");
+      EXPECT_EQ(t.params.mx, tiny);
+      EXPECT_EQ(t.params.scale, 0.0f);
+      EXPECT_EQ(t.q, (std::vector<std::int16_t>{0, 0, 0}));
+    }
+  }
+  QuantConfig c = nearest4();
+  c.bits = 2;
+  c.scale_mode = ScaleMode::pow2;
+  const std::vector<float> huge{std::ldexp(1.5f, 127), -1.0f};
+  try {
+    quantize(huge, c, RandomStream{}, "layer0.fwd_w");
+    FAIL() << "expected NumericError";
+  } catch (const NumericError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer0.fwd_w"), std::string::npos);
+  }
+}
+
 TEST(Quantizer, NonFiniteInputIsANumericErrorNamingTheTensor) {
   const std::vector<float> x{1.0f, std::numeric_limits<float>::quiet_NaN()};
   try {

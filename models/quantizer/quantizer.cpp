@@ -87,9 +87,13 @@ QuantParams choose_scale(const ScaleSummary& s, const QuantConfig& cfg, std::str
   if (p.mx == 0.0f) return p;  // all-zero tensor: s = 0, every q = 0
 
   p.scale = p.mx / static_cast<float>(p.qmax);  // luq: alpha = mx / 2^E
-  if (cfg.scale_mode == ScaleMode::pow2 && p.scale > 0.0f) p.scale = pow2_at_least(p.scale);
-  if (p.scale == 0.0f || !std::isfinite(p.scale))
-    throw NumericError(fmt::format("tensor '{}': max |x| * clip = {} gives no finite non-zero scale at {} bits",
+  // R2: a quotient that underflows to 0 (a vanished gradient, max |x| < qmax * 2^-149)
+  // quantizes like an all-zero tensor; there is no power of two to round it up to.
+  if (p.scale == 0.0f) return p;
+  if (cfg.scale_mode == ScaleMode::pow2) p.scale = pow2_at_least(p.scale);
+  if (!std::isfinite(p.scale))
+    throw NumericError(fmt::format("tensor '{}': max |x| * clip = {} gives no finite scale at {} bits (pow2 "
+                                   "would be 2^128)",
                                    tensor, p.mx, cfg.bits));
   return p;
 }

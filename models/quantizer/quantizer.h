@@ -60,8 +60,9 @@
 // Readings of the contract chosen here (docs/contract.md, readings of §1 and §2):
 // - NaN or Inf anywhere in x is a NumericError naming the tensor, found while
 //   computing m, before anything is written.
-// - If mx > 0 but s is 0 (mx / qmax underflows) or Inf (pow2 of a value
-//   above 2^127), no finite scale exists: NumericError naming the tensor.
+// - If mx > 0 but s = mx / qmax underflows to 0, the tensor quantizes like an all-zero
+//   one: s = 0, every q = 0 (reading 2, v1.4). If pow2 makes s Inf (a value above
+//   2^127), no finite scale exists: NumericError naming the tensor.
 #pragma once
 
 #include <cstdint>
