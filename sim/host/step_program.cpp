@@ -719,6 +719,17 @@ class Builder {
       while (kc > 0 && !fits(kc)) kc -= kgran;
       return kc;
     };
+    // The overlap rule (fit()) for B's panel: the whole-K plan loads it
+    // before any work on it, so a large streamed panel runs in K-chunks
+    // instead (A and B double-buffered) when the whole C fits as one block
+    // (A and B are then each read once, as with one whole-K panel) and C's
+    // int32 sums, which each K-chunk reads and writes again in SRAM, are no
+    // larger than the panel.
+    if (!k_chunks && !b_in_place(nb) && b_panel(nb) >= std::max(kOverlapBytes, 4 * g.m * g.n) && acc.tile > 0 &&
+        std::uint64_t(acc.tile) < g.k) {
+      const std::uint64_t block = block_bytes(g.m, g.n);
+      k_chunks = block <= slot_bytes(0, 1) / 2 && largest_kc(g.m, g.n, slot_bytes(block, 2)) > 0;
+    }
     // One pass's buffers in a slot (those not in place).
     struct Pass {
       std::uint32_t a, c, act, relu, clip, grad, w, buf;
