@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -419,9 +420,9 @@ class Builder {
     const std::uint64_t per_row = in_row + out_row + mask_row;
     // The whole tensor in one chunk if it fits (read once), unless src
     // streams from DRAM and it runs in two chunks that both stay in the
-    // slots (read once too, overlapped). Two, not kOverlapChunks (fit()):
-    // the reduce pass's chunks beyond the two that stay are read again. (A
-    // resident src has no load to overlap.)
+    // slots (read once too, overlapped). At most two (fit()): the reduce
+    // pass's chunks beyond the two that stay are read again. (A resident src
+    // has no load to overlap.)
     const std::uint64_t halves = fit(slot_bytes(0, 2), per_row, src.rows, 1, 3, 2);
     const bool two = !src.resident() && halves > 0 && halves < src.rows && 2 * halves >= src.rows;
     if (!two && slot_bytes(0, 1) > 3 * kAlign && slot_bytes(0, 1) - 3 * kAlign >= src.rows * per_row) {
@@ -535,8 +536,8 @@ class Builder {
     if (slots == 0) too_small(fmt::format("Hadamard transform and quantization of {}", name(role)), 0, bytes(n), 3);
     // One chunk if it fits (transformed once), unless src streams from DRAM
     // and it runs in two chunks that both stay in the slots (the rounding
-    // pass then works on the transform the max-reduce pass left there). Two,
-    // not kOverlapChunks (fit()): chunks beyond the two that stay are read and
+    // pass then works on the transform the max-reduce pass left there). At
+    // most two (fit()): chunks beyond the two that stay are read and
     // transformed again. (A resident src has no load to overlap.)
     const bool fits_once = bytes(units) <= slot_bytes(0, 1);
     const std::uint64_t halves = overlap_cap(units, ceil_div(bytes(units), units), gran, 2);
@@ -722,10 +723,10 @@ class Builder {
     // The overlap rule (fit()) for B's panel: the whole-K plan loads it
     // before any work on it, so a large streamed panel runs in K-chunks
     // instead (A and B double-buffered) when the whole C fits as one block
-    // (A and B are then each read once, as with one whole-K panel) and C's
-    // int32 sums, which each K-chunk reads and writes again in SRAM, are no
-    // larger than the panel.
-    if (!k_chunks && !b_in_place(nb) && b_panel(nb) >= std::max(kOverlapBytes, 4 * g.m * g.n) && acc.tile > 0 &&
+    // (A and B are then each read once, as with one whole-K panel), the panel
+    // makes at least two chunks (4 x kOverlapBytes) and C's int32 sums, which
+    // each K-chunk reads and writes again in SRAM, are no larger than it.
+    if (!k_chunks && !b_in_place(nb) && b_panel(nb) >= std::max(4 * kOverlapBytes, 4 * g.m * g.n) && acc.tile > 0 &&
         std::uint64_t(acc.tile) < g.k) {
       const std::uint64_t block = block_bytes(g.m, g.n);
       k_chunks = block <= slot_bytes(0, 1) / 2 && largest_kc(g.m, g.n, slot_bytes(block, 2)) > 0;
@@ -1386,28 +1387,30 @@ class Builder {
   }
 
   // Chunk sizes are cycle-aware in one rule (docs/npu.md "More SRAM"): a
-  // streamed operation runs in at least kOverlapChunks chunks, as long as a
-  // chunk keeps kOverlapBytes. A single chunk is loaded, worked on and
-  // stored in turn; with k chunks in two slots the DMA of one overlaps the
-  // blocks' work on another (stream()), so only about 1/k of the work is not
-  // hidden, for the same DRAM bytes. 64 KiB is 8192 cycles at the default
-  // DRAM's 8 bytes/cycle against its 116-cycle set-up per transfer, so the
-  // extra chunks' commands cost ~1.5% of their transfers.
-  static constexpr std::uint64_t kOverlapChunks = 8, kOverlapBytes = 64 * 1024;
+  // streamed operation of B bytes runs in at least k = sqrt(B / kOverlapBytes)
+  // chunks. A single chunk is loaded, worked on and stored in turn; with k
+  // chunks in two slots the DMA of one overlaps the blocks' work on another
+  // (stream()), so about 1/k of the work is not hidden, for the same DRAM
+  // bytes, while each chunk adds its transfers' set-up (116 cycles on the
+  // default DRAM): the sum of the two is least near k proportional to
+  // sqrt(B). 32 KiB puts k at 2 from 128 KiB, 5 at 1 MiB, 16 at 8 MiB.
+  static constexpr std::uint64_t kOverlapBytes = 32 * 1024;
   // The most units (of `total`, unit_bytes each, a multiple of `step` unless
-  // all) a chunk takes under that rule.
+  // all) a chunk takes under that rule, with at most `chunks` chunks (0: no limit).
   static std::uint64_t overlap_cap(std::uint64_t total, std::uint64_t unit_bytes, std::uint64_t step,
-                                   std::uint64_t chunks = kOverlapChunks) {
-    if (unit_bytes == 0) return total;
-    const std::uint64_t most = std::max(ceil_div(total, chunks), ceil_div(kOverlapBytes, unit_bytes));
-    return std::min(total, ceil_div(most, step) * step);
+                                   std::uint64_t chunks = 0) {
+    const auto root = std::uint64_t(std::sqrt(double(total * unit_bytes / kOverlapBytes)));
+    std::uint64_t k = std::max<std::uint64_t>(1, root);
+    if (chunks > 0) k = std::min(k, chunks);
+    return std::min(total, ceil_div(ceil_div(total, k), step) * step);
   }
 
-  // The largest count n <= overlap_cap(max_n) (a multiple of `step` unless n
-  // == max_n) of units of per_unit bytes that fit in `avail` bytes, with room
-  // for the alignment of `buffers` buffers; 0 if not even one fits.
+  // The largest count n <= overlap_cap(max_n, per_unit, step, chunks) (a
+  // multiple of `step` unless n == max_n) of units of per_unit bytes that fit
+  // in `avail` bytes, with room for the alignment of `buffers` buffers; 0 if
+  // not even one fits.
   static std::uint64_t fit(std::uint64_t avail, std::uint64_t per_unit, std::uint64_t max_n, std::uint64_t step,
-                           int buffers, std::uint64_t chunks = kOverlapChunks) {
+                           int buffers, std::uint64_t chunks = 0) {
     const std::uint64_t slack = std::uint64_t(buffers) * kAlign;
     if (slack >= avail) return 0;
     if (per_unit == 0) return max_n;  // everything in place
