@@ -420,7 +420,7 @@ class Builder {
     const std::uint64_t per_row = in_row + out_row + mask_row;
     // The whole tensor in one chunk if it fits (read once), unless src
     // streams from DRAM and it runs in two chunks that both stay in the
-    // slots (read once too, overlapped). At most two (fit()): the reduce
+    // slots (read once too, overlapped). At most two (overlap_cap()): the reduce
     // pass's chunks beyond the two that stay are read again. (A resident src
     // has no load to overlap.)
     const std::uint64_t halves = fit(slot_bytes(0, 2), per_row, src.rows, 1, 3, 2);
@@ -524,7 +524,7 @@ class Builder {
     chunk_along(false);
     std::uint64_t n = std::min(units, gran);
     // Along only when a column does not fit one of two slots (along runs
-    // double-buffered, the overlap rule at fit()) and, with resident tensors,
+    // double-buffered: the overlap rule, overlap_cap()) and, with resident tensors,
     // never would: the plans that fit (after the planner gives up resident
     // tensors) stay as they are.
     const std::uint64_t most = (cfg_.sram.size_bytes / kAlign * kAlign - scalars_bytes_) / kAlign * kAlign;
@@ -537,7 +537,7 @@ class Builder {
     // One chunk if it fits (transformed once), unless src streams from DRAM
     // and it runs in two chunks that both stay in the slots (the rounding
     // pass then works on the transform the max-reduce pass left there). At
-    // most two (fit()): chunks beyond the two that stay are read and
+    // most two (overlap_cap()): chunks beyond the two that stay are read and
     // transformed again. (A resident src has no load to overlap.)
     const bool fits_once = bytes(units) <= slot_bytes(0, 1);
     const std::uint64_t halves = overlap_cap(units, ceil_div(bytes(units), units), gran, 2);
@@ -545,8 +545,8 @@ class Builder {
     if (two) n = halves;
     else if (fits_once) n = units;
     else {
-      const std::uint64_t slot = slot_bytes(0, slots), most = overlap_cap(units, ceil_div(bytes(units), units), gran);
-      while (n + gran < units && n + gran <= most && bytes(n + gran) <= slot) n += gran;
+      const std::uint64_t slot = slot_bytes(0, slots), cap = overlap_cap(units, ceil_div(bytes(units), units), gran);
+      while (n + gran < units && n + gran <= cap && bytes(n + gran) <= slot) n += gran;
     }
     const bool one = n == units;
     QuantizerDescriptor q = quantizer(role);
@@ -720,7 +720,7 @@ class Builder {
       while (kc > 0 && !fits(kc)) kc -= kgran;
       return kc;
     };
-    // The overlap rule (fit()) for B's panel: the whole-K plan loads it
+    // The overlap rule (overlap_cap()) for B's panel: the whole-K plan loads it
     // before any work on it, so a large streamed panel runs in K-chunks
     // instead (A and B double-buffered) when the whole C fits as one block
     // (A and B are then each read once, as with one whole-K panel), the panel
