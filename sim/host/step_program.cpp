@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <map>
 #include <mutex>
 #include <numeric>
@@ -417,9 +418,14 @@ class Builder {
       if (mask) copy_out(*mask, r0, n, 0, mask->cols, m_at(r0, at));
     };
     const std::uint64_t per_row = in_row + out_row + mask_row;
-    // The whole tensor in one chunk if it fits (read once).
-    rows = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3);
-    if (rows >= src.rows) {
+    // The whole tensor in one chunk if it fits (read once), unless src
+    // streams from DRAM and it runs in two chunks that both stay in the
+    // slots (read once too, overlapped). At most two (overlap_cap()): the reduce
+    // pass's chunks beyond the two that stay are read again. (A resident src
+    // has no load to overlap.)
+    const std::uint64_t halves = fit(slot_bytes(0, 2), per_row, src.rows, 1, 3, 2);
+    const bool two = !src.resident() && halves > 0 && halves < src.rows && 2 * halves >= src.rows;
+    if (!two && slot_bytes(0, 1) > 3 * kAlign && slot_bytes(0, 1) - 3 * kAlign >= src.rows * per_row) {
       rows = src.rows;
       stream(src.rows, src.rows, 0, 1, fetch,
              [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
@@ -434,10 +440,10 @@ class Builder {
     // The chunks still in the slots after the first pass are rounded first,
     // without a second read (the spill: only the rest is read twice).
     int slots = 2;
-    rows = fit(slot_bytes(0, 2), per_row, src.rows, 1, 3);
+    rows = fit(slot_bytes(0, 2), per_row, src.rows, 1, 3, 2);
     if (rows == 0) {
       slots = 1;
-      rows = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3);
+      rows = fit(slot_bytes(0, 1), per_row, src.rows, 1, 3, 2);
     }
     if (rows == 0) too_small(fmt::format("quantization of {} x {} {}", src.rows, src.cols, name(role)), 0, per_row, 3);
     if (carried) {  // one pass: the scale, then the chunks rounded as they stream
@@ -517,19 +523,30 @@ class Builder {
     };
     chunk_along(false);
     std::uint64_t n = std::min(units, gran);
-    // Along only when a column does not fit now and never would: the plans
-    // that fit (after the planner gives up resident tensors) stay as they are.
+    // Along only when a column does not fit one of two slots (along runs
+    // double-buffered: the overlap rule, overlap_cap()) and, with resident tensors,
+    // never would: the plans that fit (after the planner gives up resident
+    // tensors) stay as they are.
     const std::uint64_t most = (cfg_.sram.size_bytes / kAlign * kAlign - scalars_bytes_) / kAlign * kAlign;
-    if (!by_rows && bytes(n) > slot_bytes(0, 1) && (heap_.empty() || bytes(n) > most)) {
+    if (!by_rows && bytes(n) > slot_bytes(0, 2) && (heap_.empty() || bytes(n) > most)) {
       chunk_along(true);
       n = std::min(units, gran);
     }
     const int slots = bytes(n) <= slot_bytes(0, 2) ? 2 : bytes(n) <= slot_bytes(0, 1) ? 1 : 0;
     if (slots == 0) too_small(fmt::format("Hadamard transform and quantization of {}", name(role)), 0, bytes(n), 3);
-    if (bytes(units) <= slot_bytes(0, 1)) n = units;  // one chunk: transform once
+    // One chunk if it fits (transformed once), unless src streams from DRAM
+    // and it runs in two chunks that both stay in the slots (the rounding
+    // pass then works on the transform the max-reduce pass left there). At
+    // most two (overlap_cap()): chunks beyond the two that stay are read and
+    // transformed again. (A resident src has no load to overlap.)
+    const bool fits_once = bytes(units) <= slot_bytes(0, 1);
+    const std::uint64_t halves = overlap_cap(units, ceil_div(bytes(units), units), gran, 2);
+    const bool two = fits_once && !src.resident() && halves < units && bytes(halves) <= slot_bytes(0, 2);
+    if (two) n = halves;
+    else if (fits_once) n = units;
     else {
-      const std::uint64_t slot = slot_bytes(0, slots);
-      while (n + gran < units && bytes(n + gran) <= slot) n += gran;
+      const std::uint64_t slot = slot_bytes(0, slots), cap = overlap_cap(units, ceil_div(bytes(units), units), gran);
+      while (n + gran < units && n + gran <= cap && bytes(n + gran) <= slot) n += gran;
     }
     const bool one = n == units;
     QuantizerDescriptor q = quantizer(role);
@@ -591,6 +608,7 @@ class Builder {
              store);
       return;
     }
+    const std::uint64_t first = next_slot_;  // the slot stream() starts in (two slots)
     stream(units, n, 0, slots, fetch,
            [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
              transform(u0, c, at);
@@ -598,6 +616,15 @@ class Builder {
            },
            [](std::uint64_t, std::uint64_t, std::uint32_t) {});
     emit(Unit::quantizer, kQuantFinalize, q);
+    if (two) {  // both chunks' transforms are still in their slots
+      for (std::uint64_t i = 0; i < 2; ++i) {
+        const std::uint64_t u0 = i * n, c = i == 0 ? n : units - n;
+        const std::uint32_t at = arena(((first + i) % 2) * slot_bytes(0, 2));
+        quant(kQuantRound, u0, c, at);
+        store(u0, c, at);
+      }
+      return;
+    }
     stream(units, n, 0, slots, fetch,
            [&](std::uint64_t u0, std::uint64_t c, std::uint32_t at) {
              transform(u0, c, at);
@@ -663,6 +690,46 @@ class Builder {
         break;
       }
       nb = smaller;
+    }
+    // The K-chunk plan (below): its chunks and block.
+    const AccumulatorConfig acc = hdqt_.acc(g.role);
+    const std::uint64_t kgran = std::lcm(std::uint64_t(acc.tile), std::uint64_t(8));
+    // A's rows [k0, k0 + kc) (in place only when kc is all of K) and B's chunk for nb columns.
+    auto a_chunk = [&](std::uint64_t rows, std::uint64_t kc) { return rows * need(g.a, kc); };
+    auto b_chunk = [&](std::uint64_t cols, std::uint64_t kc) {
+      return g.b_layout == BLayout::n_by_k ? cols * need(g.b, kc) : kc * need(g.b, cols);
+    };
+    auto chunk_bytes = [&](std::uint64_t rows, std::uint64_t cols, std::uint64_t kc) {
+      return align_up(a_chunk(rows, kc), kAlign) + align_up(b_chunk(cols, kc), kAlign);
+    };
+    // The block's buffers (C and the epilogue's, those not in place) and the bias.
+    auto block_bytes = [&](std::uint64_t rows, std::uint64_t cols) {
+      auto buf = [&](const Tensor* t) { return t ? align_up(rows * need(*t, cols), kAlign) : 0; };
+      return (g.bias ? align_up(4 * cols, kAlign) : 0) + (c_home ? buf(c_home) : align_up(rows * 4 * cols, kAlign)) +
+             buf(g.act) + buf(g.relu_mask) + buf(g.clip_mask) + buf(g.relu_grad) + buf(g.sgd_w) + buf(g.sgd_buf);
+    };
+    // The largest kc (all of K, or a multiple of kgran, at most overlap_cap) whose chunks fit a slot; 0 if none.
+    auto largest_kc = [&](std::uint64_t rows, std::uint64_t cols, std::uint64_t avail) -> std::uint64_t {
+      auto fits = [&](std::uint64_t kc) { return chunk_bytes(rows, cols, kc) + 2 * kAlign <= avail; };
+      // Bits per unit of kc, to start near the answer (pitches round up, so step down from there).
+      const std::uint64_t bits = rows * std::uint64_t(g.a.bits) +
+                                 (g.b_layout == BLayout::n_by_k ? cols * std::uint64_t(g.b.bits) : 8 * need(g.b, cols));
+      const std::uint64_t most = overlap_cap(g.k, ceil_div(bits, 8), kgran);
+      if (most == g.k && fits(g.k)) return g.k;
+      std::uint64_t kc = std::min(most == g.k ? g.k - 1 : most, avail * 8 / bits) / kgran * kgran;
+      while (kc > 0 && !fits(kc)) kc -= kgran;
+      return kc;
+    };
+    // The overlap rule (overlap_cap()) for B's panel: the whole-K plan loads it
+    // before any work on it, so a large streamed panel runs in K-chunks
+    // instead (A and B double-buffered) when the whole C fits as one block
+    // (A and B are then each read once, as with one whole-K panel), the panel
+    // makes at least two chunks (4 x kOverlapBytes) and C's int32 sums, which
+    // each K-chunk reads and writes again in SRAM, are no larger than it.
+    if (!k_chunks && !b_in_place(nb) && b_panel(nb) >= std::max(4 * kOverlapBytes, 4 * g.m * g.n) && acc.tile > 0 &&
+        std::uint64_t(acc.tile) < g.k) {
+      const std::uint64_t block = block_bytes(g.m, g.n);
+      k_chunks = block <= slot_bytes(0, 1) / 2 && largest_kc(g.m, g.n, slot_bytes(block, 2)) > 0;
     }
     // One pass's buffers in a slot (those not in place).
     struct Pass {
@@ -772,38 +839,11 @@ class Builder {
       // a multiple of the tile t' (tiles never straddle chunks, so only the
       // outer accumulator carries over: the bits of one command) and of 8
       // (K-slices of packed rows start on bytes).
-      const AccumulatorConfig acc = hdqt_.acc(g.role);
       if (acc.tile == 0 || std::uint64_t(acc.tile) >= g.k)
         too_small(fmt::format("{} (gemm.{}.tile = {} makes the whole K one tile, which cannot be cut into K-chunks)",
                               what, name(g.role), acc.tile),
                   fixed_of(std::min(g.n, gran)), std::min<std::uint64_t>(g.m, R) * per_row(std::min(g.n, gran)),
                   buffers);
-      const std::uint64_t kgran = std::lcm(std::uint64_t(acc.tile), std::uint64_t(8));
-      // A's rows [k0, k0 + kc) (in place only when kc is all of K) and B's chunk for nb columns.
-      auto a_chunk = [&](std::uint64_t rows, std::uint64_t kc) { return rows * need(g.a, kc); };
-      auto b_chunk = [&](std::uint64_t cols, std::uint64_t kc) {
-        return g.b_layout == BLayout::n_by_k ? cols * need(g.b, kc) : kc * need(g.b, cols);
-      };
-      auto chunk_bytes = [&](std::uint64_t rows, std::uint64_t cols, std::uint64_t kc) {
-        return align_up(a_chunk(rows, kc), kAlign) + align_up(b_chunk(cols, kc), kAlign);
-      };
-      // The block's buffers (C and the epilogue's, those not in place) and the bias.
-      auto block_bytes = [&](std::uint64_t rows, std::uint64_t cols) {
-        auto buf = [&](const Tensor* t) { return t ? align_up(rows * need(*t, cols), kAlign) : 0; };
-        return (g.bias ? align_up(4 * cols, kAlign) : 0) + (c_home ? buf(c_home) : align_up(rows * 4 * cols, kAlign)) +
-               buf(g.act) + buf(g.relu_mask) + buf(g.clip_mask) + buf(g.relu_grad) + buf(g.sgd_w) + buf(g.sgd_buf);
-      };
-      // The largest kc (all of K, or a multiple of kgran) whose chunks fit a slot; 0 if none.
-      auto largest_kc = [&](std::uint64_t rows, std::uint64_t cols, std::uint64_t avail) -> std::uint64_t {
-        auto fits = [&](std::uint64_t kc) { return chunk_bytes(rows, cols, kc) + 2 * kAlign <= avail; };
-        if (fits(g.k)) return g.k;
-        // Bits per unit of kc, to start near the answer (pitches round up, so step down from there).
-        const std::uint64_t bits = rows * std::uint64_t(g.a.bits) +
-                                   (g.b_layout == BLayout::n_by_k ? cols * std::uint64_t(g.b.bits) : 8 * need(g.b, cols));
-        std::uint64_t kc = std::min(g.k - 1, avail * 8 / bits) / kgran * kgran;
-        while (kc > 0 && !fits(kc)) kc -= kgran;
-        return kc;
-      };
       // The whole C as one block if it leaves at least half the arena to the
       // chunks, else fewer rows (multiples of R), then fewer columns (of gran).
       mb = g.m, nb = g.n;
@@ -1346,16 +1386,36 @@ class Builder {
     if (slots == 2) next_slot_ = (first + n) % 2;
   }
 
-  // The largest count n <= max_n (a multiple of `step` unless n == max_n) of
-  // units of per_unit bytes that fit in `avail` bytes, with room for the
-  // alignment of `buffers` buffers; 0 if not even one fits.
+  // Chunk sizes are cycle-aware in one rule (docs/npu.md "More SRAM"): a
+  // streamed operation of B bytes runs in at least k = sqrt(B / kOverlapBytes)
+  // chunks. A single chunk is loaded, worked on and stored in turn; with k
+  // chunks in two slots the DMA of one overlaps the blocks' work on another
+  // (stream()), so about 1/k of the work is not hidden, for the same DRAM
+  // bytes, while each chunk adds its transfers' set-up (116 cycles on the
+  // default DRAM): the sum of the two is least near k proportional to
+  // sqrt(B). 32 KiB puts k at 2 from 128 KiB, 5 at 1 MiB, 16 at 8 MiB.
+  static constexpr std::uint64_t kOverlapBytes = 32 * 1024;
+  // The most units (of `total`, unit_bytes each, a multiple of `step` unless
+  // all) a chunk takes under that rule, with at most `chunks` chunks (0: no limit).
+  static std::uint64_t overlap_cap(std::uint64_t total, std::uint64_t unit_bytes, std::uint64_t step,
+                                   std::uint64_t chunks = 0) {
+    const auto root = std::uint64_t(std::sqrt(double(total * unit_bytes / kOverlapBytes)));
+    std::uint64_t k = std::max<std::uint64_t>(1, root);
+    if (chunks > 0) k = std::min(k, chunks);
+    return std::min(total, ceil_div(ceil_div(total, k), step) * step);
+  }
+
+  // The largest count n <= overlap_cap(max_n, per_unit, step, chunks) (a
+  // multiple of `step` unless n == max_n) of units of per_unit bytes that fit
+  // in `avail` bytes, with room for the alignment of `buffers` buffers; 0 if
+  // not even one fits.
   static std::uint64_t fit(std::uint64_t avail, std::uint64_t per_unit, std::uint64_t max_n, std::uint64_t step,
-                           int buffers) {
+                           int buffers, std::uint64_t chunks = 0) {
     const std::uint64_t slack = std::uint64_t(buffers) * kAlign;
     if (slack >= avail) return 0;
     if (per_unit == 0) return max_n;  // everything in place
-    const std::uint64_t n = (avail - slack) / per_unit;
-    if (n >= max_n) return max_n;
+    const std::uint64_t n = (avail - slack) / per_unit, most = overlap_cap(max_n, per_unit, step, chunks);
+    if (n >= most) return most;
     return n / step * step;
   }
 
