@@ -97,14 +97,13 @@ detail::ValueBounds check_operand(const char* name, IntOperand op, std::size_t r
   return r;
 }
 
-// M * N * ceil(K / t'), t' = K when t = 0 or t > K (§5).
-std::uint64_t tile_results_of(GemmShape s, const AccumulatorConfig& cfg) {
-  const std::uint64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(cfg.tile);
+}  // namespace
+
+std::uint64_t tile_result_count(GemmShape s, const AccumulatorConfig& cfg) {
+  const std::uint64_t tile = std::uint64_t(tile_length(cfg, s.k));
   const std::uint64_t tiles_per_output = tile ? (std::uint64_t(s.k) + tile - 1) / tile : 0;
   return std::uint64_t(s.m) * std::uint64_t(s.n) * tiles_per_output;
 }
-
-}  // namespace
 
 std::vector<KernelPath> available_gemm_paths() {
   return runnable_paths({KernelPath::reference, KernelPath::portable, KernelPath::avx2, KernelPath::avx512});
@@ -135,7 +134,7 @@ GemmStats gemm(GemmContext& ctx, GemmShape s, IntOperand a, IntOperand b, const 
     throw ConfigError("gemm: path avx512 requested on a CPU without AVX-512 F, BW and VL");
   const ContextUse use(ctx);
 
-  const std::uint64_t tile_results = tile_results_of(s, cfg);
+  const std::uint64_t tile_results = tile_result_count(s, cfg);
   const int threads = std::min(ctx.threads(), std::max(s.m, 1));
   GemmStats total;
   if (path == KernelPath::avx512) {
@@ -177,7 +176,7 @@ GemmStats gemm_continue_reference(GemmShape s, IntOperand a, IntOperand b, const
       throw ConfigError(fmt::format("gemm: initial output {} = {} does not fit the {}-bit outer accumulator", i, o0[i],
                                     cfg.outer_bits));
   GemmStats st = detail::gemm_reference_rows(s, a, b, cfg, c, 0, s.m, o0);
-  st.tile_results = tile_results_of(s, cfg);
+  st.tile_results = tile_result_count(s, cfg);
   return st;
 }
 

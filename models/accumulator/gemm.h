@@ -36,6 +36,9 @@ struct AccumulatorConfig {
 // Throws ConfigError naming the field when a knob is out of range.
 void validate(const AccumulatorConfig& cfg);
 
+// The tile length t' of docs/contract.md §5: t, or K when t = 0 or t > K.
+constexpr int tile_length(const AccumulatorConfig& cfg, int k) { return (cfg.tile == 0 || cfg.tile > k) ? k : cfg.tile; }
+
 struct GemmStats {
   std::uint64_t products = 0;         // multiply-accumulates performed: M * N * K
   std::uint64_t clamped_tiles = 0;    // clamp_tile: tile results the clamp changed
@@ -84,6 +87,11 @@ struct IntOperand {
   // blocks past one B panel). New values need a new id.
   std::uint64_t content_id = 0;
 };
+
+// Largest |value| an operand of this kind can hold (by its bits and signedness).
+inline std::int64_t operand_max_abs(const IntOperand& op) {
+  return op.is_unsigned ? (std::int64_t{1} << op.bits) - 1 : std::int64_t{1} << (op.bits - 1);
+}
 
 namespace detail {
 
@@ -216,6 +224,9 @@ GemmStats gemm(GemmContext& ctx, GemmShape shape, IntOperand a, IntOperand b, co
 // sim/blocks/mac_array.cpp). Checks as gemm() (ConfigError).
 GemmStats gemm_continue_reference(GemmShape shape, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                                   std::span<const std::int32_t> o0, std::span<std::int32_t> c);
+
+// GemmStats::tile_results of a GEMM: M * N * ceil(K / t').
+std::uint64_t tile_result_count(GemmShape shape, const AccumulatorConfig& cfg);
 
 namespace detail {
 // Path entry points: arguments already validated; compute rows [row_begin, row_end).

@@ -32,7 +32,7 @@ inline bool make_word_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
   if (ra.lo < -128 || ra.hi > 127 || rb.lo < -128 || rb.hi > 127) return false;
   const ValueRange pr = product_range(ra, rb);
   const std::int64_t pmax = std::max(std::abs(pr.lo), std::abs(pr.hi));
-  const Tiling tl(s.k, cfg.tile);
+  const Tiling tl(s.k, cfg);
   if (std::int64_t(tl.t) * std::max<std::int64_t>(pmax, 1) >= (std::int64_t{1} << 30)) return false;
   if (tl.t > 32767) return false;  // int16 step counters
   std::int64_t max_p = 0;           // bound on |tile result|
@@ -67,7 +67,7 @@ struct WordShared {
 };
 
 inline void pack_word_shared(GemmShape s, IntOperand b, const AccumulatorConfig& cfg, WordShared& out) {
-  const Tiling tl(s.k, cfg.tile);
+  const Tiling tl(s.k, cfg);
   out.nvec = (s.n + kLanes - 1) / kLanes;
   out.total_pairs = tl.total_pairs;
   out.bw.resize(std::size_t(out.nvec) * s.k * 32);
@@ -108,7 +108,7 @@ class WordKernel {
  public:
   WordKernel(WordScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const WordPlan& plan,
              const WordShared& shared, int r0, int r1)
-      : s_(s), a_(a), cfg_(cfg), plan_(plan), sh_(shared), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), aw_(ws.aw),
+      : s_(s), a_(a), cfg_(cfg), plan_(plan), sh_(shared), tl_(s.k, cfg), r0_(r0), r1_(r1), aw_(ws.aw),
         ap_(ws.ap) {}
 
   GemmStats run(std::span<std::int32_t> c) {

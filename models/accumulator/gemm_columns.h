@@ -17,11 +17,6 @@
 namespace hdq {
 namespace {
 
-// Largest |value| an operand of this kind can hold.
-inline std::int64_t operand_max_abs(IntOperand op) {
-  return op.is_unsigned ? (std::int64_t{1} << op.bits) - 1 : std::int64_t{1} << (op.bits - 1);
-}
-
 // Lane: the register, product and step-counter lanes; Wide: the exact tile
 // sums (Lane, or int32 when int16 registers would overflow on them).
 template <AccMode Mode, typename Lane, typename Wide = Lane>
@@ -29,7 +24,7 @@ GemmStats column_kernel_rows(GemmShape s, IntOperand a, IntOperand b, const Accu
                              std::span<std::int32_t> c, int row_begin, int row_end) {
   constexpr int kBlock = 64;
   using ULane = std::make_unsigned_t<Lane>;
-  const int tile = (cfg.tile == 0 || cfg.tile > s.k) ? s.k : cfg.tile;
+  const int tile = tile_length(cfg, s.k);
   const AccLimits inner = acc_limits(cfg.acc_bits, cfg.range);
   const AccLimits outer = acc_limits(cfg.outer_bits, AccRange::full);
   const Lane lo = static_cast<Lane>(inner.lo), hi = static_cast<Lane>(inner.hi);
@@ -109,7 +104,7 @@ GemmStats column_kernel_rows_for_mode(GemmShape s, IntOperand a, IntOperand b, c
 // leave int32; int64 lanes otherwise.
 inline GemmStats column_kernel(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                                std::span<std::int32_t> c, int r0, int r1) {
-  const std::int64_t tile = (cfg.tile == 0 || cfg.tile > s.k) ? s.k : cfg.tile;
+  const std::int64_t tile = tile_length(cfg, s.k);
   const std::int64_t max_product = operand_max_abs(a) * operand_max_abs(b);
   const bool fits32 = cfg.acc_bits <= 31 && tile * max_product <= std::numeric_limits<std::int32_t>::max() / 2;
   const bool register_mode = cfg.mode == AccMode::saturate || cfg.mode == AccMode::wrap;

@@ -11,7 +11,7 @@ namespace hdq::detail {
 GemmStats gemm_reference_rows(GemmShape s, IntOperand a, IntOperand b, const AccumulatorConfig& cfg,
                               std::span<std::int32_t> c, int row_begin, int row_end,
                               std::span<const std::int32_t> o0) {
-  const int tile = (cfg.tile == 0 || cfg.tile > s.k) ? s.k : cfg.tile;
+  const int tile = tile_length(cfg, s.k);
   const AccLimits inner = acc_limits(cfg.acc_bits, cfg.range);
   const AccLimits outer = acc_limits(cfg.outer_bits, AccRange::full);
   GemmStats st;

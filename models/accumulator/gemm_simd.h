@@ -140,7 +140,7 @@ inline ValueRange product_range(ValueRange ra, ValueRange rb) {
 // pair is padded with a zero product.
 struct Tiling {
   int k = 0, t = 1, ntiles = 0, pairs_per_tile = 0, total_pairs = 0;
-  Tiling(int K, int cfg_tile) : k(K), t((cfg_tile == 0 || cfg_tile > K) ? K : cfg_tile) {
+  Tiling(int K, const AccumulatorConfig& cfg) : k(K), t(tile_length(cfg, K)) {
     ntiles = t > 0 ? (K + t - 1) / t : 0;
     pairs_per_tile = (t + 1) / 2;
     total_pairs = ntiles > 0 ? (ntiles - 1) * pairs_per_tile + (len(ntiles - 1) + 1) / 2 : 0;

@@ -68,7 +68,7 @@ inline bool make_byte_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
   const std::int64_t pmax = std::max(std::abs(pr.lo), std::abs(pr.hi));
   if (std::int64_t(s.k) * std::max<std::int64_t>(pmax, 1) >= (std::int64_t{1} << 30)) return false;
   const int w = cfg.acc_bits;
-  const Tiling tl(s.k, cfg.tile);
+  const Tiling tl(s.k, cfg);
   // A clamped outer sum is formed in int32: with Wo = 32 it must not be needed.
   if (cfg.outer_bits == 32 && !outer_cannot_overflow(tl.ntiles, std::int64_t{1} << (w - 1), 32)) return false;
   const AccLimits lim = acc_limits(w, cfg.range);
@@ -182,7 +182,7 @@ inline void pack_byte_shared(ThreadPool& pool, GemmShape s, IntOperand b, const 
   constexpr int kLanes = T::kLanes;
   const int nvec = (s.n + kLanes - 1) / kLanes;
   const int sh = plan.step == ByteStep::wrap_scaled ? plan.shift : 0;
-  const Tiling tl(s.k, cfg.tile);
+  const Tiling tl(s.k, cfg);
   out.bbytes.resize(std::size_t(nvec) * s.k * kLanes);
   init_b_pairs(s, tl, out.bpairs);
   const int parts = std::clamp(threads, 1, nvec);
@@ -210,7 +210,7 @@ class ByteKernel {
   // ws: the row block's scratch; shared: B packed by pack_byte_shared.
   ByteKernel(ByteScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const BytePlan& plan,
              const ByteShared<T>& shared, int r0, int r1)
-      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0), ws_(ws),
+      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg), r0_(r0), r1_(r1), rows_(r1 - r0), ws_(ws),
         bbytes_(shared.bbytes), bpairs_(shared.bpairs) {}
 
   GemmStats run(std::span<std::int32_t> c) {

@@ -32,7 +32,7 @@ inline bool make_pair_plan(GemmShape s, const AccumulatorConfig& cfg, ValueRange
   const int per_pair = 2 * arange * bmax;  // bound on one vpmaddubsw lane
   if (per_pair > 32767) return false;
   // Exact tile sums and every int32 intermediate stay below 2^30.
-  const Tiling tl(s.k, cfg.tile);
+  const Tiling tl(s.k, cfg);
   const ValueRange pr = product_range(ra, rb);
   const std::int64_t pmax = std::max(std::abs(pr.lo), std::abs(pr.hi));
   const std::int64_t biased = std::int64_t(arange) * bmax + std::int64_t(std::abs(ra.lo)) * bmax;
@@ -59,7 +59,7 @@ template <class T>
 inline void pack_pair_shared(ThreadPool& pool, GemmShape s, IntOperand b, const AccumulatorConfig& cfg,
                              const PairPlan& plan, PackedBPairs<T>& out, int threads, bool repack) {
   if (!repack && out.amin == plan.amin) return;
-  const Tiling tl(s.k, cfg.tile);
+  const Tiling tl(s.k, cfg);
   if (repack) init_b_pairs(s, tl, out);
   const int parts = std::clamp(threads, 1, std::max(1, out.nvec));
   pool.run(parts, [&](int part) {
@@ -86,7 +86,7 @@ class PairKernel {
   // per GEMM, shared by the row blocks).
   PairKernel(PairScratch& ws, GemmShape s, IntOperand a, const AccumulatorConfig& cfg, const PairPlan& plan,
              const PackedBPairs<T>& bpairs, int r0, int r1)
-      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg.tile), r0_(r0), r1_(r1), rows_(r1 - r0),
+      : s_(s), a_(a), cfg_(cfg), plan_(plan), tl_(s.k, cfg), r0_(r0), r1_(r1), rows_(r1 - r0),
         apairs_(ws.apairs), bpairs_(bpairs) {}
 
   GemmStats run(std::span<std::int32_t> c) {

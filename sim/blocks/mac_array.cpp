@@ -77,13 +77,10 @@ GemmStats MacArrayCore::continue_gemm(GemmShape shape, IntOperand a, IntOperand 
   // continues the sum literally (the contract's definition; slow, and rare:
   // it needs a narrow Wo or a C near its limit).
   const GemmStats s = gemm(gemm_, shape, a, b, acc, c);
-  const std::int64_t t = (acc.tile == 0 || acc.tile > shape.k) ? shape.k : acc.tile;
+  const std::int64_t t = tile_length(acc, shape.k);
   const std::int64_t tiles = t ? (shape.k + t - 1) / t : 0;
-  auto max_abs = [](const IntOperand& x) {  // by its bits and signedness
-    return x.is_unsigned ? (std::int64_t{1} << x.bits) - 1 : std::int64_t{1} << (x.bits - 1);
-  };
   const std::int64_t pmax = acc.mode == AccMode::saturate || acc.mode == AccMode::wrap
-                                ? std::min(std::int64_t{1} << (acc.acc_bits - 1), t * max_abs(a) * max_abs(b))
+                                ? std::min(std::int64_t{1} << (acc.acc_bits - 1), t * operand_max_abs(a) * operand_max_abs(b))
                                 : s.max_abs_tile_sum;
   std::int64_t o_max = 0;
   for (const std::int32_t o : o_prev_) o_max = std::max(o_max, std::abs(std::int64_t{o}));

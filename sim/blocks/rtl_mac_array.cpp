@@ -72,9 +72,8 @@ class VerilatedArray final : public RtlMacArray {
       }
     run.cycles = drv_.cycle() - start;
     const rtl::ArrayCounters n = drv_.counters();
-    const std::uint64_t t = (acc.tile == 0 || acc.tile > s.k) ? std::uint64_t(s.k) : std::uint64_t(acc.tile);
     run.stats = {n.products, n.clamped_tiles, n.changed_steps, n.outer_overflows, std::int64_t(n.max_abs_tile_sum),
-                 std::uint64_t(s.m) * std::uint64_t(s.n) * ((std::uint64_t(s.k) + t - 1) / t)};
+                 tile_result_count(s, acc)};
     return run;
   }
 

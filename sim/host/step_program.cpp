@@ -425,7 +425,7 @@ class Builder {
     // has no load to overlap.)
     const std::uint64_t halves = fit(slot_bytes(0, 2), per_row, src.rows, 1, 3, 2);
     const bool two = !src.resident() && halves > 0 && halves < src.rows && 2 * halves >= src.rows;
-    if (!two && slot_bytes(0, 1) > 3 * kAlign && slot_bytes(0, 1) - 3 * kAlign >= src.rows * per_row) {
+    if (!two && fit(slot_bytes(0, 1), per_row, src.rows, 1, 3, 1) == src.rows) {
       rows = src.rows;
       stream(src.rows, src.rows, 0, 1, fetch,
              [&](std::uint64_t r0, std::uint64_t n, std::uint32_t at) {
@@ -693,6 +693,7 @@ class Builder {
     }
     // The K-chunk plan (below): its chunks and block.
     const AccumulatorConfig acc = hdqt_.acc(g.role);
+    const bool one_tile = std::uint64_t(tile_length(acc, int(g.k))) == g.k;  // then K cannot be cut
     const std::uint64_t kgran = std::lcm(std::uint64_t(acc.tile), std::uint64_t(8));
     // A's rows [k0, k0 + kc) (in place only when kc is all of K) and B's chunk for nb columns.
     auto a_chunk = [&](std::uint64_t rows, std::uint64_t kc) { return rows * need(g.a, kc); };
@@ -726,8 +727,7 @@ class Builder {
     // (A and B are then each read once, as with one whole-K panel), the panel
     // makes at least two chunks (4 x kOverlapBytes) and C's int32 sums, which
     // each K-chunk reads and writes again in SRAM, are no larger than it.
-    if (!k_chunks && !b_in_place(nb) && b_panel(nb) >= std::max(4 * kOverlapBytes, 4 * g.m * g.n) && acc.tile > 0 &&
-        std::uint64_t(acc.tile) < g.k) {
+    if (!k_chunks && !b_in_place(nb) && b_panel(nb) >= std::max(4 * kOverlapBytes, 4 * g.m * g.n) && !one_tile) {
       const std::uint64_t block = block_bytes(g.m, g.n);
       k_chunks = block <= slot_bytes(0, 1) / 2 && largest_kc(g.m, g.n, slot_bytes(block, 2)) > 0;
     }
@@ -839,7 +839,7 @@ class Builder {
       // a multiple of the tile t' (tiles never straddle chunks, so only the
       // outer accumulator carries over: the bits of one command) and of 8
       // (K-slices of packed rows start on bytes).
-      if (acc.tile == 0 || std::uint64_t(acc.tile) >= g.k)
+      if (one_tile)
         too_small(fmt::format("{} (gemm.{}.tile = {} makes the whole K one tile, which cannot be cut into K-chunks)",
                               what, name(g.role), acc.tile),
                   fixed_of(std::min(g.n, gran)), std::min<std::uint64_t>(g.m, R) * per_row(std::min(g.n, gran)),
